@@ -1,0 +1,243 @@
+/*
+ * murr.h - the public C API of libmurr, the murr columnar cache engine.
+ *
+ * This header is the only exported face of libmurr (built with -fvisibility=hidden; every
+ * symbol here carries MURR_API). Everything else under src/ is internal and may change.
+ *
+ * Conventions (read once, they hold everywhere):
+ *  - Functions that can fail return an int status: 0 (MURR_OK) on success, otherwise one of
+ *    the MURR_E* codes below. They take an optional `murr_error *err` (may be NULL) that
+ *    receives a specific, human-readable message naming the thing and the numbers
+ *    (column, expected vs actual type, row, offset, limit).
+ *  - Opaque handles are returned through `**out` and are only valid after a successful call.
+ *    A handle whose open succeeded must be closed exactly once.
+ *  - Memory returned to the caller (a batch, a string) is owned by the caller and released
+ *    with the matching murr_*_free function; nothing returned points into the engine's
+ *    files unless stated.
+ *  - Thread-safety: a murr_db handle may be used from any number of threads at once.
+ *    Reads never wait for writers, compaction or key-directory growth. Writes to one table
+ *    are serialised; writes to different tables run in parallel.
+ */
+#ifndef MURR_H
+#define MURR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MURR_BUILDING) && defined(__GNUC__)
+#define MURR_API __attribute__((visibility("default")))
+#else
+#define MURR_API
+#endif
+
+#define MURR_VERSION "0.3.0"
+
+/* ---------------------------------------------------------------------------------------
+ * Status codes. The server maps them to protocol statuses (HTTP / gRPC) at the edge only.
+ * ------------------------------------------------------------------------------------- */
+enum murr_status {
+    MURR_OK = 0,
+    MURR_EINVAL = 1,       /* a client mistake: bad schema, bad column, bad value (HTTP 400) */
+    MURR_ENOTFOUND = 2,    /* the table does not exist (HTTP 404) */
+    MURR_EEXIST = 3,       /* the table already exists (HTTP 409) */
+    MURR_ETOOBIG = 4,      /* a size limit was exceeded (HTTP 413) */
+    MURR_EUNSUPPORTED = 5, /* valid input that uses an unsupported feature or type (HTTP 400) */
+    MURR_ECORRUPT = 6,     /* malformed or corrupt bytes: untrusted input or a damaged file */
+    MURR_EAGAIN = 7,       /* incremental decoders: need more input (not an error for callers) */
+    MURR_ENOMEM = 8,       /* a data-sized allocation failed (HTTP 507/500) */
+    MURR_EIO = 9,          /* an operating-system I/O error (HTTP 500) */
+    MURR_EINTERNAL = 10,   /* a bug or broken invariant in murr itself (HTTP 500) */
+    MURR_ESHAPE = 11,      /* well-formed JSON of the wrong shape (HTTP 422) */
+    MURR_ESYNTAX = 12,     /* malformed JSON text (HTTP 400) */
+    MURR_EMEDIA = 13,      /* wrong Content-Type (HTTP 415) */
+    MURR_EBUSY = 14,       /* resource temporarily unavailable, e.g. table damaged or closing */
+};
+
+#define MURR_ERROR_MSG_MAX 512
+
+typedef struct murr_error {
+    int code;                          /* one of enum murr_status, 0 when no error recorded */
+    char message[MURR_ERROR_MSG_MAX];  /* NUL-terminated; truncated with "..." if longer */
+} murr_error;
+
+/* A static English name for a status code ("EINVAL", ...). Never NULL. */
+MURR_API const char *murr_status_name(int code);
+
+/* ---------------------------------------------------------------------------------------
+ * Data types: the 12 dtypes of murr. Names are the lowercase strings of the schema JSON.
+ * ------------------------------------------------------------------------------------- */
+typedef enum murr_dtype {
+    MURR_UTF8 = 0,
+    MURR_BOOL = 1,
+    MURR_INT8 = 2,
+    MURR_INT16 = 3,
+    MURR_INT32 = 4,
+    MURR_INT64 = 5,
+    MURR_UINT8 = 6,
+    MURR_UINT16 = 7,
+    MURR_UINT32 = 8,
+    MURR_UINT64 = 9,
+    MURR_FLOAT32 = 10,
+    MURR_FLOAT64 = 11,
+} murr_dtype;
+
+#define MURR_DTYPE_COUNT 12
+
+/* "utf8", "bool", "int8", ... ; "?" for an out-of-range value. */
+MURR_API const char *murr_dtype_name(murr_dtype t);
+/* Parses a dtype name (exact, case-sensitive). Returns 0 and sets *out, or MURR_EINVAL. */
+MURR_API int murr_dtype_parse(const char *name, size_t len, murr_dtype *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Columnar batch, in Arrow's memory layout.
+ *
+ *  - validity: NULL when the column has no nulls; otherwise ceil(num_rows/8) bytes,
+ *    bit i (LSB first) set = row i valid. null_count is always exact.
+ *  - values: fixed-width dtypes: num_rows little-endian values; bool: bit-packed like
+ *    validity; utf8: num_rows+1 int32 offsets, monotonically non-decreasing, into `data`.
+ *  - data/data_len: utf8 bytes (valid UTF-8 per row); NULL/0 for other dtypes.
+ *  - Buffers are 8-byte aligned and padded to a multiple of 8 bytes when murr allocated
+ *    them, so an Arrow IPC writer can point at them directly.
+ * A batch is released with murr_batch_free, which frees everything it owns.
+ * ------------------------------------------------------------------------------------- */
+typedef struct murr_column {
+    char *name;         /* NUL-terminated, owned by the batch */
+    size_t name_len;
+    murr_dtype dtype;
+    int64_t null_count;
+    uint8_t *validity;
+    void *values;
+    uint8_t *data;
+    int64_t data_len;
+} murr_column;
+
+typedef struct murr_batch {
+    int64_t num_rows;
+    int32_t num_columns;
+    murr_column *columns;
+    void *owner;        /* internal: the allocation that owns every buffer above */
+} murr_batch;
+
+MURR_API void murr_batch_free(murr_batch *batch);
+
+/* Reads one value; out-of-range rows are the caller's bug. True if row is valid (non-null). */
+static inline bool murr_column_is_valid(const murr_column *c, int64_t row)
+{
+    return c->validity == NULL || ((c->validity[row >> 3] >> (row & 7)) & 1);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Table schema. JSON form (what the HTTP API takes and the manifest stores):
+ *   {"key": "<col>", "columns": {"<col>": {"dtype": "<dtype>", "nullable": <bool>,
+ *                                          "strict": <bool>}, ...}}
+ * Column order is kept. nullable defaults to true; strict defaults to true (strict=false
+ * allows lossy conversions such as float64 -> float32 on write).
+ * ------------------------------------------------------------------------------------- */
+typedef struct murr_column_schema {
+    char *name;
+    size_t name_len;
+    murr_dtype dtype;
+    bool nullable;
+    bool strict;
+} murr_column_schema;
+
+typedef struct murr_schema {
+    int32_t num_columns;
+    int32_t key_index;            /* index of the key column in columns[] */
+    murr_column_schema *columns;
+} murr_schema;
+
+/* Parses and validates a schema from JSON text. On success *out must be freed with
+ * murr_schema_free. Errors: MURR_ESYNTAX (not JSON), MURR_ESHAPE (wrong shape, unknown
+ * dtype, unknown member in a column), MURR_EINVAL (key missing from columns, key not utf8,
+ * no columns). */
+MURR_API int murr_schema_from_json(const char *json, size_t len, murr_schema **out, murr_error *err);
+/* Serialises to compact JSON: "nullable" always written, "strict" only when false. Returns a malloc'd
+ * NUL-terminated string the caller frees with murr_free, or NULL on OOM. */
+MURR_API char *murr_schema_to_json(const murr_schema *schema);
+MURR_API void murr_schema_free(murr_schema *schema);
+/* Validates the table-name rule: [A-Za-z0-9_.-]{1,128}, not starting with '.'. */
+MURR_API int murr_table_name_check(const char *name, size_t len, murr_error *err);
+
+MURR_API void murr_free(void *p);
+
+/* ---------------------------------------------------------------------------------------
+ * Database handle (engine). Implemented by src/engine/.
+ * ------------------------------------------------------------------------------------- */
+typedef struct murr_db murr_db;
+
+typedef struct murr_options {
+    bool sync_writes;            /* fdatasync before a write returns (default true) */
+    uint64_t segment_max_bytes;  /* roll to a new segment after this size (default 256 MiB) */
+    double compact_garbage_ratio;/* auto-compact a segment past this garbage ratio (0.5) */
+    bool background_compaction;  /* run the background compaction thread (default true) */
+} murr_options;
+
+/* Fills *opts with the defaults above. */
+MURR_API void murr_options_default(murr_options *opts);
+
+/* Opens (creating if needed) the data directory `path`. opts may be NULL for defaults.
+ * Tables whose files are damaged are logged and refuse to open; the others serve. */
+MURR_API int murr_open(const char *path, const murr_options *opts, murr_db **out, murr_error *err);
+/* Stops background work, makes everything durable, unmaps and frees. NULL is a no-op. */
+MURR_API void murr_close(murr_db *db);
+
+/* Creates a table. The schema is validated before anything is persisted. The db keeps
+ * its own copy of the schema. Errors: MURR_EINVAL (bad name or schema), MURR_EEXIST. */
+MURR_API int murr_create_table(murr_db *db, const char *name, const murr_schema *schema, murr_error *err);
+/* Drops a table and removes its files. Errors: MURR_ENOTFOUND. */
+MURR_API int murr_drop_table(murr_db *db, const char *name, murr_error *err);
+/* Lists table names: *names is a malloc'd array of malloc'd strings, sorted; free with
+ * murr_names_free. */
+MURR_API int murr_list_tables(murr_db *db, char ***names, size_t *count, murr_error *err);
+MURR_API void murr_names_free(char **names, size_t count);
+/* Copies the table's schema into *out (free with murr_schema_free). */
+MURR_API int murr_describe_table(murr_db *db, const char *name, murr_schema **out, murr_error *err);
+
+/* Upserts the rows of `batch` into the table: whole-row replacement, last duplicate key in
+ * the batch wins. The whole batch is validated first (every schema column present by name,
+ * dtype equal or losslessly widened, no null key, no null in a non-nullable column); on any
+ * error nothing is written. Atomic and (with sync_writes) durable when it returns 0. */
+MURR_API int murr_write(murr_db *db, const char *name, const murr_batch *batch, murr_error *err);
+
+/* Atomic multi-batch write: every batch lands or none (used by HTTP/Flight bodies that carry
+ * several record batches). */
+MURR_API int murr_write_many(murr_db *db, const char *name, const murr_batch *const *batches,
+                             size_t count, murr_error *err);
+
+/* Reads `columns` for `keys`: one row per key in request order, nulls for missing keys,
+ * duplicates repeated. Requesting the key column or an unknown column is MURR_EINVAL;
+ * an empty column list is MURR_EINVAL. Result columns are in request order; *out is owned
+ * by the caller (murr_batch_free). keys[i] points at key_lens[i] bytes. */
+MURR_API int murr_read(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens,
+                       size_t num_keys, const char *const *columns, size_t num_columns,
+                       murr_batch **out, murr_error *err);
+
+/* Rewrites segments with garbage now, re-points live keys. Errors: MURR_ENOTFOUND. */
+MURR_API int murr_compact(murr_db *db, const char *name, murr_error *err);
+
+typedef struct murr_table_stats {
+    uint64_t rows;             /* live keys */
+    uint64_t live_bytes;       /* bytes of live records in segments */
+    uint64_t garbage_bytes;    /* bytes of overwritten records not yet compacted */
+    uint64_t segments;         /* segment files */
+    uint64_t keydir_bytes;     /* memory of the key directory */
+    uint64_t mapped_bytes;     /* bytes of segment files mapped */
+    uint64_t writes;           /* write calls applied */
+    uint64_t compactions;      /* compactions completed */
+} murr_table_stats;
+
+MURR_API int murr_table_stats_get(murr_db *db, const char *name, murr_table_stats *out, murr_error *err);
+
+/* Bytes currently allocated through murr's counting allocator (whole process). */
+MURR_API uint64_t murr_memory_in_use(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MURR_H */

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what murr needs to build and test, idempotently:
+#  1. Debian packages that are missing (one `apt-get update` first, only if something is missing);
+#  2. a Python virtualenv inside the build tree (build/venv) with the pinned test dependencies.
+# Nothing is downloaded outside the package registries (Debian, PyPI).
+# Usage: scripts/setup.sh [--no-python]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+# Build and runtime libraries; test and fuzz toolchains; peers used by tests (redis).
+pkgs=(
+  build-essential cmake ninja-build pkg-config git
+  libhttp-parser-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+  libyaml-dev libjansson-dev libxxhash-dev
+  libsnappy-dev libzstd-dev zlib1g-dev liblz4-dev libbrotli-dev
+  libcriterion-dev
+  clang libclang-rt-14-dev llvm
+  curl
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: Debian packages present"
+fi
+
+if [ "${1:-}" = "--no-python" ]; then exit 0; fi
+
+venv="$here/build/venv"
+req="$here/tests/requirements.txt"
+stamp="$venv/.requirements.sha"
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating virtualenv $venv"
+  python3 -m venv "$venv"
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing Python test dependencies from $req"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+else
+  echo "setup: Python test dependencies present"
+fi

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds (debug preset, and asan for the
+# decoder and engine tests), runs the unit tests (CTest + Criterion) and the end-to-end
+# tests (pytest against the real binary). Exits non-zero on any failure.
+# Usage: scripts/test.sh [--quick]   (--quick skips the asan build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+
+echo "== build (debug)"
+cmake --preset debug >/dev/null
+cmake --build --preset debug -j"$jobs"
+echo "== unit tests (debug)"
+ctest --test-dir build/debug --output-on-failure -j"$jobs"
+
+if [ "${1:-}" != "--quick" ]; then
+  echo "== build (asan: ASan + UBSan)"
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j"$jobs"
+  echo "== unit tests (asan)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build/asan --output-on-failure -j"$jobs"
+fi
+
+echo "== end-to-end tests (pytest)"
+MURR_BIN="$PWD/build/debug/murr" build/venv/bin/python -m pytest -q tests/e2e

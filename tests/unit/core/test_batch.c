@@ -1,0 +1,165 @@
+/* Tests of the columnar batch: builders, validation, bitmaps, conversions. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include "core/batch.h"
+
+static mr_batch_t *one_col(murr_dtype t, mr_colbuilder_t *cb)
+{
+    mr_batch_t *b = mr_batch_new(1, cb->rows);
+    cr_assert_not_null(b);
+    cr_assert_eq(mr_batch_set_name(b, 0, "c", 1), 0);
+    cr_assert_eq(mr_colbuilder_finish(cb, b, 0), 0);
+    (void)t;
+    return b;
+}
+
+Test(batch, builder_utf8_with_nulls)
+{
+    mr_colbuilder_t cb;
+    mr_colbuilder_init(&cb, MURR_UTF8);
+    cr_assert_eq(mr_colbuilder_append_str(&cb, "hello", 5), 0);
+    cr_assert_eq(mr_colbuilder_append_null(&cb), 0);
+    cr_assert_eq(mr_colbuilder_append_str(&cb, "", 0), 0);
+    cr_assert_eq(mr_colbuilder_append_str(&cb, "\xce\xb4-unicode", 10), 0);
+    mr_batch_t *b = one_col(MURR_UTF8, &cb);
+    mr_error_t err = {0};
+    cr_assert_eq(mr_batch_validate(b, &err), 0, "%s", err.message);
+    const mr_column_t *c = &b->columns[0];
+    cr_assert_eq(c->null_count, 1);
+    cr_assert(murr_column_is_valid(c, 0));
+    cr_assert(!murr_column_is_valid(c, 1));
+    size_t len;
+    const uint8_t *s = mr_column_str(c, 3, &len);
+    cr_assert_eq(len, 10);
+    cr_assert(memcmp(s, "\xce\xb4-unicode", 10) == 0);
+    s = mr_column_str(c, 2, &len);
+    cr_assert_eq(len, 0);
+    cr_assert_eq(((uintptr_t)c->values) % 64, 0, "values must be 64-byte aligned");
+    mr_batch_free(b);
+    mr_colbuilder_deinit(&cb);
+}
+
+Test(batch, builder_no_nulls_has_no_bitmap)
+{
+    mr_colbuilder_t cb;
+    mr_colbuilder_init(&cb, MURR_INT32);
+    for (int i = 0; i < 100; i++)
+        mr_colbuilder_append_int(&cb, i * 3 - 50);
+    mr_batch_t *b = one_col(MURR_INT32, &cb);
+    cr_assert_null(b->columns[0].validity);
+    cr_assert_eq(((int32_t *)b->columns[0].values)[99], 99 * 3 - 50);
+    mr_batch_free(b);
+}
+
+Test(batch, bool_bitpacked_and_late_null)
+{
+    mr_colbuilder_t cb;
+    mr_colbuilder_init(&cb, MURR_BOOL);
+    for (int i = 0; i < 20; i++)
+        mr_colbuilder_append_bool(&cb, i % 3 == 0);
+    mr_colbuilder_append_null(&cb);
+    mr_batch_t *b = one_col(MURR_BOOL, &cb);
+    const mr_column_t *c = &b->columns[0];
+    cr_assert_eq(b->num_rows, 21);
+    cr_assert_eq(c->null_count, 1);
+    for (int i = 0; i < 20; i++) {
+        cr_assert(murr_column_is_valid(c, i));
+        cr_assert_eq(mr_bit_get(c->values, i), i % 3 == 0, "row %d", i);
+    }
+    cr_assert(!murr_column_is_valid(c, 20));
+    mr_error_t err = {0};
+    cr_assert_eq(mr_batch_validate(b, &err), 0, "%s", err.message);
+    mr_batch_free(b);
+}
+
+Test(batch, validate_rejects_bad_offsets_and_utf8)
+{
+    mr_batch_t *b = mr_batch_new(1, 2);
+    mr_batch_set_name(b, 0, "s", 1);
+    cr_assert_eq(mr_batch_column_alloc(b, 0, MURR_UTF8, false, 4), 0);
+    int32_t *off = b->columns[0].values;
+    memcpy(b->columns[0].data, "ab\xff\xfe", 4);
+    off[0] = 0; off[1] = 2; off[2] = 4;
+    mr_error_t err = {0};
+    cr_assert_eq(mr_batch_validate(b, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "row 1") != NULL, "%s", err.message);
+    off[1] = 5;
+    cr_assert_eq(mr_batch_validate(b, &err), MURR_ECORRUPT);
+    cr_assert(strstr(err.message, "offset") != NULL, "%s", err.message);
+    mr_batch_free(b);
+}
+
+Test(batch, bitmap_copy_unaligned)
+{
+    uint8_t src[4] = {0xA5, 0x3C, 0xFF, 0x01};
+    for (int off = 0; off < 8; off++) {
+        uint8_t dst[4] = {0};
+        mr_bitmap_copy(dst, src, off, 20);
+        for (int i = 0; i < 20; i++)
+            cr_assert_eq(mr_bit_get(dst, i), mr_bit_get(src, off + i), "off %d bit %d", off, i);
+        cr_assert_eq(mr_bitmap_count(dst, 0, 20), mr_bitmap_count(src, off, 20));
+    }
+}
+
+Test(batch, widen_lossless_and_refuse_lossy)
+{
+    mr_colbuilder_t cb;
+    mr_colbuilder_init(&cb, MURR_INT8);
+    mr_colbuilder_append_int(&cb, -128);
+    mr_colbuilder_append_null(&cb);
+    mr_colbuilder_append_int(&cb, 127);
+    mr_batch_t *b = one_col(MURR_INT8, &cb);
+    mr_column_t out;
+    mr_error_t err = {0};
+    cr_assert_eq(mr_column_convert(b, &b->columns[0], 3, MURR_INT64, true, &out, &err), 0);
+    cr_assert_eq(((int64_t *)out.values)[0], -128);
+    cr_assert_eq(((int64_t *)out.values)[2], 127);
+    cr_assert(!murr_column_is_valid(&out, 1));
+    cr_assert_eq(mr_column_convert(b, &b->columns[0], 3, MURR_FLOAT32, true, &out, &err), 0);
+    cr_assert_eq(((float *)out.values)[0], -128.0f);
+    /* int8 -> uint8 is lossy: refused when strict, range-checked when not */
+    cr_assert_eq(mr_column_convert(b, &b->columns[0], 3, MURR_UINT8, true, &out, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "expected uint8, got int8") != NULL, "%s", err.message);
+    cr_assert_eq(mr_column_convert(b, &b->columns[0], 3, MURR_UINT8, false, &out, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "row 0") != NULL && strstr(err.message, "-128") != NULL, "%s", err.message);
+    mr_batch_free(b);
+}
+
+Test(batch, float64_to_float32_only_when_not_strict)
+{
+    mr_colbuilder_t cb;
+    mr_colbuilder_init(&cb, MURR_FLOAT64);
+    mr_colbuilder_append_float(&cb, 0.1);
+    mr_colbuilder_append_float(&cb, -1e300);
+    mr_batch_t *b = one_col(MURR_FLOAT64, &cb);
+    mr_column_t out;
+    mr_error_t err = {0};
+    cr_assert_eq(mr_column_convert(b, &b->columns[0], 2, MURR_FLOAT32, true, &out, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "cast the column to float32") != NULL, "%s", err.message);
+    cr_assert_eq(mr_column_convert(b, &b->columns[0], 2, MURR_FLOAT32, false, &out, &err), 0);
+    cr_assert_eq(((float *)out.values)[0], 0.1f);
+    cr_assert(isinf(((float *)out.values)[1]));
+    mr_batch_free(b);
+}
+
+Test(dtype, widening_table)
+{
+    cr_assert(mr_dtype_widens_losslessly(MURR_INT8, MURR_INT16));
+    cr_assert(mr_dtype_widens_losslessly(MURR_UINT32, MURR_INT64));
+    cr_assert(mr_dtype_widens_losslessly(MURR_UINT32, MURR_FLOAT64));
+    cr_assert(!mr_dtype_widens_losslessly(MURR_INT32, MURR_FLOAT32));
+    cr_assert(mr_dtype_widens_losslessly(MURR_INT16, MURR_FLOAT32));
+    cr_assert(!mr_dtype_widens_losslessly(MURR_INT64, MURR_INT32));
+    cr_assert(!mr_dtype_widens_losslessly(MURR_INT8, MURR_UINT64));
+    cr_assert(!mr_dtype_widens_losslessly(MURR_FLOAT64, MURR_FLOAT32));
+    cr_assert(!mr_dtype_widens_losslessly(MURR_BOOL, MURR_INT8));
+    cr_assert(!mr_dtype_widens_losslessly(MURR_UTF8, MURR_BOOL));
+    for (int t = 0; t < MURR_DTYPE_COUNT; t++) {
+        murr_dtype back;
+        const char *n = murr_dtype_name((murr_dtype)t);
+        cr_assert_eq(murr_dtype_parse(n, strlen(n), &back), 0);
+        cr_assert_eq((int)back, t);
+    }
+    murr_dtype x;
+    cr_assert_eq(murr_dtype_parse("UInt8", 5, &x), MURR_EINVAL);
+}
