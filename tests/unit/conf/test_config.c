@@ -1,0 +1,128 @@
+/* Tests of the config model: defaults, YAML file, MURR_* environment, --set, cache dir. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "conf/config.h"
+#include "core/fs.h"
+
+static int load(mr_config_t *c, const char *yaml, mr_error_t *err)
+{
+    return mr_config_load_yaml(c, yaml, strlen(yaml), "test.yaml", err);
+}
+
+Test(config, defaults_match_reference)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    cr_assert_str_eq(c.http.host, "0.0.0.0");
+    cr_assert_eq(c.http.port, 8080);
+    cr_assert_eq(c.http.max_payload_size, 1073741824ull);
+    cr_assert_str_eq(c.grpc.host, "0.0.0.0");
+    cr_assert_eq(c.grpc.port, 8081);
+    cr_assert(c.storage.sync_writes);
+    cr_assert_str_eq(c.storage.path, "");
+}
+
+Test(config, yaml_overlays_defaults)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    cr_assert_eq(load(&c, "server:\n  http:\n    port: 9090\n    max_payload_size: 2MiB\n  grpc:\n    host: 127.0.0.1\n"
+                         "storage:\n  path: /custom/path\n  sync_writes: false\n", &err), 0, "%s", err.message);
+    cr_assert_eq(c.http.port, 9090);
+    cr_assert_eq(c.http.max_payload_size, 2u << 20);
+    cr_assert_str_eq(c.http.host, "0.0.0.0");
+    cr_assert_str_eq(c.grpc.host, "127.0.0.1");
+    cr_assert_str_eq(c.storage.path, "/custom/path");
+    cr_assert(!c.storage.sync_writes);
+}
+
+Test(config, reference_backend_sections_are_accepted)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    cr_assert_eq(load(&c, "storage:\n  path: /x\n  mmap:\n    bloom_bits_per_key: 20\n    read_method: par_get\n", &err),
+                 0, "%s", err.message);
+    cr_assert_str_eq(c.storage.path, "/x");
+    cr_assert_eq(load(&c, "storage: {path: /y, block: {block_size: 8192}}\n", &err), 0, "%s", err.message);
+    cr_assert_str_eq(c.storage.path, "/y");
+    cr_assert_eq(load(&c, "storage:\n  mmap: {}\n", &err), 0, "%s", err.message);
+}
+
+Test(config, unknown_key_names_file_line_and_key)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    cr_assert_eq(load(&c, "server:\n  http:\n    port: 1\n    prot: 2\n", &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "test.yaml line 4") != NULL, "%s", err.message);
+    cr_assert(strstr(err.message, "server.http.prot") != NULL, "%s", err.message);
+    cr_assert_eq(load(&c, "servre:\n  http:\n    port: 1\n", &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "servre") != NULL, "%s", err.message);
+}
+
+Test(config, bad_values_are_refused_with_numbers)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    cr_assert_eq(load(&c, "server:\n  http:\n    port: 70000\n", &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "70000") && strstr(err.message, "65535"), "%s", err.message);
+    cr_assert_eq(load(&c, "server:\n  http:\n    port: -1\n", &err), MURR_EINVAL);
+    cr_assert_eq(load(&c, "storage:\n  sync_writes: maybe\n", &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "maybe"), "%s", err.message);
+    cr_assert_eq(load(&c, "server: [1, 2]\n", &err), MURR_EINVAL);
+    cr_assert_eq(load(&c, "server:\n  http: {port: 1\n", &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "test.yaml line"), "%s", err.message);
+}
+
+Test(config, env_overlay_binds_keys_with_underscores)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    char *envp[] = {"MURR_SERVER_HTTP_MAX_PAYLOAD_SIZE=1234", "MURR_STORAGE_PATH=/data/x", "murr_server_grpc_port=9999",
+                    "MURR_DEBUG=1", "MURR_LOG=debug", "PATH=/bin", NULL};
+    cr_assert_eq(mr_config_apply_env(&c, envp, &err), 0, "%s", err.message);
+    cr_assert_eq(c.http.max_payload_size, 1234);
+    cr_assert_str_eq(c.storage.path, "/data/x");
+    cr_assert_eq(c.grpc.port, 9999);
+    char *bad[] = {"MURR_SERVER_HTTP_PORT=http", NULL};
+    cr_assert_eq(mr_config_apply_env(&c, bad, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "MURR_SERVER_HTTP_PORT"), "%s", err.message);
+}
+
+Test(config, cli_set_overrides)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    cr_assert_eq(mr_config_set(&c, "server.http.port=1", &err), 0);
+    cr_assert_eq(c.http.port, 1);
+    cr_assert_eq(mr_config_set(&c, "server.http.nope=1", &err), MURR_EINVAL);
+    cr_assert_eq(mr_config_set(&c, "noequals", &err), MURR_EINVAL);
+}
+
+Test(config, storage_path_resolves_to_cwd_murr)
+{
+    char tmpl[] = "/tmp/murr-conf-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    char old[4096];
+    cr_assert_not_null(getcwd(old, sizeof(old)));
+    cr_assert_eq(chdir(tmpl), 0);
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    cr_assert_eq(mr_config_resolve_storage(&c, &err), 0, "%s", err.message);
+    char want[4200];
+    snprintf(want, sizeof(want), "%s/murr", tmpl);
+    cr_assert_str_eq(c.storage.path, want);
+    cr_assert(mr_fs_is_dir(want));
+    cr_assert(!mr_fs_exists(strcat(strcpy((char[4300]){0}, tmpl), "/.murr_write_probe")));
+    cr_assert_eq(chdir(old), 0);
+    mr_fs_remove_tree(tmpl, NULL);
+}
