@@ -1,0 +1,93 @@
+"""Shared fixtures for the end-to-end tests: the real `murr` binary on an ephemeral port."""
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("MURR_BUILD_DIR", ROOT / "build" / "debug"))
+MURR_BIN = Path(os.environ.get("MURR_BIN", BUILD / "murr"))
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+
+class MurrServer:
+    """A running murr process with its data dir; restartable on the same dir."""
+
+    def __init__(self, data_dir: Path, extra_env=None, args=()):
+        self.data_dir = data_dir
+        self.extra_env = dict(extra_env or {})
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.log_path = data_dir.parent / f"murr-{data_dir.name}.log"
+
+    def start(self, timeout=15.0):
+        env = dict(os.environ)
+        env.update({"MURR_STORAGE_PATH": str(self.data_dir), "MURR_SERVER_HTTP_PORT": "0",
+                    "MURR_SERVER_HTTP_HOST": "127.0.0.1", "MURR_SERVER_HTTP_THREADS": "2"})
+        env.update(self.extra_env)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(MURR_BIN), *self.args], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log_path.read_text(errors="replace")
+            m = re.search(r"Listening for HTTP requests on [^\s:]+:(\d+)", text)
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"murr exited with {self.proc.returncode}:\n{text}")
+            time.sleep(0.02)
+        raise RuntimeError("murr did not start:\n" + self.log_path.read_text(errors="replace"))
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        rc = self.proc.returncode if self.proc else None
+        if getattr(self, "log", None):
+            self.log.close()
+        return rc
+
+    def logs(self):
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def murr_factory(tmp_path):
+    servers = []
+
+    def make(data_dir=None, **kw):
+        s = MurrServer(data_dir or (tmp_path / "data"), **kw)
+        servers.append(s)
+        return s.start()
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def murr(murr_factory):
+    return murr_factory()
+
+
+@pytest.fixture
+def session():
+    with requests.Session() as s:
+        yield s
