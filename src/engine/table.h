@@ -1,0 +1,96 @@
+/*
+ * table.h - one table of the native engine: schema -> row layout, append-only segment
+ * files holding row records, the key directory, and the write / read / recover / compact
+ * operations on them. The catalog (catalog.c) owns tables and the manifest.
+ *
+ * On disk: <data>/<table>/<id>.seg, ids from 1. A segment is a sequence of 8-byte aligned
+ * records:
+ *   [u32 crc32c of bytes 4..len][u32 len][u16 key_len][u16 kind][key][payload][pad]
+ * kind 0 = row: payload = validity bitmap of the non-key columns (bit set = present),
+ * fixed slots (1/2/4/8 bytes per column; utf8: u32 offset of its tail entry from the
+ * record start), then utf8 tail entries [u32 len][bytes]. kind 1 = commit marker closing a
+ * batch: payload = [u64 batch sequence][u32 records in batch][u32 0]. Recovery applies a
+ * batch only when its commit marker is intact; an unterminated or torn tail of the newest
+ * segment is truncated (logged with file and offset); corruption anywhere else marks the
+ * table damaged (it refuses reads and writes; other tables serve).
+ *
+ * Concurrency: one writer per table (wlock); readers take no lock: they enter an epoch,
+ * load the keydir pointer and segment pointers atomically, and read mapped records.
+ * Segments are mapped read-only once, with room to grow to segment_max_bytes, so appends
+ * (pwrite) become visible through the mapping without remapping.
+ */
+#ifndef MR_ENGINE_TABLE_H
+#define MR_ENGINE_TABLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/batch.h"
+#include "core/schema.h"
+#include "engine/keydir.h"
+
+#define MR_TABLE_MAX_SEGMENTS 4096
+#define MR_REC_HEADER 12
+#define MR_REC_ROW 0
+#define MR_REC_COMMIT 1
+
+typedef struct mr_col_layout {
+    int32_t schema_index;
+    murr_dtype dtype;
+    uint32_t slot;   /* offset of the slot within the fixed area */
+    uint32_t width;  /* slot bytes */
+} mr_col_layout_t;
+
+typedef struct mr_segment {
+    uint32_t id;
+    int fd;
+    uint8_t *map;
+    size_t map_len;
+    _Atomic uint64_t size;     /* bytes written (committed or being committed) */
+    _Atomic uint64_t garbage;  /* bytes of records superseded */
+    char path[];
+} mr_segment_t;
+
+typedef struct mr_table {
+    char *name;
+    char *dir;
+    mr_schema_t *schema;
+    int32_t ncols;                 /* non-key columns */
+    mr_col_layout_t *cols;         /* by non-key index */
+    int32_t *col_of_schema;        /* schema index -> non-key index, -1 for the key */
+    uint32_t bitmap_bytes;
+    uint32_t fixed_bytes;
+    const murr_options *opts;
+
+    pthread_mutex_t wlock;         /* the one writer; also compaction */
+    _Atomic(mr_segment_t *) segs[MR_TABLE_MAX_SEGMENTS];
+    uint32_t active;               /* id of the segment appended to (writer only) */
+    uint64_t next_seq;
+    _Atomic(mr_kd_table_t *) kd;
+
+    _Atomic uint64_t writes;
+    _Atomic uint64_t compactions;
+    bool damaged;
+    char damage[256];
+} mr_table_t;
+
+/* Creates the in-memory table and its directory (empty). */
+int mr_table_create(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                    mr_table_t **out, mr_error_t *err);
+/* Opens an existing table directory and recovers its key directory. A damaged table is
+ * still returned (damaged = true, message in damage) so the catalog can list it. */
+int mr_table_open(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                  mr_table_t **out, mr_error_t *err);
+/* Frees memory and mappings; with remove_files, deletes the directory. Only when no
+ * reader can see the table (epoch). */
+void mr_table_destroy(mr_table_t *t, bool remove_files);
+
+int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
+int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens, size_t nkeys,
+                  const char *const *columns, size_t ncolumns, mr_batch_t **out, mr_error_t *err);
+/* Rewrites sealed segments whose garbage ratio is at least min_ratio (0: any garbage);
+ * with force, first seals the active segment if it has garbage. */
+int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *err);
+void mr_table_stats(mr_table_t *t, murr_table_stats *out);
+
+#endif

@@ -1,0 +1,14 @@
+/* test_util.h - helpers shared by unit tests: temp dirs and small batch builders. */
+#ifndef MR_TEST_UTIL_H
+#define MR_TEST_UTIL_H
+
+#include "core/batch.h"
+
+/* mkdtemp under /tmp; returns a static-lifetime malloc'd path. */
+char *tu_tempdir(const char *tag);
+void tu_rmtree(const char *path);
+/* A batch with a utf8 key column `id` (keys as given, NULL = null key) and a float32 column
+ * `score` (NaN = null). */
+mr_batch_t *tu_batch_id_score(const char *const *keys, const float *scores, int n);
+
+#endif
