@@ -39,8 +39,8 @@ typedef struct mr_fetch_req {
 } mr_fetch_req_t;
 
 /* Parses {"keys":[str...],"columns":[str...]} (want_table: also "table": str, for Flight
- * tickets). Unknown members are ignored. Strings are unescaped into the arena (no malloc
- * per key). Errors: MURR_ESYNTAX (malformed JSON, with byte offset), MURR_ESHAPE (missing
+ * tickets). Unknown members are ignored. Strings without escapes point into `body`; others
+ * are unescaped into the arena (no malloc per key): body and arena must outlive *out. Errors: MURR_ESYNTAX (malformed JSON, with byte offset), MURR_ESHAPE (missing
  * member, wrong type, non-string element: names the member and index). */
 int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_fetch_req_t *out,
                         mr_error_t *err);

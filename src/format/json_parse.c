@@ -1,0 +1,583 @@
+/* json_parse.c - a strict RFC 8259 parser into an arena DOM, and the two request decoders
+ * built on it: fetch requests / Flight tickets, and columnar write bodies.
+ *
+ * Invariants: every byte is bounds-checked against the body; strings are unescaped into
+ * the arena (\uXXXX with surrogate pairs -> UTF-8; unpaired surrogates, raw control
+ * characters and invalid UTF-8 are refused); numbers are kept as text and converted per
+ * target dtype (integers exactly, without a detour through double); nesting is limited to
+ * MR_JSON_MAX_DEPTH; duplicate object members: the last one wins (as serde_json does for
+ * maps). Errors carry the byte offset. */
+#include "format/json.h"
+#include "core/alloc.h"
+#include "core/utf8.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR_JSON_MAX_DEPTH 64
+
+typedef enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ } jtype_t;
+
+typedef struct jnode {
+    jtype_t type;
+    uint32_t n;            /* string length, array length, or object member count */
+    size_t off;            /* byte offset in the body, for messages */
+    union {
+        const char *s;     /* J_STR (unescaped), J_NUM (text) */
+        struct jnode *kids; /* J_ARR: n values; J_OBJ: 2n nodes (key, value) */
+    };
+} jnode_t;
+
+typedef struct jparser {
+    const char *p, *end, *start;
+    mr_arena_t *a;
+    mr_error_t *err;
+    int depth;
+} jparser_t;
+
+static int jerr(jparser_t *j, const char *what)
+{
+    size_t off = (size_t)(j->p - j->start);
+    if (j->p >= j->end)
+        return mr_err_set(j->err, MURR_ESYNTAX, "%s at byte %zu (end of input)", what, off);
+    unsigned char c = (unsigned char)*j->p;
+    if (c >= 0x20 && c < 0x7f)
+        return mr_err_set(j->err, MURR_ESYNTAX, "%s at byte %zu (found '%c')", what, off, c);
+    return mr_err_set(j->err, MURR_ESYNTAX, "%s at byte %zu (found byte 0x%02x)", what, off, c);
+}
+
+static void skip_ws(jparser_t *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
+        j->p++;
+}
+
+static int hex4(jparser_t *j, uint32_t *out)
+{
+    if (j->end - j->p < 4)
+        return jerr(j, "truncated \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = j->p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return jerr(j, "invalid hex digit in \\u escape");
+    }
+    j->p += 4;
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static int parse_string(jparser_t *j, jnode_t *n)
+{
+    n->type = J_STR;
+    n->off = (size_t)(j->p - j->start);
+    j->p++; /* opening quote */
+    const char *s = j->p;
+    /* fast path: no escapes -> point into the body */
+    while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20)
+        j->p++;
+    if (j->p < j->end && *j->p == '"') {
+        size_t bad;
+        if (!mr_utf8_valid((const uint8_t *)s, (size_t)(j->p - s), &bad)) {
+            j->p = s + bad;
+            return jerr(j, "invalid UTF-8 in string");
+        }
+        if ((size_t)(j->p - s) > UINT32_MAX)
+            return jerr(j, "string too long");
+        n->s = s;
+        n->n = (uint32_t)(j->p - s);
+        j->p++;
+        return 0;
+    }
+    /* slow path: unescape into the arena (output is never longer than the input) */
+    const char *q = j->p;
+    while (q < j->end && *q != '"') {
+        if (*q == '\\')
+            q++;
+        q++;
+    }
+    size_t cap = (size_t)(q - s) + 4;
+    char *out = mr_arena_alloc_aligned(j->a, cap, 1);
+    if (out == NULL)
+        return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing a %zu-byte string", cap);
+    size_t o = (size_t)(j->p - s);
+    memcpy(out, s, o);
+    for (;;) {
+        if (j->p >= j->end)
+            return jerr(j, "unterminated string");
+        unsigned char c = (unsigned char)*j->p;
+        if (c == '"') {
+            j->p++;
+            break;
+        }
+        if (c < 0x20)
+            return jerr(j, "raw control character in string");
+        if (c != '\\') {
+            out[o++] = (char)c;
+            j->p++;
+            continue;
+        }
+        j->p++;
+        if (j->p >= j->end)
+            return jerr(j, "unterminated escape");
+        char e = *j->p++;
+        switch (e) {
+        case '"': out[o++] = '"'; break;
+        case '\\': out[o++] = '\\'; break;
+        case '/': out[o++] = '/'; break;
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'u': {
+            uint32_t cp;
+            MR_RETURN_NOT_OK(hex4(j, &cp));
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return jerr(j, "unpaired low surrogate in \\u escape");
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
+                    return jerr(j, "unpaired high surrogate in \\u escape");
+                j->p += 2;
+                uint32_t lo;
+                MR_RETURN_NOT_OK(hex4(j, &lo));
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return jerr(j, "invalid low surrogate in \\u escape");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            o += put_utf8(out + o, cp);
+            break;
+        }
+        default:
+            j->p--;
+            return jerr(j, "invalid escape");
+        }
+    }
+    size_t bad;
+    if (!mr_utf8_valid((const uint8_t *)out, o, &bad))
+        return mr_err_set(j->err, MURR_ESYNTAX, "invalid UTF-8 in string starting at byte %zu", n->off);
+    n->s = out;
+    n->n = (uint32_t)o;
+    return 0;
+}
+
+static int parse_number(jparser_t *j, jnode_t *n)
+{
+    n->type = J_NUM;
+    n->off = (size_t)(j->p - j->start);
+    const char *s = j->p;
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    if (j->p >= j->end || *j->p < '0' || *j->p > '9')
+        return jerr(j, "invalid number");
+    if (*j->p == '0') {
+        j->p++;
+    } else {
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+    }
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9')
+            return jerr(j, "expected a digit after '.'");
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9')
+            return jerr(j, "expected a digit in the exponent");
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+    }
+    if (j->p - s > 1000)
+        return jerr(j, "number longer than 1000 characters");
+    n->s = s;
+    n->n = (uint32_t)(j->p - s);
+    return 0;
+}
+
+static int parse_value(jparser_t *j, jnode_t *n);
+
+/* Collects children in a growable arena array: copies on growth (amortised O(1)). */
+static int parse_container(jparser_t *j, jnode_t *n, bool obj)
+{
+    n->type = obj ? J_OBJ : J_ARR;
+    n->off = (size_t)(j->p - j->start);
+    if (++j->depth > MR_JSON_MAX_DEPTH)
+        return jerr(j, "nesting deeper than 64 levels");
+    j->p++;
+    size_t cap = 8, cnt = 0; /* nodes (objects: 2 per member) */
+    jnode_t *kids = mr_arena_alloc(j->a, cap * sizeof(jnode_t));
+    if (kids == NULL)
+        return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON");
+    skip_ws(j);
+    if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
+        j->p++;
+        n->kids = kids;
+        n->n = 0;
+        j->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (cnt + 2 > cap) {
+            size_t ncap = cap * 2;
+            jnode_t *nk = mr_arena_alloc(j->a, ncap * sizeof(jnode_t));
+            if (nk == NULL)
+                return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON");
+            memcpy(nk, kids, cnt * sizeof(jnode_t));
+            kids = nk;
+            cap = ncap;
+        }
+        skip_ws(j);
+        if (obj) {
+            if (j->p >= j->end || *j->p != '"')
+                return jerr(j, "expected a string member name");
+            MR_RETURN_NOT_OK(parse_string(j, &kids[cnt++]));
+            skip_ws(j);
+            if (j->p >= j->end || *j->p != ':')
+                return jerr(j, "expected ':'");
+            j->p++;
+            skip_ws(j);
+        }
+        MR_RETURN_NOT_OK(parse_value(j, &kids[cnt++]));
+        skip_ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
+            j->p++;
+            break;
+        }
+        return jerr(j, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+    if (cnt / (obj ? 2 : 1) > UINT32_MAX)
+        return jerr(j, "too many elements");
+    n->kids = kids;
+    n->n = (uint32_t)(obj ? cnt / 2 : cnt);
+    j->depth--;
+    return 0;
+}
+
+static int parse_lit(jparser_t *j, jnode_t *n, const char *lit, jtype_t t)
+{
+    size_t l = strlen(lit);
+    n->off = (size_t)(j->p - j->start);
+    if ((size_t)(j->end - j->p) < l || memcmp(j->p, lit, l) != 0)
+        return jerr(j, "invalid literal");
+    j->p += l;
+    n->type = t;
+    n->n = 0;
+    return 0;
+}
+
+static int parse_value(jparser_t *j, jnode_t *n)
+{
+    skip_ws(j);
+    if (j->p >= j->end)
+        return jerr(j, "expected a value");
+    switch (*j->p) {
+    case '{': return parse_container(j, n, true);
+    case '[': return parse_container(j, n, false);
+    case '"': return parse_string(j, n);
+    case 't': return parse_lit(j, n, "true", J_TRUE);
+    case 'f': return parse_lit(j, n, "false", J_FALSE);
+    case 'n': return parse_lit(j, n, "null", J_NULL);
+    default:
+        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
+            return parse_number(j, n);
+        return jerr(j, "expected a value");
+    }
+}
+
+static int parse_document(mr_arena_t *a, const char *body, size_t len, jnode_t *root, mr_error_t *err)
+{
+    jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err};
+    MR_RETURN_NOT_OK(parse_value(&j, root));
+    skip_ws(&j);
+    if (j.p != j.end)
+        return jerr(&j, "trailing characters after the JSON value");
+    return 0;
+}
+
+static const char *kind(const jnode_t *n)
+{
+    static const char *const names[] = {"null", "a boolean", "a boolean", "a number", "a string", "an array", "an object"};
+    return names[n->type];
+}
+
+/* Last member named `name` (duplicates: last wins). */
+static const jnode_t *member(const jnode_t *obj, const char *name)
+{
+    size_t l = strlen(name);
+    const jnode_t *found = NULL;
+    for (uint32_t i = 0; i < obj->n; i++) {
+        const jnode_t *k = &obj->kids[2 * i];
+        if (k->n == l && memcmp(k->s, name, l) == 0)
+            found = &obj->kids[2 * i + 1];
+    }
+    return found;
+}
+
+/* ---- fetch requests and tickets ---- */
+
+static int string_list(const jnode_t *v, const char *name, mr_arena_t *a, mr_slice_t **out, size_t *n,
+                       mr_error_t *err)
+{
+    if (v == NULL)
+        return mr_err_set(err, MURR_ESHAPE, "missing field `%s`", name);
+    if (v->type != J_ARR)
+        return mr_err_set(err, MURR_ESHAPE, "%s: expected an array of strings, got %s", name, kind(v));
+    mr_slice_t *s = mr_arena_alloc(a, (v->n ? v->n : 1) * sizeof(mr_slice_t));
+    if (s == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u %s", v->n, name);
+    for (uint32_t i = 0; i < v->n; i++) {
+        const jnode_t *e = &v->kids[i];
+        if (e->type != J_STR)
+            return mr_err_set(err, MURR_ESHAPE, "%s[%u]: expected a string, got %s", name, i, kind(e));
+        s[i] = mr_slice(e->s, e->n);
+    }
+    *out = s;
+    *n = v->n;
+    return 0;
+}
+
+int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_fetch_req_t *out,
+                        mr_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    jnode_t root;
+    MR_RETURN_NOT_OK(parse_document(a, body, len, &root, err));
+    if (root.type != J_OBJ)
+        return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
+    if (want_table) {
+        const jnode_t *t = member(&root, "table");
+        if (t == NULL)
+            return mr_err_set(err, MURR_ESHAPE, "missing field `table`");
+        if (t->type != J_STR)
+            return mr_err_set(err, MURR_ESHAPE, "table: expected a string, got %s", kind(t));
+        out->table = mr_slice(t->s, t->n);
+    }
+    MR_RETURN_NOT_OK(string_list(member(&root, "keys"), "keys", a, &out->keys, &out->nkeys, err));
+    return string_list(member(&root, "columns"), "columns", a, &out->columns, &out->ncolumns, err);
+}
+
+/* ---- columnar write bodies ---- */
+
+/* Parses an integer token exactly; false if it has a fraction/exponent or overflows. */
+static bool parse_int_token(const char *s, size_t n, bool *neg, uint64_t *mag, bool *is_float)
+{
+    size_t i = 0;
+    *neg = false;
+    *is_float = false;
+    if (i < n && s[i] == '-') {
+        *neg = true;
+        i++;
+    }
+    uint64_t v = 0;
+    bool overflow = false;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '.' || c == 'e' || c == 'E') {
+            *is_float = true;
+            return false;
+        }
+        uint64_t d = (uint64_t)(c - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            overflow = true;
+        else
+            v = v * 10 + d;
+    }
+    *mag = v;
+    return !overflow;
+}
+
+static void int_limits(murr_dtype t, uint64_t *max_pos, uint64_t *max_neg)
+{
+    switch (t) {
+    case MURR_INT8: *max_pos = 127; *max_neg = 128; break;
+    case MURR_INT16: *max_pos = 32767; *max_neg = 32768; break;
+    case MURR_INT32: *max_pos = 2147483647u; *max_neg = 2147483648u; break;
+    case MURR_INT64: *max_pos = INT64_MAX; *max_neg = (uint64_t)INT64_MAX + 1; break;
+    case MURR_UINT8: *max_pos = 255; *max_neg = 0; break;
+    case MURR_UINT16: *max_pos = 65535; *max_neg = 0; break;
+    case MURR_UINT32: *max_pos = UINT32_MAX; *max_neg = 0; break;
+    default: *max_pos = UINT64_MAX; *max_neg = 0; break;
+    }
+}
+
+static const char *rust_int_name(murr_dtype t)
+{
+    static const char *const n[] = {"", "", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"};
+    return n[t];
+}
+
+static int elem_error(mr_error_t *err, const char *col, uint32_t row, const char *fmt, const char *a1, const char *a2)
+{
+    char detail[300];
+    snprintf(detail, sizeof(detail), fmt, a1, a2);
+    return mr_err_set(err, MURR_EINVAL, "Table error: column '%s': Table error: row %u: %s", col, row, detail);
+}
+
+static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const jnode_t *e, uint32_t row,
+                       mr_error_t *err)
+{
+    char tok[64];
+    snprintf(tok, sizeof(tok), "%.*s", e->type == J_NUM ? (int)(e->n > 40 ? 40 : e->n) : 0, e->type == J_NUM ? e->s : "");
+    if (e->type == J_NULL)
+        return mr_colbuilder_append_null(cb);
+    switch (cs->dtype) {
+    case MURR_UTF8:
+        if (e->type != J_STR)
+            return elem_error(err, cs->name, row, "expected string, got %s%s", kind(e), "");
+        return mr_colbuilder_append_str(cb, e->s, e->n);
+    case MURR_BOOL:
+        if (e->type != J_TRUE && e->type != J_FALSE)
+            return elem_error(err, cs->name, row, "expected bool, got %s%s", kind(e), "");
+        return mr_colbuilder_append_bool(cb, e->type == J_TRUE);
+    case MURR_FLOAT32:
+    case MURR_FLOAT64: {
+        if (e->type != J_NUM)
+            return elem_error(err, cs->name, row, "expected number, got %s%s", kind(e), "");
+        char buf[1024];
+        memcpy(buf, e->s, e->n);
+        buf[e->n] = '\0';
+        double d = strtod(buf, NULL);
+        return mr_colbuilder_append_float(cb, d);
+    }
+    default: {
+        if (e->type != J_NUM)
+            return elem_error(err, cs->name, row, "expected integer, got %s%s", kind(e), "");
+        bool neg, is_float;
+        uint64_t mag;
+        bool ok = parse_int_token(e->s, e->n, &neg, &mag, &is_float);
+        if (is_float)
+            return elem_error(err, cs->name, row, "invalid type: floating point `%s`, expected %s", tok,
+                              rust_int_name(cs->dtype));
+        uint64_t max_pos, max_neg;
+        int_limits(cs->dtype, &max_pos, &max_neg);
+        if (!ok || (neg && mag > max_neg) || (!neg && mag > max_pos))
+            return elem_error(err, cs->name, row, "invalid value: integer `%s`, expected %s", tok,
+                              rust_int_name(cs->dtype));
+        return mr_colbuilder_append_int(cb, neg ? (int64_t)(0 - mag) : (int64_t)mag);
+    }
+    }
+}
+
+int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err)
+{
+    *out = NULL;
+    mr_arena_t a;
+    mr_arena_init(&a, 1 << 16);
+    jnode_t root;
+    int rc = parse_document(&a, body, len, &root, err);
+    if (rc != 0) {
+        mr_err_prefix(err, "Table error: invalid JSON: ");
+        goto out;
+    }
+    const jnode_t *cols = root.type == J_OBJ ? member(&root, "columns") : NULL;
+    if (root.type != J_OBJ || cols == NULL || cols->type != J_OBJ) {
+        rc = mr_err_set(err, MURR_ESHAPE, "Table error: invalid JSON: expected {\"columns\": {\"<column>\": [values...]}}, "
+                        "got %s", root.type != J_OBJ ? kind(&root) : cols == NULL ? "no `columns` member" : kind(cols));
+        goto out;
+    }
+    /* every schema column present, all arrays */
+    const jnode_t **arrs = mr_arena_alloc(&a, (size_t)schema->num_columns * sizeof(jnode_t *));
+    if (arrs == NULL) {
+        rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
+        goto out;
+    }
+    int32_t first = -1;
+    for (int32_t i = 0; i < schema->num_columns; i++) {
+        const mr_column_schema_t *cs = &schema->columns[i];
+        const jnode_t *v = member(cols, cs->name);
+        if (v == NULL) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: missing column '%s' in write payload", cs->name);
+            goto out;
+        }
+        if (v->type != J_ARR) {
+            rc = mr_err_set(err, MURR_ESHAPE, "Table error: invalid JSON: columns.%s: expected an array, got %s", cs->name,
+                            kind(v));
+            goto out;
+        }
+        arrs[i] = v;
+        if (first < 0)
+            first = i;
+        else if (v->n != arrs[first]->n) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s' has %u values but column '%s' has %u: all "
+                            "columns of a write must have the same length", cs->name, v->n, schema->columns[first].name,
+                            arrs[first]->n);
+            goto out;
+        }
+    }
+    uint32_t rows = arrs[0]->n;
+    mr_batch_t *b = mr_batch_new(schema->num_columns, rows);
+    if (b == NULL) {
+        rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u rows", rows);
+        goto out;
+    }
+    for (int32_t i = 0; i < schema->num_columns && rc == 0; i++) {
+        const mr_column_schema_t *cs = &schema->columns[i];
+        mr_colbuilder_t cb;
+        mr_colbuilder_init(&cb, cs->dtype);
+        for (uint32_t r = 0; r < rows && rc == 0; r++) {
+            const jnode_t *e = &arrs[i]->kids[r];
+            if (e->type == J_NULL && i == schema->key_index)
+                rc = mr_err_set(err, MURR_EINVAL, "Segment error: null in key column '%s' at row %u", cs->name, r);
+            else if (e->type == J_NULL && !cs->nullable)
+                rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s' is declared non-nullable but row %u is null",
+                                cs->name, r);
+            else if ((rc = append_elem(&cb, cs, e, r, err)) == MURR_ENOMEM)
+                mr_err_set(err, rc, "out of memory decoding column '%s'", cs->name);
+        }
+        if (rc == 0) {
+            mr_batch_set_name(b, i, cs->name, cs->name_len);
+            rc = mr_colbuilder_finish(&cb, b, i);
+        }
+        mr_colbuilder_deinit(&cb);
+    }
+    if (rc != 0)
+        mr_batch_free(b);
+    else
+        *out = b;
+out:
+    mr_arena_deinit(&a);
+    return rc;
+}
