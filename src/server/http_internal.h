@@ -1,0 +1,62 @@
+/*
+ * http_internal.h - what the event loop (loop.c) and the route handlers (handlers.c)
+ * share: one parsed request, one response under construction, routes for metrics.
+ * A request owns an arena freed when its response has been written.
+ */
+#ifndef MR_SERVER_HTTP_INTERNAL_H
+#define MR_SERVER_HTTP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+typedef struct mr_req {
+    int method;               /* enum http_method */
+    bool head;                /* HEAD: answer like GET without the body */
+    char *url;                /* raw request target, NUL-terminated (arena) */
+    size_t url_len;
+    mr_slice_t content_type;  /* first value, empty if absent */
+    bool has_content_type;
+    mr_slice_t accept;
+    mr_buf_t body;
+    mr_arena_t arena;
+    uint64_t start_ns;
+} mr_req_t;
+
+#define MR_RESP_MAX_IOV 64
+
+typedef struct mr_resp {
+    int status;
+    const char *content_type;     /* NULL: no body headers */
+    mr_buf_t body;                /* owned bytes sent first */
+    struct iovec *iov;            /* zero-copy parts sent after `body` */
+    int iovcnt;
+    size_t iov_total;
+    void (*release)(void *);      /* frees what iov points into, after the write */
+    void *release_arg;
+    const char *allow;            /* 405: the Allow header */
+    mr_route_t route;
+} mr_resp_t;
+
+typedef struct mr_server_shared {
+    const mr_config_t *cfg;
+    murr_db *db;
+    mr_metrics_t *metrics;
+    const char *openapi_json;
+    size_t openapi_len;
+} mr_server_shared_t;
+
+/* Classifies the request: route, and whether it runs on a worker thread. */
+mr_route_t mr_http_route_of(const mr_req_t *req, bool *offload);
+/* Runs the handler: fills resp (status, headers, body). Never fails: errors become JSON
+ * error responses. */
+void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp);
+/* Sets an error response {"error": msg} with the given status. */
+void mr_http_error(mr_resp_t *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *mr_http_reason(int status);
+
+#endif

@@ -1,0 +1,912 @@
+/* loop.c - epoll event loops, connections, libhttp-parser glue, limits, the worker pool
+ * and graceful shutdown of the HTTP server (contract in server.h; why in
+ * docs/decisions/0002-event-loop.md).
+ *
+ * Per connection, one request is processed at a time: when a request completes the parser
+ * is paused; the handler runs inline (reads) or on a worker (writes, create, drop,
+ * compact); when the response is queued the parser resumes on the bytes already buffered,
+ * so pipelined requests are answered in order. Limits: Content-Length above
+ * max_payload_size -> 413 before any body byte is read (chunked: as soon as the running
+ * total passes it); header overflow -> 431; header timeout -> 408; idle keep-alive
+ * timeout -> close; connection cap -> 503 and close. */
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "server/http_internal.h"
+
+#define READ_CHUNK 65536
+#define TICK_MS 100
+
+typedef struct out_chunk {
+    struct out_chunk *next;
+    struct iovec iov[MR_RESP_MAX_IOV + 1];
+    int n, idx;
+    mr_buf_t head;               /* status line + headers + owned body */
+    void (*release)(void *);
+    void *release_arg;
+    mr_arena_t *arena;           /* the request arena, freed when written */
+} out_chunk_t;
+
+typedef struct loop loop_t;
+
+typedef enum { HDR_OTHER, HDR_CT, HDR_ACCEPT, HDR_EXPECT } hdr_kind_t;
+
+typedef struct conn {
+    loop_t *loop;
+    int fd;
+    http_parser parser;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    mr_req_t *req;               /* request being parsed / handled */
+    mr_buf_t hfield;             /* current header name */
+    hdr_kind_t hkind;
+    bool hvalue_started;
+    bool in_message, headers_done, expect_continue, keep_alive;
+    bool request_ready, busy, close_after, dead, read_closed;
+    int early_status;            /* 413 / 431 decided during parsing */
+    out_chunk_t *out_head, *out_tail;
+    bool want_out;
+    uint64_t last_ns, msg_start_ns;
+    struct conn *prev, *next;
+} conn_t;
+
+typedef struct job {
+    struct job *next;
+    conn_t *conn;
+    mr_req_t *req;
+    mr_resp_t resp;
+} job_t;
+
+struct loop {
+    mr_server_t *srv;
+    int epfd, evfd;
+    pthread_t th;
+    conn_t *conns;
+    pthread_mutex_t done_lock;
+    job_t *done;
+};
+
+struct mr_server {
+    mr_config_t cfg;
+    mr_server_shared_t sh;
+    mr_metrics_t metrics;
+    char *openapi;
+    size_t openapi_len;
+    int listen_fd;
+    uint16_t port;
+    int nloops;
+    loop_t *loops;
+    int nworkers;
+    pthread_t *workers;
+    pthread_mutex_t jlock;
+    pthread_cond_t jcond;
+    job_t *jhead, *jtail;
+    bool jquit;
+    _Atomic bool stopping, loops_quit;
+    _Atomic int inflight;
+    _Atomic int nconns;
+};
+
+static http_parser_settings g_settings;
+
+/* ------------------------------------------------------------------ output ------- */
+
+static void chunk_free(out_chunk_t *c)
+{
+    if (c->release)
+        c->release(c->release_arg);
+    if (c->arena) {
+        mr_arena_deinit(c->arena);
+        mr_free(c->arena);
+    }
+    mr_buf_deinit(&c->head);
+    mr_free(c);
+}
+
+static void epoll_mod(conn_t *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Writes as much as the socket takes. Returns -1 if the connection broke. */
+static int flush_out(conn_t *c)
+{
+    while (c->out_head) {
+        out_chunk_t *ch = c->out_head;
+        ssize_t w = writev(c->fd, ch->iov + ch->idx, ch->n - ch->idx);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                if (!c->want_out) {
+                    c->want_out = true;
+                    epoll_mod(c);
+                }
+                return 0;
+            }
+            return -1;
+        }
+        atomic_fetch_add_explicit(&c->loop->srv->metrics.bytes_out, (uint64_t)w, memory_order_relaxed);
+        size_t left = (size_t)w;
+        while (ch->idx < ch->n && left >= ch->iov[ch->idx].iov_len) {
+            left -= ch->iov[ch->idx].iov_len;
+            ch->idx++;
+        }
+        if (ch->idx < ch->n) {
+            ch->iov[ch->idx].iov_base = (char *)ch->iov[ch->idx].iov_base + left;
+            ch->iov[ch->idx].iov_len -= left;
+            continue;
+        }
+        c->out_head = ch->next;
+        if (c->out_head == NULL)
+            c->out_tail = NULL;
+        chunk_free(ch);
+    }
+    if (c->want_out) {
+        c->want_out = false;
+        epoll_mod(c);
+    }
+    return 0;
+}
+
+static void enqueue(conn_t *c, out_chunk_t *ch)
+{
+    ch->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = ch;
+    else
+        c->out_head = ch;
+    c->out_tail = ch;
+}
+
+static void send_raw(conn_t *c, const char *s)
+{
+    out_chunk_t *ch = mr_xcalloc(1, sizeof(*ch));
+    mr_buf_append_cstr(&ch->head, s);
+    ch->iov[0] = (struct iovec){ch->head.data, ch->head.len};
+    ch->n = 1;
+    enqueue(c, ch);
+}
+
+/* Turns a response into an output chunk (headers + owned body + zero-copy parts). */
+static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close_conn)
+{
+    out_chunk_t *ch = mr_xcalloc(1, sizeof(*ch));
+    size_t body_len = resp->body.len + resp->iov_total;
+    mr_buf_printf(&ch->head, "HTTP/1.1 %d %s\r\n", resp->status, mr_http_reason(resp->status));
+    if (resp->content_type)
+        mr_buf_printf(&ch->head, "Content-Type: %s\r\n", resp->content_type);
+    if (resp->allow)
+        mr_buf_printf(&ch->head, "Allow: %s\r\n", resp->allow);
+    mr_buf_printf(&ch->head, "Content-Length: %zu\r\n%s\r\n", body_len, close_conn ? "Connection: close\r\n" : "");
+    bool head_only = req && req->head;
+    size_t hlen = ch->head.len;
+    if (!head_only)
+        mr_buf_append(&ch->head, resp->body.data, resp->body.len);
+    ch->iov[0] = (struct iovec){ch->head.data, head_only ? hlen : ch->head.len};
+    ch->n = 1;
+    if (!head_only)
+        for (int i = 0; i < resp->iovcnt && ch->n <= MR_RESP_MAX_IOV; i++)
+            if (resp->iov[i].iov_len)
+                ch->iov[ch->n++] = resp->iov[i];
+    ch->release = resp->release;
+    ch->release_arg = resp->release_arg;
+    mr_buf_deinit(&resp->body);
+    if (req) {
+        ch->arena = mr_xmalloc(sizeof(mr_arena_t));
+        *ch->arena = req->arena; /* iov may point into it; freed after the write */
+        mr_buf_deinit(&req->body);
+        mr_free(req);
+    }
+    enqueue(c, ch);
+}
+
+static int error_resp_status(conn_t *c, int status, const char *msg)
+{
+    mr_resp_t r = {0};
+    mr_buf_init(&r.body);
+    mr_http_error(&r, status, "%s", msg);
+    queue_response(c, NULL, &r, true);
+    c->close_after = true;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- requests ------- */
+
+static mr_req_t *req_new(void)
+{
+    mr_req_t *r = mr_xcalloc(1, sizeof(*r));
+    mr_arena_init(&r->arena, 4096);
+    mr_buf_init(&r->body);
+    r->start_ns = mr_now_ns();
+    return r;
+}
+
+static void req_free(mr_req_t *r)
+{
+    if (r == NULL)
+        return;
+    mr_arena_deinit(&r->arena);
+    mr_buf_deinit(&r->body);
+    mr_free(r);
+}
+
+static int on_message_begin(http_parser *p)
+{
+    conn_t *c = p->data;
+    c->in_message = true;
+    c->headers_done = false;
+    c->expect_continue = false;
+    c->msg_start_ns = mr_now_ns();
+    req_free(c->req);
+    c->req = req_new();
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    mr_req_t *r = c->req;
+    char *u = mr_arena_alloc_aligned(&r->arena, r->url_len + len + 1, 1);
+    if (u == NULL)
+        return -1;
+    if (r->url_len)
+        memcpy(u, r->url, r->url_len);
+    memcpy(u + r->url_len, at, len);
+    r->url_len += len;
+    u[r->url_len] = 0;
+    r->url = u;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    if (c->hvalue_started) {
+        c->hfield.len = 0;
+        c->hvalue_started = false;
+    }
+    mr_buf_append(&c->hfield, at, len);
+    return 0;
+}
+
+static void append_slice(mr_arena_t *a, mr_slice_t *s, const char *at, size_t len)
+{
+    char *d = mr_arena_alloc_aligned(a, s->len + len + 1, 1);
+    if (d == NULL)
+        return;
+    if (s->len)
+        memcpy(d, s->ptr, s->len);
+    memcpy(d + s->len, at, len);
+    s->ptr = d;
+    s->len += len;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    mr_req_t *r = c->req;
+    if (!c->hvalue_started) {
+        c->hvalue_started = true;
+        c->hkind = HDR_OTHER;
+        const char *f = (const char *)c->hfield.data;
+        size_t fl = c->hfield.len;
+        if (fl == 12 && strncasecmp(f, "content-type", 12) == 0)
+            c->hkind = r->has_content_type ? HDR_OTHER : HDR_CT; /* first value wins */
+        else if (fl == 6 && strncasecmp(f, "accept", 6) == 0)
+            c->hkind = r->accept.len ? HDR_OTHER : HDR_ACCEPT;
+        else if (fl == 6 && strncasecmp(f, "expect", 6) == 0)
+            c->hkind = HDR_EXPECT;
+        if (c->hkind == HDR_CT)
+            r->has_content_type = true;
+    }
+    switch (c->hkind) {
+    case HDR_CT: append_slice(&r->arena, &r->content_type, at, len); break;
+    case HDR_ACCEPT: append_slice(&r->arena, &r->accept, at, len); break;
+    case HDR_EXPECT:
+        if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
+            c->expect_continue = true;
+        break;
+    default: break;
+    }
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    conn_t *c = p->data;
+    mr_server_t *srv = c->loop->srv;
+    c->headers_done = true;
+    c->hfield.len = 0;
+    c->hvalue_started = false;
+    c->req->method = p->method;
+    c->req->head = p->method == HTTP_HEAD;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > srv->cfg.http.max_payload_size) {
+        c->early_status = 413;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    if (c->expect_continue) {
+        send_raw(c, "HTTP/1.1 100 Continue\r\n\r\n");
+        flush_out(c);
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    conn_t *c = p->data;
+    mr_req_t *r = c->req;
+    if (r->body.len + len > c->loop->srv->cfg.http.max_payload_size) {
+        c->early_status = 413;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    if (r->body.len == 0 && (p->flags & F_CONTENTLENGTH) && p->content_length < (1ull << 32))
+        mr_buf_reserve(&r->body, len + p->content_length); /* one allocation for the whole body */
+    if (mr_buf_append(&r->body, at, len) != 0) {
+        c->early_status = 507;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    conn_t *c = p->data;
+    c->in_message = false;
+    c->keep_alive = http_should_keep_alive(p);
+    c->request_ready = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- handling ------- */
+
+static void finish_response(conn_t *c, mr_req_t *req, mr_resp_t *resp)
+{
+    mr_server_t *srv = c->loop->srv;
+    uint64_t us = (mr_now_ns() - req->start_ns) / 1000;
+    mr_metrics_record(&srv->metrics, resp->route, resp->status, us);
+    bool close_conn = !c->keep_alive || atomic_load(&srv->stopping);
+    queue_response(c, req, resp, close_conn);
+    if (close_conn)
+        c->close_after = true;
+}
+
+static void dispatch(conn_t *c)
+{
+    mr_server_t *srv = c->loop->srv;
+    mr_req_t *req = c->req;
+    c->req = NULL;
+    c->request_ready = false;
+    if (req->url == NULL) {
+        req->url = mr_arena_strndup(&req->arena, "/", 1);
+        req->url_len = 1;
+    }
+    bool offload;
+    mr_route_t route = mr_http_route_of(req, &offload);
+    (void)route;
+    atomic_fetch_add(&srv->inflight, 1);
+    if (offload) {
+        job_t *j = mr_xcalloc(1, sizeof(*j));
+        j->conn = c;
+        j->req = req;
+        mr_buf_init(&j->resp.body);
+        c->busy = true;
+        pthread_mutex_lock(&srv->jlock);
+        if (srv->jtail)
+            srv->jtail->next = j;
+        else
+            srv->jhead = j;
+        srv->jtail = j;
+        pthread_cond_signal(&srv->jcond);
+        pthread_mutex_unlock(&srv->jlock);
+        return;
+    }
+    mr_resp_t resp = {0};
+    mr_buf_init(&resp.body);
+    mr_http_handle(&srv->sh, req, &resp);
+    finish_response(c, req, &resp);
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void conn_close(conn_t *c)
+{
+    loop_t *l = c->loop;
+    if (c->busy) { /* a worker still holds it: close the socket, free when the job returns */
+        c->dead = true;
+        return;
+    }
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    while (c->out_head) {
+        out_chunk_t *n = c->out_head->next;
+        chunk_free(c->out_head);
+        c->out_head = n;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    req_free(c->req);
+    mr_buf_deinit(&c->hfield);
+    mr_free(c->in);
+    atomic_fetch_sub(&l->srv->nconns, 1);
+    atomic_fetch_sub(&l->srv->metrics.connections_open, 1);
+    mr_free(c);
+}
+
+/* Parses buffered input and handles complete requests, one at a time. */
+static void process(conn_t *c)
+{
+    while (!c->busy && !c->close_after) {
+        if (c->request_ready) {
+            dispatch(c);
+            continue;
+        }
+        if (c->in_len == 0)
+            break;
+        if (HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED)
+            http_parser_pause(&c->parser, 0);
+        size_t n = http_parser_execute(&c->parser, &g_settings, (const char *)c->in, c->in_len);
+        enum http_errno en = HTTP_PARSER_ERRNO(&c->parser);
+        if (en != HPE_OK && en != HPE_PAUSED) {
+            if (en == HPE_HEADER_OVERFLOW)
+                error_resp_status(c, 431, "request headers are larger than 80 KiB");
+            else
+                error_resp_status(c, 400, http_errno_description(en));
+            break;
+        }
+        memmove(c->in, c->in + n, c->in_len - n);
+        c->in_len -= n;
+        if (c->early_status) {
+            char msg[160];
+            if (c->early_status == 413)
+                snprintf(msg, sizeof(msg), "request body is larger than max_payload_size (%llu bytes)",
+                         (unsigned long long)c->loop->srv->cfg.http.max_payload_size);
+            else
+                snprintf(msg, sizeof(msg), "out of memory buffering the request body");
+            mr_metrics_record(&c->loop->srv->metrics, MR_ROUTE_WRITE, c->early_status, 0);
+            error_resp_status(c, c->early_status, msg);
+            break;
+        }
+        if (n == 0 && !c->request_ready)
+            break;
+    }
+    if (flush_out(c) != 0 || (c->close_after && c->out_head == NULL && !c->busy)) {
+        conn_close(c);
+        return;
+    }
+    if (c->close_after && !c->read_closed) {
+        shutdown(c->fd, SHUT_RD);
+        c->read_closed = true;
+    }
+}
+
+static void on_readable(conn_t *c)
+{
+    for (;;) {
+        if (c->in_cap - c->in_len < READ_CHUNK) {
+            size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK * 2;
+            while (cap - c->in_len < READ_CHUNK)
+                cap *= 2;
+            c->in = mr_xrealloc(c->in, cap);
+            c->in_cap = cap;
+        }
+        ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (r > 0) {
+            c->in_len += (size_t)r;
+            c->last_ns = mr_now_ns();
+            atomic_fetch_add_explicit(&c->loop->srv->metrics.bytes_in, (uint64_t)r, memory_order_relaxed);
+            if (c->busy || c->in_len > (4u << 20))
+                break; /* process what we have; more stays in the kernel */
+            continue;
+        }
+        if (r == 0) {
+            c->close_after = true;
+            if (c->in_message && !c->request_ready && !c->busy) {
+                /* peer went away mid-request */
+            }
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            c->close_after = true;
+        break;
+    }
+    process(c);
+}
+
+static void accept_all(loop_t *l, int lfd)
+{
+    mr_server_t *srv = l->srv;
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        atomic_fetch_add(&srv->metrics.connections_total, 1);
+        if (atomic_fetch_add(&srv->nconns, 1) >= (int)srv->cfg.http.max_connections || atomic_load(&srv->stopping)) {
+            atomic_fetch_sub(&srv->nconns, 1);
+            char msg[256];
+            int n = snprintf(msg, sizeof(msg),
+                             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                             "Content-Length: %d\r\n\r\n{\"error\":\"connection limit reached (%u)\"}",
+                             (int)strlen("{\"error\":\"connection limit reached ()\"}") +
+                                 snprintf(NULL, 0, "%u", srv->cfg.http.max_connections),
+                             srv->cfg.http.max_connections);
+            ssize_t w = write(fd, msg, (size_t)n);
+            (void)w;
+            close(fd);
+            continue;
+        }
+        atomic_fetch_add(&srv->metrics.connections_open, 1);
+        conn_t *c = mr_xcalloc(1, sizeof(*c));
+        c->loop = l;
+        c->fd = fd;
+        c->last_ns = mr_now_ns();
+        http_parser_init(&c->parser, HTTP_REQUEST);
+        c->parser.data = c;
+        mr_buf_init(&c->hfield);
+        c->next = l->conns;
+        if (l->conns)
+            l->conns->prev = c;
+        l->conns = c;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+static void drain_done(loop_t *l)
+{
+    uint64_t v;
+    ssize_t r = read(l->evfd, &v, sizeof(v));
+    (void)r;
+    pthread_mutex_lock(&l->done_lock);
+    job_t *j = l->done;
+    l->done = NULL;
+    pthread_mutex_unlock(&l->done_lock);
+    /* reverse to completion order */
+    job_t *rev = NULL;
+    while (j) {
+        job_t *n = j->next;
+        j->next = rev;
+        rev = j;
+        j = n;
+    }
+    while (rev) {
+        job_t *jb = rev;
+        rev = rev->next;
+        conn_t *c = jb->conn;
+        c->busy = false;
+        finish_response(c, jb->req, &jb->resp);
+        atomic_fetch_sub(&l->srv->inflight, 1);
+        mr_free(jb);
+        if (c->dead) {
+            conn_close(c);
+            continue;
+        }
+        process(c);
+    }
+}
+
+static void check_timeouts(loop_t *l)
+{
+    mr_server_t *srv = l->srv;
+    uint64_t now = mr_now_ns();
+    uint64_t hdr_ns = (uint64_t)srv->cfg.http.header_timeout_ms * 1000000u;
+    uint64_t idle_ns = (uint64_t)srv->cfg.http.idle_timeout_ms * 1000000u;
+    bool stopping = atomic_load(&srv->stopping);
+    conn_t *c = l->conns;
+    while (c) {
+        conn_t *next = c->next;
+        if (c->busy || c->close_after) {
+            c = next;
+            continue;
+        }
+        if (c->in_message && !c->headers_done && now - c->msg_start_ns > hdr_ns) {
+            error_resp_status(c, 408, "request headers not received within the header timeout");
+            process(c);
+        } else if (!c->in_message && c->out_head == NULL && (now - c->last_ns > idle_ns || stopping)) {
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    loop_t *l = arg;
+    mr_server_t *srv = l->srv;
+    struct epoll_event evs[64];
+    while (!atomic_load(&srv->loops_quit)) {
+        int n = epoll_wait(l->epfd, evs, 64, TICK_MS);
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &srv->listen_fd) {
+                if (!atomic_load(&srv->stopping))
+                    accept_all(l, srv->listen_fd);
+                continue;
+            }
+            if (p == &l->evfd) {
+                drain_done(l);
+                continue;
+            }
+            conn_t *c = p;
+            if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+                if (c->busy)
+                    c->dead = true;
+                else
+                    conn_close(c);
+                continue;
+            }
+            if (evs[i].events & EPOLLOUT) {
+                if (flush_out(c) != 0) {
+                    conn_close(c);
+                    continue;
+                }
+                if (c->close_after && c->out_head == NULL && !c->busy) {
+                    conn_close(c);
+                    continue;
+                }
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP))
+                on_readable(c);
+        }
+        check_timeouts(l);
+    }
+    while (l->conns) {
+        l->conns->busy = false;
+        conn_close(l->conns);
+    }
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    mr_server_t *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->jlock);
+        while (srv->jhead == NULL && !srv->jquit)
+            pthread_cond_wait(&srv->jcond, &srv->jlock);
+        if (srv->jhead == NULL) {
+            pthread_mutex_unlock(&srv->jlock);
+            return NULL;
+        }
+        job_t *j = srv->jhead;
+        srv->jhead = j->next;
+        if (srv->jhead == NULL)
+            srv->jtail = NULL;
+        pthread_mutex_unlock(&srv->jlock);
+        mr_http_handle(&srv->sh, j->req, &j->resp);
+        loop_t *l = j->conn->loop;
+        pthread_mutex_lock(&l->done_lock);
+        j->next = l->done;
+        l->done = j;
+        pthread_mutex_unlock(&l->done_lock);
+        uint64_t one = 1;
+        ssize_t w = write(l->evfd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+/* ------------------------------------------------------------------ openapi ------- */
+
+/* Converts the YAML document (docs/openapi.yaml, embedded at build time) to JSON. */
+static json_t *yaml_node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
+{
+    if (n == NULL || depth > 64)
+        return json_null();
+    switch (n->type) {
+    case YAML_SCALAR_NODE: {
+        const char *v = (const char *)n->data.scalar.value;
+        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+            if (strcmp(v, "true") == 0)
+                return json_true();
+            if (strcmp(v, "false") == 0)
+                return json_false();
+            if (strcmp(v, "null") == 0 || strcmp(v, "~") == 0)
+                return json_null();
+            char *end;
+            long long iv = strtoll(v, &end, 10);
+            if (*v && *end == 0)
+                return json_integer(iv);
+        }
+        return json_string(v);
+    }
+    case YAML_SEQUENCE_NODE: {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
+            json_array_append_new(a, yaml_node_to_json(doc, yaml_document_get_node(doc, *it), depth + 1));
+        return a;
+    }
+    case YAML_MAPPING_NODE: {
+        json_t *o = json_object();
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+            yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+            if (k && k->type == YAML_SCALAR_NODE)
+                json_object_set_new(o, (const char *)k->data.scalar.value,
+                                    yaml_node_to_json(doc, yaml_document_get_node(doc, pr->value), depth + 1));
+        }
+        return o;
+    }
+    default:
+        return json_null();
+    }
+}
+
+extern const char mr_openapi_yaml[];
+extern const size_t mr_openapi_yaml_len;
+
+static int load_openapi(mr_server_t *s, mr_error_t *err)
+{
+    yaml_parser_t p;
+    yaml_document_t doc;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)mr_openapi_yaml, mr_openapi_yaml_len);
+    if (!yaml_parser_load(&p, &doc)) {
+        int rc = mr_err_set(err, MURR_EINTERNAL, "embedded openapi.yaml is invalid at line %zu: %s",
+                            p.problem_mark.line + 1, p.problem ? p.problem : "?");
+        yaml_parser_delete(&p);
+        return rc;
+    }
+    json_t *j = yaml_node_to_json(&doc, yaml_document_get_root_node(&doc), 0);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    char *txt = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (txt == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "cannot render openapi.json");
+    s->openapi_len = strlen(txt);
+    s->openapi = mr_strndup(txt, s->openapi_len);
+    free(txt);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- lifecycle ---- */
+
+static int listen_on(mr_server_t *s, mr_error_t *err)
+{
+    const mr_config_t *cfg = &s->cfg;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", cfg->http.port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai;
+    int g = getaddrinfo(cfg->http.host, port, &hints, &ai);
+    if (g != 0)
+        return mr_err_set(err, MURR_EINVAL, "cannot listen on %s:%u: %s", cfg->http.host, cfg->http.port, gai_strerror(g));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return mr_err_set(err, MURR_EIO, "cannot listen on %s:%u: %s", cfg->http.host, cfg->http.port, strerror(e));
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    s->listen_fd = fd;
+    return 0;
+}
+
+int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_error_t *err)
+{
+    g_settings = (http_parser_settings){.on_message_begin = on_message_begin,
+                                        .on_url = on_url,
+                                        .on_header_field = on_header_field,
+                                        .on_header_value = on_header_value,
+                                        .on_headers_complete = on_headers_complete,
+                                        .on_body = on_body,
+                                        .on_message_complete = on_message_complete};
+    mr_server_t *s = mr_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->listen_fd = -1;
+    int rc = load_openapi(s, err);
+    if (rc == 0)
+        rc = listen_on(s, err);
+    if (rc != 0) {
+        mr_free(s->openapi);
+        mr_free(s);
+        return rc;
+    }
+    s->sh = (mr_server_shared_t){.cfg = &s->cfg, .db = db, .metrics = &s->metrics, .openapi_json = s->openapi,
+                                 .openapi_len = s->openapi_len};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    s->nloops = cfg->http.threads ? (int)cfg->http.threads : (int)(ncpu > 0 ? ncpu : 1);
+    s->nworkers = s->nloops < 2 ? 2 : s->nloops;
+    pthread_mutex_init(&s->jlock, NULL);
+    pthread_cond_init(&s->jcond, NULL);
+    s->loops = mr_xcalloc((size_t)s->nloops, sizeof(loop_t));
+    for (int i = 0; i < s->nloops; i++) {
+        loop_t *l = &s->loops[i];
+        l->srv = s;
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        pthread_mutex_init(&l->done_lock, NULL);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &s->listen_fd};
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
+        struct epoll_event ev2 = {.events = EPOLLIN, .data.ptr = &l->evfd};
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev2);
+    }
+    s->workers = mr_xcalloc((size_t)s->nworkers, sizeof(pthread_t));
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_create(&s->workers[i], NULL, worker_main, s);
+    for (int i = 0; i < s->nloops; i++)
+        pthread_create(&s->loops[i].th, NULL, loop_main, &s->loops[i]);
+    MR_INFO("http", "HTTP server on %s:%u: %d event-loop threads, %d workers, max_payload %llu bytes, max %u connections",
+            cfg->http.host, s->port, s->nloops, s->nworkers, (unsigned long long)cfg->http.max_payload_size,
+            cfg->http.max_connections);
+    *out = s;
+    return 0;
+}
+
+uint16_t mr_server_http_port(const mr_server_t *s) { return s->port; }
+
+void mr_server_stop(mr_server_t *s)
+{
+    if (s == NULL)
+        return;
+    atomic_store(&s->stopping, true);
+    for (int i = 0; i < s->nloops; i++)
+        epoll_ctl(s->loops[i].epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+    close(s->listen_fd);
+    /* finish in-flight requests (bounded), let responses drain */
+    uint64_t deadline = mr_now_ns() + 30ull * 1000000000u;
+    while (atomic_load(&s->inflight) > 0 && mr_now_ns() < deadline)
+        usleep(5000);
+    uint64_t drain = mr_now_ns() + 2ull * 1000000000u;
+    while (atomic_load(&s->nconns) > 0 && mr_now_ns() < drain)
+        usleep(5000);
+    atomic_store(&s->loops_quit, true);
+    for (int i = 0; i < s->nloops; i++)
+        pthread_join(s->loops[i].th, NULL);
+    pthread_mutex_lock(&s->jlock);
+    s->jquit = true;
+    pthread_cond_broadcast(&s->jcond);
+    pthread_mutex_unlock(&s->jlock);
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+    for (int i = 0; i < s->nloops; i++) {
+        close(s->loops[i].epfd);
+        close(s->loops[i].evfd);
+        pthread_mutex_destroy(&s->loops[i].done_lock);
+    }
+    MR_INFO("http", "HTTP server stopped (%d in-flight requests left)", atomic_load(&s->inflight));
+    mr_free(s->loops);
+    mr_free(s->workers);
+    mr_free(s->openapi);
+    pthread_mutex_destroy(&s->jlock);
+    pthread_cond_destroy(&s->jcond);
+    mr_free(s);
+}
