@@ -31,12 +31,13 @@ class MurrServer:
         env.update({"MURR_STORAGE_PATH": str(self.data_dir), "MURR_SERVER_HTTP_PORT": "0",
                     "MURR_SERVER_HTTP_HOST": "127.0.0.1", "MURR_SERVER_HTTP_THREADS": "2"})
         env.update(self.extra_env)
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(MURR_BIN), *self.args], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
-            text = self.log_path.read_text(errors="replace")
+            text = self.log_path.read_bytes()[self.log_start:].decode(errors="replace")
             m = re.search(r"Listening for HTTP requests on [^\s:]+:(\d+)", text)
             if m:
                 self.port = int(m.group(1))
