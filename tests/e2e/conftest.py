@@ -81,6 +81,10 @@ def murr_factory(tmp_path):
     yield make
     for s in servers:
         s.stop()
+    for s in servers:  # under the asan preset, a sanitizer report fails the test
+        text = s.logs()
+        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+            assert marker not in text, f"sanitizer report in {s.log_path}:\n{text[-4000:]}"
 
 
 @pytest.fixture
