@@ -76,7 +76,8 @@ typedef struct mr_ipc_schema {
     mr_ipc_kv_t *meta;
 } mr_ipc_schema_t;
 
-/* max_message: a limit on one message's metadata + body (bytes); 0 = no limit. */
+/* max_message: a limit on one message's metadata and on its body (bytes); a decompressed
+ * buffer may be at most 8x that. 0 = no message limit, 16 GiB for decompressed buffers. */
 mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message);
 void mr_ipc_reader_free(mr_ipc_reader_t *r);
 /* Appends input bytes (copied as needed). */

@@ -263,6 +263,7 @@ typedef struct rb_ctx {
     size_t nvariadic, variadic_i;
     int codec;                /* -1 none, 0 LZ4_FRAME, 1 ZSTD */
     uint64_t msg_off;
+    uint64_t max_decoded;     /* largest decompressed buffer accepted */
 } rb_ctx_t;
 
 static int64_t rd64(const uint8_t *p)
@@ -299,8 +300,11 @@ static int next_buffer(rb_ctx_t *c, const char *fname, const uint8_t **data, int
         *len = l - 8;
         return 0;
     }
-    if (ulen < 0 || ulen > (int64_t)1 << 40)
+    if (ulen < 0)
         return mr_err_set(err, MURR_ECORRUPT, "field '%s': invalid uncompressed length %lld", fname, (long long)ulen);
+    if ((uint64_t)ulen > c->max_decoded)
+        return mr_err_set(err, MURR_ETOOBIG, "field '%s': buffer decompresses to %lld bytes, above the limit of %llu",
+                          fname, (long long)ulen, (unsigned long long)c->max_decoded);
     uint8_t *dst = mr_batch_alloc(c->out, (size_t)ulen);
     if (dst == NULL)
         return mr_err_set(err, MURR_ENOMEM, "field '%s': cannot allocate %lld bytes to decompress", fname, (long long)ulen);
@@ -592,6 +596,7 @@ static int rb_setup(mr_ipc_reader_t *r, const fb_table_t *rb, const uint8_t *bod
     c->out = out;
     c->msg_off = off;
     c->codec = -1;
+    c->max_decoded = r->max_message ? r->max_message * 8 : (uint64_t)1 << 34;
     *rows = fb_i64(rb, 0, 0);
     if (*rows < 0 || *rows > ((int64_t)1 << 40))
         return mr_err_set(err, MURR_ECORRUPT, "record batch at offset %llu: invalid length %lld", (unsigned long long)off,
@@ -633,7 +638,6 @@ static int rb_setup(mr_ipc_reader_t *r, const fb_table_t *rb, const uint8_t *bod
         memcpy(n, c->nodes, 16 * c->nnodes);
         c->nodes = n;
     }
-    (void)r;
     return 0;
 }
 
@@ -777,6 +781,8 @@ int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err)
     for (;;) {
         if (r->eos)
             return 0;
+        if (r->in.data == NULL)
+            return MURR_EAGAIN;
         const uint8_t *p = r->in.data + r->pos;
         size_t avail = r->in.len - r->pos;
         uint64_t off = r->consumed + r->pos;

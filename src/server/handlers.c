@@ -407,7 +407,7 @@ static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
 
 static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_error_t *e)
 {
-    mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size);
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");
     int rc = mr_ipc_reader_feed(r, req->body.data, req->body.len, e);
