@@ -7,7 +7,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-# Build and runtime libraries; test and fuzz toolchains; peers used by tests (redis).
+# Build and runtime libraries; test and fuzz toolchains; benchmark peers (redis) that the
+# test suite's benchmark smoke test also runs.
 pkgs=(
   build-essential cmake ninja-build pkg-config git
   libhttp-parser-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
@@ -16,6 +17,7 @@ pkgs=(
   libcriterion-dev
   clang libclang-rt-14-dev llvm
   curl
+  redis-server libhiredis-dev
 )
 
 missing=()

@@ -150,8 +150,8 @@ static int parse_field(mr_ipc_reader_t *r, const fb_table_t *ft, size_t i, mr_er
     murr_dtype dt = MURR_UTF8;
     switch (tt) {
     case T_INT: {
-        int w;
-        bool sg;
+        int w = 0;
+        bool sg = false;
         if (!has_type)
             return mr_err_set(err, MURR_ECORRUPT, "field '%s': Int type without its table", fname);
         MR_RETURN_NOT_OK(parse_int_type(&type, &w, &sg, fname, err));

@@ -1,0 +1,107 @@
+/* bench_engine - libmurr in process: ingest rows/s, read latency of K random existing keys x
+ * all C float32 columns (keys generated outside the timed region), memory per row, reopen
+ * time. Usage: bench_engine [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
+ *                           [--dir PATH] [--sync 0|1] */
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/schema.h"
+
+int main(int argc, char **argv)
+{
+    uint64_t rows = 10000000, batch = 1000000;
+    int cols = 10, keys = 1000, reads = 5000, sync = 1;
+    const char *dir = "/tmp/murr-bench-engine";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--rows")) rows = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--cols")) cols = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--keys")) keys = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reads")) reads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) batch = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--sync")) sync = atoi(argv[i + 1]);
+        else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
+    }
+    mr_log_set_level(MR_LOG_WARN);
+    mr_fs_remove_tree(dir, NULL);
+    murr_options o;
+    murr_options_default(&o);
+    o.sync_writes = sync != 0;
+    murr_db *db;
+    murr_error e = {0};
+    if (murr_open(dir, &o, &db, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }
+    /* schema: key + col_i float32 non-null */
+    murr_schema s = {.num_columns = cols + 1, .key_index = 0};
+    s.columns = calloc((size_t)cols + 1, sizeof(murr_column_schema));
+    s.columns[0] = (murr_column_schema){"key", 3, MURR_UTF8, false, true};
+    for (int c = 0; c < cols; c++) {
+        char *n = malloc(16);
+        snprintf(n, 16, "col_%d", c);
+        s.columns[c + 1] = (murr_column_schema){n, strlen(n), MURR_FLOAT32, false, true};
+    }
+    if (murr_create_table(db, "bench", &s, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }
+    uint64_t rss0 = bench_rss(0), write_ns = 0;
+    for (uint64_t first = 0; first < rows; first += batch) {
+        int64_t n = (int64_t)(rows - first < batch ? rows - first : batch);
+        mr_batch_t *b = bench_make_batch(first, n, cols);
+        uint64_t t0 = bench_now_ns();
+        if (murr_write(db, "bench", b, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }
+        write_ns += bench_now_ns() - t0;
+        mr_batch_free(b);
+    }
+    /* touch every record once so RSS counts the mapped pages (all pages touched) */
+    uint64_t rss1 = bench_rss(0);
+    murr_table_stats st;
+    murr_table_stats_get(db, "bench", &st, &e);
+    /* reads */
+    const char **kp = malloc(sizeof(char *) * (size_t)keys);
+    size_t *kl = malloc(sizeof(size_t) * (size_t)keys);
+    char *kbuf = malloc((size_t)keys * 24);
+    const char **cn = malloc(sizeof(char *) * (size_t)cols);
+    for (int c = 0; c < cols; c++)
+        cn[c] = s.columns[c + 1].name;
+    uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)reads);
+    uint64_t seed = 42;
+    int warm = reads / 10 + 10;
+    double checksum = 0;
+    for (int r = -warm; r < reads; r++) {
+        for (int k = 0; k < keys; k++) {
+            uint64_t row = bench_rng(&seed) % rows;
+            kl[k] = (size_t)snprintf(kbuf + 24 * k, 24, "%llu", (unsigned long long)row);
+            kp[k] = kbuf + 24 * k;
+        }
+        murr_batch *out;
+        uint64_t t0 = bench_now_ns();
+        if (murr_read(db, "bench", kp, kl, (size_t)keys, cn, (size_t)cols, &out, &e) != 0) {
+            fprintf(stderr, "%s\n", e.message);
+            return 1;
+        }
+        uint64_t dt = bench_now_ns() - t0;
+        if (r >= 0)
+            lat[r] = dt;
+        /* verify one value per read: a wrong answer fails the benchmark */
+        float want = bench_value(strtoull(kp[0], NULL, 10), cols - 1);
+        float got = ((float *)out->columns[cols - 1].values)[0];
+        if (got != want) { fprintf(stderr, "wrong value for key %s: %g != %g\n", kp[0], got, want); return 1; }
+        checksum += got;
+        murr_batch_free(out);
+    }
+    uint64_t rss2 = bench_rss(0);
+    murr_close(db);
+    uint64_t t0 = bench_now_ns();
+    if (murr_open(dir, &o, &db, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }
+    double reopen_ms = (double)(bench_now_ns() - t0) / 1e6;
+    murr_close(db);
+    printf("| rows | cols | keys/read | ingest rows/s | read p50 us | p99 us | p999 us | RSS/row after load B | RSS/row after reads B | keydir B/row | data B/row | reopen ms |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| %llu | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f |\n", (unsigned long long)rows,
+           cols, keys, (double)rows / ((double)write_ns / 1e9), bench_pct_us(lat, (size_t)reads, 0.5),
+           bench_pct_us(lat, (size_t)reads, 0.99), bench_pct_us(lat, (size_t)reads, 0.999),
+           (double)(rss1 - rss0) / (double)rows, (double)(rss2 - rss0) / (double)rows,
+           (double)st.keydir_bytes / (double)rows, (double)st.live_bytes / (double)rows, reopen_ms);
+    fprintf(stderr, "checksum %g\n", checksum);
+    mr_fs_remove_tree(dir, NULL);
+    return 0;
+}

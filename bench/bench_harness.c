@@ -1,0 +1,410 @@
+/* bench_harness - murr against Redis on the murr-benchmark workload, one process, one run:
+ * N rows (key = decimal row number, C float32 columns), loaded into every backend, then
+ * R closed-loop reads of K uniformly random existing keys x all columns on one connection
+ * (keys generated outside the timed region; time to the last byte of the answer). Every
+ * backend's answer is checked against the generated data: a wrong answer fails the run.
+ *
+ * Backends: murr-arrow (HTTP, Arrow IPC answer), murr-json (HTTP, JSON answer),
+ * redis-blob (SET key -> packed little-endian float32; one MGET), redis-hash (HSET per key,
+ * field col_i -> 4-byte float32; pipelined HMGET).
+ * Usage: bench_harness --murr-port P --murr-pid PID [--redis-port P --redis-pid PID]
+ *                      [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
+ * Prints one markdown table; bench/run.sh starts and stops the servers. */
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "format/arrow_ipc.h"
+
+typedef struct result {
+    const char *name;
+    double ingest_rows_s;
+    uint64_t mem_bytes;
+    double p50, p99, p999;
+    double bytes_per_read;
+    bool ran;
+} result_t;
+
+static uint64_t g_rows = 10000000, g_batch = 1000000;
+static int g_cols = 10, g_keys = 1000, g_reads = 5000;
+
+/* ---- minimal blocking HTTP/1.1 client (keep-alive) ---- */
+
+static int http_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        perror("connect");
+        exit(1);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static void send_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n > 1024 ? 1024 : n);
+        if (w < 0) {
+            perror("writev");
+            exit(1);
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+}
+
+/* Reads one response; returns the status; body in *buf (reused). */
+static int read_response(int fd, mr_buf_t *buf, size_t *body_off, size_t *body_len)
+{
+    buf->len = 0;
+    size_t hdr_end = 0, clen = 0;
+    for (;;) {
+        mr_buf_reserve(buf, 65536);
+        ssize_t r = read(fd, buf->data + buf->len, buf->cap - buf->len);
+        if (r <= 0) {
+            fprintf(stderr, "connection closed\n");
+            exit(1);
+        }
+        buf->len += (size_t)r;
+        if (!hdr_end) {
+            uint8_t *e = memmem(buf->data, buf->len, "\r\n\r\n", 4);
+            if (e) {
+                hdr_end = (size_t)(e - buf->data) + 4;
+                uint8_t *cl = memmem(buf->data, hdr_end, "Content-Length: ", 16);
+                clen = cl ? strtoull((char *)cl + 16, NULL, 10) : 0;
+            }
+        }
+        if (hdr_end && buf->len >= hdr_end + clen)
+            break;
+    }
+    *body_off = hdr_end;
+    *body_len = clen;
+    return atoi((char *)buf->data + 9);
+}
+
+static int http_simple(int fd, const char *method, const char *path, const char *ctype, const char *body,
+                       mr_buf_t *resp)
+{
+    char hdr[512];
+    size_t bl = body ? strlen(body) : 0;
+    int n = snprintf(hdr, sizeof(hdr), "%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                     method, path, ctype, bl);
+    struct iovec iov[2] = {{hdr, (size_t)n}, {(void *)body, bl}};
+    send_all(fd, iov, bl ? 2 : 1);
+    size_t o, l;
+    return read_response(fd, resp, &o, &l);
+}
+
+static void gen_keys(uint64_t *seed, char *kbuf, uint64_t *rows_out)
+{
+    for (int k = 0; k < g_keys; k++) {
+        rows_out[k] = bench_rng(seed) % g_rows;
+        snprintf(kbuf + 24 * k, 24, "%llu", (unsigned long long)rows_out[k]);
+    }
+}
+
+static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
+{
+    int fd = http_connect(port);
+    mr_buf_t resp;
+    mr_buf_init(&resp);
+    http_simple(fd, "DELETE", "/api/v1/table/bench", "application/json", NULL, &resp);
+    mr_buf_t schema;
+    mr_buf_init(&schema);
+    mr_buf_printf(&schema, "{\"key\":\"key\",\"columns\":{\"key\":{\"dtype\":\"utf8\",\"nullable\":false}");
+    for (int c = 0; c < g_cols; c++)
+        mr_buf_printf(&schema, ",\"col_%d\":{\"dtype\":\"float32\",\"nullable\":false}", c);
+    mr_buf_append(&schema, "}}", 3);
+    if (http_simple(fd, "PUT", "/api/v1/table/bench", "application/json", (char *)schema.data, &resp) != 201) {
+        fprintf(stderr, "create failed: %.*s\n", (int)resp.len, resp.data);
+        exit(1);
+    }
+    uint64_t rss0 = bench_rss(pid), load_ns = 0;
+    for (uint64_t first = 0; first < g_rows; first += g_batch) {
+        int64_t n = (int64_t)(g_rows - first < g_batch ? g_rows - first : g_batch);
+        mr_batch_t *b = bench_make_batch(first, n, g_cols);
+        mr_arena_t a;
+        mr_arena_init(&a, 4096);
+        struct iovec *iov;
+        int cnt;
+        size_t total;
+        mr_error_t e = {0};
+        mr_ipc_write_stream(&a, b, NULL, 0, &iov, &cnt, &total, &e);
+        char hdr[256];
+        int hl = snprintf(hdr, sizeof(hdr), "PUT /api/v1/table/bench/write HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          "application/vnd.apache.arrow.stream\r\nContent-Length: %zu\r\n\r\n", total);
+        struct iovec *all = malloc(sizeof(struct iovec) * (size_t)(cnt + 1));
+        all[0] = (struct iovec){hdr, (size_t)hl};
+        memcpy(all + 1, iov, sizeof(struct iovec) * (size_t)cnt);
+        uint64_t t0 = bench_now_ns();
+        send_all(fd, all, cnt + 1);
+        size_t o, l;
+        int st = read_response(fd, &resp, &o, &l);
+        load_ns += bench_now_ns() - t0;
+        if (st != 200) {
+            fprintf(stderr, "write failed %d: %.*s\n", st, (int)l, resp.data + o);
+            exit(1);
+        }
+        free(all);
+        mr_arena_deinit(&a);
+        mr_batch_free(b);
+    }
+    arrow->ingest_rows_s = json->ingest_rows_s = (double)g_rows / ((double)load_ns / 1e9);
+    char *kbuf = malloc((size_t)g_keys * 24);
+    uint64_t *krows = malloc(sizeof(uint64_t) * (size_t)g_keys);
+    uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)g_reads);
+    mr_buf_t req;
+    mr_buf_init(&req);
+    for (int mode = 0; mode < 2; mode++) {
+        result_t *res = mode == 0 ? arrow : json;
+        uint64_t seed = 7 + (uint64_t)mode;
+        int warm = g_reads / 10 + 10;
+        double bytes = 0;
+        for (int r = -warm; r < g_reads; r++) {
+            gen_keys(&seed, kbuf, krows);
+            req.len = 0;
+            mr_buf_append_cstr(&req, "{\"keys\":[");
+            for (int k = 0; k < g_keys; k++)
+                mr_buf_printf(&req, "%s\"%s\"", k ? "," : "", kbuf + 24 * k);
+            mr_buf_append_cstr(&req, "],\"columns\":[");
+            for (int c = 0; c < g_cols; c++)
+                mr_buf_printf(&req, "%s\"col_%d\"", c ? "," : "", c);
+            mr_buf_append_cstr(&req, "]}");
+            char hdr[256];
+            int hl = snprintf(hdr, sizeof(hdr), "POST /api/v1/table/bench/fetch HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              "application/json\r\nAccept: %s\r\nContent-Length: %zu\r\n\r\n",
+                              mode == 0 ? "application/vnd.apache.arrow.stream" : "application/json", req.len);
+            struct iovec iov[2] = {{hdr, (size_t)hl}, {req.data, req.len}};
+            uint64_t t0 = bench_now_ns();
+            send_all(fd, iov, 2);
+            size_t o, l;
+            int st = read_response(fd, &resp, &o, &l);
+            uint64_t dt = bench_now_ns() - t0;
+            if (st != 200) {
+                fprintf(stderr, "fetch failed %d\n", st);
+                exit(1);
+            }
+            if (r >= 0) {
+                lat[r] = dt;
+                bytes += (double)l;
+            }
+            /* verify the last column of the first key */
+            float want = bench_value(krows[0], g_cols - 1);
+            if (mode == 0) {
+                mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+                mr_error_t e = {0};
+                mr_ipc_reader_feed(rd, resp.data + o, l, &e);
+                mr_batch_t *b = NULL;
+                if (mr_ipc_reader_next(rd, &b, &e) != 0 || b == NULL ||
+                    ((float *)b->columns[g_cols - 1].values)[0] != want) {
+                    fprintf(stderr, "murr-arrow: wrong answer (%s)\n", e.message);
+                    exit(1);
+                }
+                mr_batch_free(b);
+                mr_ipc_reader_free(rd);
+            } else {
+                char key[32];
+                snprintf(key, sizeof(key), "\"col_%d\":[", g_cols - 1);
+                char *p = memmem(resp.data + o, l, key, strlen(key));
+                if (p == NULL || strtof(p + strlen(key), NULL) != want) {
+                    fprintf(stderr, "murr-json: wrong answer\n");
+                    exit(1);
+                }
+            }
+        }
+        res->p50 = bench_pct_us(lat, (size_t)g_reads, 0.5);
+        res->p99 = bench_pct_us(lat, (size_t)g_reads, 0.99);
+        res->p999 = bench_pct_us(lat, (size_t)g_reads, 0.999);
+        res->bytes_per_read = bytes / g_reads;
+        res->mem_bytes = bench_rss(pid) - rss0;
+        res->ran = true;
+    }
+    close(fd);
+}
+
+static void redis_check(redisReply *r, const char *what)
+{
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "redis %s failed: %s\n", what, r ? r->str : "no reply");
+        exit(1);
+    }
+}
+
+static void bench_redis(int port, int pid, result_t *blob, result_t *hash)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    if (c == NULL || c->err) {
+        fprintf(stderr, "redis connect failed\n");
+        exit(1);
+    }
+    char *kbuf = malloc((size_t)g_keys * 24);
+    uint64_t *krows = malloc(sizeof(uint64_t) * (size_t)g_keys);
+    uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)g_reads);
+    const char **argv = malloc(sizeof(char *) * (size_t)(2 * g_cols + 2 + g_keys + 1));
+    size_t *argl = malloc(sizeof(size_t) * (size_t)(2 * g_cols + 2 + g_keys + 1));
+    for (int layout = 0; layout < 2; layout++) {
+        result_t *res = layout == 0 ? blob : hash;
+        redisReply *r = redisCommand(c, "FLUSHALL");
+        redis_check(r, "FLUSHALL");
+        freeReplyObject(r);
+        sleep(1);
+        uint64_t rss0 = bench_rss(pid), t0 = bench_now_ns();
+        const uint64_t pipe = 10000;
+        float vals[64];
+        char key[24];
+        char fields[64][16];
+        for (int cc = 0; cc < g_cols; cc++)
+            snprintf(fields[cc], 16, "col_%d", cc);
+        for (uint64_t first = 0; first < g_rows; first += pipe) {
+            uint64_t n = g_rows - first < pipe ? g_rows - first : pipe;
+            for (uint64_t i = 0; i < n; i++) {
+                uint64_t row = first + i;
+                int kl = snprintf(key, sizeof(key), "%llu", (unsigned long long)row);
+                for (int cc = 0; cc < g_cols; cc++)
+                    vals[cc] = bench_value(row, cc);
+                if (layout == 0) {
+                    redisAppendCommand(c, "SET %b %b", key, (size_t)kl, vals, sizeof(float) * (size_t)g_cols);
+                } else {
+                    int a = 0;
+                    argv[a] = "HSET";
+                    argl[a++] = 4;
+                    argv[a] = key;
+                    argl[a++] = (size_t)kl;
+                    for (int cc = 0; cc < g_cols; cc++) {
+                        argv[a] = fields[cc];
+                        argl[a++] = strlen(fields[cc]);
+                        argv[a] = (const char *)&vals[cc];
+                        argl[a++] = 4;
+                    }
+                    redisAppendCommandArgv(c, a, argv, argl);
+                }
+            }
+            for (uint64_t i = 0; i < n; i++) {
+                redisReply *rr;
+                if (redisGetReply(c, (void **)&rr) != REDIS_OK) {
+                    fprintf(stderr, "redis load failed\n");
+                    exit(1);
+                }
+                redis_check(rr, "load");
+                freeReplyObject(rr);
+            }
+        }
+        res->ingest_rows_s = (double)g_rows / ((double)(bench_now_ns() - t0) / 1e9);
+        uint64_t seed = 11 + (uint64_t)layout;
+        int warm = g_reads / 10 + 10;
+        for (int rd = -warm; rd < g_reads; rd++) {
+            gen_keys(&seed, kbuf, krows);
+            uint64_t t1;
+            float got;
+            if (layout == 0) {
+                argv[0] = "MGET";
+                argl[0] = 4;
+                for (int k = 0; k < g_keys; k++) {
+                    argv[k + 1] = kbuf + 24 * k;
+                    argl[k + 1] = strlen(kbuf + 24 * k);
+                }
+                t1 = bench_now_ns();
+                redisReply *rr = redisCommandArgv(c, g_keys + 1, argv, argl);
+                uint64_t dt = bench_now_ns() - t1;
+                redis_check(rr, "MGET");
+                memcpy(&got, rr->element[0]->str + 4 * (g_cols - 1), 4);
+                freeReplyObject(rr);
+                if (rd >= 0)
+                    lat[rd] = dt;
+            } else {
+                t1 = bench_now_ns();
+                for (int k = 0; k < g_keys; k++) {
+                    int a = 0;
+                    argv[a] = "HMGET";
+                    argl[a++] = 5;
+                    argv[a] = kbuf + 24 * k;
+                    argl[a++] = strlen(kbuf + 24 * k);
+                    for (int cc = 0; cc < g_cols; cc++) {
+                        argv[a] = fields[cc];
+                        argl[a++] = strlen(fields[cc]);
+                    }
+                    redisAppendCommandArgv(c, a, argv, argl);
+                }
+                got = 0;
+                for (int k = 0; k < g_keys; k++) {
+                    redisReply *rr;
+                    redisGetReply(c, (void **)&rr);
+                    redis_check(rr, "HMGET");
+                    if (k == 0)
+                        memcpy(&got, rr->element[g_cols - 1]->str, 4);
+                    freeReplyObject(rr);
+                }
+                uint64_t dt = bench_now_ns() - t1;
+                if (rd >= 0)
+                    lat[rd] = dt;
+            }
+            if (got != bench_value(krows[0], g_cols - 1)) {
+                fprintf(stderr, "redis-%s: wrong answer\n", layout == 0 ? "blob" : "hash");
+                exit(1);
+            }
+        }
+        res->p50 = bench_pct_us(lat, (size_t)g_reads, 0.5);
+        res->p99 = bench_pct_us(lat, (size_t)g_reads, 0.99);
+        res->p999 = bench_pct_us(lat, (size_t)g_reads, 0.999);
+        res->mem_bytes = bench_rss(pid) - rss0;
+        res->ran = true;
+    }
+    redisFree(c);
+}
+
+int main(int argc, char **argv)
+{
+    int murr_port = 0, murr_pid = 0, redis_port = 0, redis_pid = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--rows")) g_rows = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--cols")) g_cols = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--keys")) g_keys = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reads")) g_reads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) g_batch = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--murr-port")) murr_port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--murr-pid")) murr_pid = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--redis-port")) redis_port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--redis-pid")) redis_pid = atoi(argv[i + 1]);
+        else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
+    }
+    if (g_cols < 1 || g_cols > 60 || g_keys < 1) {
+        fprintf(stderr, "--cols must be 1..60 and --keys >= 1\n");
+        return 2;
+    }
+    result_t res[4] = {{.name = "murr HTTP + Arrow IPC"}, {.name = "murr HTTP + JSON"}, {.name = "Redis blob (MGET)"},
+                       {.name = "Redis hash (pipelined HMGET)"}};
+    if (murr_port)
+        bench_murr(murr_port, murr_pid, &res[0], &res[1]);
+    if (redis_port)
+        bench_redis(redis_port, redis_pid, &res[2], &res[3]);
+    printf("\n%llu rows x %d float32 columns, %d random keys per read, %d reads (closed loop, 1 connection)\n\n",
+           (unsigned long long)g_rows, g_cols, g_keys, g_reads);
+    printf("| backend | ingest rows/s | server RSS delta B/row | read p50 us | p99 us | p999 us | p50 vs Redis blob |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < 4; i++) {
+        if (!res[i].ran)
+            continue;
+        char ratio[32] = "-";
+        if (res[2].ran)
+            snprintf(ratio, sizeof(ratio), "%.2fx", res[2].p50 / res[i].p50);
+        printf("| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %s |\n", res[i].name, res[i].ingest_rows_s,
+               (double)res[i].mem_bytes / (double)g_rows, res[i].p50, res[i].p99, res[i].p999, ratio);
+    }
+    return 0;
+}
