@@ -1,6 +1,6 @@
 /*
  * main.c - the murr server binary: arguments, configuration (defaults < YAML file < MURR_*
- * environment < --set), logging, signals, and the start/stop sequence of engine and
+ * environment), logging, signals, and the start/stop sequence of engine and
  * servers. Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT) or --version/--help;
  * 1 when the engine cannot open or a listener cannot bind; 2 for usage and config errors.
  */
@@ -20,9 +20,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "murr %s - columnar cache for AI/ML inference\n\n"
-            "Usage: murr [-c|--config FILE] [--set KEY=VALUE]... [-V|--version] [-h|--help]\n\n"
+            "Usage: murr [-c|--config FILE] [--print-config] [-V|--version] [-h|--help]\n\n"
             "  -c, --config FILE    load a YAML config file\n"
-            "  -s, --set KEY=VALUE  override one config key (e.g. server.http.port=9090); repeatable\n"
+            "      --print-config   print the effective configuration as YAML and exit\n"
             "  -V, --version        print the version and exit\n"
             "  -h, --help           print this help and exit\n\n"
             "Environment: MURR_<KEY> for every config key (e.g. MURR_SERVER_HTTP_PORT=9090,\n"
@@ -32,8 +32,7 @@ static void usage(FILE *out)
 
 typedef struct cli_args {
     const char *config;
-    const char *sets[64];
-    int nsets;
+    bool print_config;
 } cli_args_t;
 
 /* Returns -1 to continue, else the exit code. */
@@ -49,31 +48,17 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
             usage(stdout);
             return 0;
         }
-        const char *val = NULL;
-        bool is_config = strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0;
-        bool is_set = strcmp(arg, "-s") == 0 || strcmp(arg, "--set") == 0;
-        if (strncmp(arg, "--config=", 9) == 0) {
-            is_config = true;
-            val = arg + 9;
-        } else if (strncmp(arg, "--set=", 6) == 0) {
-            is_set = true;
-            val = arg + 6;
-        } else if (is_config || is_set) {
+        if (strcmp(arg, "--print-config") == 0) {
+            a->print_config = true;
+        } else if (strncmp(arg, "--config=", 9) == 0) {
+            a->config = arg + 9;
+        } else if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "murr: option '%s' needs a value\n\n", arg);
                 usage(stderr);
                 return 2;
             }
-            val = argv[++i];
-        }
-        if (is_config) {
-            a->config = val;
-        } else if (is_set) {
-            if (a->nsets >= (int)(sizeof(a->sets) / sizeof(a->sets[0]))) {
-                fprintf(stderr, "murr: too many --set options (limit %zu)\n", sizeof(a->sets) / sizeof(a->sets[0]));
-                return 2;
-            }
-            a->sets[a->nsets++] = val;
+            a->config = argv[++i];
         } else {
             fprintf(stderr, "murr: unexpected argument '%s'\n\n", arg);
             usage(stderr);
@@ -91,9 +76,6 @@ static int load_config(const cli_args_t *a, mr_config_t *cfg)
         goto fail;
     if (mr_config_apply_env(cfg, environ, &err) != 0)
         goto fail;
-    for (int i = 0; i < a->nsets; i++)
-        if (mr_config_set(cfg, a->sets[i], &err) != 0)
-            goto fail;
     if (mr_config_validate(cfg, &err) != 0)
         goto fail;
     return 0;
@@ -121,6 +103,13 @@ int main(int argc, char **argv)
         mr_log_level_t lvl;
         if (mr_log_level_parse(cfg.log_level, &lvl) == 0)
             mr_log_set_level(lvl);
+    }
+    if (args.print_config) {
+        if (mr_config_resolve_storage(&cfg, &err) != 0) {
+            MR_ERROR("murr", "%s", err.message);
+            return 2;
+        }
+        return mr_config_print_yaml(&cfg, stdout) == 0 ? 0 : 1;
     }
 #ifdef NDEBUG
     const char *build = "release";

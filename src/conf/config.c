@@ -200,6 +200,7 @@ typedef struct yaml_walk {
     int depth;           /* number of keys in the path */
     bool expect_key[MAX_DEPTH + 1];
     int ignore_depth;    /* > 0 while inside storage.mmap / storage.block */
+    size_t key_col;      /* column of the last key, for messages */
 } yaml_walk_t;
 
 static void join_path(const yaml_walk_t *w, char *out, size_t n)
@@ -228,15 +229,15 @@ static int walk_value_scalar(yaml_walk_t *w, const yaml_event_t *ev, mr_error_t 
         return 0;
     if (is_null_scalar(ev)) {
         if (strcmp(full, "storage.mmap") == 0 || strcmp(full, "storage.block") == 0)
-            MR_WARN("conf", "%s line %zu: %s selects the reference's RocksDB profile; this build serves the native "
+            MR_WARN("conf", "%s:%zu: %s selects the reference's RocksDB profile; this build serves the native "
                     "engine (the section is accepted and ignored)", w->name, line, full);
         return 0; /* `section:` with no value, or key: null -> keep default */
     }
     const key_def_t *k = find_key(full);
     if (k == NULL)
-        return mr_err_set(err, MURR_EINVAL, "%s line %zu: unknown key '%s'", w->name, line, full);
+        return mr_err_set(err, MURR_EINVAL, "%s:%zu:%zu: unknown key '%s'", w->name, line, w->key_col, full);
     char where[300];
-    snprintf(where, sizeof(where), "%.250s line %zu", w->name, line);
+    snprintf(where, sizeof(where), "%.250s:%zu:%zu", w->name, line, (size_t)ev->start_mark.column + 1);
     return bind_value(w->c, k, (const char *)ev->data.scalar.value, where, err);
 }
 
@@ -250,7 +251,7 @@ static int walk_mapping_start(yaml_walk_t *w, const yaml_event_t *ev, mr_error_t
         return 0;
     }
     if (strcmp(full, "storage.mmap") == 0 || strcmp(full, "storage.block") == 0) {
-        MR_WARN("conf", "%s line %zu: %s configures the reference's RocksDB profile; this build serves the native "
+        MR_WARN("conf", "%s:%zu: %s configures the reference's RocksDB profile; this build serves the native "
                 "engine (the section is accepted and its keys ignored)", w->name, line, full);
         w->ignore_depth = 1;
         return 0;
@@ -262,7 +263,7 @@ static int walk_mapping_start(yaml_walk_t *w, const yaml_event_t *ev, mr_error_t
         for (size_t i = 0; i < MR_ARRAY_LEN(keys) && !known; i++)
             known = strncmp(keys[i].path, full, n) == 0 && keys[i].path[n] == '.';
         if (!known)
-            return mr_err_set(err, MURR_EINVAL, "%s line %zu: unknown section '%s'", w->name, line, full);
+            return mr_err_set(err, MURR_EINVAL, "%s:%zu:%zu: unknown section '%s'", w->name, line, w->key_col, full);
     }
     return 0;
 }
@@ -280,7 +281,7 @@ int mr_config_load_yaml(mr_config_t *c, const char *text, size_t len, const char
     while (!done && rc == 0) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&p, &ev)) {
-            rc = mr_err_set(err, MURR_EINVAL, "%s line %zu column %zu: %s%s%s", name, p.problem_mark.line + 1,
+            rc = mr_err_set(err, MURR_EINVAL, "%s:%zu:%zu: %s%s%s", name, p.problem_mark.line + 1,
                             p.problem_mark.column + 1, p.problem ? p.problem : "invalid YAML",
                             p.context ? " " : "", p.context ? p.context : "");
             break;
@@ -292,11 +293,11 @@ int mr_config_load_yaml(mr_config_t *c, const char *text, size_t len, const char
             break;
         case YAML_MAPPING_START_EVENT:
             if (map_depth > 0 && w.expect_key[map_depth]) {
-                rc = mr_err_set(err, MURR_EINVAL, "%s line %zu: a mapping cannot be a key", name, line);
+                rc = mr_err_set(err, MURR_EINVAL, "%s:%zu: a mapping cannot be a key", name, line);
                 break;
             }
             if (map_depth >= MAX_DEPTH) {
-                rc = mr_err_set(err, MURR_EINVAL, "%s line %zu: nesting deeper than %d levels", name, line, MAX_DEPTH);
+                rc = mr_err_set(err, MURR_EINVAL, "%s:%zu: nesting deeper than %d levels", name, line, MAX_DEPTH);
                 break;
             }
             rc = walk_mapping_start(&w, &ev, err);
@@ -315,15 +316,16 @@ int mr_config_load_yaml(mr_config_t *c, const char *text, size_t len, const char
         case YAML_SCALAR_EVENT:
             if (map_depth == 0) {
                 if (!is_null_scalar(&ev))
-                    rc = mr_err_set(err, MURR_EINVAL, "%s line %zu: expected a mapping at the top level", name, line);
+                    rc = mr_err_set(err, MURR_EINVAL, "%s:%zu: expected a mapping at the top level", name, line);
                 break;
             }
             if (w.expect_key[map_depth]) {
                 if (w.depth >= MAX_DEPTH || strlen((const char *)ev.data.scalar.value) >= sizeof(w.path[0])) {
-                    rc = mr_err_set(err, MURR_EINVAL, "%s line %zu: key too long or too deep", name, line);
+                    rc = mr_err_set(err, MURR_EINVAL, "%s:%zu: key too long or too deep", name, line);
                     break;
                 }
                 snprintf(w.path[w.depth++], sizeof(w.path[0]), "%s", (const char *)ev.data.scalar.value);
+                w.key_col = ev.start_mark.column + 1;
                 w.expect_key[map_depth] = false;
             } else {
                 rc = walk_value_scalar(&w, &ev, err);
@@ -335,7 +337,7 @@ int mr_config_load_yaml(mr_config_t *c, const char *text, size_t len, const char
             char full[512];
             join_path(&w, full, sizeof(full));
             if (w.ignore_depth == 0)
-                rc = mr_err_set(err, MURR_EINVAL, "%s line %zu: '%s': lists are not valid here", name, line, full);
+                rc = mr_err_set(err, MURR_EINVAL, "%s:%zu: '%s': lists are not valid here", name, line, full);
             else
                 w.ignore_depth++;
             break;
@@ -345,7 +347,7 @@ int mr_config_load_yaml(mr_config_t *c, const char *text, size_t len, const char
                 w.ignore_depth--;
             break;
         case YAML_ALIAS_EVENT:
-            rc = mr_err_set(err, MURR_EINVAL, "%s line %zu: YAML aliases are not supported", name, line);
+            rc = mr_err_set(err, MURR_EINVAL, "%s:%zu: YAML aliases are not supported", name, line);
             break;
         default:
             break;
@@ -409,23 +411,6 @@ int mr_config_apply_env(mr_config_t *c, char *const *envp, mr_error_t *err)
     return 0;
 }
 
-int mr_config_set(mr_config_t *c, const char *assignment, mr_error_t *err)
-{
-    const char *eq = strchr(assignment, '=');
-    if (eq == NULL)
-        return mr_err_set(err, MURR_EINVAL, "--set %s: expected key=value (e.g. server.http.port=9090)", assignment);
-    char key[256];
-    size_t n = (size_t)(eq - assignment);
-    if (n >= sizeof(key))
-        return mr_err_set(err, MURR_EINVAL, "--set: key too long");
-    memcpy(key, assignment, n);
-    key[n] = '\0';
-    const key_def_t *k = find_key(key);
-    if (k == NULL)
-        return mr_err_set(err, MURR_EINVAL, "--set: unknown key '%s'", key);
-    return bind_value(c, k, eq + 1, "--set", err);
-}
-
 /* Copies src into dst[n] if it fits (no silent truncation). */
 static bool copy_str(char *dst, size_t n, const char *src)
 {
@@ -484,7 +469,9 @@ int mr_config_resolve_storage(mr_config_t *c, mr_error_t *err)
             strncat(tried, "; ", sizeof(tried) - strlen(tried) - 1);
         strncat(tried, note, sizeof(tried) - strlen(tried) - 1);
     }
-    return mr_err_set(err, MURR_EIO, "no writable cache directory found (set storage.path or MURR_STORAGE_PATH). Tried: %s",
+    return mr_err_set(err, MURR_EIO,
+                      "failed to resolve cache dir — set storage.path or MURR_STORAGE_PATH: no writable cache directory "
+                      "found. Tried: %s",
                       tried);
 }
 
@@ -498,4 +485,41 @@ int mr_config_validate(const mr_config_t *c, mr_error_t *err)
         return mr_err_set(err, MURR_EINVAL, "server.http.port and server.grpc.port are both %u on %s", c->http.port,
                           c->http.host);
     return 0;
+}
+
+int mr_config_print_yaml(const mr_config_t *c, FILE *out)
+{
+    /* Walks the key table in order, opening a section whenever the path prefix changes. */
+    char prev[3][64] = {{0}};
+    for (size_t i = 0; i < MR_ARRAY_LEN(keys); i++) {
+        const key_def_t *k = &keys[i];
+        char parts[3][64] = {{0}};
+        int np = 0;
+        const char *p = k->path;
+        while (*p && np < 3) {
+            const char *dot = strchr(p, '.');
+            size_t n = dot ? (size_t)(dot - p) : strlen(p);
+            snprintf(parts[np++], sizeof(parts[0]), "%.*s", (int)n, p);
+            p = dot ? dot + 1 : p + n;
+        }
+        int same = 0;
+        while (same < np - 1 && strcmp(parts[same], prev[same]) == 0)
+            same++;
+        for (int d = same; d < np - 1; d++)
+            fprintf(out, "%*s%s:\n", 2 * d, "", parts[d]);
+        for (int d = 0; d < 3; d++)
+            snprintf(prev[d], sizeof(prev[d]), "%s", d < np - 1 ? parts[d] : "");
+        fprintf(out, "%*s%s: ", 2 * (np - 1), "", parts[np - 1]);
+        const char *f = (const char *)c + k->offset;
+        switch (k->type) {
+        case K_STR:
+        case K_LOGLEVEL: fprintf(out, "\"%s\"\n", f); break;
+        case K_BOOL: fprintf(out, "%s\n", *(const bool *)f ? "true" : "false"); break;
+        case K_RATIO: fprintf(out, "%g\n", *(const double *)f); break;
+        case K_U16: fprintf(out, "%u\n", *(const uint16_t *)f); break;
+        case K_U32: fprintf(out, "%u\n", *(const uint32_t *)f); break;
+        case K_U64: fprintf(out, "%llu\n", (unsigned long long)*(const uint64_t *)f); break;
+        }
+    }
+    return ferror(out) ? MURR_EIO : 0;
 }

@@ -4,9 +4,9 @@
  *   2. an optional YAML file (`-c/--config`),
  *   3. MURR_* environment variables (MURR_SERVER_HTTP_PORT, MURR_STORAGE_PATH,
  *      MURR_SERVER_HTTP_MAX_PAYLOAD_SIZE, ...: the key path upper-cased, dots -> '_'),
- *   4. `--set key=value` command-line overrides.
- * One table of keys (config.c) binds all three sources, so a key that works in one works
- * in all. Unknown keys in the file are errors naming file, line and key (except inside
+ *      and nothing else on top.
+ * One table of keys (config.c) binds both sources, so a key that works in one works in the
+ * other. Unknown keys in the file are errors naming file:line:column and key (except inside
  * `storage.mmap` / `storage.block`, the reference's RocksDB profiles, which are accepted
  * and ignored with a warning); unknown MURR_* variables are warnings.
  * storage.path, when not set, is resolved like the reference: ./murr, /var/lib/murr/murr,
@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/error.h"
 
@@ -56,10 +57,10 @@ int mr_config_load_yaml(mr_config_t *c, const char *text, size_t len, const char
 /* Applies MURR_* variables from envp (NULL-terminated "K=V" strings). Unknown variables are
  * logged as warnings; a bad value is an error naming the variable. */
 int mr_config_apply_env(mr_config_t *c, char *const *envp, mr_error_t *err);
-/* Applies one "key.path=value" override (the CLI's --set). */
-int mr_config_set(mr_config_t *c, const char *assignment, mr_error_t *err);
 /* Resolves storage.path if empty (see above); logs "Using cache dir: <dir>". */
 int mr_config_resolve_storage(mr_config_t *c, mr_error_t *err);
+/* Writes the effective configuration as YAML (every key, in table order). */
+int mr_config_print_yaml(const mr_config_t *c, FILE *out);
 /* Checks cross-field rules (ports, sizes). */
 int mr_config_validate(const mr_config_t *c, mr_error_t *err);
 

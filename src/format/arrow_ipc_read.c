@@ -440,9 +440,19 @@ static int decode_strings(rb_ctx_t *c, const char *fname, kind_t kind, int64_t r
             return mr_err_set(err, MURR_ECORRUPT, "field '%s' row %lld: negative view length", fname, (long long)i);
         if (validity_src && !murr_column_is_valid(validity_src, i))
             continue;
+        if (len > 12) {
+            int32_t bi, bo;
+            memcpy(&bi, vb + 16 * i + 8, 4);
+            memcpy(&bo, vb + 16 * i + 12, 4);
+            if (bi < 0 || bi >= nvar || bo < 0 || (int64_t)bo + len > vlen[bi])
+                return mr_err_set(err, MURR_ECORRUPT, "field '%s' row %lld: view points outside data buffer %d", fname,
+                                  (long long)i, bi);
+        }
         total += len;
-        if (total > INT32_MAX)
-            return mr_err_set(err, MURR_ETOOBIG, "field '%s': more than 2 GiB of strings in one batch", fname);
+        /* views may share bytes: materialising them can amplify, so bound the result */
+        if (total > INT32_MAX || (uint64_t)total > c->max_decoded)
+            return mr_err_set(err, MURR_ETOOBIG, "field '%s': strings of one batch exceed %llu bytes once materialised",
+                              fname, (unsigned long long)(c->max_decoded < INT32_MAX ? c->max_decoded : INT32_MAX));
     }
     int32_t *o = mr_batch_alloc(c->out, (size_t)(rows + 1) * 4);
     uint8_t *d = mr_batch_alloc(c->out, (size_t)total);
@@ -532,8 +542,10 @@ static int decode_column(rb_ctx_t *c, const mr_ipc_field_t *f, const field_info_
                     if (pass == 1)
                         memcpy(data + pos, d->data + d->offsets[idx], (size_t)l);
                     pos += l;
-                    if (pos > INT32_MAX)
-                        return mr_err_set(err, MURR_ETOOBIG, "field '%s': more than 2 GiB of strings", fname);
+                    if (pos > INT32_MAX || (uint64_t)pos > c->max_decoded)
+                        return mr_err_set(err, MURR_ETOOBIG, "field '%s': dictionary strings of one batch exceed %llu "
+                                          "bytes once materialised", fname,
+                                          (unsigned long long)(c->max_decoded < INT32_MAX ? c->max_decoded : INT32_MAX));
                 }
                 if (pass == 1)
                     o[i + 1] = (int32_t)pos;
