@@ -21,6 +21,10 @@ if [ "${1:-}" != "--quick" ]; then
   echo "== unit tests (asan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan --output-on-failure -j"$jobs"
+  echo "== concurrency stress (tsan)"
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j"$jobs" --target test_engine_stress
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress
 fi
 
 if [ "${1:-}" != "--quick" ]; then
