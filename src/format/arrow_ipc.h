@@ -82,6 +82,10 @@ mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message);
 void mr_ipc_reader_free(mr_ipc_reader_t *r);
 /* Appends input bytes (copied as needed). */
 int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err);
+/* Zero-copy alternative to feed for a complete stream held by the caller: the reader and
+ * every batch it returns point into data, which must outlive them and not change. Only on
+ * a fresh reader; feed is refused afterwards. */
+int mr_ipc_reader_borrow(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err);
 /* Decodes the next record batch: 0 with *out set (caller frees), 0 with *out == NULL at
  * end-of-stream, MURR_EAGAIN when more input is needed, or an error (ECORRUPT,
  * EUNSUPPORTED, ETOOBIG, ENOMEM) with a message naming the offset/field. */

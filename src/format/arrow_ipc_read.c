@@ -62,6 +62,7 @@ struct mr_ipc_reader {
     size_t pos;           /* consumed bytes of `in` */
     uint64_t consumed;    /* total stream offset of in[0] */
     bool have_schema, eos;
+    bool borrowed;        /* `in` points at the caller's buffer: batches point into it */
     mr_arena_t schema_arena;
     mr_ipc_schema_t schema;
     field_info_t *finfo;
@@ -91,12 +92,26 @@ void mr_ipc_reader_free(mr_ipc_reader_t *r)
     mr_free(r->dicts);
     mr_free(r->finfo);
     mr_arena_deinit(&r->schema_arena);
-    mr_buf_deinit(&r->in);
+    if (!r->borrowed)
+        mr_buf_deinit(&r->in);
     mr_free(r);
+}
+
+int mr_ipc_reader_borrow(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err)
+{
+    if (r->in.len != 0 || r->borrowed)
+        return mr_err_set(err, MURR_EINTERNAL, "mr_ipc_reader_borrow on a reader that already has input");
+    r->in.data = (uint8_t *)data; /* never written through */
+    r->in.len = len;
+    r->in.cap = len;
+    r->borrowed = true;
+    return 0;
 }
 
 int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err)
 {
+    if (r->borrowed)
+        return mr_err_set(err, MURR_EINTERNAL, "mr_ipc_reader_feed after mr_ipc_reader_borrow");
     if (r->pos > 0 && r->pos >= r->in.len / 2) { /* compact consumed bytes */
         memmove(r->in.data, r->in.data + r->pos, r->in.len - r->pos);
         r->in.len -= r->pos;
@@ -634,6 +649,11 @@ static int rb_setup(mr_ipc_reader_t *r, const fb_table_t *rb, const uint8_t *bod
         c->variadic = rb->ctx->buf + pos;
     if (rb->ctx->bad)
         return mr_err_set(err, MURR_ECORRUPT, "malformed record batch metadata at offset %llu", (unsigned long long)off);
+    if (r->borrowed) { /* the caller's buffer outlives the batch: point into it */
+        c->body = body;
+        c->body_len = body_len;
+        return 0;
+    }
     /* own the body: the input buffer may move */
     uint8_t *copy = mr_batch_alloc(out, (size_t)body_len);
     if (copy == NULL && body_len > 0)

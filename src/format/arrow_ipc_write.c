@@ -3,8 +3,11 @@
  * are iovecs pointing at the batch's own buffers (zero copy), padded to 8 bytes with a
  * static zero block. Field numbers follow Arrow's Schema.fbs / Message.fbs. */
 #include "format/arrow_ipc.h"
+#include "core/alloc.h"
+#include "core/hash.h"
 #include "format/flatbuf.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static const uint8_t zeros[64];
@@ -57,7 +60,7 @@ static void type_of(murr_dtype t, uint8_t *type_type, fb_field_t *tf, int *ntf)
     }
 }
 
-int mr_ipc_encode_schema(mr_arena_t *a, const mr_ipc_field_t *fields, size_t nfields, const mr_ipc_kv_t *meta,
+static int encode_schema_uncached(mr_arena_t *a, const mr_ipc_field_t *fields, size_t nfields, const mr_ipc_kv_t *meta,
                          size_t nmeta, mr_ipc_msg_t *out, mr_error_t *err)
 {
     mr_buf_t b;
@@ -101,6 +104,116 @@ int mr_ipc_encode_schema(mr_arena_t *a, const mr_ipc_field_t *fields, size_t nfi
     out->body_iovcnt = 0;
     out->body_len = 0;
     return finish_meta(a, &b, out, err);
+}
+
+
+/* Schema messages of answers repeat (the same columns are fetched over and over), and
+ * building one costs ~1.8 us for 10 fields against ~0.2 us for the batch message. A small
+ * per-thread cache keyed by the exact field list and metadata makes a repeat a hash, a
+ * compare and one copy. Entries are freed when the thread exits. */
+#define SCHEMA_CACHE_SLOTS 8
+
+typedef struct schema_entry {
+    uint64_t hash;
+    uint8_t *key;
+    size_t key_len;
+    uint8_t *meta;
+    size_t meta_len;
+} schema_entry_t;
+
+typedef struct schema_cache {
+    schema_entry_t e[SCHEMA_CACHE_SLOTS];
+    unsigned next;
+} schema_cache_t;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *p)
+{
+    schema_cache_t *c = p;
+    for (int i = 0; i < SCHEMA_CACHE_SLOTS; i++) {
+        mr_free(c->e[i].key);
+        mr_free(c->e[i].meta);
+    }
+    mr_free(c);
+}
+
+static void cache_init(void) { pthread_key_create(&cache_key, cache_free); }
+
+static schema_cache_t *cache_get(void)
+{
+    pthread_once(&cache_once, cache_init);
+    schema_cache_t *c = pthread_getspecific(cache_key);
+    if (c == NULL) {
+        c = mr_calloc(1, sizeof(*c));
+        if (c && pthread_setspecific(cache_key, c) != 0) {
+            mr_free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+/* Serialises what determines the message: (name, dtype, nullable) per field + metadata. */
+static int schema_cache_key(mr_buf_t *k, const mr_ipc_field_t *fields, size_t nfields, const mr_ipc_kv_t *meta,
+                            size_t nmeta)
+{
+    int rc = 0;
+    for (size_t i = 0; i < nfields && rc == 0; i++) {
+        uint32_t hdr[3] = {(uint32_t)fields[i].name_len, (uint32_t)fields[i].dtype, fields[i].nullable};
+        rc = mr_buf_append(k, hdr, sizeof(hdr));
+        rc = rc ? rc : mr_buf_append(k, fields[i].name, fields[i].name_len);
+    }
+    for (size_t i = 0; i < nmeta && rc == 0; i++) {
+        rc = mr_buf_append(k, meta[i].key, strlen(meta[i].key) + 1);
+        rc = rc ? rc : mr_buf_append(k, meta[i].value, strlen(meta[i].value) + 1);
+    }
+    return rc;
+}
+
+int mr_ipc_encode_schema(mr_arena_t *a, const mr_ipc_field_t *fields, size_t nfields, const mr_ipc_kv_t *meta,
+                         size_t nmeta, mr_ipc_msg_t *out, mr_error_t *err)
+{
+    schema_cache_t *c = cache_get();
+    uint8_t stack[2048];
+    mr_buf_t k = {.data = stack, .len = 0, .cap = 0};
+    /* build the key in a stack buffer when it fits, else skip the cache */
+    size_t need = 0;
+    for (size_t i = 0; i < nfields; i++)
+        need += 12 + fields[i].name_len;
+    for (size_t i = 0; i < nmeta; i++)
+        need += strlen(meta[i].key) + strlen(meta[i].value) + 2;
+    if (c == NULL || need > sizeof(stack))
+        return encode_schema_uncached(a, fields, nfields, meta, nmeta, out, err);
+    k.cap = sizeof(stack);
+    schema_cache_key(&k, fields, nfields, meta, nmeta);
+    uint64_t h = mr_hash64(k.data, k.len);
+    for (int i = 0; i < SCHEMA_CACHE_SLOTS; i++) {
+        schema_entry_t *e = &c->e[i];
+        if (e->meta && e->hash == h && e->key_len == k.len && memcmp(e->key, k.data, k.len) == 0) {
+            uint8_t *m = mr_arena_alloc_aligned(a, e->meta_len, 8);
+            if (m == NULL)
+                return mr_err_set(err, MURR_ENOMEM, "out of memory encoding IPC metadata");
+            memcpy(m, e->meta, e->meta_len);
+            *out = (mr_ipc_msg_t){.meta = m, .meta_len = e->meta_len};
+            return 0;
+        }
+    }
+    MR_RETURN_NOT_OK(encode_schema_uncached(a, fields, nfields, meta, nmeta, out, err));
+    schema_entry_t *e = &c->e[c->next++ % SCHEMA_CACHE_SLOTS];
+    uint8_t *kk = mr_malloc(k.len ? k.len : 1), *mm = mr_malloc(out->meta_len);
+    if (kk == NULL || mm == NULL) { /* caching is optional */
+        mr_free(kk);
+        mr_free(mm);
+        return 0;
+    }
+    mr_free(e->key);
+    mr_free(e->meta);
+    memcpy(kk, k.data, k.len);
+    memcpy(mm, out->meta, out->meta_len);
+    *e = (schema_entry_t){.hash = h, .key = kk, .key_len = k.len, .meta = mm, .meta_len = out->meta_len};
+    return 0;
 }
 
 mr_ipc_field_t *mr_ipc_fields_of_batch(mr_arena_t *a, const mr_batch_t *b)

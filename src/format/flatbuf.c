@@ -159,8 +159,11 @@ bool fb_vector_table(fb_ctx_t *ctx, size_t data_pos, size_t i, fb_table_t *out)
 
 static void pad_to(mr_buf_t *b, size_t align, size_t phase)
 {
-    while ((b->len % align) != phase)
-        mr_buf_append_byte(b, 0);
+    size_t n = (phase + align - (b->len % align)) % align;
+    if (n == 0 || mr_buf_reserve(b, n) != 0)
+        return;
+    memset(b->data + b->len, 0, n);
+    b->len += n;
 }
 
 size_t fbb_table(mr_buf_t *b, const fb_field_t *f, int n, size_t *patch)

@@ -410,7 +410,8 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
     mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size);
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");
-    int rc = mr_ipc_reader_feed(r, req->body.data, req->body.len, e);
+    /* the request body outlives the write: decode in place */
+    int rc = mr_ipc_reader_borrow(r, req->body.data, req->body.len, e);
     mr_batch_t **batches = NULL;
     size_t n = 0, cap = 0;
     while (rc == 0) {
