@@ -840,6 +840,10 @@ int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err)
         if (mlen < 0)
             return mr_err_set(err, MURR_ECORRUPT, "negative metadata length %d at offset %llu", mlen,
                               (unsigned long long)off);
+        if (r->borrowed && avail - hdr < (size_t)mlen) /* complete input: cannot be "need more" */
+            return mr_err_set(err, MURR_ECORRUPT,
+                              "message at offset %llu declares %d bytes of metadata but only %zu bytes follow",
+                              (unsigned long long)off, mlen, avail - hdr);
         if (r->max_message && (uint64_t)mlen > r->max_message)
             return mr_err_set(err, MURR_ETOOBIG, "metadata of %d bytes at offset %llu exceeds the limit of %llu", mlen,
                               (unsigned long long)off, (unsigned long long)r->max_message);
@@ -856,8 +860,13 @@ int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err)
             return mr_err_set(err, body_len < 0 ? MURR_ECORRUPT : MURR_ETOOBIG,
                               "message at offset %llu declares a body of %lld bytes", (unsigned long long)off,
                               (long long)body_len);
-        if ((uint64_t)(avail - hdr - (size_t)mlen) < (uint64_t)body_len)
+        if ((uint64_t)(avail - hdr - (size_t)mlen) < (uint64_t)body_len) {
+            if (r->borrowed)
+                return mr_err_set(err, MURR_ECORRUPT,
+                                  "message at offset %llu declares a body of %lld bytes but only %zu bytes follow",
+                                  (unsigned long long)off, (long long)body_len, avail - hdr - (size_t)mlen);
             return MURR_EAGAIN;
+        }
         mr_batch_t *b = NULL;
         int rc = handle_message(r, meta, (size_t)mlen, meta + mlen, body_len, off, &b, err);
         if (rc != 0)

@@ -329,6 +329,8 @@ static int parse_value(jparser_t *j, jnode_t *n)
 
 static int parse_document(mr_arena_t *a, const char *body, size_t len, jnode_t *root, mr_error_t *err)
 {
+    if (body == NULL) /* an empty request body has no buffer at all */
+        body = "";
     jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err};
     MR_RETURN_NOT_OK(parse_value(&j, root));
     skip_ws(&j);

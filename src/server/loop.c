@@ -340,6 +340,11 @@ static int on_headers_complete(http_parser *p)
     c->hvalue_started = false;
     c->req->method = p->method;
     c->req->head = p->method == HTTP_HEAD;
+    if (p->http_major != 1) {
+        c->early_status = 505;
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > srv->cfg.http.max_payload_size) {
         c->early_status = 413;
         http_parser_pause(p, 1);
@@ -486,6 +491,9 @@ static void process(conn_t *c)
             if (c->early_status == 413)
                 snprintf(msg, sizeof(msg), "request body is larger than max_payload_size (%llu bytes)",
                          (unsigned long long)c->loop->srv->cfg.http.max_payload_size);
+            else if (c->early_status == 505)
+                snprintf(msg, sizeof(msg), "HTTP/%u.%u is not supported: use HTTP/1.1 or HTTP/1.0",
+                         c->parser.http_major, c->parser.http_minor);
             else
                 snprintf(msg, sizeof(msg), "out of memory buffering the request body");
             mr_metrics_record(&c->loop->srv->metrics, MR_ROUTE_WRITE, c->early_status, 0);
