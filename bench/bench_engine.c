@@ -2,12 +2,34 @@
  * all C float32 columns (keys generated outside the timed region), memory per row, reopen
  * time. Usage: bench_engine [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
  *                           [--dir PATH] [--sync 0|1] */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "bench_common.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/schema.h"
+
+typedef struct bulk_arg {
+    murr_db *db;
+    uint64_t rows;
+    int cols;
+    _Atomic bool done;
+} bulk_arg_t;
+
+/* Writes `rows` rows to table "bulk" in one request (the concurrent bulk load). */
+static void *bulk_writer(void *p)
+{
+    bulk_arg_t *a = p;
+    mr_batch_t *b = bench_make_batch(0, (int64_t)a->rows, a->cols);
+    murr_error e = {0};
+    if (murr_write(a->db, "bulk", b, &e) != 0)
+        fprintf(stderr, "bulk write failed: %s\n", e.message);
+    mr_batch_free(b);
+    atomic_store(&a->done, true);
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -88,19 +110,47 @@ int main(int argc, char **argv)
         checksum += got;
         murr_batch_free(out);
     }
+    double read_p50 = bench_pct_us(lat, (size_t)reads, 0.5), read_p99 = bench_pct_us(lat, (size_t)reads, 0.99),
+           read_p999 = bench_pct_us(lat, (size_t)reads, 0.999);
     uint64_t rss2 = bench_rss(0);
+    /* reads while a bulk write of 1M rows to another table runs */
+    double p50_busy = 0, p99_busy = 0;
+    int busy_reads = 0;
+    if (murr_create_table(db, "bulk", &s, &e) == 0) {
+        bulk_arg_t ba = {.db = db, .rows = rows < 1000000 ? rows : 1000000, .cols = cols};
+        pthread_t th;
+        pthread_create(&th, NULL, bulk_writer, &ba);
+        while (!atomic_load(&ba.done) && busy_reads < reads) {
+            for (int k = 0; k < keys; k++) {
+                uint64_t row = bench_rng(&seed) % rows;
+                kl[k] = (size_t)snprintf(kbuf + 24 * k, 24, "%llu", (unsigned long long)row);
+                kp[k] = kbuf + 24 * k;
+            }
+            murr_batch *out;
+            uint64_t t0 = bench_now_ns();
+            if (murr_read(db, "bench", kp, kl, (size_t)keys, cn, (size_t)cols, &out, &e) != 0)
+                return 1;
+            lat[busy_reads++] = bench_now_ns() - t0;
+            murr_batch_free(out);
+        }
+        pthread_join(th, NULL);
+        if (busy_reads > 0) {
+            p50_busy = bench_pct_us(lat, (size_t)busy_reads, 0.5);
+            p99_busy = bench_pct_us(lat, (size_t)busy_reads, 0.99);
+        }
+    }
     murr_close(db);
     uint64_t t0 = bench_now_ns();
     if (murr_open(dir, &o, &db, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }
     double reopen_ms = (double)(bench_now_ns() - t0) / 1e6;
     murr_close(db);
-    printf("| rows | cols | keys/read | ingest rows/s | read p50 us | p99 us | p999 us | RSS/row after load B | RSS/row after reads B | keydir B/row | data B/row | reopen ms |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    printf("| %llu | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f |\n", (unsigned long long)rows,
-           cols, keys, (double)rows / ((double)write_ns / 1e9), bench_pct_us(lat, (size_t)reads, 0.5),
-           bench_pct_us(lat, (size_t)reads, 0.99), bench_pct_us(lat, (size_t)reads, 0.999),
-           (double)(rss1 - rss0) / (double)rows, (double)(rss2 - rss0) / (double)rows,
-           (double)st.keydir_bytes / (double)rows, (double)st.live_bytes / (double)rows, reopen_ms);
+    printf("| rows | batch | keys/read | ingest rows/s | read p50 us | p99 us | p999 us | p50/p99 us during 1M-row bulk write (%d reads) | RSS/row after load B | RSS/row after reads B | keydir B/row | data B/row | reopen ms |\n", busy_reads);
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| %llu | %llu | %d | %.0f | %.1f | %.1f | %.1f | %.1f / %.1f | %.1f | %.1f | %.1f | %.1f | %.0f |\n",
+           (unsigned long long)rows, (unsigned long long)batch, keys, (double)rows / ((double)write_ns / 1e9),
+           read_p50, read_p99, read_p999, p50_busy, p99_busy, (double)(rss1 - rss0) / (double)rows,
+           (double)(rss2 - rss0) / (double)rows, (double)st.keydir_bytes / (double)rows,
+           (double)st.live_bytes / (double)rows, reopen_ms);
     fprintf(stderr, "checksum %g\n", checksum);
     mr_fs_remove_tree(dir, NULL);
     return 0;

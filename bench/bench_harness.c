@@ -11,6 +11,8 @@
  *                      [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
  * Prints one markdown table; bench/run.sh starts and stops the servers. */
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,6 +33,9 @@ typedef struct result {
 } result_t;
 
 static uint64_t g_rows = 10000000, g_batch = 1000000;
+static double g_rps[3];                     /* requests/s with 2, 8, 32 connections */
+static double g_upload_p50, g_upload_p99;   /* fetch latency while another client uploads */
+static int g_upload_reads;
 static int g_cols = 10, g_keys = 1000, g_reads = 5000;
 
 /* ---- minimal blocking HTTP/1.1 client (keep-alive) ---- */
@@ -117,6 +122,101 @@ static void gen_keys(uint64_t *seed, char *kbuf, uint64_t *rows_out)
         rows_out[k] = bench_rng(seed) % g_rows;
         snprintf(kbuf + 24 * k, 24, "%llu", (unsigned long long)rows_out[k]);
     }
+}
+
+/* Builds a complete fetch request for random keys (Arrow answer). */
+static void build_fetch(mr_buf_t *out, uint64_t *seed, char *kbuf, uint64_t *krows)
+{
+    gen_keys(seed, kbuf, krows);
+    mr_buf_t body;
+    mr_buf_init(&body);
+    mr_buf_append_cstr(&body, "{\"keys\":[");
+    for (int k = 0; k < g_keys; k++)
+        mr_buf_printf(&body, "%s\"%s\"", k ? "," : "", kbuf + 24 * k);
+    mr_buf_append_cstr(&body, "],\"columns\":[");
+    for (int c = 0; c < g_cols; c++)
+        mr_buf_printf(&body, "%s\"col_%d\"", c ? "," : "", c);
+    mr_buf_append_cstr(&body, "]}");
+    out->len = 0;
+    mr_buf_printf(out, "POST /api/v1/table/bench/fetch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Accept: application/vnd.apache.arrow.stream\r\nContent-Length: %zu\r\n\r\n", body.len);
+    mr_buf_append(out, body.data, body.len);
+    mr_buf_deinit(&body);
+}
+
+typedef struct conc_arg {
+    int port, requests;
+    uint64_t seed;
+} conc_arg_t;
+
+static void *conc_main(void *p)
+{
+    conc_arg_t *a = p;
+    int fd = http_connect(a->port);
+    char *kbuf = malloc((size_t)g_keys * 24);
+    uint64_t *krows = malloc(sizeof(uint64_t) * (size_t)g_keys);
+    enum { NREQ = 16 };
+    mr_buf_t reqs[NREQ], resp;
+    for (int i = 0; i < NREQ; i++) {
+        mr_buf_init(&reqs[i]);
+        build_fetch(&reqs[i], &a->seed, kbuf, krows);
+    }
+    mr_buf_init(&resp);
+    for (int i = 0; i < a->requests; i++) {
+        struct iovec iov = {reqs[i % NREQ].data, reqs[i % NREQ].len};
+        send_all(fd, &iov, 1);
+        size_t o, l;
+        if (read_response(fd, &resp, &o, &l) != 200)
+            exit(1);
+    }
+    close(fd);
+    return NULL;
+}
+
+typedef struct upload_arg {
+    int port;
+    uint64_t rows;
+    _Atomic bool done;
+} upload_arg_t;
+
+static void *upload_main(void *p)
+{
+    upload_arg_t *a = p;
+    int fd = http_connect(a->port);
+    mr_buf_t resp;
+    mr_buf_init(&resp);
+    mr_buf_t schema;
+    mr_buf_init(&schema);
+    mr_buf_printf(&schema, "{\"key\":\"key\",\"columns\":{\"key\":{\"dtype\":\"utf8\",\"nullable\":false}");
+    for (int c = 0; c < g_cols; c++)
+        mr_buf_printf(&schema, ",\"col_%d\":{\"dtype\":\"float32\",\"nullable\":false}", c);
+    mr_buf_append(&schema, "}}", 3);
+    http_simple(fd, "DELETE", "/api/v1/table/upload", "application/json", NULL, &resp);
+    http_simple(fd, "PUT", "/api/v1/table/upload", "application/json", (char *)schema.data, &resp);
+    mr_batch_t *b = bench_make_batch(0, (int64_t)a->rows, g_cols);
+    mr_arena_t ar;
+    mr_arena_init(&ar, 4096);
+    struct iovec *iov;
+    int cnt;
+    size_t total;
+    mr_error_t e = {0};
+    mr_ipc_write_stream(&ar, b, NULL, 0, &iov, &cnt, &total, &e);
+    char hdr[256];
+    int hl = snprintf(hdr, sizeof(hdr), "PUT /api/v1/table/upload/write HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/vnd.apache.arrow.stream\r\nContent-Length: %zu\r\n\r\n", total);
+    struct iovec *all = malloc(sizeof(struct iovec) * (size_t)(cnt + 1));
+    all[0] = (struct iovec){hdr, (size_t)hl};
+    memcpy(all + 1, iov, sizeof(struct iovec) * (size_t)cnt);
+    send_all(fd, all, cnt + 1);
+    size_t o, l;
+    if (read_response(fd, &resp, &o, &l) != 200)
+        fprintf(stderr, "upload failed\n");
+    atomic_store(&a->done, true);
+    free(all);
+    mr_arena_deinit(&ar);
+    mr_batch_free(b);
+    close(fd);
+    return NULL;
 }
 
 static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
@@ -234,6 +334,45 @@ static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
         res->bytes_per_read = bytes / g_reads;
         res->mem_bytes = bench_rss(pid) - rss0;
         res->ran = true;
+    }
+    /* throughput with several connections, each closed loop */
+    static const int conns[3] = {2, 8, 32};
+    for (int ci = 0; ci < 3; ci++) {
+        int n = conns[ci], per = g_reads / n > 100 ? g_reads / n : 100;
+        pthread_t th[32];
+        conc_arg_t args[32];
+        uint64_t t0 = bench_now_ns();
+        for (int i = 0; i < n; i++) {
+            args[i] = (conc_arg_t){port, per, 1000 + (uint64_t)i};
+            pthread_create(&th[i], NULL, conc_main, &args[i]);
+        }
+        for (int i = 0; i < n; i++)
+            pthread_join(th[i], NULL);
+        g_rps[ci] = (double)n * per / ((double)(bench_now_ns() - t0) / 1e9);
+    }
+    /* fetch latency while another client uploads 1M rows (Arrow, one request) */
+    upload_arg_t ua = {.port = port, .rows = g_rows < 1000000 ? g_rows : 1000000};
+    pthread_t ut;
+    pthread_create(&ut, NULL, upload_main, &ua);
+    uint64_t seed = 99;
+    g_upload_reads = 0;
+    while (!atomic_load(&ua.done) && g_upload_reads < g_reads) {
+        mr_buf_t rq;
+        mr_buf_init(&rq);
+        build_fetch(&rq, &seed, kbuf, krows);
+        struct iovec iov = {rq.data, rq.len};
+        uint64_t t0 = bench_now_ns();
+        send_all(fd, &iov, 1);
+        size_t o, l;
+        if (read_response(fd, &resp, &o, &l) != 200)
+            exit(1);
+        lat[g_upload_reads++] = bench_now_ns() - t0;
+        mr_buf_deinit(&rq);
+    }
+    pthread_join(ut, NULL);
+    if (g_upload_reads > 0) {
+        g_upload_p50 = bench_pct_us(lat, (size_t)g_upload_reads, 0.5);
+        g_upload_p99 = bench_pct_us(lat, (size_t)g_upload_reads, 0.99);
     }
     close(fd);
 }
@@ -405,6 +544,15 @@ int main(int argc, char **argv)
             snprintf(ratio, sizeof(ratio), "%.2fx", res[2].p50 / res[i].p50);
         printf("| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %s |\n", res[i].name, res[i].ingest_rows_s,
                (double)res[i].mem_bytes / (double)g_rows, res[i].p50, res[i].p99, res[i].p999, ratio);
+    }
+    if (res[0].ran) {
+        printf("\nmurr HTTP + Arrow IPC, %d keys x %d columns per request:\n\n", g_keys, g_cols);
+        printf("| connections | requests/s |\n|---:|---:|\n| 1 | %.0f |\n| 2 | %.0f |\n| 8 | %.0f |\n| 32 | %.0f |\n",
+               1e6 / res[0].p50, g_rps[0], g_rps[1], g_rps[2]);
+        printf("\nfetch while another client uploads %llu rows in one Arrow request: p50 %.1f us, p99 %.1f us "
+               "(%d fetches during the upload; idle p99 %.1f us)\n",
+               (unsigned long long)(g_rows < 1000000 ? g_rows : 1000000), g_upload_p50, g_upload_p99, g_upload_reads,
+               res[0].p99);
     }
     return 0;
 }
