@@ -406,8 +406,37 @@ static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
         error_from(resp, &e);
 }
 
+/* Applies batches decoded while the body arrived (loop.c): checks the stream ended cleanly. */
+static int write_arrow_streamed(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_error_t *e)
+{
+    if (req->ipc_err.code != 0) {
+        *e = req->ipc_err;
+        if (strncmp(e->message, "Arrow", 5) != 0)
+            mr_err_prefix(e, "Arrow error: ");
+        /* the body limit (413) is the loop's; a declared length beyond it is malformed input */
+        if (e->code == MURR_EINTERNAL || e->code == MURR_EAGAIN || e->code == MURR_ETOOBIG)
+            e->code = MURR_ECORRUPT;
+        return e->code;
+    }
+    int rc = mr_ipc_reader_finish(req->ipc, e);
+    if (rc != 0) {
+        mr_err_prefix(e, "Arrow error: ");
+        return rc;
+    }
+    if (req->nbatches == 0) { /* schema only: check the table exists, write nothing */
+        murr_schema *s;
+        rc = murr_describe_table(sh->db, name, &s, e);
+        if (rc == 0)
+            murr_schema_free(s);
+        return rc;
+    }
+    return murr_write_many(sh->db, name, (const murr_batch *const *)req->batches, req->nbatches, e);
+}
+
 static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_error_t *e)
 {
+    if (req->ipc)
+        return write_arrow_streamed(sh, req, name, e);
     mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size);
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");

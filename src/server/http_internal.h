@@ -14,6 +14,8 @@
 #include "server/metrics.h"
 #include "server/server.h"
 
+struct mr_ipc_reader;
+
 typedef struct mr_req {
     int method;               /* enum http_method */
     bool head;                /* HEAD: answer like GET without the body */
@@ -22,10 +24,19 @@ typedef struct mr_req {
     mr_slice_t content_type;  /* first value, empty if absent */
     bool has_content_type;
     mr_slice_t accept;
-    mr_buf_t body;
+    mr_buf_t body;            /* the body, unless it is decoded as it arrives (below) */
     mr_arena_t arena;
     uint64_t start_ns;
+    /* Arrow IPC write bodies are decoded on the loop as bytes arrive; the worker then
+     * applies the decoded batches atomically. */
+    struct mr_ipc_reader *ipc;
+    mr_batch_t **batches;
+    size_t nbatches, cap_batches;
+    mr_error_t ipc_err;       /* first decode error; the rest of the body is discarded */
 } mr_req_t;
+
+/* Frees the streaming-decode state of a request (reader and decoded batches). */
+void mr_req_release_stream(mr_req_t *req);
 
 #define MR_RESP_MAX_IOV 64
 
