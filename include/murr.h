@@ -210,6 +210,19 @@ MURR_API int murr_write(murr_db *db, const char *name, const murr_batch *batch, 
 MURR_API int murr_write_many(murr_db *db, const char *name, const murr_batch *const *batches,
                              size_t count, murr_error *err);
 
+/* Streaming atomic write, for inputs too large to hold decoded at once (a Parquet file is
+ * written one row group at a time): murr_write_begin takes the table's writer lock (other
+ * writers of that table wait; readers never do); each murr_writer_append validates and
+ * appends batches (not visible yet); murr_writer_commit makes everything appended durable
+ * and visible atomically; murr_writer_abort discards it. Exactly one of commit/abort must
+ * follow a successful begin, from the same thread. A failed append leaves abort as the only
+ * way out. */
+typedef struct murr_writer murr_writer;
+MURR_API int murr_write_begin(murr_db *db, const char *name, murr_writer **out, murr_error *err);
+MURR_API int murr_writer_append(murr_writer *w, const murr_batch *batch, murr_error *err);
+MURR_API int murr_writer_commit(murr_writer *w, murr_error *err);
+MURR_API void murr_writer_abort(murr_writer *w);
+
 /* Reads `columns` for `keys`: one row per key in request order, nulls for missing keys,
  * duplicates repeated. Requesting the key column or an unknown column is MURR_EINVAL;
  * an empty column list is MURR_EINVAL. Result columns are in request order; *out is owned

@@ -117,7 +117,7 @@ static int load_manifest(murr_db *db, mr_error_t *err)
         if (!t->damaged) {
             loaded++;
             MR_INFO("engine", "loaded table '%s' (%d columns, %llu rows)", name, t->schema->num_columns,
-                    (unsigned long long)atomic_load(&t->kd)->count);
+                    (unsigned long long)atomic_load(&atomic_load(&t->kd)->count));
         }
     }
     json_decref(root);
@@ -383,4 +383,51 @@ MURR_API int murr_table_stats_get(murr_db *db, const char *name, murr_table_stat
         rc = not_found(err, name);
     mr_epoch_exit(&g);
     return rc;
+}
+
+/* The writer holds the table's writer lock, so a drop waits for it to finish: the table
+ * cannot be retired under an open writer (no epoch needed between calls). */
+struct murr_writer {
+    mr_txn_t *txn;
+};
+
+MURR_API int murr_write_begin(murr_db *db, const char *name, murr_writer **out, murr_error *err)
+{
+    *out = NULL;
+    mr_epoch_guard_t g;
+    mr_epoch_enter(&g);
+    mr_table_t *t = lookup(db, name);
+    int rc;
+    mr_txn_t *x = NULL;
+    if (t == NULL)
+        rc = not_found(err, name);
+    else
+        rc = mr_table_txn_begin(t, &x, err);
+    mr_epoch_exit(&g);
+    if (rc != 0)
+        return rc;
+    murr_writer *w = mr_xcalloc(1, sizeof(*w));
+    w->txn = x;
+    *out = w;
+    return 0;
+}
+
+MURR_API int murr_writer_append(murr_writer *w, const murr_batch *batch, murr_error *err)
+{
+    return mr_table_txn_append(w->txn, &batch, 1, err);
+}
+
+MURR_API int murr_writer_commit(murr_writer *w, murr_error *err)
+{
+    int rc = mr_table_txn_commit(w->txn, err);
+    mr_free(w);
+    return rc;
+}
+
+MURR_API void murr_writer_abort(murr_writer *w)
+{
+    if (w == NULL)
+        return;
+    mr_table_txn_abort(w->txn);
+    mr_free(w);
 }

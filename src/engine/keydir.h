@@ -23,7 +23,7 @@ typedef struct mr_kd_slot {
 
 typedef struct mr_kd_table {
     uint64_t mask;      /* capacity - 1 (capacity a power of two) */
-    uint64_t count;     /* occupied slots (writer only) */
+    _Atomic uint64_t count; /* occupied slots (written by the writer; read by stats) */
     mr_kd_slot_t slots[];
 } mr_kd_table_t;
 

@@ -215,7 +215,7 @@ static int kd_grow(mr_table_t *t, mr_kd_table_t *old)
         atomic_store_explicit(&n->slots[j].loc, atomic_load(&old->slots[i].loc), memory_order_relaxed);
         atomic_store_explicit(&n->slots[j].hash, h, memory_order_relaxed);
     }
-    n->count = old->count;
+    atomic_store_explicit(&n->count, atomic_load_explicit(&old->count, memory_order_relaxed), memory_order_relaxed);
     atomic_store_explicit(&t->kd, n, memory_order_release);
     mr_epoch_retire(mr_kd_table_free, old);
     return 0;
@@ -225,7 +225,7 @@ static int kd_grow(mr_table_t *t, mr_kd_table_t *old)
 static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, uint32_t rec_len)
 {
     mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
-    if ((kd->count + 1) * 4 > (kd->mask + 1) * 3) {
+    if ((atomic_load_explicit(&kd->count, memory_order_relaxed) + 1) * 4 > (kd->mask + 1) * 3) {
         MR_RETURN_NOT_OK(kd_grow(t, kd));
         kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
     }
@@ -241,7 +241,7 @@ static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, uint
     } else {
         atomic_store_explicit(&empty->loc, loc, memory_order_release);
         atomic_store_explicit(&empty->hash, h, memory_order_release);
-        kd->count++;
+        atomic_fetch_add_explicit(&kd->count, 1, memory_order_relaxed);
     }
     (void)rec_len;
     return 0;
@@ -372,19 +372,73 @@ static void encode_commit(uint8_t *p, uint64_t seq, uint32_t count)
     memcpy(p, &crc, 4);
 }
 
-int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr_error_t *err)
+/* A write transaction: holds the table's writer lock from begin to commit/abort. Appended
+ * rows go to the segment files at once (possibly across a segment roll) but are published
+ * to the key directory only at commit, after the commit record is durable. An abort (or a
+ * crash) leaves them as garbage; an abort record makes sure a later commit never adopts
+ * them on recovery. */
+struct mr_txn {
+    mr_table_t *t;
+    uint64_t *locs;
+    size_t nlocs, cap;
+    uint32_t first_seg;
+    uint64_t bytes;     /* row bytes appended */
+    bool failed;        /* an append failed part-way: only abort is possible */
+};
+
+int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err)
 {
-    if (t->damaged)
+    *out = NULL;
+    pthread_mutex_lock(&t->wlock);
+    if (t->damaged) {
+        pthread_mutex_unlock(&t->wlock);
         return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses writes: %s", t->name, t->damage);
+    }
+    mr_txn_t *x = mr_xcalloc(1, sizeof(*x));
+    x->t = t;
+    x->first_seg = 0;
+    *out = x;
+    return 0;
+}
+
+/* Appends bytes at the end of the active segment (rolling first if needed); *seg_out and
+ * *base_out say where they landed. */
+static int append_bytes(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **seg_out, uint64_t *base_out,
+                        mr_error_t *err)
+{
+    MR_RETURN_NOT_OK(ensure_room(t, len, err));
+    mr_segment_t *seg = seg_get(t, t->active);
+    if (seg == NULL)
+        return mr_err_set(err, MURR_EINTERNAL, "table '%s': active segment %u is missing", t->name, t->active);
+    uint64_t base = atomic_load(&seg->size);
+    if (write_full(seg->fd, buf, len, (off_t)base) != 0) {
+        int rc = mr_err_set(err, MURR_EIO, "cannot write %zu bytes to '%s' at offset %llu: %s", len, seg->path,
+                            (unsigned long long)base, strerror(errno));
+        if (ftruncate(seg->fd, (off_t)base) != 0) /* drop a partial record */
+            MR_ERROR("engine", "cannot truncate '%s' back to %llu: %s", seg->path, (unsigned long long)base,
+                     strerror(errno));
+        return rc;
+    }
+    atomic_store(&seg->size, base + len);
+    *seg_out = seg;
+    *base_out = base;
+    return 0;
+}
+
+int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n, mr_error_t *err)
+{
+    mr_table_t *t = x->t;
+    if (x->failed)
+        return mr_err_set(err, MURR_EINVAL, "write to '%s' already failed; abort it", t->name);
     mr_batch_t *scratch = mr_batch_new(0, 0);
     if (scratch == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory");
     int ns = t->schema->num_columns;
     mr_column_t *cols = mr_xcalloc(n * (size_t)ns + 1, sizeof(mr_column_t));
     int rc = 0;
-    size_t total = 32;
+    size_t total = 0;
     uint64_t rows = 0;
-    /* 1. validate everything before writing a byte */
+    /* 1. validate every batch before writing a byte */
     for (size_t bi = 0; bi < n; bi++) {
         rc = validate_batch(t, scratch, batches[bi], cols + bi * (size_t)ns, err);
         if (rc != 0) {
@@ -402,21 +456,33 @@ int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr
     }
     if (rows == 0)
         goto out;
-    if (rows > UINT32_MAX || total > (1ull << 40)) {
+    if (x->nlocs + rows > UINT32_MAX || total > (1ull << 40)) {
         rc = mr_err_set(err, MURR_ETOOBIG, "write of %llu rows (%zu bytes) exceeds the per-request limit",
-                        (unsigned long long)rows, total);
+                        (unsigned long long)(x->nlocs + rows), total);
         goto out;
     }
     /* 2. encode */
     uint8_t *buf = mr_calloc(1, total);
-    uint32_t *lens = mr_malloc(rows * sizeof(uint32_t));
-    if (buf == NULL || lens == NULL) {
-        mr_free(buf);
-        mr_free(lens);
+    if (buf == NULL) {
         rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes to encode %llu rows", total, (unsigned long long)rows);
         goto out;
     }
-    size_t off = 0, ri = 0;
+    if (x->nlocs + rows > x->cap) {
+        size_t cap = x->cap ? x->cap : 1024;
+        while (cap < x->nlocs + rows)
+            cap *= 2;
+        uint64_t *nl = mr_realloc(x->locs, cap * sizeof(uint64_t));
+        if (nl == NULL) {
+            mr_free(buf);
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %llu rows", (unsigned long long)rows);
+            goto out;
+        }
+        x->locs = nl;
+        x->cap = cap;
+    }
+    size_t off = 0;
+    uint64_t *rel = x->locs + x->nlocs; /* offsets within buf for now */
+    size_t ri = 0;
     for (size_t bi = 0; bi < n; bi++) {
         mr_column_t *bc = cols + bi * (size_t)ns;
         for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
@@ -424,57 +490,133 @@ int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr
             mr_column_str(&bc[t->schema->key_index], r, &klen);
             uint32_t len = (uint32_t)row_size(t, bc, r, klen);
             encode_row(t, bc, r, buf + off, len);
-            lens[ri++] = len;
+            rel[ri++] = off;
             off += len;
         }
     }
-    pthread_mutex_lock(&t->wlock);
-    encode_commit(buf + off, t->next_seq, (uint32_t)rows);
-    /* 3. append + make durable */
-    rc = ensure_room(t, total, err);
-    mr_segment_t *seg = rc == 0 ? seg_get(t, t->active) : NULL;
-    if (rc == 0 && seg == NULL)
-        rc = mr_err_set(err, MURR_EINTERNAL, "table '%s': active segment %u is missing", t->name, t->active);
-    if (rc == 0) {
-        uint64_t base = atomic_load(&seg->size);
-        if (write_full(seg->fd, buf, total, (off_t)base) != 0 ||
-            (t->opts->sync_writes && fdatasync(seg->fd) != 0)) {
-            rc = mr_err_set(err, MURR_EIO, "cannot write %zu bytes to '%s' at offset %llu: %s", total, seg->path,
-                            (unsigned long long)base, strerror(errno));
-            /* drop whatever part was written: the batch never happened */
-            if (ftruncate(seg->fd, (off_t)base) != 0)
-                MR_ERROR("engine", "cannot truncate '%s' back to %llu: %s", seg->path, (unsigned long long)base,
-                         strerror(errno));
-        } else {
-            atomic_store(&seg->size, base + total);
-            atomic_fetch_add(&seg->garbage, 32); /* the commit marker is never live */
-            /* 4. publish: in order, so the last duplicate wins */
-            size_t o = 0;
-            ri = 0;
-            for (size_t bi = 0; bi < n && rc == 0; bi++) {
-                mr_column_t *bc = cols + bi * (size_t)ns;
-                for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
-                    size_t klen;
-                    const uint8_t *key = mr_column_str(&bc[t->schema->key_index], r, &klen);
-                    rc = kd_put(t, (const char *)key, klen, MR_LOC_MAKE(seg->id, base + o), lens[ri]);
-                    if (rc != 0) {
-                        mr_err_set(err, rc, "out of memory growing the key directory of '%s'", t->name);
-                        break;
-                    }
-                    o += lens[ri++];
-                }
-            }
-            t->next_seq++;
-            atomic_fetch_add(&t->writes, 1);
-        }
-    }
-    pthread_mutex_unlock(&t->wlock);
+    /* 3. append (durability comes with the commit) */
+    mr_segment_t *seg = NULL;
+    uint64_t base = 0;
+    rc = append_bytes(t, buf, total, &seg, &base, err);
     mr_free(buf);
-    mr_free(lens);
+    if (rc != 0) {
+        x->failed = true;
+        goto out;
+    }
+    if (x->first_seg == 0)
+        x->first_seg = seg->id;
+    for (size_t i = 0; i < ri; i++)
+        rel[i] = MR_LOC_MAKE(seg->id, base + rel[i]);
+    x->nlocs += ri;
+    x->bytes += total;
 out:
     mr_free(cols);
     mr_batch_free(scratch);
     return rc;
+}
+
+static void txn_free(mr_txn_t *x)
+{
+    pthread_mutex_unlock(&x->t->wlock);
+    mr_free(x->locs);
+    mr_free(x);
+}
+
+/* Writes a 32-byte marker record (commit or abort) at the end of the log. */
+static int append_marker(mr_table_t *t, uint16_t kind, uint32_t count, mr_segment_t **seg, mr_error_t *err)
+{
+    uint8_t rec[32];
+    *seg = NULL;
+    encode_commit(rec, t->next_seq, count);
+    if (kind != MR_REC_COMMIT) {
+        memcpy(rec + 10, &kind, 2);
+        uint32_t crc = mr_crc32c(0, rec + 4, 28);
+        memcpy(rec, &crc, 4);
+    }
+    uint64_t base;
+    MR_RETURN_NOT_OK(append_bytes(t, rec, 32, seg, &base, err));
+    atomic_fetch_add(&(*seg)->garbage, 32); /* markers are never live */
+    return 0;
+}
+
+/* Every appended row becomes garbage (an abort, or rows that never got published). */
+static void rows_to_garbage(mr_table_t *t, const uint64_t *locs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mr_segment_t *s = seg_get(t, MR_LOC_SEG(locs[i]));
+        if (s)
+            atomic_fetch_add(&s->garbage, rd32(s->map + MR_LOC_OFF(locs[i]) + 4));
+    }
+}
+
+int mr_table_txn_commit(mr_txn_t *x, mr_error_t *err)
+{
+    mr_table_t *t = x->t;
+    if (x->failed) {
+        mr_table_txn_abort(x);
+        return mr_err_set(err, MURR_EINVAL, "write to '%s' had failed and was aborted", t->name);
+    }
+    if (x->nlocs == 0) { /* nothing appended: nothing to commit */
+        txn_free(x);
+        return 0;
+    }
+    mr_segment_t *seg;
+    int rc = append_marker(t, MR_REC_COMMIT, (uint32_t)x->nlocs, &seg, err);
+    if (rc == 0 && t->opts->sync_writes) {
+        for (uint32_t id = x->first_seg; id <= t->active && rc == 0; id++) {
+            mr_segment_t *s = seg_get(t, id);
+            if (s && fdatasync(s->fd) != 0)
+                rc = mr_err_set(err, MURR_EIO, "fdatasync of '%s' failed: %s", s->path, strerror(errno));
+        }
+    }
+    if (rc != 0) {
+        /* not durable: the rows must not become visible; a marker keeps recovery from
+         * committing them with a later batch */
+        rows_to_garbage(t, x->locs, x->nlocs);
+        mr_error_t e2 = {0};
+        append_marker(t, 2, (uint32_t)x->nlocs, &seg, &e2);
+        txn_free(x);
+        return rc;
+    }
+    /* publish in order, so the last duplicate wins */
+    for (size_t i = 0; i < x->nlocs && rc == 0; i++) {
+        const uint8_t *rec = rec_at(t, x->locs[i]);
+        rc = kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), x->locs[i], rd32(rec + 4));
+        if (rc != 0)
+            mr_err_set(err, rc, "out of memory growing the key directory of '%s'", t->name);
+    }
+    t->next_seq++;
+    atomic_fetch_add(&t->writes, 1);
+    txn_free(x);
+    return rc;
+}
+
+void mr_table_txn_abort(mr_txn_t *x)
+{
+    if (x == NULL)
+        return;
+    mr_table_t *t = x->t;
+    if (x->nlocs > 0 || x->failed) {
+        rows_to_garbage(t, x->locs, x->nlocs);
+        mr_segment_t *seg;
+        mr_error_t e = {0};
+        if (append_marker(t, 2, (uint32_t)x->nlocs, &seg, &e) != 0)
+            MR_ERROR("engine", "table '%s': cannot write an abort marker: %s", t->name, e.message);
+        t->next_seq++;
+    }
+    txn_free(x);
+}
+
+int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr_error_t *err)
+{
+    mr_txn_t *x;
+    MR_RETURN_NOT_OK(mr_table_txn_begin(t, &x, err));
+    int rc = mr_table_txn_append(x, batches, n, err);
+    if (rc != 0) {
+        mr_table_txn_abort(x);
+        return rc;
+    }
+    return mr_table_txn_commit(x, err);
 }
 
 /* ------------------------------------------------------------------ read ------------ */
@@ -642,15 +784,16 @@ static void loc_push(loc_vec_t *lv, uint64_t loc)
     lv->v[lv->n++] = loc;
 }
 
-/* Scans one segment, collecting the rows of committed batches into `out`.
- * *valid_end = end of the last commit. */
-static int scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, uint64_t *valid_end, const char **why,
-                        uint64_t *bad_off)
+/* Scans one segment of the log, collecting row locations into `out`. *batch_start (kept
+ * across segments: a write may span a roll) is where the rows of the open write begin; a
+ * commit marker moves it to the end, an abort marker drops the rows after it.
+ * *valid_end = end of the last marker in this segment (0 if none). */
+static void scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, size_t *batch_start, uint64_t *valid_end,
+                         const char **why, uint64_t *bad_off)
 {
     uint64_t size = atomic_load(&s->size), off = 0;
     *valid_end = 0;
     *why = NULL;
-    size_t batch_start = out->n; /* rows of the current (uncommitted) batch start here */
     while (off < size) {
         const uint8_t *p = s->map + off;
         if (size - off < 16) {
@@ -667,12 +810,16 @@ static int scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, uint64_t
             break;
         }
         uint16_t klen = rd16(p + 8), kind = rd16(p + 10);
-        if (kind == MR_REC_COMMIT) {
+        if (kind == MR_REC_COMMIT || kind == MR_REC_ABORT) {
             uint64_t seq;
             memcpy(&seq, p + 16, 8);
             if (seq >= t->next_seq)
                 t->next_seq = seq + 1;
-            batch_start = out->n; /* the batch is in */
+            if (kind == MR_REC_ABORT) {
+                rows_to_garbage(t, out->v + *batch_start, out->n - *batch_start);
+                out->n = *batch_start;
+            }
+            *batch_start = out->n;
             atomic_fetch_add(&s->garbage, len);
             off += len;
             *valid_end = off;
@@ -685,11 +832,7 @@ static int scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, uint64_t
         loc_push(out, MR_LOC_MAKE(s->id, off));
         off += len;
     }
-    out->n = batch_start; /* drop the rows of an unterminated batch */
-    if (*why == NULL && *valid_end != size)
-        *why = "batch without commit marker";
     *bad_off = *why ? off : size;
-    return 0;
 }
 
 /* Inserts the collected rows in order (later rows win), into a directory sized once for
@@ -748,6 +891,8 @@ static int recover(mr_table_t *t, mr_error_t *err)
     closedir(d);
     qsort(ids, nids, sizeof(ids[0]), cmp_u32);
     loc_vec_t lv = {0};
+    size_t batch_start = 0;
+    uint64_t last_valid_end = 0;
     int rc = 0;
     for (size_t i = 0; i < nids && rc == 0; i++) {
         mr_segment_t *s;
@@ -758,23 +903,44 @@ static int recover(mr_table_t *t, mr_error_t *err)
         t->active = ids[i];
         uint64_t end, bad;
         const char *why;
-        scan_segment(t, s, &lv, &end, &why, &bad);
-        if (why == NULL)
-            continue;
-        if (i + 1 == nids) {
-            MR_WARN("engine", "table '%s': %s in '%s' at offset %llu; dropping the unterminated tail (%llu bytes, "
-                    "never acknowledged) and truncating to %llu", t->name, why, s->path, (unsigned long long)bad,
-                    (unsigned long long)(atomic_load(&s->size) - end), (unsigned long long)end);
-            if (ftruncate(s->fd, (off_t)end) != 0 || fdatasync(s->fd) != 0) {
-                rc = mr_err_set(err, MURR_EIO, "cannot truncate '%s' to %llu: %s", s->path, (unsigned long long)end,
-                                strerror(errno));
-                break;
-            }
-            atomic_store(&s->size, end);
-        } else {
+        scan_segment(t, s, &lv, &batch_start, &end, &why, &bad);
+        last_valid_end = end;
+        if (why != NULL && i + 1 < nids) {
             mark_damaged(t, "'%s' is corrupt at offset %llu: %s", s->path, bad, why);
             mr_free(lv.v);
             return 0;
+        }
+        if (why != NULL)
+            MR_WARN("engine", "table '%s': %s in '%s' at offset %llu: the tail was never acknowledged", t->name, why,
+                    s->path, (unsigned long long)bad);
+    }
+    if (rc == 0 && nids > 0) {
+        /* rows after the last marker were never committed: drop them */
+        mr_segment_t *last = seg_get(t, t->active);
+        bool older_pending = false;
+        for (size_t k = batch_start; k < lv.n; k++)
+            older_pending |= MR_LOC_SEG(lv.v[k]) != t->active;
+        uint64_t size = atomic_load(&last->size);
+        if (size > last_valid_end) {
+            MR_WARN("engine", "table '%s': dropping %llu unacknowledged bytes at the end of '%s' (truncating to %llu)",
+                    t->name, (unsigned long long)(size - last_valid_end), last->path,
+                    (unsigned long long)last_valid_end);
+            if (ftruncate(last->fd, (off_t)last_valid_end) != 0 || fdatasync(last->fd) != 0)
+                rc = mr_err_set(err, MURR_EIO, "cannot truncate '%s' to %llu: %s", last->path,
+                                (unsigned long long)last_valid_end, strerror(errno));
+            atomic_store(&last->size, last_valid_end);
+        }
+        size_t kept = batch_start;
+        for (size_t k = batch_start; k < lv.n; k++) /* pending rows in older segments are garbage */
+            if (MR_LOC_SEG(lv.v[k]) != t->active)
+                rows_to_garbage(t, &lv.v[k], 1);
+        lv.n = kept;
+        if (rc == 0 && older_pending) {
+            /* a later commit must never adopt them: close them with an abort marker */
+            mr_segment_t *seg;
+            rc = append_marker(t, MR_REC_ABORT, 0, &seg, err);
+            if (rc == 0 && fdatasync(seg->fd) != 0)
+                rc = mr_err_set(err, MURR_EIO, "fdatasync of '%s' failed: %s", seg->path, strerror(errno));
         }
     }
     if (rc == 0 && apply_locations(t, &lv) != 0)
@@ -980,12 +1146,13 @@ int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *er
 
 void mr_table_stats(mr_table_t *t, murr_table_stats *out)
 {
+    /* Lock-free: a long streaming write holds the writer lock, and /metrics must not wait
+     * for it. The caller is inside an epoch, so segments and the directory stay mapped. */
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&t->wlock);
     mr_kd_table_t *kd = atomic_load(&t->kd);
-    out->rows = kd->count;
+    out->rows = atomic_load_explicit(&kd->count, memory_order_relaxed);
     out->keydir_bytes = mr_kd_table_bytes(kd);
-    for (uint32_t i = 1; i <= t->active && i < MR_TABLE_MAX_SEGMENTS; i++) {
+    for (uint32_t i = 1; i < MR_TABLE_MAX_SEGMENTS; i++) {
         mr_segment_t *s = seg_get(t, i);
         if (s == NULL)
             continue;
@@ -997,5 +1164,4 @@ void mr_table_stats(mr_table_t *t, murr_table_stats *out)
     }
     out->writes = atomic_load(&t->writes);
     out->compactions = atomic_load(&t->compactions);
-    pthread_mutex_unlock(&t->wlock);
 }

@@ -9,10 +9,13 @@
  * kind 0 = row: payload = validity bitmap of the non-key columns (bit set = present),
  * fixed slots (1/2/4/8 bytes per column; utf8: u32 offset of its tail entry from the
  * record start), then utf8 tail entries [u32 len][bytes]. kind 1 = commit marker closing a
- * batch: payload = [u64 batch sequence][u32 records in batch][u32 0]. Recovery applies a
- * batch only when its commit marker is intact; an unterminated or torn tail of the newest
- * segment is truncated (logged with file and offset); corruption anywhere else marks the
- * table damaged (it refuses reads and writes; other tables serve).
+ * write: payload = [u64 sequence][u32 records][u32 0]; kind 2 = abort marker (same layout)
+ * dropping the rows since the previous marker. The segments form one log: a write's rows may
+ * span a segment roll. Recovery applies rows only when their commit marker is intact; an
+ * unterminated or torn tail of the newest segment is truncated (logged with file and
+ * offset), and an abort marker is added if uncommitted rows remain in older segments;
+ * corruption anywhere else marks the table damaged (it refuses reads and writes; other
+ * tables serve).
  *
  * Concurrency: one writer per table (wlock); readers take no lock: they enter an epoch,
  * load the keydir pointer and segment pointers atomically, and read mapped records.
@@ -33,6 +36,7 @@
 #define MR_REC_HEADER 12
 #define MR_REC_ROW 0
 #define MR_REC_COMMIT 1
+#define MR_REC_ABORT 2
 
 typedef struct mr_col_layout {
     int32_t schema_index;
@@ -86,6 +90,15 @@ int mr_table_open(const char *root, const char *name, const mr_schema_t *schema,
 void mr_table_destroy(mr_table_t *t, bool remove_files);
 
 int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
+
+/* Streaming writes: begin takes the table's writer lock; each append validates and appends
+ * batches (nothing visible yet); commit makes them durable and visible atomically, abort
+ * discards them. Exactly one of commit/abort must follow a successful begin. */
+typedef struct mr_txn mr_txn_t;
+int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err);
+int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
+int mr_table_txn_commit(mr_txn_t *x, mr_error_t *err);
+void mr_table_txn_abort(mr_txn_t *x);
 int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens, size_t nkeys,
                   const char *const *columns, size_t ncolumns, mr_batch_t **out, mr_error_t *err);
 /* Rewrites sealed segments whose garbage ratio is at least min_ratio (0: any garbage);

@@ -282,7 +282,15 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
     while (tc_field(&r, &last, &id, &t)) {
         if (id == 2 && t == TC_LIST) {
             uint8_t et;
+            if (els != NULL) {
+                rc = mr_err_set(err, MURR_ECORRUPT, "FileMetaData has two schema fields (byte %zu)", base + tc_offset(&r));
+                goto fail;
+            }
             nels = tc_list(&r, &et);
+            if (nels > 100000) {
+                rc = mr_err_set(err, MURR_ECORRUPT, "schema has %u elements (limit 100000)", nels);
+                goto fail;
+            }
             els = mr_xcalloc(nels ? nels : 1, sizeof(schema_el_t));
             for (uint32_t i = 0; i < nels && !r.bad; i++)
                 read_schema_el(&r, &els[i]);
@@ -346,6 +354,11 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
         tc_init(&g, groups_at, groups_len);
         uint8_t et;
         uint32_t n = tc_list(&g, &et);
+        if ((uint64_t)n * (uint64_t)(f->ncols ? f->ncols : 1) > groups_len) { /* each chunk takes bytes */
+            rc = mr_err_set(err, MURR_ECORRUPT, "%u row groups of %d columns cannot fit in %zu bytes of metadata", n,
+                            f->ncols, groups_len);
+            goto fail;
+        }
         f->groups = mr_xcalloc(n ? n : 1, sizeof(pq_row_group_t));
         for (uint32_t i = 0; i < n && !g.bad; i++) {
             f->groups[i].chunks = mr_xcalloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_chunk_t));

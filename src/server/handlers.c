@@ -481,8 +481,9 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
     return rc;
 }
 
-/* Parquet: row groups decoded one at a time and written in one atomic request (all row
- * groups land or none). A file with zero rows is a successful no-op. */
+/* Parquet: row groups decoded one at a time and appended to one streaming write, so peak
+ * memory is the file plus one decoded row group; the whole file lands or none of it. A
+ * file with zero rows is a successful no-op. */
 static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_error_t *e)
 {
     murr_schema *s;
@@ -492,23 +493,28 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
     int rc = mr_pq_open(req->body.data, req->body.len, &f, e);
     if (rc != 0) {
         mr_err_prefix(e, "Table error: invalid Parquet: ");
-        return rc == MURR_ENOMEM ? rc : (rc == MURR_EUNSUPPORTED ? rc : MURR_ECORRUPT);
+        return rc == MURR_ENOMEM || rc == MURR_EUNSUPPORTED ? rc : MURR_ECORRUPT;
     }
-    int ngroups = mr_pq_num_row_groups(f);
-    mr_batch_t **batches = mr_xcalloc((size_t)ngroups + 1, sizeof(*batches));
-    int got = 0;
-    for (int g = 0; g < ngroups && rc == 0; g++) {
-        rc = mr_pq_read_row_group(f, g, &batches[got], e);
-        if (rc == 0)
-            got++;
-        else
+    murr_writer *w = NULL;
+    rc = murr_write_begin(sh->db, name, &w, e);
+    for (int g = 0; g < mr_pq_num_row_groups(f) && rc == 0; g++) {
+        mr_batch_t *b;
+        rc = mr_pq_read_row_group(f, g, &b, e);
+        if (rc != 0) {
             mr_err_prefix(e, "Table error: invalid Parquet: ");
+            break;
+        }
+        rc = murr_writer_append(w, b, e);
+        mr_batch_free(b);
+        if (rc != 0 && mr_pq_num_row_groups(f) > 1)
+            mr_err_prefix(e, "row group %d: ", g);
     }
-    if (rc == 0 && got > 0)
-        rc = murr_write_many(sh->db, name, (const murr_batch *const *)batches, (size_t)got, e);
-    for (int i = 0; i < got; i++)
-        mr_batch_free(batches[i]);
-    mr_free(batches);
+    if (w != NULL) {
+        if (rc == 0)
+            rc = murr_writer_commit(w, e);
+        else
+            murr_writer_abort(w);
+    }
     mr_pq_close(f);
     return rc;
 }

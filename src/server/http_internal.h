@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "core/arena.h"
+#include "core/batch.h"
 #include "core/buf.h"
 #include "server/metrics.h"
 #include "server/server.h"

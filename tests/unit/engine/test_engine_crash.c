@@ -246,3 +246,162 @@ Test(corruption, bad_schema_entry_is_skipped_others_serve)
     tu_rmtree(dir);
     free(dir);
 }
+
+/* ---- streaming writes (murr_write_begin / append / commit / abort) ---- */
+
+static murr_options small_segments(void)
+{
+    murr_options o;
+    murr_options_default(&o);
+    o.background_compaction = false;
+    o.segment_max_bytes = 1 << 16; /* a few hundred rows per segment: writes span rolls */
+    return o;
+}
+
+static mr_batch_t *range_batch(int first, int n, float v)
+{
+    const char **keys = malloc(sizeof(char *) * (size_t)n);
+    float *vals = malloc(sizeof(float) * (size_t)n);
+    char (*store)[16] = malloc(16 * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        snprintf(store[i], 16, "s%d", first + i);
+        keys[i] = store[i];
+        vals[i] = v;
+    }
+    mr_batch_t *b = tu_batch_id_score(keys, vals, n);
+    free(keys);
+    free(vals);
+    free(store);
+    return b;
+}
+
+static int count_visible(murr_db *db, int first, int n, float v)
+{
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "s%d", first + i);
+        const char *keys[] = {key};
+        size_t lens[] = {strlen(key)};
+        const char *cols[] = {"score"};
+        murr_batch *b;
+        murr_error e = {0};
+        cr_assert_eq(murr_read(db, "t", keys, lens, 1, cols, 1, &b, &e), 0);
+        seen += murr_column_is_valid(&b->columns[0], 0) && ((float *)b->columns[0].values)[0] == v;
+        murr_batch_free(b);
+    }
+    return seen;
+}
+
+static murr_db *open_with_table(const char *dir, bool create)
+{
+    murr_options o = small_segments();
+    murr_db *db;
+    murr_error e = {0};
+    cr_assert_eq(murr_open(dir, &o, &db, &e), 0, "%s", e.message);
+    if (create) {
+        mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
+        cr_assert_eq(murr_create_table(db, "t", s, &e), 0);
+        mr_schema_free(s);
+    }
+    return db;
+}
+
+Test(txn, abort_spanning_segments_stays_invisible)
+{
+    mr_log_set_level(MR_LOG_ERROR);
+    char *dir = tu_tempdir("txn");
+    murr_db *db = open_with_table(dir, true);
+    murr_error e = {0};
+    murr_writer *w;
+    cr_assert_eq(murr_write_begin(db, "t", &w, &e), 0);
+    for (int k = 0; k < 4; k++) {
+        mr_batch_t *b = range_batch(k * 1000, 1000, 7.0f);
+        cr_assert_eq(murr_writer_append(w, b, &e), 0, "%s", e.message);
+        mr_batch_free(b);
+    }
+    murr_table_stats st;
+    murr_table_stats_get(db, "t", &st, &e);
+    murr_writer_abort(w);
+    murr_table_stats_get(db, "t", &st, &e);
+    cr_assert_geq(st.segments, 2, "the write must have spanned a segment roll");
+    cr_assert_eq(count_visible(db, 0, 4000, 7.0f), 0);
+    mr_batch_t *b = range_batch(5000, 10, 8.0f);
+    cr_assert_eq(murr_write(db, "t", b, &e), 0);
+    mr_batch_free(b);
+    murr_close(db);
+    db = open_with_table(dir, false);
+    cr_assert_eq(count_visible(db, 0, 4000, 7.0f), 0, "a later commit must not adopt aborted rows");
+    cr_assert_eq(count_visible(db, 5000, 10, 8.0f), 10);
+    /* a committed streaming write spanning rolls is all visible, also after reopen */
+    cr_assert_eq(murr_write_begin(db, "t", &w, &e), 0);
+    for (int k = 0; k < 3; k++) {
+        mr_batch_t *bb = range_batch(10000 + k * 1000, 1000, 9.0f);
+        cr_assert_eq(murr_writer_append(w, bb, &e), 0);
+        mr_batch_free(bb);
+    }
+    cr_assert_eq(count_visible(db, 10000, 3000, 9.0f), 0, "nothing is visible before commit");
+    cr_assert_eq(murr_writer_commit(w, &e), 0, "%s", e.message);
+    cr_assert_eq(count_visible(db, 10000, 3000, 9.0f), 3000);
+    murr_close(db);
+    db = open_with_table(dir, false);
+    cr_assert_eq(count_visible(db, 10000, 3000, 9.0f), 3000);
+    murr_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+Test(txn, kill_mid_spanning_write_then_later_commit)
+{
+    mr_log_set_level(MR_LOG_ERROR);
+    char *dir = tu_tempdir("txnkill");
+    murr_db *db = open_with_table(dir, true);
+    murr_close(db);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        murr_options o = small_segments();
+        murr_db *cdb;
+        murr_writer *w;
+        murr_error e = {0};
+        if (murr_open(dir, &o, &cdb, &e) != 0) /* no Criterion asserts in the child */
+            _exit(2);
+        if (murr_write_begin(cdb, "t", &w, &e) != 0)
+            _exit(3);
+        for (int k = 0; k < 4; k++) {
+            mr_batch_t *b = range_batch(k * 1000, 1000, 7.0f);
+            if (murr_writer_append(w, b, &e) != 0)
+                _exit(4);
+            mr_batch_free(b);
+        }
+        fdatasync(0);
+        char c = 1;
+        if (write(p[1], &c, 1) != 1)
+            _exit(5);
+        pause(); /* never commits */
+        _exit(0);
+    }
+    close(p[1]);
+    char c;
+    ssize_t got = read(p[0], &c, 1); /* 0 if the child died before appending everything */
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    close(p[0]);
+    cr_assert_eq(got, 1, "child failed before the kill (status %d)", status);
+    db = open_with_table(dir, false);
+    cr_assert_eq(count_visible(db, 0, 4000, 7.0f), 0);
+    murr_error e = {0};
+    mr_batch_t *b = range_batch(9000, 5, 1.0f);
+    cr_assert_eq(murr_write(db, "t", b, &e), 0);
+    mr_batch_free(b);
+    murr_close(db);
+    db = open_with_table(dir, false);
+    cr_assert_eq(count_visible(db, 0, 4000, 7.0f), 0, "uncommitted rows of a killed writer must never resurface");
+    cr_assert_eq(count_visible(db, 9000, 5, 1.0f), 5);
+    murr_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}

@@ -225,11 +225,30 @@ static void run_model(uint64_t seed, int steps)
                 for (int c = 1; c < NCOLS; c++)
                     cells[r][c] = random_cell(col_types[c]);
             }
-            mr_batch_t *b = build_batch(keys, cells, n);
-            cr_assert_eq(murr_write(db, "m", b, &e), 0, "seed %llu step %d: %s", (unsigned long long)seed, step,
-                         e.message);
-            mr_batch_free(b);
-            for (int r = 0; r < n; r++) { /* in order: the last duplicate wins */
+            uint64_t how = rnd() % 10;
+            bool committed = true;
+            if (how < 7) { /* one murr_write */
+                mr_batch_t *b = build_batch(keys, cells, n);
+                cr_assert_eq(murr_write(db, "m", b, &e), 0, "seed %llu step %d: %s", (unsigned long long)seed, step,
+                             e.message);
+                mr_batch_free(b);
+            } else { /* a streaming write in two appends, committed or aborted */
+                murr_writer *w;
+                cr_assert_eq(murr_write_begin(db, "m", &w, &e), 0, "%s", e.message);
+                int half = n / 2;
+                mr_batch_t *b1 = build_batch(keys, cells, half);
+                mr_batch_t *b2 = build_batch(keys + half, cells + half, n - half);
+                cr_assert_eq(murr_writer_append(w, b1, &e), 0, "%s", e.message);
+                cr_assert_eq(murr_writer_append(w, b2, &e), 0, "%s", e.message);
+                mr_batch_free(b1);
+                mr_batch_free(b2);
+                committed = how < 9;
+                if (committed)
+                    cr_assert_eq(murr_writer_commit(w, &e), 0, "%s", e.message);
+                else
+                    murr_writer_abort(w);
+            }
+            for (int r = 0; committed && r < n; r++) { /* in order: the last duplicate wins */
                 model[keys[r]].present = true;
                 memcpy(model[keys[r]].c, cells[r], sizeof(cells[r]));
             }
