@@ -101,7 +101,8 @@ struct mr_server {
     job_t *jhead, *jtail;
     bool jquit;
     _Atomic bool stopping, loops_quit;
-    _Atomic int inflight;
+    _Atomic int inflight;         /* requests dispatched and not yet answered */
+    _Atomic int partial;          /* requests whose bytes are still arriving */
     _Atomic int nconns;
 };
 
@@ -121,9 +122,13 @@ static void chunk_free(out_chunk_t *c)
     mr_free(c);
 }
 
+/* Input interest is dropped while a worker handles the connection's request: the bytes a
+ * client pipelines behind an upload stay in the kernel (TCP back-pressure) instead of
+ * growing our buffer, and a half-closed peer cannot make a level-triggered loop spin. */
 static void epoll_mod(conn_t *c)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+    uint32_t in = c->busy ? 0 : (EPOLLIN | EPOLLRDHUP);
+    struct epoll_event ev = {.events = in | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
     epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -254,6 +259,7 @@ static int on_message_begin(http_parser *p)
 {
     conn_t *c = p->data;
     c->in_message = true;
+    atomic_fetch_add(&c->loop->srv->partial, 1);
     c->headers_done = false;
     c->expect_continue = false;
     c->msg_start_ns = mr_now_ns();
@@ -379,6 +385,7 @@ static int on_message_complete(http_parser *p)
 {
     conn_t *c = p->data;
     c->in_message = false;
+    atomic_fetch_sub(&c->loop->srv->partial, 1);
     c->keep_alive = http_should_keep_alive(p);
     c->request_ready = true;
     http_parser_pause(p, 1);
@@ -418,6 +425,7 @@ static void dispatch(conn_t *c)
         j->req = req;
         mr_buf_init(&j->resp.body);
         c->busy = true;
+        epoll_mod(c);
         pthread_mutex_lock(&srv->jlock);
         if (srv->jtail)
             srv->jtail->next = j;
@@ -442,8 +450,10 @@ static void conn_close(conn_t *c)
         c->dead = true;
         return;
     }
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL); /* ENOENT if already removed: harmless */
     close(c->fd);
+    if (c->in_message)
+        atomic_fetch_sub(&l->srv->partial, 1);
     while (c->out_head) {
         out_chunk_t *n = c->out_head->next;
         chunk_free(c->out_head);
@@ -611,6 +621,8 @@ static void drain_done(loop_t *l)
         rev = rev->next;
         conn_t *c = jb->conn;
         c->busy = false;
+        if (!c->dead)
+            epoll_mod(c);
         finish_response(c, jb->req, &jb->resp);
         atomic_fetch_sub(&l->srv->inflight, 1);
         mr_free(jb);
@@ -639,6 +651,13 @@ static void check_timeouts(loop_t *l)
         if (c->in_message && !c->headers_done && now - c->msg_start_ns > hdr_ns) {
             error_resp_status(c, 408, "request headers not received within the header timeout");
             process(c);
+        } else if (c->in_message && c->headers_done && now - c->last_ns > idle_ns) {
+            /* a body that stopped arriving would otherwise hold the connection forever */
+            char msg[128];
+            snprintf(msg, sizeof(msg), "request body stalled: no bytes for %u ms (idle timeout)",
+                     srv->cfg.http.idle_timeout_ms);
+            error_resp_status(c, 408, msg);
+            process(c);
         } else if (!c->in_message && c->out_head == NULL && (now - c->last_ns > idle_ns || stopping)) {
             conn_close(c);
         }
@@ -666,9 +685,10 @@ static void *loop_main(void *arg)
             }
             conn_t *c = p;
             if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
-                if (c->busy)
+                if (c->busy) { /* freed when its job returns; stop the level-triggered reports */
                     c->dead = true;
-                else
+                    epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+                } else
                     conn_close(c);
                 continue;
             }
@@ -889,9 +909,11 @@ void mr_server_stop(mr_server_t *s)
     for (int i = 0; i < s->nloops; i++)
         epoll_ctl(s->loops[i].epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
     close(s->listen_fd);
-    /* finish in-flight requests (bounded), let responses drain */
+    /* finish in-flight requests (bounded): those being handled and those whose headers or
+     * body are still arriving (bounded themselves by the header and idle timeouts); then
+     * let responses drain */
     uint64_t deadline = mr_now_ns() + 30ull * 1000000000u;
-    while (atomic_load(&s->inflight) > 0 && mr_now_ns() < deadline)
+    while ((atomic_load(&s->inflight) > 0 || atomic_load(&s->partial) > 0) && mr_now_ns() < deadline)
         usleep(5000);
     uint64_t drain = mr_now_ns() + 2ull * 1000000000u;
     while (atomic_load(&s->nconns) > 0 && mr_now_ns() < drain)
