@@ -104,6 +104,7 @@ struct mr_server {
     _Atomic int inflight;         /* requests dispatched and not yet answered */
     _Atomic int partial;          /* requests whose bytes are still arriving */
     _Atomic int nconns;
+    bool detached;                /* no listener, no threads: handlers run inline (fuzzing) */
 };
 
 static http_parser_settings g_settings;
@@ -419,7 +420,7 @@ static void dispatch(conn_t *c)
     mr_route_t route = mr_http_route_of(req, &offload);
     (void)route;
     atomic_fetch_add(&srv->inflight, 1);
-    if (offload) {
+    if (offload && !srv->detached) {
         job_t *j = mr_xcalloc(1, sizeof(*j));
         j->conn = c;
         j->req = req;
@@ -558,6 +559,25 @@ static void on_readable(conn_t *c)
     process(c);
 }
 
+static conn_t *conn_new(loop_t *l, int fd)
+{
+    atomic_fetch_add(&l->srv->metrics.connections_open, 1);
+    conn_t *c = mr_xcalloc(1, sizeof(*c));
+    c->loop = l;
+    c->fd = fd;
+    c->last_ns = mr_now_ns();
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    mr_buf_init(&c->hfield);
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+    return c;
+}
+
 static void accept_all(loop_t *l, int lfd)
 {
     mr_server_t *srv = l->srv;
@@ -582,20 +602,7 @@ static void accept_all(loop_t *l, int lfd)
             close(fd);
             continue;
         }
-        atomic_fetch_add(&srv->metrics.connections_open, 1);
-        conn_t *c = mr_xcalloc(1, sizeof(*c));
-        c->loop = l;
-        c->fd = fd;
-        c->last_ns = mr_now_ns();
-        http_parser_init(&c->parser, HTTP_REQUEST);
-        c->parser.data = c;
-        mr_buf_init(&c->hfield);
-        c->next = l->conns;
-        if (l->conns)
-            l->conns->prev = c;
-        l->conns = c;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+        conn_new(l, fd);
     }
 }
 
@@ -848,7 +855,7 @@ static int listen_on(mr_server_t *s, mr_error_t *err)
     return 0;
 }
 
-int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_error_t *err)
+static void settings_init(void)
 {
     g_settings = (http_parser_settings){.on_message_begin = on_message_begin,
                                         .on_url = on_url,
@@ -857,6 +864,11 @@ int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_e
                                         .on_headers_complete = on_headers_complete,
                                         .on_body = on_body,
                                         .on_message_complete = on_message_complete};
+}
+
+int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_error_t *err)
+{
+    settings_init();
     mr_server_t *s = mr_xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->listen_fd = -1;
@@ -938,5 +950,90 @@ void mr_server_stop(mr_server_t *s)
     mr_free(s->openapi);
     pthread_mutex_destroy(&s->jlock);
     pthread_cond_destroy(&s->jcond);
+    mr_free(s);
+}
+
+/* ------------------------------------------------------------ detached mode ------ */
+/* One connection driven by the caller over a socketpair, without epoll waits or threads:
+ * the same parser callbacks, limits, early statuses, routing and handlers as the loop, in
+ * the same order. Used by fuzz/fuzz_http_request.c. */
+
+mr_server_t *mr_server_new_detached(const mr_config_t *cfg, murr_db *db)
+{
+    settings_init();
+    mr_server_t *s = mr_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->detached = true;
+    s->listen_fd = -1;
+    s->openapi = mr_xstrdup("{}");
+    s->openapi_len = 2;
+    s->sh = (mr_server_shared_t){.cfg = &s->cfg, .db = db, .metrics = &s->metrics, .openapi_json = s->openapi,
+                                 .openapi_len = s->openapi_len};
+    s->nloops = 1;
+    s->loops = mr_xcalloc(1, sizeof(loop_t));
+    s->loops[0].srv = s;
+    s->loops[0].epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->loops[0].evfd = -1;
+    return s;
+}
+
+static void drain_peer(int fd, mr_buf_t *out)
+{
+    char tmp[16384];
+    for (;;) {
+        ssize_t r = read(fd, tmp, sizeof(tmp));
+        if (r <= 0)
+            return;
+        if (out)
+            mr_buf_append(out, tmp, (size_t)r);
+    }
+}
+
+int mr_server_feed_detached(mr_server_t *s, const uint8_t *data, size_t len, size_t split, mr_buf_t *out)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return MURR_EIO;
+    loop_t *l = &s->loops[0];
+    atomic_fetch_add(&s->nconns, 1);
+    conn_t *c = conn_new(l, sv[0]);
+    size_t off = 0;
+    bool eof = false;
+    /* every round either moves input, output or closes; the bound only guards against a bug */
+    for (int round = 0; round < 100000 && l->conns != NULL; round++) {
+        if (off < len) {
+            size_t n = split && split < len - off ? split : len - off;
+            ssize_t w = write(sv[1], data + off, n);
+            if (w > 0)
+                off += (size_t)w;
+        } else if (!eof) {
+            shutdown(sv[1], SHUT_WR);
+            eof = true;
+        }
+        if (c->out_head && flush_out(c) != 0) {
+            conn_close(c);
+            break;
+        }
+        if (c->close_after && c->out_head == NULL) {
+            conn_close(c);
+            break;
+        }
+        on_readable(c);
+        drain_peer(sv[1], out);
+    }
+    if (l->conns != NULL)
+        conn_close(c);
+    drain_peer(sv[1], out);
+    close(sv[1]);
+    return 0;
+}
+
+void mr_server_free_detached(mr_server_t *s)
+{
+    if (s == NULL)
+        return;
+    close(s->loops[0].epfd);
+    mr_free(s->loops);
+    mr_free(s->openapi);
     mr_free(s);
 }
