@@ -30,7 +30,7 @@ fi
 if [ "${1:-}" != "--quick" ]; then
   echo "== end-to-end tests against the asan server (sanitizer reports fail the run)"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 MURR_BUILD_DIR="$PWD/build/asan" \
-    MURR_BIN="$PWD/build/asan/murr" build/venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e
+    MURR_BIN="$PWD/build/asan/murr" build/venv/bin/python -m pytest -q -p no:cacheprovider -k "not bench_smoke" tests/e2e
 fi
 
 echo "== end-to-end tests (pytest)"

@@ -469,3 +469,35 @@ def test_pipelined_requests_behind_a_write_answered_in_order(murr):
     assert [p[:3] for p in parts] == [b"200", b"200", b"200"], out
     assert b'"score":[8.0,7.0]' in parts[1], parts[1]  # read-your-writes on the same connection
     assert parts[2].endswith(b"OK")
+
+
+# ---- the OpenAPI document stays true ---------------------------------------------------------
+
+SERVED = {  # path -> method -> statuses this suite exercises
+    "/health": {"get": {200}},
+    "/openapi.json": {"get": {200}},
+    "/metrics": {"get": {200}},
+    "/api/v1/table": {"get": {200}},
+    "/api/v1/table/{name}": {"put": {201, 400, 409, 415, 422}, "delete": {200, 404}},
+    "/api/v1/table/{name}/schema": {"get": {200, 404}},
+    "/api/v1/table/{name}/compact": {"post": {200, 404}},
+    "/api/v1/table/{name}/fetch": {"post": {200, 400, 404, 415, 422}},
+    "/api/v1/table/{name}/write": {"put": {200, 400, 404, 413, 415}},
+}
+
+
+def test_openapi_documents_every_route_method_and_status(murr):
+    doc = requests.get(murr.url + "/openapi.json").json()
+    assert set(doc["paths"]) == set(SERVED), "documented paths differ from served paths"
+    for path, methods in SERVED.items():
+        ops = {m for m in doc["paths"][path] if m in ("get", "put", "post", "delete", "head", "patch")}
+        assert ops == set(methods), (path, ops)
+        for method, statuses in methods.items():
+            documented = {int(s) for s in doc["paths"][path][method]["responses"]}
+            assert statuses <= documented, (path, method, statuses - documented)
+    # and every documented operation really exists on the server (not a 404/405 for that method)
+    for path, methods in SERVED.items():
+        url = murr.url + path.replace("{name}", "openapi_probe")
+        for method in methods:
+            r = requests.request(method.upper(), url, data=b"{}", headers={"Content-Type": "application/json"})
+            assert r.status_code not in (405,), (method, path, r.status_code)
