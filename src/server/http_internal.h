@@ -27,6 +27,7 @@ typedef struct mr_req {
     uint64_t start_ns;
 } mr_req_t;
 
+/* zero-copy parts that fit in an output chunk without an allocation (more are allowed) */
 #define MR_RESP_MAX_IOV 64
 
 typedef struct mr_resp {

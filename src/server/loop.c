@@ -11,6 +11,7 @@
  * timeout -> close; connection cap -> 503 and close. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <http_parser.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -37,7 +38,8 @@
 
 typedef struct out_chunk {
     struct out_chunk *next;
-    struct iovec iov[MR_RESP_MAX_IOV + 1];
+    struct iovec *iov;           /* iov_inline, or allocated for answers with many buffers */
+    struct iovec iov_inline[MR_RESP_MAX_IOV + 1];
     int n, idx;
     mr_buf_t head;               /* status line + headers + owned body */
     void (*release)(void *);
@@ -120,6 +122,8 @@ static void chunk_free(out_chunk_t *c)
         mr_free(c->arena);
     }
     mr_buf_deinit(&c->head);
+    if (c->iov != c->iov_inline)
+        mr_free(c->iov);
     mr_free(c);
 }
 
@@ -138,7 +142,8 @@ static int flush_out(conn_t *c)
 {
     while (c->out_head) {
         out_chunk_t *ch = c->out_head;
-        ssize_t w = writev(c->fd, ch->iov + ch->idx, ch->n - ch->idx);
+        int cnt = ch->n - ch->idx;
+        ssize_t w = writev(c->fd, ch->iov + ch->idx, cnt > IOV_MAX ? IOV_MAX : cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -187,6 +192,7 @@ static void enqueue(conn_t *c, out_chunk_t *ch)
 static void send_raw(conn_t *c, const char *s)
 {
     out_chunk_t *ch = mr_xcalloc(1, sizeof(*ch));
+    ch->iov = ch->iov_inline;
     mr_buf_append_cstr(&ch->head, s);
     ch->iov[0] = (struct iovec){ch->head.data, ch->head.len};
     ch->n = 1;
@@ -197,6 +203,10 @@ static void send_raw(conn_t *c, const char *s)
 static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close_conn)
 {
     out_chunk_t *ch = mr_xcalloc(1, sizeof(*ch));
+    /* an Arrow answer has a few buffers per column: a wide fetch needs more than fit inline,
+     * and every one must go out or the body would fall short of its Content-Length */
+    ch->iov = resp->iovcnt < MR_RESP_MAX_IOV ? ch->iov_inline
+                                               : mr_xmalloc(((size_t)resp->iovcnt + 1) * sizeof(struct iovec));
     size_t body_len = resp->body.len + resp->iov_total;
     mr_buf_printf(&ch->head, "HTTP/1.1 %d %s\r\n", resp->status, mr_http_reason(resp->status));
     if (resp->content_type)
@@ -211,7 +221,7 @@ static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close
     ch->iov[0] = (struct iovec){ch->head.data, head_only ? hlen : ch->head.len};
     ch->n = 1;
     if (!head_only)
-        for (int i = 0; i < resp->iovcnt && ch->n <= MR_RESP_MAX_IOV; i++)
+        for (int i = 0; i < resp->iovcnt; i++)
             if (resp->iov[i].iov_len)
                 ch->iov[ch->n++] = resp->iov[i];
     ch->release = resp->release;

@@ -501,3 +501,23 @@ def test_openapi_documents_every_route_method_and_status(murr):
         for method in methods:
             r = requests.request(method.upper(), url, data=b"{}", headers={"Content-Type": "application/json"})
             assert r.status_code not in (405,), (method, path, r.status_code)
+
+
+@pytest.mark.parametrize("nfloat,nstr", [(60, 20), (700, 0)])
+def test_wide_arrow_fetch_sends_every_buffer(murr, nfloat, nstr):
+    # more buffers than fit inline in an output chunk (64), and more than IOV_MAX (1024)
+    cols = {"id": {"dtype": "utf8", "nullable": False}}
+    cols.update({f"c{i}": {"dtype": "float32"} for i in range(nfloat)})
+    cols.update({f"s{i}": {"dtype": "utf8"} for i in range(nstr)})
+    assert create(murr.url, "wide", {"key": "id", "columns": cols}).status_code == 201
+    body = {"columns": {k: (["k0", "k1"] if k == "id" or k.startswith("s") else [1.5, None]) for k in cols}}
+    assert requests.put(murr.url + "/api/v1/table/wide/write", json=body).status_code == 200
+    names = [k for k in cols if k != "id"]
+    r = requests.post(murr.url + "/api/v1/table/wide/fetch", json={"keys": ["k1", "zz", "k0"], "columns": names},
+                      headers={"Accept": ARROW}, timeout=10)
+    assert r.status_code == 200
+    t = pa.ipc.open_stream(io.BytesIO(r.content)).read_all()
+    assert t.column_names == names and t.num_rows == 3
+    assert t.column(f"c{nfloat - 1}").to_pylist() == [None, None, 1.5]
+    if nstr:
+        assert t.column(f"s{nstr - 1}").to_pylist() == ["k1", None, "k0"]
