@@ -35,6 +35,10 @@
 
 #define READ_CHUNK 65536
 #define TICK_MS 100
+/* Output a client has not read yet, past which its connection stops reading and parsing
+ * (a client pipelining requests without reading answers cannot grow our memory without
+ * bound). Well above one socket buffer, so clients that read while they send never stall. */
+#define OUT_HIGH_WATER (8u << 20)
 
 typedef struct out_chunk {
     struct out_chunk *next;
@@ -66,6 +70,8 @@ typedef struct conn {
     int early_status;            /* 413 / 431 decided during parsing */
     out_chunk_t *out_head, *out_tail;
     bool want_out;
+    size_t out_pending;          /* bytes queued and not yet written */
+    uint32_t ev_mask;            /* events currently registered with epoll */
     uint64_t last_ns, msg_start_ns;
     struct conn *prev, *next;
 } conn_t;
@@ -127,14 +133,22 @@ static void chunk_free(out_chunk_t *c)
     mr_free(c);
 }
 
-/* Input interest is dropped while a worker handles the connection's request: the bytes a
- * client pipelines behind an upload stay in the kernel (TCP back-pressure) instead of
- * growing our buffer, and a half-closed peer cannot make a level-triggered loop spin. */
+static bool out_full(const conn_t *c) { return c->out_pending > OUT_HIGH_WATER; }
+
+/* Input interest is dropped while a worker handles the connection's request, and while the
+ * client leaves more than OUT_HIGH_WATER of answers unread: the bytes it sends meanwhile
+ * stay in the kernel (TCP back-pressure) instead of growing our buffers, and a half-closed
+ * peer cannot make a level-triggered loop spin. Called whenever one of those inputs may
+ * have changed; a syscall only when the mask does. */
 static void epoll_mod(conn_t *c)
 {
-    uint32_t in = c->busy ? 0 : (EPOLLIN | EPOLLRDHUP);
-    struct epoll_event ev = {.events = in | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+    uint32_t in = c->busy || out_full(c) ? 0 : (EPOLLIN | EPOLLRDHUP);
+    uint32_t mask = in | (c->want_out ? EPOLLOUT : 0);
+    if (mask == c->ev_mask)
+        return;
+    struct epoll_event ev = {.events = mask, .data.ptr = c};
     epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->ev_mask = mask;
 }
 
 /* Writes as much as the socket takes. Returns -1 if the connection broke. */
@@ -157,6 +171,8 @@ static int flush_out(conn_t *c)
             return -1;
         }
         atomic_fetch_add_explicit(&c->loop->srv->metrics.bytes_out, (uint64_t)w, memory_order_relaxed);
+        c->out_pending -= (size_t)w;
+        c->last_ns = mr_now_ns(); /* a client reading its answers is active */
         size_t left = (size_t)w;
         while (ch->idx < ch->n && left >= ch->iov[ch->idx].iov_len) {
             left -= ch->iov[ch->idx].iov_len;
@@ -172,16 +188,16 @@ static int flush_out(conn_t *c)
             c->out_tail = NULL;
         chunk_free(ch);
     }
-    if (c->want_out) {
-        c->want_out = false;
-        epoll_mod(c);
-    }
+    c->want_out = false;
+    epoll_mod(c);
     return 0;
 }
 
 static void enqueue(conn_t *c, out_chunk_t *ch)
 {
     ch->next = NULL;
+    for (int i = 0; i < ch->n; i++)
+        c->out_pending += ch->iov[i].iov_len;
     if (c->out_tail)
         c->out_tail->next = ch;
     else
@@ -487,7 +503,7 @@ static void conn_close(conn_t *c)
 /* Parses buffered input and handles complete requests, one at a time. */
 static void process(conn_t *c)
 {
-    while (!c->busy && !c->close_after) {
+    while (!c->busy && !c->close_after && !out_full(c)) {
         if (c->request_ready) {
             dispatch(c);
             continue;
@@ -532,6 +548,7 @@ static void process(conn_t *c)
         shutdown(c->fd, SHUT_RD);
         c->read_closed = true;
     }
+    epoll_mod(c);
 }
 
 static void on_readable(conn_t *c)
@@ -549,7 +566,7 @@ static void on_readable(conn_t *c)
             c->in_len += (size_t)r;
             c->last_ns = mr_now_ns();
             atomic_fetch_add_explicit(&c->loop->srv->metrics.bytes_in, (uint64_t)r, memory_order_relaxed);
-            if (c->busy || c->in_len > (4u << 20))
+            if (c->busy || c->in_len > (4u << 20) || out_full(c))
                 break; /* process what we have; more stays in the kernel */
             continue;
         }
@@ -583,7 +600,8 @@ static conn_t *conn_new(loop_t *l, int fd)
     if (l->conns)
         l->conns->prev = c;
     l->conns = c;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    c->ev_mask = EPOLLIN | EPOLLRDHUP;
+    struct epoll_event ev = {.events = c->ev_mask, .data.ptr = c};
     epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
     return c;
 }
@@ -677,6 +695,8 @@ static void check_timeouts(loop_t *l)
             process(c);
         } else if (!c->in_message && c->out_head == NULL && (now - c->last_ns > idle_ns || stopping)) {
             conn_close(c);
+        } else if (c->out_head != NULL && now - c->last_ns > idle_ns) {
+            conn_close(c); /* answers left unread for the idle timeout */
         }
         c = next;
     }
@@ -716,6 +736,10 @@ static void *loop_main(void *arg)
                 }
                 if (c->close_after && c->out_head == NULL && !c->busy) {
                     conn_close(c);
+                    continue;
+                }
+                if (c->in_len > 0 && !c->busy && !out_full(c)) {
+                    process(c); /* requests held back while answers were unread; may close c */
                     continue;
                 }
             }
