@@ -72,7 +72,7 @@ def test_every_route_and_status_is_documented(murr_factory):
         ("PUT", "/api/v1/table/{name}/write", 200, lambda: requests.put(t + "/write", json={"columns": {"id": ["a"], "score": [1]}})),
         ("PUT", "/api/v1/table/{name}/write", 400, lambda: requests.put(t + "/write", json={"columns": {"id": ["a"]}})),
         ("PUT", "/api/v1/table/{name}/write", 404, lambda: requests.put(u + "/nope/write", json={"columns": {}})),
-        ("PUT", "/api/v1/table/{name}/write", 415, lambda: requests.put(t + "/write", data=b"PAR1", headers={"Content-Type": "application/vnd.apache.parquet"})),
+        ("PUT", "/api/v1/table/{name}/write", 400, lambda: requests.put(t + "/write", data=b"PAR1", headers={"Content-Type": "application/vnd.apache.parquet"})),
         ("POST", "/api/v1/table/{name}/fetch", 200, lambda: requests.post(t + "/fetch", json={"keys": ["a"], "columns": ["score"]})),
         ("POST", "/api/v1/table/{name}/fetch", 400, lambda: requests.post(t + "/fetch", json={"keys": ["a"], "columns": []})),
         ("POST", "/api/v1/table/{name}/fetch", 404, lambda: requests.post(u + "/nope/fetch", json={"keys": [], "columns": ["x"]})),

@@ -1,0 +1,35 @@
+/*
+ * parquet.h - a Parquet reader for flat schemas, into mr_batch_t, one row group at a time.
+ *
+ * The whole file is in memory (an HTTP body); mr_pq_open validates the magic, the footer
+ * and FileMetaData and maps every column onto a murr dtype, refusing nested or repeated
+ * columns, INT96, decimals, dates, times, timestamps and fixed-length byte arrays with
+ * MURR_EUNSUPPORTED naming the column and its type. Pages: data page v1 and v2, dictionary
+ * pages; encodings PLAIN, PLAIN_DICTIONARY / RLE_DICTIONARY, RLE / bit-packed levels and
+ * RLE booleans, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY,
+ * BYTE_STREAM_SPLIT; codecs UNCOMPRESSED, SNAPPY, GZIP, ZSTD, LZ4_RAW, LZ4 (Hadoop
+ * framing), BROTLI. Every offset, length and count of the file is bounds-checked;
+ * corruption is MURR_ECORRUPT naming the column, row group and byte offset.
+ */
+#ifndef MR_FORMAT_PARQUET_H
+#define MR_FORMAT_PARQUET_H
+
+#include "core/batch.h"
+#include "core/error.h"
+
+#define MR_PARQUET_CONTENT_TYPE "application/vnd.apache.parquet"
+
+typedef struct mr_pq_file mr_pq_file_t;
+
+/* data must outlive the file handle and the batches read from it. */
+int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *err);
+int mr_pq_num_row_groups(const mr_pq_file_t *f);
+int64_t mr_pq_num_rows(const mr_pq_file_t *f);
+int mr_pq_num_columns(const mr_pq_file_t *f);
+const char *mr_pq_column_name(const mr_pq_file_t *f, int col);
+murr_dtype mr_pq_column_dtype(const mr_pq_file_t *f, int col);
+/* Decodes row group rg into a new batch with every column of the file (caller frees). */
+int mr_pq_read_row_group(mr_pq_file_t *f, int rg, mr_batch_t **out, mr_error_t *err);
+void mr_pq_close(mr_pq_file_t *f);
+
+#endif

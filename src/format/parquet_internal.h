@@ -1,0 +1,48 @@
+/* parquet_internal.h - what the Parquet metadata reader (parquet.c) and the page decoder
+ * (parquet_page.c) share. */
+#ifndef MR_FORMAT_PARQUET_INTERNAL_H
+#define MR_FORMAT_PARQUET_INTERNAL_H
+
+#include "format/parquet.h"
+
+enum { PQ_BOOLEAN = 0, PQ_INT32 = 1, PQ_INT64 = 2, PQ_INT96 = 3, PQ_FLOAT = 4, PQ_DOUBLE = 5, PQ_BYTE_ARRAY = 6,
+       PQ_FIXED_LEN_BYTE_ARRAY = 7 };
+enum { PQ_UNCOMPRESSED = 0, PQ_SNAPPY = 1, PQ_GZIP = 2, PQ_LZO = 3, PQ_BROTLI = 4, PQ_LZ4 = 5, PQ_ZSTD = 6,
+       PQ_LZ4_RAW = 7 };
+enum { PQ_PLAIN = 0, PQ_PLAIN_DICTIONARY = 2, PQ_RLE = 3, PQ_BIT_PACKED = 4, PQ_DELTA_BINARY_PACKED = 5,
+       PQ_DELTA_LENGTH_BYTE_ARRAY = 6, PQ_DELTA_BYTE_ARRAY = 7, PQ_RLE_DICTIONARY = 8, PQ_BYTE_STREAM_SPLIT = 9 };
+
+typedef struct pq_column {
+    char *name;
+    int physical;        /* PQ_* type */
+    murr_dtype dtype;
+    bool optional;       /* max definition level 1 */
+} pq_column_t;
+
+typedef struct pq_chunk {
+    int codec;
+    int64_t num_values;
+    int64_t data_page_offset;
+    int64_t dictionary_page_offset; /* -1 if none */
+    int64_t total_compressed_size;
+} pq_chunk_t;
+
+typedef struct pq_row_group {
+    int64_t num_rows;
+    pq_chunk_t *chunks;  /* one per column */
+} pq_row_group_t;
+
+struct mr_pq_file {
+    const uint8_t *data;
+    size_t len;
+    int64_t num_rows;
+    int ncols;
+    pq_column_t *cols;
+    int ngroups;
+    pq_row_group_t *groups;
+};
+
+/* Decodes one column chunk of `rows` rows into column `ci` of batch b. */
+int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_error_t *err);
+
+#endif
