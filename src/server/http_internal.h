@@ -39,6 +39,7 @@ typedef struct mr_req {
 /* Frees the streaming-decode state of a request (reader and decoded batches). */
 void mr_req_release_stream(mr_req_t *req);
 
+/* zero-copy parts that fit in an output chunk without an allocation (more are allowed) */
 #define MR_RESP_MAX_IOV 64
 
 typedef struct mr_resp {
@@ -70,5 +71,15 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
 /* Sets an error response {"error": msg} with the given status. */
 void mr_http_error(mr_resp_t *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *mr_http_reason(int status);
+
+/* Detached mode (fuzzing, tests): a server that neither listens nor starts threads; every
+ * handler runs inline on the caller's thread. mr_server_feed_detached opens one connection
+ * over a socketpair, writes `data` into it in pieces of `split` bytes (0 = as much as the
+ * socket takes), then ends the input, and drives the connection through the loop's own
+ * parser callbacks, limits and handlers until it closes; what the server wrote is appended
+ * to `out` (may be NULL). The connection code is the loop's, not a copy. */
+mr_server_t *mr_server_new_detached(const mr_config_t *cfg, murr_db *db);
+int mr_server_feed_detached(mr_server_t *s, const uint8_t *data, size_t len, size_t split, mr_buf_t *out);
+void mr_server_free_detached(mr_server_t *s);
 
 #endif

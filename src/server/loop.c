@@ -11,6 +11,7 @@
  * timeout -> close; connection cap -> 503 and close. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <http_parser.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -35,10 +36,15 @@
 
 #define READ_CHUNK 65536
 #define TICK_MS 100
+/* Output a client has not read yet, past which its connection stops reading and parsing
+ * (a client pipelining requests without reading answers cannot grow our memory without
+ * bound). Well above one socket buffer, so clients that read while they send never stall. */
+#define OUT_HIGH_WATER (8u << 20)
 
 typedef struct out_chunk {
     struct out_chunk *next;
-    struct iovec iov[MR_RESP_MAX_IOV + 1];
+    struct iovec *iov;           /* iov_inline, or allocated for answers with many buffers */
+    struct iovec iov_inline[MR_RESP_MAX_IOV + 1];
     int n, idx;
     mr_buf_t head;               /* status line + headers + owned body */
     void (*release)(void *);
@@ -65,6 +71,8 @@ typedef struct conn {
     int early_status;            /* 413 / 431 decided during parsing */
     out_chunk_t *out_head, *out_tail;
     bool want_out;
+    size_t out_pending;          /* bytes queued and not yet written */
+    uint32_t ev_mask;            /* events currently registered with epoll */
     uint64_t last_ns, msg_start_ns;
     struct conn *prev, *next;
 } conn_t;
@@ -102,8 +110,10 @@ struct mr_server {
     job_t *jhead, *jtail;
     bool jquit;
     _Atomic bool stopping, loops_quit;
-    _Atomic int inflight;
+    _Atomic int inflight;         /* requests dispatched and not yet answered */
+    _Atomic int partial;          /* requests whose bytes are still arriving */
     _Atomic int nconns;
+    bool detached;                /* no listener, no threads: handlers run inline (fuzzing) */
 };
 
 static http_parser_settings g_settings;
@@ -119,13 +129,27 @@ static void chunk_free(out_chunk_t *c)
         mr_free(c->arena);
     }
     mr_buf_deinit(&c->head);
+    if (c->iov != c->iov_inline)
+        mr_free(c->iov);
     mr_free(c);
 }
 
+static bool out_full(const conn_t *c) { return c->out_pending > OUT_HIGH_WATER; }
+
+/* Input interest is dropped while a worker handles the connection's request, and while the
+ * client leaves more than OUT_HIGH_WATER of answers unread: the bytes it sends meanwhile
+ * stay in the kernel (TCP back-pressure) instead of growing our buffers, and a half-closed
+ * peer cannot make a level-triggered loop spin. Called whenever one of those inputs may
+ * have changed; a syscall only when the mask does. */
 static void epoll_mod(conn_t *c)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+    uint32_t in = c->busy || out_full(c) ? 0 : (EPOLLIN | EPOLLRDHUP);
+    uint32_t mask = in | (c->want_out ? EPOLLOUT : 0);
+    if (mask == c->ev_mask)
+        return;
+    struct epoll_event ev = {.events = mask, .data.ptr = c};
     epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->ev_mask = mask;
 }
 
 /* Writes as much as the socket takes. Returns -1 if the connection broke. */
@@ -133,7 +157,8 @@ static int flush_out(conn_t *c)
 {
     while (c->out_head) {
         out_chunk_t *ch = c->out_head;
-        ssize_t w = writev(c->fd, ch->iov + ch->idx, ch->n - ch->idx);
+        int cnt = ch->n - ch->idx;
+        ssize_t w = writev(c->fd, ch->iov + ch->idx, cnt > IOV_MAX ? IOV_MAX : cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -147,6 +172,8 @@ static int flush_out(conn_t *c)
             return -1;
         }
         atomic_fetch_add_explicit(&c->loop->srv->metrics.bytes_out, (uint64_t)w, memory_order_relaxed);
+        c->out_pending -= (size_t)w;
+        c->last_ns = mr_now_ns(); /* a client reading its answers is active */
         size_t left = (size_t)w;
         while (ch->idx < ch->n && left >= ch->iov[ch->idx].iov_len) {
             left -= ch->iov[ch->idx].iov_len;
@@ -162,16 +189,16 @@ static int flush_out(conn_t *c)
             c->out_tail = NULL;
         chunk_free(ch);
     }
-    if (c->want_out) {
-        c->want_out = false;
-        epoll_mod(c);
-    }
+    c->want_out = false;
+    epoll_mod(c);
     return 0;
 }
 
 static void enqueue(conn_t *c, out_chunk_t *ch)
 {
     ch->next = NULL;
+    for (int i = 0; i < ch->n; i++)
+        c->out_pending += ch->iov[i].iov_len;
     if (c->out_tail)
         c->out_tail->next = ch;
     else
@@ -182,6 +209,7 @@ static void enqueue(conn_t *c, out_chunk_t *ch)
 static void send_raw(conn_t *c, const char *s)
 {
     out_chunk_t *ch = mr_xcalloc(1, sizeof(*ch));
+    ch->iov = ch->iov_inline;
     mr_buf_append_cstr(&ch->head, s);
     ch->iov[0] = (struct iovec){ch->head.data, ch->head.len};
     ch->n = 1;
@@ -192,6 +220,10 @@ static void send_raw(conn_t *c, const char *s)
 static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close_conn)
 {
     out_chunk_t *ch = mr_xcalloc(1, sizeof(*ch));
+    /* an Arrow answer has a few buffers per column: a wide fetch needs more than fit inline,
+     * and every one must go out or the body would fall short of its Content-Length */
+    ch->iov = resp->iovcnt < MR_RESP_MAX_IOV ? ch->iov_inline
+                                               : mr_xmalloc(((size_t)resp->iovcnt + 1) * sizeof(struct iovec));
     size_t body_len = resp->body.len + resp->iov_total;
     mr_buf_printf(&ch->head, "HTTP/1.1 %d %s\r\n", resp->status, mr_http_reason(resp->status));
     if (resp->content_type)
@@ -206,7 +238,7 @@ static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close
     ch->iov[0] = (struct iovec){ch->head.data, head_only ? hlen : ch->head.len};
     ch->n = 1;
     if (!head_only)
-        for (int i = 0; i < resp->iovcnt && ch->n <= MR_RESP_MAX_IOV; i++)
+        for (int i = 0; i < resp->iovcnt; i++)
             if (resp->iov[i].iov_len)
                 ch->iov[ch->n++] = resp->iov[i];
     ch->release = resp->release;
@@ -268,6 +300,7 @@ static int on_message_begin(http_parser *p)
 {
     conn_t *c = p->data;
     c->in_message = true;
+    atomic_fetch_add(&c->loop->srv->partial, 1);
     c->headers_done = false;
     c->expect_continue = false;
     c->msg_start_ns = mr_now_ns();
@@ -429,6 +462,7 @@ static int on_message_complete(http_parser *p)
 {
     conn_t *c = p->data;
     c->in_message = false;
+    atomic_fetch_sub(&c->loop->srv->partial, 1);
     c->keep_alive = http_should_keep_alive(p);
     c->request_ready = true;
     http_parser_pause(p, 1);
@@ -462,12 +496,13 @@ static void dispatch(conn_t *c)
     mr_route_t route = mr_http_route_of(req, &offload);
     (void)route;
     atomic_fetch_add(&srv->inflight, 1);
-    if (offload) {
+    if (offload && !srv->detached) {
         job_t *j = mr_xcalloc(1, sizeof(*j));
         j->conn = c;
         j->req = req;
         mr_buf_init(&j->resp.body);
         c->busy = true;
+        epoll_mod(c);
         pthread_mutex_lock(&srv->jlock);
         if (srv->jtail)
             srv->jtail->next = j;
@@ -492,8 +527,10 @@ static void conn_close(conn_t *c)
         c->dead = true;
         return;
     }
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL); /* ENOENT if already removed: harmless */
     close(c->fd);
+    if (c->in_message)
+        atomic_fetch_sub(&l->srv->partial, 1);
     while (c->out_head) {
         out_chunk_t *n = c->out_head->next;
         chunk_free(c->out_head);
@@ -516,7 +553,7 @@ static void conn_close(conn_t *c)
 /* Parses buffered input and handles complete requests, one at a time. */
 static void process(conn_t *c)
 {
-    while (!c->busy && !c->close_after) {
+    while (!c->busy && !c->close_after && !out_full(c)) {
         if (c->request_ready) {
             dispatch(c);
             continue;
@@ -561,6 +598,7 @@ static void process(conn_t *c)
         shutdown(c->fd, SHUT_RD);
         c->read_closed = true;
     }
+    epoll_mod(c);
 }
 
 static void on_readable(conn_t *c)
@@ -578,7 +616,7 @@ static void on_readable(conn_t *c)
             c->in_len += (size_t)r;
             c->last_ns = mr_now_ns();
             atomic_fetch_add_explicit(&c->loop->srv->metrics.bytes_in, (uint64_t)r, memory_order_relaxed);
-            if (c->busy || c->in_len > (4u << 20))
+            if (c->busy || c->in_len > (4u << 20) || out_full(c))
                 break; /* process what we have; more stays in the kernel */
             continue;
         }
@@ -596,6 +634,26 @@ static void on_readable(conn_t *c)
         break;
     }
     process(c);
+}
+
+static conn_t *conn_new(loop_t *l, int fd)
+{
+    atomic_fetch_add(&l->srv->metrics.connections_open, 1);
+    conn_t *c = mr_xcalloc(1, sizeof(*c));
+    c->loop = l;
+    c->fd = fd;
+    c->last_ns = mr_now_ns();
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    mr_buf_init(&c->hfield);
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    c->ev_mask = EPOLLIN | EPOLLRDHUP;
+    struct epoll_event ev = {.events = c->ev_mask, .data.ptr = c};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+    return c;
 }
 
 static void accept_all(loop_t *l, int lfd)
@@ -622,20 +680,7 @@ static void accept_all(loop_t *l, int lfd)
             close(fd);
             continue;
         }
-        atomic_fetch_add(&srv->metrics.connections_open, 1);
-        conn_t *c = mr_xcalloc(1, sizeof(*c));
-        c->loop = l;
-        c->fd = fd;
-        c->last_ns = mr_now_ns();
-        http_parser_init(&c->parser, HTTP_REQUEST);
-        c->parser.data = c;
-        mr_buf_init(&c->hfield);
-        c->next = l->conns;
-        if (l->conns)
-            l->conns->prev = c;
-        l->conns = c;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+        conn_new(l, fd);
     }
 }
 
@@ -661,6 +706,8 @@ static void drain_done(loop_t *l)
         rev = rev->next;
         conn_t *c = jb->conn;
         c->busy = false;
+        if (!c->dead)
+            epoll_mod(c);
         finish_response(c, jb->req, &jb->resp);
         atomic_fetch_sub(&l->srv->inflight, 1);
         mr_free(jb);
@@ -689,8 +736,17 @@ static void check_timeouts(loop_t *l)
         if (c->in_message && !c->headers_done && now - c->msg_start_ns > hdr_ns) {
             error_resp_status(c, 408, "request headers not received within the header timeout");
             process(c);
+        } else if (c->in_message && c->headers_done && now - c->last_ns > idle_ns) {
+            /* a body that stopped arriving would otherwise hold the connection forever */
+            char msg[128];
+            snprintf(msg, sizeof(msg), "request body stalled: no bytes for %u ms (idle timeout)",
+                     srv->cfg.http.idle_timeout_ms);
+            error_resp_status(c, 408, msg);
+            process(c);
         } else if (!c->in_message && c->out_head == NULL && (now - c->last_ns > idle_ns || stopping)) {
             conn_close(c);
+        } else if (c->out_head != NULL && now - c->last_ns > idle_ns) {
+            conn_close(c); /* answers left unread for the idle timeout */
         }
         c = next;
     }
@@ -716,9 +772,10 @@ static void *loop_main(void *arg)
             }
             conn_t *c = p;
             if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
-                if (c->busy)
+                if (c->busy) { /* freed when its job returns; stop the level-triggered reports */
                     c->dead = true;
-                else
+                    epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+                } else
                     conn_close(c);
                 continue;
             }
@@ -729,6 +786,10 @@ static void *loop_main(void *arg)
                 }
                 if (c->close_after && c->out_head == NULL && !c->busy) {
                     conn_close(c);
+                    continue;
+                }
+                if (c->in_len > 0 && !c->busy && !out_full(c)) {
+                    process(c); /* requests held back while answers were unread; may close c */
                     continue;
                 }
             }
@@ -878,7 +939,7 @@ static int listen_on(mr_server_t *s, mr_error_t *err)
     return 0;
 }
 
-int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_error_t *err)
+static void settings_init(void)
 {
     g_settings = (http_parser_settings){.on_message_begin = on_message_begin,
                                         .on_url = on_url,
@@ -887,6 +948,11 @@ int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_e
                                         .on_headers_complete = on_headers_complete,
                                         .on_body = on_body,
                                         .on_message_complete = on_message_complete};
+}
+
+int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_error_t *err)
+{
+    settings_init();
     mr_server_t *s = mr_xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->listen_fd = -1;
@@ -939,9 +1005,11 @@ void mr_server_stop(mr_server_t *s)
     for (int i = 0; i < s->nloops; i++)
         epoll_ctl(s->loops[i].epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
     close(s->listen_fd);
-    /* finish in-flight requests (bounded), let responses drain */
+    /* finish in-flight requests (bounded): those being handled and those whose headers or
+     * body are still arriving (bounded themselves by the header and idle timeouts); then
+     * let responses drain */
     uint64_t deadline = mr_now_ns() + 30ull * 1000000000u;
-    while (atomic_load(&s->inflight) > 0 && mr_now_ns() < deadline)
+    while ((atomic_load(&s->inflight) > 0 || atomic_load(&s->partial) > 0) && mr_now_ns() < deadline)
         usleep(5000);
     uint64_t drain = mr_now_ns() + 2ull * 1000000000u;
     while (atomic_load(&s->nconns) > 0 && mr_now_ns() < drain)
@@ -966,5 +1034,90 @@ void mr_server_stop(mr_server_t *s)
     mr_free(s->openapi);
     pthread_mutex_destroy(&s->jlock);
     pthread_cond_destroy(&s->jcond);
+    mr_free(s);
+}
+
+/* ------------------------------------------------------------ detached mode ------ */
+/* One connection driven by the caller over a socketpair, without epoll waits or threads:
+ * the same parser callbacks, limits, early statuses, routing and handlers as the loop, in
+ * the same order. Used by fuzz/fuzz_http_request.c. */
+
+mr_server_t *mr_server_new_detached(const mr_config_t *cfg, murr_db *db)
+{
+    settings_init();
+    mr_server_t *s = mr_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->detached = true;
+    s->listen_fd = -1;
+    s->openapi = mr_xstrdup("{}");
+    s->openapi_len = 2;
+    s->sh = (mr_server_shared_t){.cfg = &s->cfg, .db = db, .metrics = &s->metrics, .openapi_json = s->openapi,
+                                 .openapi_len = s->openapi_len};
+    s->nloops = 1;
+    s->loops = mr_xcalloc(1, sizeof(loop_t));
+    s->loops[0].srv = s;
+    s->loops[0].epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->loops[0].evfd = -1;
+    return s;
+}
+
+static void drain_peer(int fd, mr_buf_t *out)
+{
+    char tmp[16384];
+    for (;;) {
+        ssize_t r = read(fd, tmp, sizeof(tmp));
+        if (r <= 0)
+            return;
+        if (out)
+            mr_buf_append(out, tmp, (size_t)r);
+    }
+}
+
+int mr_server_feed_detached(mr_server_t *s, const uint8_t *data, size_t len, size_t split, mr_buf_t *out)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return MURR_EIO;
+    loop_t *l = &s->loops[0];
+    atomic_fetch_add(&s->nconns, 1);
+    conn_t *c = conn_new(l, sv[0]);
+    size_t off = 0;
+    bool eof = false;
+    /* every round either moves input, output or closes; the bound only guards against a bug */
+    for (int round = 0; round < 100000 && l->conns != NULL; round++) {
+        if (off < len) {
+            size_t n = split && split < len - off ? split : len - off;
+            ssize_t w = write(sv[1], data + off, n);
+            if (w > 0)
+                off += (size_t)w;
+        } else if (!eof) {
+            shutdown(sv[1], SHUT_WR);
+            eof = true;
+        }
+        if (c->out_head && flush_out(c) != 0) {
+            conn_close(c);
+            break;
+        }
+        if (c->close_after && c->out_head == NULL) {
+            conn_close(c);
+            break;
+        }
+        on_readable(c);
+        drain_peer(sv[1], out);
+    }
+    if (l->conns != NULL)
+        conn_close(c);
+    drain_peer(sv[1], out);
+    close(sv[1]);
+    return 0;
+}
+
+void mr_server_free_detached(mr_server_t *s)
+{
+    if (s == NULL)
+        return;
+    close(s->loops[0].epfd);
+    mr_free(s->loops);
+    mr_free(s->openapi);
     mr_free(s);
 }

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -12,7 +13,22 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("MURR_BUILD_DIR", ROOT / "build" / "debug"))
 MURR_BIN = Path(os.environ.get("MURR_BIN", BUILD / "murr"))
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+# MURR_FIXTURES_DIR: for checkouts (e.g. git worktrees) that are not beside shared/
+FIXTURES = Path(os.environ.get("MURR_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures"))
+
+# Every (method, path, status) a requests-based test of this session received: the OpenAPI
+# coverage test (test_zz_openapi_coverage.py, run last) checks each one is documented.
+EXERCISED = []
+_orig_send = requests.Session.send
+
+
+def _recording_send(self, request, **kw):
+    r = _orig_send(self, request, **kw)
+    EXERCISED.append((request.method, urlsplit(request.url).path, r.status_code))
+    return r
+
+
+requests.Session.send = _recording_send
 
 
 class MurrServer:

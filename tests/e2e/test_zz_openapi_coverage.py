@@ -1,0 +1,116 @@
+"""Keeps docs/openapi.yaml true: every route and status code the server answers is documented.
+Two sources of (method, path, status): every response a requests-based test of this session
+received (recorded by conftest.py; this file is named to run last), and the cases below, which
+exercise every route and every status this server produces, including the protocol-level ones
+only a raw socket can provoke. Each status must be listed under its operation or in the
+document's x-murr-common-responses."""
+import re
+import socket
+import time
+
+import requests
+
+import conftest
+
+ROUTES = [
+    (re.compile(r"^/health$"), "/health"),
+    (re.compile(r"^/openapi\.json$"), "/openapi.json"),
+    (re.compile(r"^/metrics$"), "/metrics"),
+    (re.compile(r"^/api/v1/table$"), "/api/v1/table"),
+    (re.compile(r"^/api/v1/table/[^/]+$"), "/api/v1/table/{name}"),
+    (re.compile(r"^/api/v1/table/[^/]+/schema$"), "/api/v1/table/{name}/schema"),
+    (re.compile(r"^/api/v1/table/[^/]+/fetch$"), "/api/v1/table/{name}/fetch"),
+    (re.compile(r"^/api/v1/table/[^/]+/write$"), "/api/v1/table/{name}/write"),
+    (re.compile(r"^/api/v1/table/[^/]+/compact$"), "/api/v1/table/{name}/compact"),
+]
+SCHEMA = {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False},
+                                   "score": {"dtype": "float32"}}}
+
+
+def undocumented(doc, seen):
+    common = set(doc["x-murr-common-responses"])
+    missing = set()
+    for method, path, status in seen:
+        template = next((t for rx, t in ROUTES if rx.match(path)), None)
+        op = None
+        if template is not None:
+            op = doc["paths"].get(template, {}).get("get" if method == "HEAD" else method.lower())
+        listed = set(op["responses"]) if op else set()
+        if str(status) not in listed | common:
+            missing.add((method, template or path, status))
+    return missing
+
+
+def raw_status(port, data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    out = s.recv(4096)
+    s.close()
+    return int(out.split(b" ", 2)[1])
+
+
+def test_every_route_and_status_is_documented(murr_factory):
+    s = murr_factory(extra_env={"MURR_SERVER_HTTP_HEADER_TIMEOUT_MS": "300",
+                                "MURR_SERVER_HTTP_MAX_CONNECTIONS": "4"})
+    u = s.url + "/api/v1/table"
+    t = u + "/cov"
+    cases = [
+        ("GET", "/health", 200, lambda: requests.get(s.url + "/health")),
+        ("HEAD", "/health", 200, lambda: requests.head(s.url + "/health")),
+        ("GET", "/openapi.json", 200, lambda: requests.get(s.url + "/openapi.json")),
+        ("GET", "/metrics", 200, lambda: requests.get(s.url + "/metrics")),
+        ("GET", "/api/v1/table", 200, lambda: requests.get(u)),
+        ("PUT", "/api/v1/table/{name}", 201, lambda: requests.put(t, json=SCHEMA)),
+        ("PUT", "/api/v1/table/{name}", 409, lambda: requests.put(t, json=SCHEMA)),
+        ("PUT", "/api/v1/table/{name}", 400, lambda: requests.put(u + "/.hidden", json=SCHEMA)),
+        ("PUT", "/api/v1/table/{name}", 415, lambda: requests.put(u + "/x", data="{}")),
+        ("PUT", "/api/v1/table/{name}", 400, lambda: requests.put(u + "/x", data="{", headers={"Content-Type": "application/json"})),
+        ("PUT", "/api/v1/table/{name}", 422, lambda: requests.put(u + "/x", json={"key": 1})),
+        ("GET", "/api/v1/table/{name}/schema", 200, lambda: requests.get(t + "/schema")),
+        ("GET", "/api/v1/table/{name}/schema", 404, lambda: requests.get(u + "/nope/schema")),
+        ("GET", "/api/v1/table/{name}/schema", 400, lambda: requests.get(u + "/a%2Fb/schema")),
+        ("PUT", "/api/v1/table/{name}/write", 200, lambda: requests.put(t + "/write", json={"columns": {"id": ["a"], "score": [1]}})),
+        ("PUT", "/api/v1/table/{name}/write", 400, lambda: requests.put(t + "/write", json={"columns": {"id": ["a"]}})),
+        ("PUT", "/api/v1/table/{name}/write", 404, lambda: requests.put(u + "/nope/write", json={"columns": {}})),
+        ("PUT", "/api/v1/table/{name}/write", 400, lambda: requests.put(t + "/write", data=b"PAR1", headers={"Content-Type": "application/vnd.apache.parquet"})),
+        ("POST", "/api/v1/table/{name}/fetch", 200, lambda: requests.post(t + "/fetch", json={"keys": ["a"], "columns": ["score"]})),
+        ("POST", "/api/v1/table/{name}/fetch", 400, lambda: requests.post(t + "/fetch", json={"keys": ["a"], "columns": []})),
+        ("POST", "/api/v1/table/{name}/fetch", 404, lambda: requests.post(u + "/nope/fetch", json={"keys": [], "columns": ["x"]})),
+        ("POST", "/api/v1/table/{name}/fetch", 415, lambda: requests.post(t + "/fetch", data="{}")),
+        ("POST", "/api/v1/table/{name}/fetch", 422, lambda: requests.post(t + "/fetch", json={"keys": "a", "columns": ["score"]})),
+        ("POST", "/api/v1/table/{name}/compact", 200, lambda: requests.post(t + "/compact")),
+        ("POST", "/api/v1/table/{name}/compact", 404, lambda: requests.post(u + "/nope/compact")),
+        ("DELETE", "/api/v1/table/{name}", 200, lambda: requests.delete(t)),
+        ("DELETE", "/api/v1/table/{name}", 404, lambda: requests.delete(t)),
+        ("GET", "/nope", 404, lambda: requests.get(s.url + "/nope")),
+        ("GET", "/api/v1/table/{name}/fetch", 405, lambda: requests.get(t + "/fetch")),
+    ]
+    seen = []
+    for method, template, status, call in cases:
+        r = call()
+        assert r.status_code == status, (method, template, r.status_code, r.text)
+        if r.status_code >= 400 and method != "HEAD":
+            assert "error" in r.json(), (method, template, r.text)
+        seen.append((method, template if template.startswith("/nope") else r.request.path_url.split("?")[0], status))
+    # protocol-level statuses (raw sockets)
+    huge = b"PUT /api/v1/table/cov/write HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000000\r\n\r\n"
+    seen.append(("PUT", "/api/v1/table/cov/write", raw_status(s.port, huge)))
+    big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n"
+    seen.append(("GET", "/health", raw_status(s.port, big)))
+    seen.append(("GET", "/health", raw_status(s.port, b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n")))
+    seen.append(("GET", "/health", raw_status(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n")))  # 408
+    held = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(4)]
+    time.sleep(0.1)
+    seen.append(("GET", "/health", raw_status(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")))  # 503
+    for h in held:
+        h.close()
+    statuses = {st for _, _, st in seen}
+    assert {413, 431, 505, 408, 503} <= statuses, statuses
+    doc = requests.get(s.url + "/openapi.json").json()
+    assert undocumented(doc, seen) == set()
+
+
+def test_everything_the_suite_received_is_documented(murr):
+    doc = requests.get(murr.url + "/openapi.json").json()
+    assert len(conftest.EXERCISED) > 0
+    assert undocumented(doc, conftest.EXERCISED) == set()
