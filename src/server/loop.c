@@ -553,6 +553,7 @@ static void conn_close(conn_t *c)
 /* Parses buffered input and handles complete requests, one at a time. */
 static void process(conn_t *c)
 {
+again:;
     while (!c->busy && !c->close_after && !out_full(c)) {
         if (c->request_ready) {
             dispatch(c);
@@ -590,10 +591,16 @@ static void process(conn_t *c)
         if (n == 0 && !c->request_ready)
             break;
     }
+    /* Parsing stopped at the output high-water mark: if this flush takes the answers below
+     * it again (a client with large socket buffers can absorb them all at once), the
+     * requests already buffered must be parsed now; no EPOLLOUT or EPOLLIN would wake us. */
+    bool held_back = out_full(c) && !c->busy && !c->close_after && (c->in_len > 0 || c->request_ready);
     if (flush_out(c) != 0 || (c->close_after && c->out_head == NULL && !c->busy)) {
         conn_close(c);
         return;
     }
+    if (held_back && !out_full(c))
+        goto again;
     if (c->close_after && !c->read_closed) {
         shutdown(c->fd, SHUT_RD);
         c->read_closed = true;
@@ -788,7 +795,7 @@ static void *loop_main(void *arg)
                     conn_close(c);
                     continue;
                 }
-                if (c->in_len > 0 && !c->busy && !out_full(c)) {
+                if ((c->in_len > 0 || c->request_ready) && !c->busy && !out_full(c)) {
                     process(c); /* requests held back while answers were unread; may close c */
                     continue;
                 }

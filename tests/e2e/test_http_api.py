@@ -534,6 +534,33 @@ def test_wide_arrow_fetch_sends_every_buffer(murr, nfloat, nstr):
         assert t.column(f"s{nstr - 1}").to_pylist() == ["k1", None, "k0"]
 
 
+def test_many_pipelined_requests_read_while_sending(murr):
+    # The client reads as fast as it can from the start, so loopback socket buffers grow to
+    # tens of MB and one flush can take a connection from above its output high-water mark
+    # to empty: the requests still buffered must then be parsed without any further event
+    # (this stalled the connection before the fix).
+    n = 3000
+    req = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) + b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", murr.port), timeout=30)
+    out = bytearray()
+
+    def reader():
+        while True:
+            chunk = s.recv(1 << 22)
+            if not chunk:
+                break
+            out.extend(chunk)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(req)
+    t.join(60)
+    assert not t.is_alive(), f"connection stalled after {out.count(b'HTTP/1.1 200 OK')} of {n} answers"
+    s.close()
+    assert out.count(b"HTTP/1.1 200 OK") == n
+    assert out.endswith(b"OK")
+
+
 def test_many_pipelined_requests_with_unread_answers(murr):
     # ~3000 answers of a few KB pile up unread: the connection stops reading past its output
     # high-water mark and resumes as the client reads; every request is answered, in order

@@ -99,8 +99,22 @@ def test_every_route_and_status_is_documented(murr_factory):
     seen.append(("GET", "/health", raw_status(s.port, big)))
     seen.append(("GET", "/health", raw_status(s.port, b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n")))
     seen.append(("GET", "/health", raw_status(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n")))  # 408
-    held = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(4)]
-    time.sleep(0.1)
+    # Each held connection completes a keep-alive request first, so it is accepted and counted
+    # before the fifth arrives (a sleep is not enough on a loaded machine, and two loop threads
+    # accepting at once could count them out of order). Connections of the earlier cases may
+    # still be closing on the server side: wait until /metrics shows only the held ones open.
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        m = re.search(r"^murr_http_connections_open (\d+)", requests.get(s.url + "/metrics").text, re.M)
+        if m and int(m.group(1)) <= 1:
+            break
+        time.sleep(0.05)
+    held = []
+    for _ in range(4):
+        h = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        h.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert h.recv(4096).startswith(b"HTTP/1.1 200"), "held connection was not served"
+        held.append(h)
     seen.append(("GET", "/health", raw_status(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")))  # 503
     for h in held:
         h.close()
