@@ -1,15 +1,22 @@
-/* bench_harness - murr against Redis on the murr-benchmark workload, one process, one run:
- * N rows (key = decimal row number, C float32 columns), loaded into every backend, then
+/* bench_harness - murr against its peers on the murr-benchmark workload, one process, one
+ * run: N rows (key = decimal row number, C float32 columns), loaded into every backend, then
  * R closed-loop reads of K uniformly random existing keys x all columns on one connection
  * (keys generated outside the timed region; time to the last byte of the answer). Every
  * backend's answer is checked against the generated data: a wrong answer fails the run.
  *
- * Backends: murr-arrow (HTTP, Arrow IPC answer), murr-json (HTTP, JSON answer),
- * redis-blob (SET key -> packed little-endian float32; one MGET), redis-hash (HSET per key,
- * field col_i -> 4-byte float32; pipelined HMGET).
- * Usage: bench_harness --murr-port P --murr-pid PID [--redis-port P --redis-pid PID]
+ * Backends (--backends, comma-separated; default all that were built):
+ *   murr:    murr-arrow (HTTP, Arrow IPC answer), murr-json (HTTP, JSON answer);
+ *   redis:   redis-blob (SET key -> packed little-endian float32; one MGET), redis-hash
+ *            (HSET per key, field col_i -> 4-byte float32; pipelined HMGET);
+ *   pg:      PostgreSQL blob (BYTEA) and one REAL column per feature (harness_pg.c);
+ *   rocksdb: embedded RocksDB, profiles mmap (PlainTable) and block (harness_rocksdb.c).
+ * Usage: bench_harness [--backends LIST] [--murr-port P --murr-pid PID [--murr-dir DIR]]
+ *                      [--redis-port P --redis-pid PID [--redis-keep-blob]]
+ *                      [--pg-conninfo STR --pg-pid PID [--pg-data DIR]] [--rocksdb-dir DIR]
  *                      [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
- * Prints one markdown table; bench/run.sh starts and stops the servers. */
+ * --redis-keep-blob: after the Redis figures, load the blob layout again under keys "b:<key>"
+ * (untimed) so bench/py_e2e.py can read both Redis layouts.
+ * Prints markdown tables; bench/run.sh starts and stops the servers. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,23 +27,39 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <ftw.h>
+
 #include "bench_common.h"
 #include "format/arrow_ipc.h"
+#include "harness.h"
 
-typedef struct result {
-    const char *name;
-    double ingest_rows_s;
-    uint64_t mem_bytes;
-    double p50, p99, p999;
-    double bytes_per_read;
-    bool ran;
-} result_t;
+typedef bench_result_t result_t;
 
 static uint64_t g_rows = 10000000, g_batch = 1000000;
 static double g_rps[3];                     /* requests/s with 2, 8, 32 connections */
 static double g_upload_p50, g_upload_p99;   /* fetch latency while another client uploads */
 static int g_upload_reads;
 static int g_cols = 10, g_keys = 1000, g_reads = 5000;
+static const char *g_murr_dir;
+static bool g_redis_keep_blob;
+
+static int64_t g_du_total;
+
+static int du_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path, (void)type, (void)ftw;
+    g_du_total += (int64_t)st->st_blocks * 512;
+    return 0;
+}
+
+int64_t bench_du(const char *dir)
+{
+    g_du_total = 0;
+    /* FTW_PHYS: do not follow symlinks; nftw visits each hard link once per path, fine here */
+    if (nftw(dir, du_visit, 32, FTW_PHYS) != 0)
+        return -1;
+    return g_du_total;
+}
 
 /* ---- minimal blocking HTTP/1.1 client (keep-alive) ---- */
 
@@ -331,8 +354,11 @@ static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
         res->p50 = bench_pct_us(lat, (size_t)g_reads, 0.5);
         res->p99 = bench_pct_us(lat, (size_t)g_reads, 0.99);
         res->p999 = bench_pct_us(lat, (size_t)g_reads, 0.999);
-        res->bytes_per_read = bytes / g_reads;
-        res->mem_bytes = bench_rss(pid) - rss0;
+        (void)bytes;
+        uint64_t rss1 = bench_rss(pid);
+        res->mem_bytes = rss1 > rss0 ? rss1 - rss0 : 0;
+        res->mem_what = "server RSS";
+        res->disk_bytes = g_murr_dir ? bench_du(g_murr_dir) : -1;
         res->ran = true;
     }
     /* throughput with several connections, each closed loop */
@@ -382,6 +408,33 @@ static void redis_check(redisReply *r, const char *what)
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         fprintf(stderr, "redis %s failed: %s\n", what, r ? r->str : "no reply");
         exit(1);
+    }
+}
+
+/* Untimed: the blob layout once more under "b:<key>", next to the hash layout, for py_e2e. */
+static void redis_load_blob_copy(redisContext *c)
+{
+    const uint64_t pipe = 10000;
+    float vals[64];
+    char key[32];
+    for (uint64_t first = 0; first < g_rows; first += pipe) {
+        uint64_t n = g_rows - first < pipe ? g_rows - first : pipe;
+        for (uint64_t i = 0; i < n; i++) {
+            int kl = snprintf(key, sizeof(key), "b:%llu", (unsigned long long)(first + i));
+            for (int cc = 0; cc < g_cols; cc++)
+                vals[cc] = bench_value(first + i, cc);
+            redisAppendCommand(c, "SET %b %b", key, (size_t)kl, vals, sizeof(float) * (size_t)g_cols);
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            redisReply *rr;
+            if (redisGetReply(c, (void **)&rr) != REDIS_OK) {
+                fprintf(stderr, "redis: loading the b: blob copy failed at row %llu\n",
+                        (unsigned long long)(first + i));
+                exit(1);
+            }
+            redis_check(rr, "SET b:");
+            freeReplyObject(rr);
+        }
     }
 }
 
@@ -501,50 +554,129 @@ static void bench_redis(int port, int pid, result_t *blob, result_t *hash)
         res->p50 = bench_pct_us(lat, (size_t)g_reads, 0.5);
         res->p99 = bench_pct_us(lat, (size_t)g_reads, 0.99);
         res->p999 = bench_pct_us(lat, (size_t)g_reads, 0.999);
-        res->mem_bytes = bench_rss(pid) - rss0;
+        uint64_t rss1 = bench_rss(pid);
+        res->mem_bytes = rss1 > rss0 ? rss1 - rss0 : 0;
+        res->mem_what = "server RSS";
+        res->disk_bytes = -1; /* persistence off */
         res->ran = true;
     }
+    if (g_redis_keep_blob)
+        redis_load_blob_copy(c);
     redisFree(c);
+}
+
+static bool backend_on(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && !strncmp(p, name, n))
+            return true;
+        p += l + (e != NULL);
+    }
+    return false;
+}
+
+static void print_bytes_col(int64_t b)
+{
+    if (b < 0)
+        printf(" - |");
+    else
+        printf(" %.1f |", (double)b / (1024.0 * 1024.0));
 }
 
 int main(int argc, char **argv)
 {
-    int murr_port = 0, murr_pid = 0, redis_port = 0, redis_pid = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--rows")) g_rows = strtoull(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--cols")) g_cols = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--keys")) g_keys = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--reads")) g_reads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--batch")) g_batch = strtoull(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--murr-port")) murr_port = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--murr-pid")) murr_pid = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--redis-port")) redis_port = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--redis-pid")) redis_pid = atoi(argv[i + 1]);
-        else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
+    int murr_port = 0, murr_pid = 0, redis_port = 0, redis_pid = 0, pg_pid = 0;
+    const char *backends = "murr,redis,pg,rocksdb", *pg_conninfo = NULL, *pg_data = NULL, *rocksdb_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--redis-keep-blob")) {
+            g_redis_keep_blob = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_harness: flag %s needs a value\n", argv[i]);
+            return 2;
+        }
+        const char *v = argv[++i], *f = argv[i - 1];
+        if (!strcmp(f, "--rows")) g_rows = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "--cols")) g_cols = atoi(v);
+        else if (!strcmp(f, "--keys")) g_keys = atoi(v);
+        else if (!strcmp(f, "--reads")) g_reads = atoi(v);
+        else if (!strcmp(f, "--batch")) g_batch = strtoull(v, NULL, 10);
+        else if (!strcmp(f, "--backends")) backends = v;
+        else if (!strcmp(f, "--murr-port")) murr_port = atoi(v);
+        else if (!strcmp(f, "--murr-pid")) murr_pid = atoi(v);
+        else if (!strcmp(f, "--murr-dir")) g_murr_dir = v;
+        else if (!strcmp(f, "--redis-port")) redis_port = atoi(v);
+        else if (!strcmp(f, "--redis-pid")) redis_pid = atoi(v);
+        else if (!strcmp(f, "--pg-conninfo")) pg_conninfo = v;
+        else if (!strcmp(f, "--pg-pid")) pg_pid = atoi(v);
+        else if (!strcmp(f, "--pg-data")) pg_data = v;
+        else if (!strcmp(f, "--rocksdb-dir")) rocksdb_dir = v;
+        else { fprintf(stderr, "bench_harness: unknown flag %s\n", f); return 2; }
     }
-    if (g_cols < 1 || g_cols > 60 || g_keys < 1) {
-        fprintf(stderr, "--cols must be 1..60 and --keys >= 1\n");
+    if (g_cols < 1 || g_cols > 60 || g_keys < 1 || g_reads < 1 || g_rows < 1 || g_batch < 1) {
+        fprintf(stderr, "bench_harness: need --cols 1..60 (got %d), --keys >= 1 (got %d), --reads >= 1 (got %d), "
+                "--rows >= 1 and --batch >= 1\n", g_cols, g_keys, g_reads);
         return 2;
     }
-    result_t res[4] = {{.name = "murr HTTP + Arrow IPC"}, {.name = "murr HTTP + JSON"}, {.name = "Redis blob (MGET)"},
-                       {.name = "Redis hash (pipelined HMGET)"}};
-    if (murr_port)
+    bench_workload_t w = {.rows = g_rows, .batch = g_batch, .cols = g_cols, .keys = g_keys, .reads = g_reads};
+    result_t res[8] = {{.name = "murr HTTP + Arrow IPC"}, {.name = "murr HTTP + JSON"}, {.name = "Redis blob (MGET)"},
+                       {.name = "Redis hash (pipelined HMGET)"}, {.name = "PostgreSQL blob (BYTEA, = ANY)"},
+                       {.name = "PostgreSQL columns (REAL, = ANY)"}, {.name = "RocksDB mmap (PlainTable, multi_get)"},
+                       {.name = "RocksDB block (BlockBased + bloom, multi_get)"}};
+    char notes[4][256] = {{0}};
+    int64_t pg_dir_bytes = -1;
+    if (murr_port && backend_on(backends, "murr"))
         bench_murr(murr_port, murr_pid, &res[0], &res[1]);
-    if (redis_port)
+    if (redis_port && backend_on(backends, "redis"))
         bench_redis(redis_port, redis_pid, &res[2], &res[3]);
+    if (backend_on(backends, "pg")) {
+#ifdef MURR_BENCH_PG
+        if (pg_conninfo)
+            pg_dir_bytes = harness_pg_run(&w, pg_conninfo, pg_pid, pg_data, &res[4], &res[5]);
+        else
+            snprintf(notes[0], sizeof(notes[0]), "PostgreSQL: skipped (no --pg-conninfo: no server was started)");
+#else
+        (void)pg_conninfo, (void)pg_data, (void)pg_pid;
+        snprintf(notes[0], sizeof(notes[0]), "PostgreSQL: skipped (bench_harness was built without libpq-dev)");
+#endif
+    }
+    if (backend_on(backends, "rocksdb")) {
+#ifdef MURR_BENCH_ROCKSDB
+        if (rocksdb_dir)
+            harness_rocksdb_run(&w, rocksdb_dir, &res[6], &res[7]);
+        else
+            snprintf(notes[1], sizeof(notes[1]), "RocksDB: skipped (no --rocksdb-dir)");
+#else
+        (void)rocksdb_dir;
+        snprintf(notes[1], sizeof(notes[1]), "RocksDB: skipped (bench_harness was built without librocksdb-dev)");
+#endif
+    }
     printf("\n%llu rows x %d float32 columns, %d random keys per read, %d reads (closed loop, 1 connection)\n\n",
            (unsigned long long)g_rows, g_cols, g_keys, g_reads);
-    printf("| backend | ingest rows/s | server RSS delta B/row | read p50 us | p99 us | p999 us | p50 vs Redis blob |\n");
-    printf("|---|---:|---:|---:|---:|---:|---:|\n");
-    for (int i = 0; i < 4; i++) {
+    printf("| backend | ingest rows/s | memory B/row | memory measured as | disk MiB | read p50 us | p99 us | p999 us "
+           "| p50 vs Redis blob |\n");
+    printf("|---|---:|---:|---|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < 8; i++) {
         if (!res[i].ran)
             continue;
         char ratio[32] = "-";
         if (res[2].ran)
             snprintf(ratio, sizeof(ratio), "%.2fx", res[2].p50 / res[i].p50);
-        printf("| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %s |\n", res[i].name, res[i].ingest_rows_s,
-               (double)res[i].mem_bytes / (double)g_rows, res[i].p50, res[i].p99, res[i].p999, ratio);
+        printf("| %s | %.0f | %.1f | %s |", res[i].name, res[i].ingest_rows_s,
+               (double)res[i].mem_bytes / (double)g_rows, res[i].mem_what ? res[i].mem_what : "-");
+        print_bytes_col(res[i].disk_bytes);
+        printf(" %.1f | %.1f | %.1f | %s |\n", res[i].p50, res[i].p99, res[i].p999, ratio);
     }
+    for (int i = 0; i < 4; i++)
+        if (notes[i][0])
+            printf("\n%s\n", notes[i]);
+    if (pg_dir_bytes >= 0)
+        printf("\nPostgreSQL data directory after both layouts (tables, indexes, WAL, catalogs): %.1f MiB\n",
+               (double)pg_dir_bytes / (1024.0 * 1024.0));
     if (res[0].ran) {
         printf("\nmurr HTTP + Arrow IPC, %d keys x %d columns per request:\n\n", g_keys, g_cols);
         printf("| connections | requests/s |\n|---:|---:|\n| 1 | %.0f |\n| 2 | %.0f |\n| 8 | %.0f |\n| 32 | %.0f |\n",

@@ -1,34 +1,48 @@
 #!/usr/bin/env bash
 # One command for the cross-system benchmark: installs what is missing (scripts/setup.sh),
-# builds the release preset, starts murr and redis-server on loopback (ephemeral ports,
-# private data dirs, Redis persistence off), runs bench_harness (murr HTTP Arrow/JSON vs
-# Redis blob/hash, verifying every backend's answers) and bench_engine (libmurr in process),
-# prints markdown tables, and stops everything it started.
+# builds the release preset, starts murr, redis-server and a private PostgreSQL cluster on
+# loopback (ephemeral ports, private data dirs under one temp work dir, Redis persistence off,
+# PostgreSQL fsync/synchronous_commit/full_page_writes off), runs bench_harness (murr HTTP
+# Arrow/JSON vs Redis blob/hash, PostgreSQL blob/columns and embedded RocksDB mmap/block,
+# verifying every backend's answers), bench/py_e2e.py (Python clients until a pandas
+# DataFrame is in hand) and bench_engine (libmurr in process), prints markdown tables, and
+# stops everything it started.
 #
 # Usage: bench/run.sh [--smoke] [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
-#   defaults: 10M rows, 10 columns, 1,000 keys per read, 5,000 reads, 1M-row write batches
-#   --smoke: 10K rows, 200 reads (what the test suite runs so the harness never rots)
+#                     [--backends LIST] [--py-reads R] [--pg-shared-buffers SIZE]
+#   defaults: 10M rows, 10 columns, 1,000 keys per read, 5,000 reads, 1M-row write batches,
+#             --backends murr,redis,pg,rocksdb,python,engine (any subset, comma-separated),
+#             --py-reads 500, --pg-shared-buffers 4GB (the data set stays in shared buffers)
+#   --smoke: 10K rows, 200 reads, 100 Python reads (what the test suite runs so the harness
+#            never rots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rows=10000000 cols=10 keys=1000 reads=5000 batch=1000000
+rows=10000000 cols=10 keys=1000 reads=5000 batch=1000000 py_reads=500 pg_shared_buffers=4GB
+backends=murr,redis,pg,rocksdb,python,engine
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) rows=10000 reads=200 batch=5000; shift ;;
+    --smoke) rows=10000 reads=200 batch=5000 py_reads=100 pg_shared_buffers=128MB; shift ;;
     --rows) rows=$2; shift 2 ;;
     --cols) cols=$2; shift 2 ;;
     --keys) keys=$2; shift 2 ;;
     --reads) reads=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
+    --backends) backends=$2; shift 2 ;;
+    --py-reads) py_reads=$2; shift 2 ;;
+    --pg-shared-buffers) pg_shared_buffers=$2; shift 2 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+want() { case ",$backends," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 bash scripts/setup.sh --no-python >/dev/null
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" >/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/murr-bench.XXXXXX")
 pids=()
+pg_ctl_cmd=()
 cleanup() {
+  if [ ${#pg_ctl_cmd[@]} -gt 0 ]; then "${pg_ctl_cmd[@]}" stop -m fast >/dev/null 2>&1 || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
@@ -37,34 +51,101 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-redis_port=$(free_port)
-mkdir -p "$work/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis" \
-  --io-threads 2 --io-threads-do-reads yes --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
-pids+=($!)
-redis_pid=$!
-
-MURR_STORAGE_PATH="$work/murr" MURR_SERVER_HTTP_HOST=127.0.0.1 MURR_SERVER_HTTP_PORT=0 \
-  build/release/murr >"$work/murr.log" 2>&1 &
-pids+=($!)
-murr_pid=$!
-MURR_LOG=info
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*Listening for HTTP requests on [^ ]*:\([0-9]*\).*/\1/p' "$work/murr.log" | head -1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-if [ -z "${port:-}" ]; then
-  # MURR_LOG=warn hides the INFO line; fall back to asking the kernel
-  port=$(ss -ltnp 2>/dev/null | awk -v p="pid=$murr_pid," '$0 ~ p {split($4,a,":"); print a[length(a)]}' | head -1)
+redis_args=()
+if want redis || want python; then
+  redis_port=$(free_port)
+  mkdir -p "$work/redis"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis" \
+    --io-threads 2 --io-threads-do-reads yes --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  redis_pid=$!
+  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis_args=(--redis-port "$redis_port" --redis-pid "$redis_pid")
+  if want python; then redis_args+=(--redis-keep-blob); fi
 fi
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-[ -n "${port:-}" ] || { echo "murr did not start:"; cat "$work/murr.log"; exit 1; }
 
-echo "## bench_harness (murr $(build/release/murr --version | cut -d' ' -f2), $(redis-server --version | cut -d' ' -f3))"
-build/release/bench_harness --murr-port "$port" --murr-pid "$murr_pid" --redis-port "$redis_port" \
-  --redis-pid "$redis_pid" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch"
-echo
-echo "## bench_engine (libmurr in process)"
-build/release/bench_engine --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch" \
-  --dir "$work/engine" 2>/dev/null
+murr_args=()
+if want murr || want python; then
+  MURR_STORAGE_PATH="$work/murr" MURR_SERVER_HTTP_HOST=127.0.0.1 MURR_SERVER_HTTP_PORT=0 \
+    MURR_SERVER_GRPC_HOST=127.0.0.1 MURR_SERVER_GRPC_PORT=0 \
+    build/release/murr >"$work/murr.log" 2>&1 &
+  pids+=($!)
+  murr_pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*Listening for HTTP requests on [^ ]*:\([0-9]*\).*/\1/p' "$work/murr.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  if [ -z "${port:-}" ]; then
+    # MURR_LOG=warn hides the INFO line; fall back to asking the kernel
+    port=$(ss -ltnp 2>/dev/null | awk -v p="pid=$murr_pid," '$0 ~ p {split($4,a,":"); print a[length(a)]}' | head -1)
+  fi
+  [ -n "${port:-}" ] || { echo "murr did not start:"; cat "$work/murr.log"; exit 1; }
+  murr_args=(--murr-port "$port" --murr-pid "$murr_pid" --murr-dir "$work/murr")
+fi
+
+# PostgreSQL: a private cluster in the work dir. postgres refuses to run as root, so as root
+# the cluster belongs to the Debian package's unprivileged user `postgres`.
+pg_args=()
+pg_version=""
+if want pg; then
+  initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$initdb" ]; then
+    echo "PostgreSQL: skipped (no /usr/lib/postgresql/*/bin/initdb: install the Debian package postgresql)"
+  else
+    pg_bin=$(dirname "$initdb")
+    as_pg=()
+    if [ "$(id -u)" -eq 0 ]; then
+      as_pg=(runuser -u postgres --)
+      chmod 755 "$work"
+    fi
+    mkdir -p "$work/pg"
+    [ ${#as_pg[@]} -eq 0 ] || chown postgres: "$work/pg"
+    "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg/data" -A trust -U postgres --locale=C -E UTF8 \
+      >"$work/pg/initdb.log" 2>&1 || { cat "$work/pg/initdb.log"; exit 1; }
+    pg_port=$(free_port)
+    pg_ctl_cmd=("${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg/data")
+    "${pg_ctl_cmd[@]}" -l "$work/pg/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$work/pg \
+          -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB \
+          -c shared_buffers=$pg_shared_buffers -c work_mem=16MB -c effective_io_concurrency=200" \
+      start >/dev/null || { cat "$work/pg/server.log"; exit 1; }
+    pg_pid=$(head -1 "$work/pg/data/postmaster.pid")
+    pg_version=$("$pg_bin/postgres" --version | awk '{print $3}')
+    pg_args=(--pg-conninfo "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres" --pg-pid "$pg_pid"
+             --pg-data "$work/pg/data")
+  fi
+fi
+
+rocks_args=()
+if want rocksdb; then
+  mkdir -p "$work/rocksdb"
+  rocks_args=(--rocksdb-dir "$work/rocksdb")
+fi
+rocks_version=$(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || echo "not installed")
+
+harness_backends=""
+for b in murr redis pg rocksdb; do
+  if want $b || { want python && { [ $b = murr ] || [ $b = redis ]; }; }; then
+    harness_backends="$harness_backends${harness_backends:+,}$b"
+  fi
+done
+echo "## bench_harness (murr $(build/release/murr --version | cut -d' ' -f2), $(redis-server --version | cut -d' ' -f3), postgres ${pg_version:-not run}, rocksdb $rocks_version)"
+if [ -n "$harness_backends" ]; then
+  build/release/bench_harness --backends "$harness_backends" "${murr_args[@]}" "${redis_args[@]}" \
+    "${pg_args[@]}" "${rocks_args[@]}" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch"
+fi
+
+if want python; then
+  echo
+  echo "## py_e2e (Python clients until a pandas DataFrame is in hand)"
+  build/venv/bin/python bench/py_e2e.py --murr-port "$port" --murr-log "$work/murr.log" --redis-port "$redis_port" \
+    --rows "$rows" --cols "$cols" --keys "$keys" --reads "$py_reads"
+fi
+
+if want engine; then
+  echo
+  echo "## bench_engine (libmurr in process)"
+  build/release/bench_engine --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch" \
+    --dir "$work/engine" 2>/dev/null
+fi

@@ -7,7 +7,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-# Build and runtime libraries; test and fuzz toolchains; benchmark peers (redis) that the
+# Build and runtime libraries; test and fuzz toolchains; benchmark peers (redis, postgresql,
+# rocksdb) that the
 # test suite's benchmark smoke test also runs.
 pkgs=(
   build-essential cmake ninja-build pkg-config git
@@ -18,6 +19,7 @@ pkgs=(
   clang libclang-rt-14-dev llvm
   curl
   redis-server libhiredis-dev
+  postgresql libpq-dev librocksdb-dev
 )
 
 missing=()

@@ -1,6 +1,7 @@
 """Runs the cross-system benchmark in smoke mode (10K rows, 200 reads) so the harness never
-rots: every backend must load, answer correctly (the harness verifies values and exits
-non-zero on a wrong answer) and report positive figures."""
+rots: every backend must load, answer correctly (the harness and py_e2e.py verify values and
+exit non-zero on a wrong answer) and report positive figures. PostgreSQL and RocksDB rows
+must appear too: scripts/setup.sh installs postgresql, libpq-dev and librocksdb-dev."""
 import re
 import shutil
 import subprocess
@@ -10,22 +11,49 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+HARNESS_ROWS = {"murr HTTP + Arrow IPC", "murr HTTP + JSON", "Redis blob (MGET)", "Redis hash (pipelined HMGET)",
+                "PostgreSQL blob (BYTEA, = ANY)", "PostgreSQL columns (REAL, = ANY)",
+                "RocksDB mmap (PlainTable, multi_get)", "RocksDB block (BlockBased + bloom, multi_get)"}
+PY_ROWS = {"murr HTTP + Arrow IPC (requests + read_pandas)", "murr HTTP + JSON (requests + DataFrame)",
+           "Redis blob (MGET + np.frombuffer)", "Redis hash (pipelined HMGET + np.frombuffer)"}
+FLIGHT_ROW = "murr Arrow Flight (do_get + read_pandas)"
+
 
 def test_bench_smoke():
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is missing: scripts/setup.sh installs it (Debian package redis-server)")
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        pytest.fail("PostgreSQL is missing: scripts/setup.sh installs it (Debian package postgresql)")
     r = subprocess.run(["bash", str(ROOT / "bench" / "run.sh"), "--smoke"], capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    num = r"([\d.]+)"
     rows = {}
-    for line in r.stdout.splitlines():
-        m = re.match(r"\| (murr HTTP \+ Arrow IPC|murr HTTP \+ JSON|Redis blob \(MGET\)|Redis hash \(pipelined HMGET\)) \|"
-                     r" ([\d.]+) \| ([-\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", line)
+    for line in out.splitlines():
+        # | backend | ingest | mem B/row | mem kind | disk MiB or - | p50 | p99 | p999 | ratio |
+        m = re.match(r"\| ([^|]+?) \| " + num + r" \| " + num + r" \| [^|]+ \| ([-\d.]+) \| " + num + r" \| "
+                     + num + r" \| " + num + r" \| ([\d.]+)x \|$", line)
+        if m and m.group(1) in HARNESS_ROWS:
+            rows[m.group(1)] = (float(m.group(2)), float(m.group(5)), float(m.group(6)), float(m.group(7)),
+                                m.group(4))
+    assert set(rows) == HARNESS_ROWS, out
+    for name, (ingest, p50, p99, p999, disk) in rows.items():
+        assert ingest > 0 and p50 > 0 and p99 >= p50 and p999 >= p99, (name, out)
+        if name.startswith(("PostgreSQL", "RocksDB", "murr")):
+            assert disk != "-" and float(disk) > 0, (name, "disk column", out)
+    assert "PostgreSQL data directory after both layouts" in out, out
+
+    py = {}
+    for line in out.splitlines():
+        m = re.match(r"\| ([^|]+?) \| " + num + r" \| " + num + r" \| ([\d.]+)x \|$", line)
         if m:
-            rows[m.group(1)] = [float(x) for x in m.groups()[1:]]
-    assert set(rows) == {"murr HTTP + Arrow IPC", "murr HTTP + JSON", "Redis blob (MGET)",
-                         "Redis hash (pipelined HMGET)"}, r.stdout
-    for name, (ingest, mem, p50, p99, p999) in rows.items():
-        assert ingest > 0 and p50 > 0 and p99 >= p50 and p999 >= p99, (name, r.stdout)
-    engine = [l for l in r.stdout.splitlines() if l.startswith("| 10000 |")]
-    assert engine, r.stdout
+            py[m.group(1)] = (float(m.group(2)), float(m.group(3)))
+    assert PY_ROWS <= set(py), out
+    for name in PY_ROWS:
+        p50, p99 = py[name]
+        assert 0 < p50 <= p99, (name, out)
+    assert FLIGHT_ROW in py or f"| {FLIGHT_ROW} | skipped (no Flight listener) |" in out, out
+
+    engine = [l for l in out.splitlines() if l.startswith("| 10000 |")]
+    assert engine, out
