@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "core/log.h"
+#include "server/flight/flight.h"
 #include "server/server.h"
 
 extern char **environ;
@@ -153,10 +154,21 @@ int main(int argc, char **argv)
         return 1;
     }
     MR_INFO("murr", "Listening for HTTP requests on %s:%u", cfg.http.host, mr_server_http_port(srv));
+    mr_flight_server_t *flight = NULL;
+    if (cfg.grpc.enabled) {
+        if (mr_flight_start(&cfg, db, &flight, &err) != 0) {
+            MR_ERROR("murr", "Server error: %s", err.message);
+            mr_server_stop(srv);
+            murr_close(db);
+            return 1;
+        }
+        MR_INFO("murr", "Listening for Flight requests on %s:%u", cfg.grpc.host, mr_flight_port(flight));
+    }
 
     int sig = 0;
     sigwait(&sigs, &sig);
     MR_INFO("murr", "received %s, shutting down: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    mr_flight_stop(flight);
     mr_server_stop(srv);
     murr_close(db);
     MR_INFO("murr", "murr stopped cleanly");

@@ -40,12 +40,15 @@ class MurrServer:
         self.args = list(args)
         self.proc = None
         self.port = None
+        self.grpc_port = None
         self.log_path = data_dir.parent / f"murr-{data_dir.name}.log"
 
     def start(self, timeout=15.0):
         env = dict(os.environ)
         env.update({"MURR_STORAGE_PATH": str(self.data_dir), "MURR_SERVER_HTTP_PORT": "0",
-                    "MURR_SERVER_HTTP_HOST": "127.0.0.1", "MURR_SERVER_HTTP_THREADS": "2"})
+                    "MURR_SERVER_HTTP_HOST": "127.0.0.1", "MURR_SERVER_HTTP_THREADS": "2",
+                    # Flight on an ephemeral port too, or parallel servers collide on 8081
+                    "MURR_SERVER_GRPC_HOST": "127.0.0.1", "MURR_SERVER_GRPC_PORT": "0"})
         env.update(self.extra_env)
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")
@@ -55,12 +58,18 @@ class MurrServer:
         while time.time() < deadline:
             text = self.log_path.read_bytes()[self.log_start:].decode(errors="replace")
             m = re.search(r"Listening for HTTP requests on [^\s:]+:(\d+)", text)
-            if m:
+            g = re.search(r"Listening for Flight requests on [^\s:]+:(\d+)", text)
+            grpc_on = env.get("MURR_SERVER_GRPC_ENABLED", "true").lower() not in ("false", "0", "no", "off")
+            if m and (g or not grpc_on):
                 self.port = int(m.group(1))
+                self.grpc_port = int(g.group(1)) if g else None
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"murr exited with {self.proc.returncode}:\n{text}")
             time.sleep(0.02)
+        if m:  # HTTP is up but no Flight line: Flight disabled in a config file
+            self.port = int(m.group(1))
+            return self
         raise RuntimeError("murr did not start:\n" + self.log_path.read_text(errors="replace"))
 
     @property

@@ -1,0 +1,39 @@
+/*
+ * flight.h - the Arrow Flight server: gRPC over cleartext HTTP/2 (h2c, prior knowledge)
+ * on server.grpc.{host,port}, service arrow.flight.protocol.FlightService. See
+ * docs/decisions/0003-flight.md.
+ *
+ * One event-loop thread owns the listening socket and every connection (nonblocking,
+ * TCP_NODELAY, one nghttp2 server session each); reads (DoGet, GetFlightInfo, GetSchema,
+ * ListFlights) run inline on it. DoPut batches are decoded on the loop as they arrive and
+ * committed atomically on a worker thread, so a fsync never stalls other streams.
+ *
+ * Thread-safety: start/stop from one thread (main). Stop is graceful: stop accepting, GOAWAY
+ * every connection, let in-flight calls finish (up to 30 s), then close.
+ */
+#ifndef MR_SERVER_FLIGHT_H
+#define MR_SERVER_FLIGHT_H
+
+#include "conf/config.h"
+#include "core/buf.h"
+#include "core/error.h"
+
+typedef struct mr_flight_server mr_flight_server_t;
+
+/* Binds server.grpc.host:port and starts the loop and worker threads. Errors name the
+ * address and the reason ("cannot listen on 127.0.0.1:8081: Address already in use"). */
+int mr_flight_start(const mr_config_t *cfg, murr_db *db, mr_flight_server_t **out, mr_error_t *err);
+/* The bound port (the real one when configured as 0). */
+uint16_t mr_flight_port(const mr_flight_server_t *s);
+/* Graceful stop (GOAWAY, drain, close) and free. NULL is a no-op. */
+void mr_flight_stop(mr_flight_server_t *s);
+
+/* Detached mode (fuzzing, unit tests): no socket, no threads. mr_flight_feed_detached runs
+ * one connection over `data` (client bytes: preface, frames) through the same nghttp2
+ * callbacks, gRPC framing and RPC handlers as the real server (DoPut commits inline), and
+ * appends every byte the server would have sent to `out` (may be NULL). */
+mr_flight_server_t *mr_flight_new_detached(const mr_config_t *cfg, murr_db *db);
+int mr_flight_feed_detached(mr_flight_server_t *s, const uint8_t *data, size_t len, mr_buf_t *out);
+void mr_flight_free_detached(mr_flight_server_t *s);
+
+#endif
