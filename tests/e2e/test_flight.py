@@ -365,7 +365,8 @@ def test_hand_made_do_put(srv, chan):
     schema = pa.schema([("id", pa.string()), ("score", pa.float32())])
     h, _ = fw.ipc_parts(schema)
     msgs = [fw.flight_data(header=h, desc=fw.descriptor(["features"]))]
-    for ids, vals in ((["h1", "h2"], [1.5, 2.5]), (["h3"], [3.5])):
+    # the empty batch has an empty body: its FlightData carries no data_body field at all
+    for ids, vals in ((["h1", "h2"], [1.5, 2.5]), ([], []), (["h3"], [3.5])):
         b = pa.record_batch([pa.array(ids), pa.array(vals, pa.float32())], schema=schema)
         msgs.append(fw.flight_data(*fw.ipc_parts(b)))
     out = list(chan.stream_stream(fw.SVC + "DoPut", **IDENT)(iter(msgs), timeout=SLOW))

@@ -27,6 +27,11 @@ int mr_flight_varint(const uint8_t *p, size_t n, size_t *pos, uint64_t *out, mr_
 int mr_flight_data_decode(const uint8_t *p, size_t n, mr_flight_data_t *out, mr_error_t *err)
 {
     memset(out, 0, sizeof(*out));
+    /* absent fields are empty slices that still point somewhere valid: decoders downstream
+     * (the IPC reader) do pointer arithmetic on them even at length 0 */
+    static const uint8_t empty[1];
+    const uint8_t *base = p ? p : empty;
+    out->descriptor.ptr = out->header.ptr = out->app_metadata.ptr = out->body.ptr = base;
     size_t pos = 0;
     while (pos < n) {
         size_t at = pos;

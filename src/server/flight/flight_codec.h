@@ -34,7 +34,8 @@ typedef struct mr_flight_data {
 int mr_flight_varint(const uint8_t *p, size_t n, size_t *pos, uint64_t *out, mr_error_t *err);
 
 /* Decodes one FlightData message (the bytes of one gRPC message). Unknown fields are
- * skipped; a later occurrence of a field replaces an earlier one (protobuf rules).
+ * skipped; a later occurrence of a field replaces an earlier one (protobuf rules). Absent
+ * fields are empty slices with a non-NULL pointer.
  * MURR_ECORRUPT names the byte offset and field. */
 int mr_flight_data_decode(const uint8_t *p, size_t n, mr_flight_data_t *out, mr_error_t *err);
 
