@@ -371,7 +371,9 @@ static int queue_add(mr_flight_conn_t *c, const uint8_t *p, size_t len, mr_fligh
     outseg_t *s = &c->q[c->qlen++];
     memset(s, 0, sizeof(*s));
     if (copy) {
-        size_t cap = len > SMALL_CHUNK ? len : SMALL_CHUNK;
+        /* a DATA frame header (9 bytes) sits between borrowed payloads and never gets
+         * company: keep it small; other control frames coalesce into a 4 KiB chunk */
+        size_t cap = len > SMALL_CHUNK ? len : len <= 9 ? 16 : SMALL_CHUNK;
         s->own = mr_malloc(cap);
         if (s->own == NULL) {
             c->qlen--;
@@ -458,9 +460,9 @@ static bool queue_write(mr_flight_conn_t *c)
             queue_consume(c, s->len);
             continue;
         }
-        struct iovec iov[64];
+        struct iovec iov[256];
         int n = 0;
-        for (size_t i = c->qhead; i < c->qlen && n < 64; i++)
+        for (size_t i = c->qhead; i < c->qlen && n < 256; i++)
             iov[n++] = (struct iovec){(void *)c->q[i].p, c->q[i].len};
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
