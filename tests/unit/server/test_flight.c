@@ -552,3 +552,86 @@ Test(flight_calls, do_put_atomic)
     mr_batch_free(good);
     mr_batch_free(bad);
 }
+
+/* A 4.8 MB answer (1,200 rows of 4,000-byte strings): several FlightData messages of at
+ * most about 2 MiB (utf8 slices cut by their offsets), encoded lazily, with the output queue
+ * passing its high-water mark (data providers deferred and resumed) on the way. */
+Test(flight_calls, do_get_large_deferred)
+{
+    const int nk = 1200, width = 4000;
+    mr_error_t e = {0};
+    mr_schema_t *sch = mr_schema_make("id", "id:utf8", "s:utf8?", NULL);
+    cr_assert_eq(murr_create_table(db, "w", sch, &e), 0, "%s", e.message);
+    mr_schema_free(sch);
+    mr_batch_t *b = mr_batch_new(2, nk);
+    mr_colbuilder_t kb, sb;
+    mr_colbuilder_init(&kb, MURR_UTF8);
+    mr_colbuilder_init(&sb, MURR_UTF8);
+    char *str = malloc((size_t)width);
+    mr_buf_t tk;
+    mr_buf_init(&tk);
+    mr_buf_append_cstr(&tk, "{\"table\":\"w\",\"columns\":[\"s\"],\"keys\":[");
+    for (int i = 0; i < nk; i++) {
+        char k[16];
+        int kl = snprintf(k, sizeof(k), "k%d", i);
+        mr_colbuilder_append_str(&kb, k, (size_t)kl);
+        memset(str, 'a' + i % 26, (size_t)width);
+        mr_colbuilder_append_str(&sb, str, (size_t)width);
+        mr_buf_printf(&tk, "%s\"%s\"", i ? "," : "", k);
+    }
+    mr_buf_append_cstr(&tk, "]}");
+    free(str);
+    mr_batch_set_name(b, 0, "id", 2);
+    mr_batch_set_name(b, 1, "s", 1);
+    mr_colbuilder_finish(&kb, b, 0);
+    mr_colbuilder_finish(&sb, b, 1);
+    cr_assert_eq(murr_write(db, "w", b, &e), 0, "%s", e.message);
+    mr_batch_free(b);
+
+    mr_buf_t body;
+    mr_buf_init(&body);
+    uint8_t pre[16];
+    size_t vl = 0;
+    uint64_t v = tk.len;
+    pre[5 + vl++] = 0x0a;
+    while (v >= 0x80) {
+        pre[5 + vl++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    pre[5 + vl++] = (uint8_t)v;
+    mr_grpc_prefix_write(pre, (uint32_t)(vl + tk.len));
+    mr_buf_append(&body, pre, 5 + vl);
+    mr_buf_append(&body, tk.data, tk.len);
+    call_t c;
+    run(&c, SVC "DoGet", "application/grpc", NULL, NULL, body.data, body.len);
+    cr_assert_eq(c.grpc_status, 0, "%d %s", c.grpc_status, c.grpc_message);
+    const uint8_t *m[16];
+    size_t l[16];
+    size_t n = messages(&c.data, m, l, 16);
+    cr_assert_geq(n, 4, "schema + at least 3 batches, got %zu messages", n);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+    int64_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_leq(l[i], (2u << 20) + 4096, "message %zu has %zu bytes", i, l[i]);
+        mr_flight_data_t fd;
+        cr_assert_eq(mr_flight_data_decode(m[i], l[i], &fd, &e), 0, "%s", e.message);
+        mr_batch_t *out = NULL;
+        cr_assert_eq(mr_ipc_reader_message(r, fd.header.ptr, fd.header.len, fd.body.ptr, fd.body.len, &out, &e), 0,
+                     "%s", e.message);
+        if (out) {
+            for (int64_t j = 0; j < out->num_rows; j++) {
+                size_t len;
+                const uint8_t *sv = mr_column_str(&out->columns[0], j, &len);
+                cr_assert_eq(len, (size_t)width);
+                cr_assert_eq(sv[0], 'a' + (rows + j) % 26, "row %lld", (long long)(rows + j));
+            }
+            rows += out->num_rows;
+            mr_batch_free(out);
+        }
+    }
+    cr_assert_eq(rows, nk);
+    mr_ipc_reader_free(r);
+    mr_buf_deinit(&c.data);
+    mr_buf_deinit(&body);
+    mr_buf_deinit(&tk);
+}
