@@ -581,6 +581,48 @@ def test_graceful_shutdown_with_open_client(srv, client):
     assert "murr stopped cleanly" in srv.logs()
 
 
+def test_shutdown_sends_goaway_and_drains_in_flight_do_put(murr_factory, tmp_path):
+    """SIGTERM while a DoPut is half sent: GOAWAY, the call still completes, the data is
+    durable (seen after a restart), and the process exits 0."""
+    import signal
+    s = murr_factory(tmp_path / "drain")
+    seed_features(s.url)
+    schema = pa.schema([("id", pa.string()), ("score", pa.float32())])
+    h_schema, _ = fw.ipc_parts(schema)
+    b = pa.record_batch([pa.array(["g1", "g2"]), pa.array([4.0, 5.0], pa.float32())], schema=schema)
+    h = fw.RawH2(s.grpc_port)
+    try:
+        h.send(fw.frame(fw.HEADERS, fw.END_HEADERS, 1, fw.request_headers(fw.SVC + "DoPut")))
+        h.send(fw.frame(fw.DATA, 0, 1, fw.grpc_frame(fw.flight_data(header=h_schema,
+                                                                     desc=fw.descriptor(["features"])))))
+        # frames are handled in order: once the PING is answered, stream 1 exists on the server
+        h.send(fw.frame(fw.PING, 0, 0, b"murrping"))
+        while True:
+            f = h.read_frame()
+            assert f is not None, "connection closed before the PING ACK"
+            if f[0] == fw.PING and f[1] & fw.ACK:
+                break
+        s.proc.send_signal(signal.SIGTERM)
+        while True:
+            f = h.read_frame()
+            assert f is not None, "connection closed without GOAWAY"
+            if f[0] == fw.GOAWAY:
+                assert int.from_bytes(f[3][:4], "big") & 0x7FFFFFFF == 1  # last stream id
+                assert int.from_bytes(f[3][4:8], "big") == 0  # NO_ERROR
+                break
+        h.send(fw.frame(fw.DATA, fw.END_STREAM, 1, fw.grpc_frame(fw.flight_data(*fw.ipc_parts(b)))))
+        frames = h.frames_of_stream(1, deadline_s=SLOW)
+        data = b"".join(f[3] for f in frames if f[0] == fw.DATA)
+        assert data == b"\x00\x00\x00\x00\x00", frames  # one empty PutResult: the write committed
+    finally:
+        h.close()
+    assert s.proc.wait(SLOW) == 0
+    assert s.stop() == 0
+    s2 = murr_factory(tmp_path / "drain")
+    r = requests.post(f"{s2.url}/api/v1/table/features/fetch", json={"keys": ["g1", "g2"], "columns": ["score"]})
+    assert r.json() == {"columns": {"score": [4.0, 5.0]}}
+
+
 def test_bind_failure_names_address(murr_factory, srv):
     with pytest.raises(RuntimeError) as ei:
         murr_factory(data_dir=srv.data_dir.parent / "second",
