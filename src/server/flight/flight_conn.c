@@ -82,6 +82,7 @@ struct mr_flight_server {
     mr_flight_stream_t *jobs_head, *jobs_tail;
     mr_flight_stream_t *done_head;
     bool worker_stop;
+    uint64_t undrained;    /* connections closed by the drain deadline, not by the client */
 };
 
 static nghttp2_session_callbacks *g_cbs;
@@ -1017,8 +1018,10 @@ static void *loop_main(void *arg)
                 break;
         }
     }
-    while (s->conns)
+    while (s->conns) {
+        s->undrained++;
         conn_free(s->conns);
+    }
     return NULL;
 }
 
@@ -1113,6 +1116,8 @@ int mr_flight_start(const mr_config_t *cfg, murr_db *db, mr_flight_server_t **ou
         return mr_err_set(err, MURR_EIO, "cannot start the Flight loop thread");
     }
     s->threads_started = true;
+    MR_INFO("flight", "Flight server on %s:%u: 1 event-loop thread, 1 DoPut worker, max_message_size %llu bytes",
+            cfg->grpc.host, s->port, (unsigned long long)cfg->grpc.max_message_size);
     *out = s;
     return 0;
 }
@@ -1128,6 +1133,8 @@ void mr_flight_stop(mr_flight_server_t *s)
     ssize_t w = write(s->evfd, &one, sizeof(one));
     (void)w;
     pthread_join(s->loop_thread, NULL);
+    MR_INFO("flight", "Flight server stopped (%llu connections still open at the drain deadline)",
+            (unsigned long long)s->undrained);
     /* the connections are gone; jobs still queued see cancelled and abort */
     pthread_mutex_lock(&s->job_mu);
     s->worker_stop = true;
