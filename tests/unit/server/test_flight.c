@@ -635,3 +635,45 @@ Test(flight_calls, do_get_large_deferred)
     mr_buf_deinit(&body);
     mr_buf_deinit(&tk);
 }
+
+/* The server's preface: SETTINGS with large windows and frames, then a connection-level
+ * WINDOW_UPDATE, so bulk DoPut data is not throttled by HTTP/2's 64 KiB defaults. */
+Test(flight_calls, settings_and_windows)
+{
+    static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    mr_buf_t out;
+    mr_buf_init(&out);
+    cr_assert_eq(mr_flight_feed_detached(srv, preface, sizeof(preface) - 1, &out), 0);
+    cr_assert_geq(out.len, 9);
+    const uint8_t *p = out.data;
+    size_t len = ((size_t)p[0] << 16) | ((size_t)p[1] << 8) | p[2];
+    cr_assert_eq(p[3], 0x04, "first frame is SETTINGS");
+    uint32_t window = 0, frame = 0, streams = 0;
+    for (size_t i = 9; i + 6 <= 9 + len; i += 6) {
+        uint16_t id = (uint16_t)(p[i] << 8 | p[i + 1]);
+        uint32_t v = (uint32_t)p[i + 2] << 24 | (uint32_t)p[i + 3] << 16 | (uint32_t)p[i + 4] << 8 | p[i + 5];
+        if (id == 4)
+            window = v;
+        else if (id == 5)
+            frame = v;
+        else if (id == 3)
+            streams = v;
+    }
+    cr_assert_eq(window, 8u << 20);
+    cr_assert_eq(frame, 1u << 20);
+    cr_assert_eq(streams, 256);
+    bool conn_update = false;
+    for (size_t pos = 9 + len; pos + 9 <= out.len;) {
+        const uint8_t *f = out.data + pos;
+        size_t fl = ((size_t)f[0] << 16) | ((size_t)f[1] << 8) | f[2];
+        uint32_t sid = ((uint32_t)f[5] << 24 | (uint32_t)f[6] << 16 | (uint32_t)f[7] << 8 | f[8]) & 0x7fffffff;
+        if (f[3] == 0x08 && sid == 0 && fl == 4) {
+            uint32_t inc = (uint32_t)f[9] << 24 | (uint32_t)f[10] << 16 | (uint32_t)f[11] << 8 | f[12];
+            cr_assert_eq(inc + 65535u, 32u << 20, "connection window raised to 32 MiB");
+            conn_update = true;
+        }
+        pos += 9 + fl;
+    }
+    cr_assert(conn_update);
+    mr_buf_deinit(&out);
+}
