@@ -130,7 +130,8 @@ for b in murr redis pg rocksdb; do
     harness_backends="$harness_backends${harness_backends:+,}$b"
   fi
 done
-echo "## bench_harness (murr $(build/release/murr --version | cut -d' ' -f2), $(redis-server --version | cut -d' ' -f3), postgres ${pg_version:-not run}, rocksdb $rocks_version)"
+redis_version=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+echo "## bench_harness (murr $(build/release/murr --version | cut -d' ' -f2), redis $redis_version, postgres ${pg_version:-not run}, rocksdb $rocks_version)"
 if [ -n "$harness_backends" ]; then
   build/release/bench_harness --backends "$harness_backends" "${murr_args[@]}" "${redis_args[@]}" \
     "${pg_args[@]}" "${rocks_args[@]}" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch"
