@@ -169,14 +169,52 @@ static int out_flight_info(mr_flight_stream_t *st, const char *name, fdesc_t *de
     return rc ? mr_err_set(e, rc, "cannot encode the FlightInfo of %s", name) : 0;
 }
 
-/* Copies path[0] of a descriptor into buf as a table name; INVALID_ARGUMENT on failure. */
-static bool table_of_descriptor(mr_flight_stream_t *st, const fdesc_t *d, char *buf, size_t cap)
+/* Byte length of the first `path` (field 3) in raw FlightDescriptor bytes, or SIZE_MAX.
+ * protobuf-c hands strings out NUL-terminated without a length, so this is how an embedded
+ * NUL ("t\0x" read as "t") is caught. The bytes already unpacked, so they are well formed. */
+static size_t first_path_len(const uint8_t *p, size_t n)
+{
+    size_t pos = 0;
+    while (pos < n) {
+        uint64_t key, v;
+        if (mr_flight_varint(p, n, &pos, &key, NULL) != 0)
+            return SIZE_MAX;
+        unsigned wt = (unsigned)(key & 7);
+        if (wt == 0) {
+            if (mr_flight_varint(p, n, &pos, &v, NULL) != 0)
+                return SIZE_MAX;
+        } else if (wt == 1 || wt == 5) {
+            size_t w = wt == 1 ? 8 : 4;
+            if (n - pos < w)
+                return SIZE_MAX;
+            pos += w;
+        } else if (wt == 2) {
+            if (mr_flight_varint(p, n, &pos, &v, NULL) != 0 || v > n - pos)
+                return SIZE_MAX;
+            if ((key >> 3) == 3)
+                return (size_t)v;
+            pos += (size_t)v;
+        } else {
+            return SIZE_MAX;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Copies path[0] of a descriptor (unpacked d, raw bytes raw/raw_len) into buf as a table
+ * name; INVALID_ARGUMENT on failure. */
+static bool table_of_descriptor(mr_flight_stream_t *st, const fdesc_t *d, const uint8_t *raw, size_t raw_len,
+                                char *buf, size_t cap)
 {
     if (d->n_path == 0 || d->path[0] == NULL) {
         mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "path must contain table name");
         return false;
     }
     size_t n = strlen(d->path[0]);
+    if (first_path_len(raw, raw_len) != n) {
+        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "path[0] contains a NUL byte at offset %zu", n);
+        return false;
+    }
     mr_error_t e = {0};
     if (n >= cap || murr_table_name_check(d->path[0], n, &e) != 0) {
         if (n >= cap)
@@ -201,7 +239,7 @@ static void rpc_describe(mr_flight_stream_t *st, const uint8_t *msg, size_t len)
     char name[MR_TABLE_NAME_MAX + 1];
     mr_error_t e = {0};
     int rc = 0;
-    if (!table_of_descriptor(st, d, name, sizeof(name)))
+    if (!table_of_descriptor(st, d, msg, len, name, sizeof(name)))
         goto done;
     if (st->rpc == MR_FLIGHT_RPC_GET_FLIGHT_INFO) {
         rc = out_flight_info(st, name, d, &e);
@@ -402,7 +440,7 @@ static bool put_open(mr_flight_stream_t *st, const mr_flight_data_t *fd)
                        fd->descriptor.len);
         return false;
     }
-    bool ok = table_of_descriptor(st, d, st->table, sizeof(st->table));
+    bool ok = table_of_descriptor(st, d, fd->descriptor.ptr, fd->descriptor.len, st->table, sizeof(st->table));
     arrow__flight__protocol__flight_descriptor__free_unpacked(d, NULL);
     if (!ok)
         return false;

@@ -395,6 +395,11 @@ Test(flight_calls, bad_requests)
     cr_assert_eq(c.grpc_status, MR_GRPC_INVALID_ARGUMENT);
     cr_assert_str_eq(c.grpc_message, "path must contain table name");
     mr_buf_deinit(&c.data);
+    const uint8_t nul[] = {0x1a, 0x03, 't', 0, 'x'}; /* "t\0x" must not read as table "t" */
+    run(&c, SVC "GetSchema", "application/grpc", NULL, NULL, b, framed(b, nul, sizeof(nul)));
+    cr_assert_eq(c.grpc_status, MR_GRPC_INVALID_ARGUMENT, "%s", c.grpc_message);
+    cr_assert(strstr(c.grpc_message, "NUL"), "%s", c.grpc_message);
+    mr_buf_deinit(&c.data);
     const uint8_t nf[] = {0x1a, 0x02, 'n', 'o'};
     run(&c, SVC "GetSchema", "application/grpc", NULL, NULL, b, framed(b, nf, sizeof(nf)));
     cr_assert_eq(c.grpc_status, MR_GRPC_NOT_FOUND, "%s", c.grpc_message);
