@@ -33,6 +33,12 @@ while [ $# -gt 0 ]; do
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+for b in ${backends//,/ }; do
+  case "$b" in
+    murr|redis|pg|rocksdb|python|engine) ;;
+    *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,redis,pg,rocksdb,python,engine)" >&2; exit 2 ;;
+  esac
+done
 want() { case ",$backends," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 bash scripts/setup.sh --no-python >/dev/null
 cmake --preset release >/dev/null
