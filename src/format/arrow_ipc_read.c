@@ -232,6 +232,7 @@ static int parse_schema(mr_ipc_reader_t *r, const fb_table_t *st, uint64_t off, 
     r->schema.nfields = n;
     r->schema.fields = mr_arena_calloc(&r->schema_arena, sizeof(mr_ipc_field_t) * (n ? n : 1));
     r->schema.type_names = mr_arena_calloc(&r->schema_arena, sizeof(char *) * (n ? n : 1));
+    mr_free(r->finfo); /* a schema message that failed earlier may have left one */
     r->finfo = mr_calloc(n ? n : 1, sizeof(field_info_t));
     if (!r->schema.fields || !r->schema.type_names || !r->finfo)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for %zu fields", n);

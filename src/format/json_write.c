@@ -1,108 +1,12 @@
-/* json_write.c - the JSON response writer and shortest round-trip float formatting.
- *
- * Floats: the shortest decimal that reads back to the same bits is found by asking the
- * C library for 1, 2, ... significant digits ("%.*e", correctly rounded in glibc) and
- * reading each back (strtof/strtod, correctly rounded), binary-searching the smallest count
- * that round-trips; float32
- * round-trips as float32, so 0.95f prints "0.95". The digits are then laid out as Python's
- * repr() does: positional for decimal exponents in [-4, 16), else scientific ("1e-05",
- * "1.5e+16"), integral values keep ".0". Correct by construction; cost is a few snprintf
- * calls per number (see docs/benchmarks.md), which a Ryu-style formatter would cut. */
+/* json_write.c - the JSON response writer: exact integers, shortest round-trip floats
+ * (shortest.c; float32 as float32, NaN/Inf as null), strings escaped per RFC 8259, the
+ * `columns` object in batch order. */
 #include "format/json.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* digits (no dot, no trailing zeros) and decimal exponent e: value = 0.d1d2.. x 10^(e+1)
- * i.e. d1.d2d3.. x 10^e. */
-static size_t layout(bool neg, const char *dig, int nd, int e, char *out)
-{
-    size_t o = 0;
-    if (neg)
-        out[o++] = '-';
-    if (e >= -4 && e < 16) {
-        if (e < 0) {
-            out[o++] = '0';
-            out[o++] = '.';
-            for (int i = 0; i < -e - 1; i++)
-                out[o++] = '0';
-            memcpy(out + o, dig, (size_t)nd);
-            o += (size_t)nd;
-        } else if (nd <= e + 1) {
-            memcpy(out + o, dig, (size_t)nd);
-            o += (size_t)nd;
-            for (int i = nd; i < e + 1; i++)
-                out[o++] = '0';
-            out[o++] = '.';
-            out[o++] = '0';
-        } else {
-            memcpy(out + o, dig, (size_t)(e + 1));
-            o += (size_t)(e + 1);
-            out[o++] = '.';
-            memcpy(out + o, dig + e + 1, (size_t)(nd - e - 1));
-            o += (size_t)(nd - e - 1);
-        }
-    } else {
-        out[o++] = dig[0];
-        if (nd > 1) {
-            out[o++] = '.';
-            memcpy(out + o, dig + 1, (size_t)(nd - 1));
-            o += (size_t)(nd - 1);
-        }
-        o += (size_t)sprintf(out + o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
-    }
-    return o;
-}
-
-/* Splits "%.*e" output "d.ddde±XX" into digits without trailing zeros and exponent. */
-static int split_sci(const char *s, char *dig, int *e)
-{
-    int nd = 0;
-    const char *p = s;
-    if (*p == '-')
-        p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            dig[nd++] = *p;
-    *e = atoi(p + 1);
-    while (nd > 1 && dig[nd - 1] == '0')
-        nd--;
-    return nd;
-}
-
-static size_t fmt_shortest(double v, bool is_f32, char *buf)
-{
-    if (!isfinite(v)) {
-        memcpy(buf, "null", 4);
-        return 4;
-    }
-    bool neg = signbit(v);
-    double a = fabs(v);
-    if (a == 0.0)
-        return layout(neg, "0", 1, 0, buf);
-    char tmp[64], dig[32];
-    /* Round-tripping is monotone in the digit count (p digits round-trip => p+1 do), so
-     * binary search for the smallest p: about 4 snprintf/strto* pairs instead of up to 17. */
-    int lo = 1, hi = is_f32 ? 9 : 17;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        snprintf(tmp, sizeof(tmp), "%.*e", mid - 1, a);
-        bool ok = is_f32 ? strtof(tmp, NULL) == (float)a : strtod(tmp, NULL) == a;
-        if (ok)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    snprintf(tmp, sizeof(tmp), "%.*e", lo - 1, a);
-    int e;
-    int nd = split_sci(tmp, dig, &e);
-    return layout(neg, dig, nd, e, buf);
-}
-
-size_t mr_fmt_f32(float v, char *buf) { return fmt_shortest(v, true, buf); }
-size_t mr_fmt_f64(double v, char *buf) { return fmt_shortest(v, false, buf); }
 
 int mr_json_write_string(mr_buf_t *out, const char *s, size_t len)
 {

@@ -35,7 +35,7 @@ int mr_flight_data_decode(const uint8_t *p, size_t n, mr_flight_data_t *out, mr_
     size_t pos = 0;
     while (pos < n) {
         size_t at = pos;
-        uint64_t key;
+        uint64_t key = 0;
         MR_RETURN_NOT_OK(mr_flight_varint(p, n, &pos, &key, err));
         uint64_t field = key >> 3;
         unsigned wt = (unsigned)(key & 7);
@@ -43,7 +43,7 @@ int mr_flight_data_decode(const uint8_t *p, size_t n, mr_flight_data_t *out, mr_
             return mr_err_set(err, MURR_ECORRUPT, "FlightData: field number 0 at byte %zu", at);
         switch (wt) {
         case 0: {
-            uint64_t ignored;
+            uint64_t ignored = 0;
             MR_RETURN_NOT_OK(mr_flight_varint(p, n, &pos, &ignored, err));
             break;
         }
@@ -57,7 +57,7 @@ int mr_flight_data_decode(const uint8_t *p, size_t n, mr_flight_data_t *out, mr_
             break;
         }
         case 2: {
-            uint64_t len;
+            uint64_t len = 0;
             MR_RETURN_NOT_OK(mr_flight_varint(p, n, &pos, &len, err));
             if (len > n - pos)
                 return mr_err_set(err, MURR_ECORRUPT,

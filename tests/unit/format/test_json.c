@@ -88,6 +88,166 @@ Test(fmt, random_round_trip_and_shortest, .timeout = 120)
     }
 }
 
+/* An independent oracle for the shortest digits (it shares no code with the formatter):
+ * from glibc's 60-digit expansion of the value, for p = 1, 2, ... significant digits take
+ * the p-digit decimals just below and just above it; the first p at which strtod/strtof
+ * reads one of them back to the same value wins (both: the closer, ties to an even digit).
+ * Both neighbours matter: next to a power of two the interval is lopsided and the
+ * correctly rounded p-digit decimal can miss it while the other one is inside.
+ * Laid out like Python's repr(). */
+static bool reads_back(const char *dig, int nd, int e, double a, bool is_f32)
+{
+    char t[96];
+    snprintf(t, sizeof(t), "%c.%.*se%d", dig[0], nd - 1, dig + 1, e);
+    return is_f32 ? strtof(t, NULL) == (float)a : strtod(t, NULL) == a;
+}
+
+static const char *oracle(double a, bool is_f32)
+{
+    static char out[96];
+    char ex[96], all[72], dig[72];
+    bool neg = signbit(a);
+    a = fabs(a);
+    if (a == 0) {
+        snprintf(out, sizeof(out), "%s0.0", neg ? "-" : "");
+        return out;
+    }
+    snprintf(ex, sizeof(ex), "%.60e", a);
+    int na = 0;
+    const char *q = ex;
+    for (; *q != 'e'; q++)
+        if (*q != '.')
+            all[na++] = *q;
+    int e0 = atoi(q + 1), e = e0, nd = 0;
+    for (int p = 1; p <= 17; p++) {
+        char lo[24], hi[24];
+        memcpy(lo, all, (size_t)p);
+        memcpy(hi, all, (size_t)p);
+        int ehi = e0, i = p - 1;
+        while (i >= 0 && hi[i] == '9')
+            hi[i--] = '0';
+        if (i >= 0)
+            hi[i]++;
+        else { /* 99..9 + 1 = 100..0 */
+            hi[0] = '1';
+            ehi++;
+        }
+        bool ok_lo = reads_back(lo, p, e0, a, is_f32), ok_hi = reads_back(hi, p, ehi, a, is_f32);
+        if (!ok_lo && !ok_hi)
+            continue;
+        bool take_hi = ok_hi && !ok_lo;
+        if (ok_lo && ok_hi) {
+            int c = all[p] - '5';
+            for (int j = p + 1; c == 0 && j < na; j++)
+                c = all[j] != '0';
+            take_hi = c > 0 || (c == 0 && (lo[p - 1] - '0') % 2 == 1);
+        }
+        memcpy(dig, take_hi ? hi : lo, (size_t)p);
+        e = take_hi ? ehi : e0;
+        nd = p;
+        break;
+    }
+    cr_assert_gt(nd, 0, "oracle found no digits for %a", a);
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
+    dig[nd] = 0;
+    char *o = out;
+    if (neg)
+        *o++ = '-';
+    if (e >= -4 && e < 16) {
+        if (e < 0) {
+            o += sprintf(o, "0.");
+            for (int i = 0; i < -e - 1; i++)
+                *o++ = '0';
+            o += sprintf(o, "%s", dig);
+        } else if (nd <= e + 1) {
+            o += sprintf(o, "%s", dig);
+            for (int i = nd; i < e + 1; i++)
+                *o++ = '0';
+            o += sprintf(o, ".0");
+        } else {
+            o += sprintf(o, "%.*s.%s", e + 1, dig, dig + e + 1);
+        }
+    } else {
+        o += sprintf(o, "%c%s%s", dig[0], nd > 1 ? "." : "", dig + 1);
+        o += sprintf(o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    }
+    return out;
+}
+
+static void expect_oracle64(double d)
+{
+    char want[64];
+    snprintf(want, sizeof(want), "%s", oracle(d, false));
+    cr_assert_str_eq(f64s(d), want, "f64 %a", d);
+}
+
+Test(fmt, oracle_float64_edges, .timeout = 300)
+{
+    /* the oracle's own layout, checked on known values first */
+    cr_assert_str_eq(oracle(0.001, false), "0.001");
+    cr_assert_str_eq(oracle(0.5, false), "0.5");
+    cr_assert_str_eq(oracle(100.0, false), "100.0");
+    cr_assert_str_eq(oracle(123.25, false), "123.25");
+    cr_assert_str_eq(oracle(5e-324, false), "5e-324");
+    cr_assert_str_eq(oracle(0x1p-1017, false), "7.120236347223045e-307"); /* Python's repr */
+    cr_assert_str_eq(oracle(0x1p-1022, false), "2.2250738585072014e-308");
+    /* every subnormal with a small significand, both neighbours of every power of two and
+     * of every power of ten, and the extremes */
+    for (uint64_t f = 1; f < 20000; f++) {
+        double d;
+        memcpy(&d, &f, 8);
+        expect_oracle64(d);
+    }
+    for (int e = -1074; e <= 1023; e++) {
+        double d = ldexp(1.0, e);
+        expect_oracle64(d);
+        expect_oracle64(nextafter(d, 0));
+        expect_oracle64(nextafter(d, INFINITY));
+    }
+    for (int e = -323; e <= 308; e++) {
+        char t[16];
+        snprintf(t, sizeof(t), "1e%d", e);
+        double d = strtod(t, NULL);
+        expect_oracle64(d);
+        expect_oracle64(nextafter(d, 0));
+        expect_oracle64(nextafter(d, INFINITY));
+        expect_oracle64(-d);
+    }
+    expect_oracle64(DBL_MAX);
+    expect_oracle64(DBL_MIN);
+    expect_oracle64(DBL_TRUE_MIN);
+}
+
+Test(fmt, oracle_random_bits, .timeout = 600)
+{
+    uint64_t s = 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < 300000; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        double d;
+        memcpy(&d, &s, 8);
+        if (isfinite(d))
+            expect_oracle64(d);
+        uint32_t b32 = (uint32_t)(s >> 17);
+        float f;
+        memcpy(&f, &b32, 4);
+        if (isfinite(f)) {
+            char want[64];
+            snprintf(want, sizeof(want), "%s", oracle(f, true));
+            cr_assert_str_eq(f32s(f), want, "f32 %a", (double)f);
+        }
+        /* values of ordinary magnitude, as features are */
+        double v = (double)(int64_t)(s % 2000001) / 1000.0 - 1000.0;
+        expect_oracle64(v);
+        float fv = (float)v;
+        char want[64];
+        snprintf(want, sizeof(want), "%s", oracle(fv, true));
+        cr_assert_str_eq(f32s(fv), want, "f32 %a", (double)fv);
+    }
+}
+
 static char *write_json(mr_batch_t *b)
 {
     mr_buf_t out;
