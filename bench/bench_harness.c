@@ -6,11 +6,13 @@
  *
  * Backends (--backends, comma-separated; default all that were built):
  *   murr:    murr-arrow (HTTP, Arrow IPC answer), murr-json (HTTP, JSON answer);
+ *   murr-flight: murr over Arrow Flight, DoPut load of table bench_flight and DoGet reads
+ *            (harness_flight.c; needs --murr-port for the table's creation and --murr-grpc-port);
  *   redis:   redis-blob (SET key -> packed little-endian float32; one MGET), redis-hash
  *            (HSET per key, field col_i -> 4-byte float32; pipelined HMGET);
  *   pg:      PostgreSQL blob (BYTEA) and one REAL column per feature (harness_pg.c);
  *   rocksdb: embedded RocksDB, profiles mmap (PlainTable) and block (harness_rocksdb.c).
- * Usage: bench_harness [--backends LIST] [--murr-port P --murr-pid PID [--murr-dir DIR]]
+ * Usage: bench_harness [--backends LIST] [--murr-port P --murr-pid PID [--murr-dir DIR]] [--murr-grpc-port P]
  *                      [--redis-port P --redis-pid PID [--redis-keep-blob]]
  *                      [--pg-conninfo STR --pg-pid PID [--pg-data DIR]] [--rocksdb-dir DIR]
  *                      [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
@@ -565,6 +567,33 @@ static void bench_redis(int port, int pid, result_t *blob, result_t *hash)
     redisFree(c);
 }
 
+/* Creates table bench_flight over HTTP (dropping an old one), then the Flight figures. */
+static void bench_flight(int port, int grpc_port, int pid, result_t *res)
+{
+    int fd = http_connect(port);
+    mr_buf_t resp, schema;
+    mr_buf_init(&resp);
+    mr_buf_init(&schema);
+    http_simple(fd, "DELETE", "/api/v1/table/bench_flight", "application/json", NULL, &resp);
+    mr_buf_printf(&schema, "{\"key\":\"key\",\"columns\":{\"key\":{\"dtype\":\"utf8\",\"nullable\":false}");
+    for (int c = 0; c < g_cols; c++)
+        mr_buf_printf(&schema, ",\"col_%d\":{\"dtype\":\"float32\",\"nullable\":false}", c);
+    mr_buf_append(&schema, "}}", 3);
+    int st = http_simple(fd, "PUT", "/api/v1/table/bench_flight", "application/json", (char *)schema.data, &resp);
+    if (st != 201) {
+        fprintf(stderr, "murr-flight: creating table bench_flight over HTTP port %d returned %d\n", port, st);
+        exit(1);
+    }
+    close(fd);
+    char dir[4096];
+    if (g_murr_dir)
+        snprintf(dir, sizeof(dir), "%s/bench_flight", g_murr_dir);
+    bench_workload_t w = {.rows = g_rows, .batch = g_batch, .cols = g_cols, .keys = g_keys, .reads = g_reads};
+    harness_flight_run(&w, grpc_port, pid, "bench_flight", g_murr_dir ? dir : NULL, res);
+    mr_buf_deinit(&resp);
+    mr_buf_deinit(&schema);
+}
+
 static bool backend_on(const char *list, const char *name)
 {
     size_t n = strlen(name);
@@ -588,8 +617,8 @@ static void print_bytes_col(int64_t b)
 
 int main(int argc, char **argv)
 {
-    int murr_port = 0, murr_pid = 0, redis_port = 0, redis_pid = 0, pg_pid = 0;
-    const char *backends = "murr,redis,pg,rocksdb", *pg_conninfo = NULL, *pg_data = NULL, *rocksdb_dir = NULL;
+    int murr_port = 0, murr_grpc_port = 0, murr_pid = 0, redis_port = 0, redis_pid = 0, pg_pid = 0;
+    const char *backends = "murr,murr-flight,redis,pg,rocksdb", *pg_conninfo = NULL, *pg_data = NULL, *rocksdb_dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--redis-keep-blob")) {
             g_redis_keep_blob = true;
@@ -608,6 +637,7 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--backends")) backends = v;
         else if (!strcmp(f, "--murr-port")) murr_port = atoi(v);
         else if (!strcmp(f, "--murr-pid")) murr_pid = atoi(v);
+        else if (!strcmp(f, "--murr-grpc-port")) murr_grpc_port = atoi(v);
         else if (!strcmp(f, "--murr-dir")) g_murr_dir = v;
         else if (!strcmp(f, "--redis-port")) redis_port = atoi(v);
         else if (!strcmp(f, "--redis-pid")) redis_pid = atoi(v);
@@ -623,14 +653,22 @@ int main(int argc, char **argv)
         return 2;
     }
     bench_workload_t w = {.rows = g_rows, .batch = g_batch, .cols = g_cols, .keys = g_keys, .reads = g_reads};
-    result_t res[8] = {{.name = "murr HTTP + Arrow IPC"}, {.name = "murr HTTP + JSON"}, {.name = "Redis blob (MGET)"},
+    result_t res[9] = {{.name = "murr HTTP + Arrow IPC"}, {.name = "murr HTTP + JSON"}, {.name = "Redis blob (MGET)"},
                        {.name = "Redis hash (pipelined HMGET)"}, {.name = "PostgreSQL blob (BYTEA, = ANY)"},
                        {.name = "PostgreSQL columns (REAL, = ANY)"}, {.name = "RocksDB mmap (PlainTable, multi_get)"},
-                       {.name = "RocksDB block (BlockBased + bloom, multi_get)"}};
+                       {.name = "RocksDB block (BlockBased + bloom, multi_get)"},
+                       {.name = "murr Flight DoGet"}};
     char notes[4][256] = {{0}};
     int64_t pg_dir_bytes = -1;
     if (murr_port && backend_on(backends, "murr"))
         bench_murr(murr_port, murr_pid, &res[0], &res[1]);
+    if (backend_on(backends, "murr-flight")) {
+        if (murr_port && murr_grpc_port)
+            bench_flight(murr_port, murr_grpc_port, murr_pid, &res[8]);
+        else
+            snprintf(notes[2], sizeof(notes[2]), "murr Flight: skipped (needs --murr-port %d and --murr-grpc-port %d)",
+                     murr_port, murr_grpc_port);
+    }
     if (redis_port && backend_on(backends, "redis"))
         bench_redis(redis_port, redis_pid, &res[2], &res[3]);
     if (backend_on(backends, "pg")) {
@@ -660,7 +698,9 @@ int main(int argc, char **argv)
     printf("| backend | ingest rows/s | memory B/row | memory measured as | disk MiB | read p50 us | p99 us | p999 us "
            "| p50 vs Redis blob |\n");
     printf("|---|---:|---:|---|---:|---:|---:|---:|---:|\n");
-    for (int i = 0; i < 8; i++) {
+    static const int order[9] = {0, 1, 8, 2, 3, 4, 5, 6, 7};
+    for (int oi = 0; oi < 9; oi++) {
+        int i = order[oi];
         if (!res[i].ran)
             continue;
         char ratio[32] = "-";
@@ -688,3 +728,6 @@ int main(int argc, char **argv)
     }
     return 0;
 }
+
+/* The Flight backend: one translation unit with the harness, so the build needs no extra source. */
+#include "harness_flight.c"

@@ -82,4 +82,12 @@ int64_t harness_pg_run(const bench_workload_t *w, const char *conninfo, int post
 void harness_rocksdb_run(const bench_workload_t *w, const char *dir, bench_result_t *mmap_res,
                          bench_result_t *block_res);
 
+/* murr over Arrow Flight (harness_flight.c; CMake compiles bench_harness.c only, which
+ * includes it): loads the existing table `table` through DoPut streams of w->batch rows,
+ * then w->reads DoGet reads on one h2c connection to 127.0.0.1:port, every value checked.
+ * ingest = DoPut rows/s; memory = server (pid) RSS delta across load and reads; disk = du of
+ * table_dir (NULL: -1). Exits non-zero naming the RPC, grpc-status and message on a failure. */
+void harness_flight_run(const bench_workload_t *w, int port, int pid, const char *table, const char *table_dir,
+                        bench_result_t *res);
+
 #endif

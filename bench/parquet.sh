@@ -16,7 +16,8 @@ trap cleanup EXIT
 build/venv/bin/python bench/make_parquet.py "$work/files" "$rows"
 echo "## decode (bench_parquet)"
 build/release/bench_parquet "$work"/files/enc-*.parquet "$work/files/ingest.parquet"
-MURR_STORAGE_PATH="$work/data" MURR_SERVER_HTTP_HOST=127.0.0.1 MURR_SERVER_HTTP_PORT=0 build/release/murr >"$work/log" 2>&1 &
+MURR_STORAGE_PATH="$work/data" MURR_SERVER_HTTP_HOST=127.0.0.1 MURR_SERVER_HTTP_PORT=0 \
+  MURR_SERVER_GRPC_HOST=127.0.0.1 MURR_SERVER_GRPC_PORT=0 build/release/murr >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   port=$(sed -n 's/.*Listening for HTTP requests on [^ ]*:\([0-9]*\).*/\1/p' "$work/log" | head -1)

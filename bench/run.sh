@@ -3,7 +3,7 @@
 # builds the release preset, starts murr, redis-server and a private PostgreSQL cluster on
 # loopback (ephemeral ports, private data dirs under one temp work dir, Redis persistence off,
 # PostgreSQL fsync/synchronous_commit/full_page_writes off), runs bench_harness (murr HTTP
-# Arrow/JSON vs Redis blob/hash, PostgreSQL blob/columns and embedded RocksDB mmap/block,
+# Arrow/JSON and Arrow Flight vs Redis blob/hash, PostgreSQL blob/columns and embedded RocksDB mmap/block,
 # verifying every backend's answers), bench/py_e2e.py (Python clients until a pandas
 # DataFrame is in hand) and bench_engine (libmurr in process), prints markdown tables, and
 # stops everything it started.
@@ -11,14 +11,16 @@
 # Usage: bench/run.sh [--smoke] [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
 #                     [--backends LIST] [--py-reads R] [--pg-shared-buffers SIZE]
 #   defaults: 10M rows, 10 columns, 1,000 keys per read, 5,000 reads, 1M-row write batches,
-#             --backends murr,redis,pg,rocksdb,python,engine (any subset, comma-separated),
+#             --backends murr,murr-flight,redis,pg,rocksdb,python,engine (any subset,
+#             comma-separated; murr-flight = Arrow Flight DoPut load + DoGet reads, port parsed
+#             from murr's "Listening for Flight requests on HOST:PORT" log line),
 #             --py-reads 500, --pg-shared-buffers 4GB (the data set stays in shared buffers)
 #   --smoke: 10K rows, 200 reads, 100 Python reads (what the test suite runs so the harness
 #            never rots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=10000000 cols=10 keys=1000 reads=5000 batch=1000000 py_reads=500 pg_shared_buffers=4GB
-backends=murr,redis,pg,rocksdb,python,engine
+backends=murr,murr-flight,redis,pg,rocksdb,python,engine
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) rows=10000 reads=200 batch=5000 py_reads=100 pg_shared_buffers=128MB; shift ;;
@@ -35,8 +37,8 @@ while [ $# -gt 0 ]; do
 done
 for b in ${backends//,/ }; do
   case "$b" in
-    murr|redis|pg|rocksdb|python|engine) ;;
-    *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,redis,pg,rocksdb,python,engine)" >&2; exit 2 ;;
+    murr|murr-flight|redis|pg|rocksdb|python|engine) ;;
+    *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,murr-flight,redis,pg,rocksdb,python,engine)" >&2; exit 2 ;;
   esac
 done
 want() { case ",$backends," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
@@ -71,7 +73,7 @@ if want redis || want python; then
 fi
 
 murr_args=()
-if want murr || want python; then
+if want murr || want murr-flight || want python; then
   MURR_STORAGE_PATH="$work/murr" MURR_SERVER_HTTP_HOST=127.0.0.1 MURR_SERVER_HTTP_PORT=0 \
     MURR_SERVER_GRPC_HOST=127.0.0.1 MURR_SERVER_GRPC_PORT=0 \
     build/release/murr >"$work/murr.log" 2>&1 &
@@ -88,6 +90,15 @@ if want murr || want python; then
   fi
   [ -n "${port:-}" ] || { echo "murr did not start:"; cat "$work/murr.log"; exit 1; }
   murr_args=(--murr-port "$port" --murr-pid "$murr_pid" --murr-dir "$work/murr")
+  if want murr-flight; then
+    for _ in $(seq 100); do
+      grpc_port=$(sed -n 's/.*Listening for Flight requests on [^ ]*:\([0-9]*\).*/\1/p' "$work/murr.log" | head -1)
+      [ -n "$grpc_port" ] && break
+      sleep 0.1
+    done
+    [ -n "${grpc_port:-}" ] || { echo "murr shows no 'Listening for Flight requests on HOST:PORT' line:"; cat "$work/murr.log"; exit 1; }
+    murr_args+=(--murr-grpc-port "$grpc_port")
+  fi
 fi
 
 # PostgreSQL: a private cluster in the work dir. postgres refuses to run as root, so as root
@@ -131,7 +142,7 @@ fi
 rocks_version=$(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || echo "not installed")
 
 harness_backends=""
-for b in murr redis pg rocksdb; do
+for b in murr murr-flight redis pg rocksdb; do
   if want $b || { want python && { [ $b = murr ] || [ $b = redis ]; }; }; then
     harness_backends="$harness_backends${harness_backends:+,}$b"
   fi

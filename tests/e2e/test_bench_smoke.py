@@ -1,7 +1,9 @@
 """Runs the cross-system benchmark in smoke mode (10K rows, 200 reads) so the harness never
 rots: every backend must load, answer correctly (the harness and py_e2e.py verify values and
 exit non-zero on a wrong answer) and report positive figures. PostgreSQL and RocksDB rows
-must appear too: scripts/setup.sh installs postgresql, libpq-dev and librocksdb-dev."""
+must appear too: scripts/setup.sh installs postgresql, libpq-dev and librocksdb-dev. The C
+harness's "murr Flight DoGet" row (DoPut load, DoGet reads over the harness's own gRPC client)
+must have numbers like the others."""
 import re
 import shutil
 import subprocess
@@ -11,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-HARNESS_ROWS = {"murr HTTP + Arrow IPC", "murr HTTP + JSON", "Redis blob (MGET)", "Redis hash (pipelined HMGET)",
+HARNESS_ROWS = {"murr HTTP + Arrow IPC", "murr HTTP + JSON", "murr Flight DoGet", "Redis blob (MGET)", "Redis hash (pipelined HMGET)",
                 "PostgreSQL blob (BYTEA, = ANY)", "PostgreSQL columns (REAL, = ANY)",
                 "RocksDB mmap (PlainTable, multi_get)", "RocksDB block (BlockBased + bloom, multi_get)"}
 PY_ROWS = {"murr HTTP + Arrow IPC (requests + read_pandas)", "murr HTTP + JSON (requests + DataFrame)",
