@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/net.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -917,33 +918,7 @@ static int load_openapi(mr_server_t *s, mr_error_t *err)
 
 static int listen_on(mr_server_t *s, mr_error_t *err)
 {
-    const mr_config_t *cfg = &s->cfg;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", cfg->http.port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai;
-    int g = getaddrinfo(cfg->http.host, port, &hints, &ai);
-    if (g != 0)
-        return mr_err_set(err, MURR_EINVAL, "cannot listen on %s:%u: %s", cfg->http.host, cfg->http.port, gai_strerror(g));
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return mr_err_set(err, MURR_EIO, "cannot listen on %s:%u: %s", cfg->http.host, cfg->http.port, strerror(e));
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
-    s->listen_fd = fd;
-    return 0;
+    return mr_net_listen(s->cfg.http.host, s->cfg.http.port, &s->listen_fd, &s->port, err);
 }
 
 static void settings_init(void)
