@@ -132,11 +132,18 @@ static inline bool murr_column_is_valid(const murr_column *c, int64_t row)
 }
 
 /* ---------------------------------------------------------------------------------------
- * Table schema. JSON form (what the HTTP API takes and the manifest stores):
- *   {"key": "<col>", "columns": {"<col>": {"dtype": "<dtype>", "nullable": <bool>,
- *                                          "strict": <bool>}, ...}}
+ * Table schema. Two JSON forms are accepted (what the HTTP API takes and the manifest
+ * stores); a schema remembers the form it was created in and is written back in it:
+ *   form 2 (murr 0.2):  {"key": "<col>", "columns": {"<col>": {"dtype": "<dtype>",
+ *                        "nullable": <bool>, "strict": <bool>}, ...}}
+ *   form 3 (murr 0.3):  {"columns": {"<col>": {"dtype": "<dtype>", "nullable": <bool>,
+ *                        "key": <bool>, "strict": <bool>}, ...}}
  * Column order is kept. nullable defaults to true; strict defaults to true (strict=false
- * allows lossy conversions such as float64 -> float32 on write).
+ * allows lossy conversions such as float64 -> float32 on write); key defaults to false.
+ * The key is one or more columns (key = true), in schema order (a compound key); key
+ * columns are utf8 or an integer dtype and never null. Form 3 requires "nullable": false
+ * on key columns; form 2 has exactly one key column (its nullable flag is kept as given,
+ * nulls in it are refused on write either way). "_idx" is reserved (sparse answers).
  * ------------------------------------------------------------------------------------- */
 typedef struct murr_column_schema {
     char *name;
@@ -144,20 +151,34 @@ typedef struct murr_column_schema {
     murr_dtype dtype;
     bool nullable;
     bool strict;
+    bool key;                     /* part of the table key */
 } murr_column_schema;
+
+typedef enum murr_schema_form {
+    MURR_SCHEMA_FORM2 = 2,        /* top-level "key": murr 0.2 clients */
+    MURR_SCHEMA_FORM3 = 3,        /* per-column "key": murr 0.3 clients */
+} murr_schema_form;
 
 typedef struct murr_schema {
     int32_t num_columns;
-    int32_t key_index;            /* index of the key column in columns[] */
+    int32_t key_index;            /* index of the first key column in columns[] */
+    int32_t num_keys;             /* key columns (>= 1); 1 in form 2 */
+    murr_schema_form form;
     murr_column_schema *columns;
 } murr_schema;
 
+/* Name of the leading column of a sparse answer: the uint32 position of the key in the
+ * request. Reserved: no table column may be named so. */
+#define MURR_IDX_COLUMN "_idx"
+
 /* Parses and validates a schema from JSON text. On success *out must be freed with
  * murr_schema_free. Errors: MURR_ESYNTAX (not JSON), MURR_ESHAPE (wrong shape, unknown
- * dtype, unknown member in a column), MURR_EINVAL (key missing from columns, key not utf8,
- * no columns). */
+ * dtype, unknown member in a column), MURR_EINVAL (no key column, key missing from columns,
+ * a nullable, float or bool key column in form 3, a column named "_idx", no columns). */
 MURR_API int murr_schema_from_json(const char *json, size_t len, murr_schema **out, murr_error *err);
-/* Serialises to compact JSON: "nullable" always written, "strict" only when false. Returns a malloc'd
+/* Serialises to compact JSON in the schema's form: form 2 writes "key" and per column
+ * "dtype", "nullable" and "strict" only when false; form 3 writes every column's "dtype",
+ * "nullable", "key" and "strict" (what murr 0.3.1 answers). Returns a malloc'd
  * NUL-terminated string the caller frees with murr_free, or NULL on OOM. */
 MURR_API char *murr_schema_to_json(const murr_schema *schema);
 MURR_API void murr_schema_free(murr_schema *schema);
@@ -223,13 +244,35 @@ MURR_API int murr_writer_append(murr_writer *w, const murr_batch *batch, murr_er
 MURR_API int murr_writer_commit(murr_writer *w, murr_error *err);
 MURR_API void murr_writer_abort(murr_writer *w);
 
-/* Reads `columns` for `keys`: one row per key in request order, nulls for missing keys,
- * duplicates repeated. Requesting the key column or an unknown column is MURR_EINVAL;
- * an empty column list is MURR_EINVAL. Result columns are in request order; *out is owned
- * by the caller (murr_batch_free). keys[i] points at key_lens[i] bytes. */
+/* Encoded keys. The engine identifies a row by the bytes of its key columns: a table
+ * whose key is one utf8 column uses the string itself (so murr_read takes plain strings for
+ * it); otherwise the key columns are concatenated in schema order, integers as their
+ * dtype's width in little-endian two's complement (int32: 4 bytes), utf8 as a LEB128
+ * varint length then the bytes. An encoded key is at most MURR_KEY_MAX bytes. */
+#define MURR_KEY_MAX 65535
+
+/* Read flags. */
+#define MURR_READ_SPARSE 1u  /* answer only the keys found: first column MURR_IDX_COLUMN
+                                (uint32 position in the request), then the requested columns;
+                                duplicates repeated, in request order; zero rows keep the schema */
+
+/* Reads `columns` for `keys` (encoded keys, see above): dense (flags 0): one row per key
+ * in request order, nulls for missing keys, duplicates repeated. Requesting a key column,
+ * "_idx" or an unknown column is MURR_EINVAL; an empty column list is MURR_EINVAL. Result
+ * columns are in request order; *out is owned by the caller (murr_batch_free). keys[i]
+ * points at key_lens[i] bytes. murr_read is murr_read_opt with flags 0. */
 MURR_API int murr_read(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens,
                        size_t num_keys, const char *const *columns, size_t num_columns,
                        murr_batch **out, murr_error *err);
+MURR_API int murr_read_opt(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens,
+                           size_t num_keys, const char *const *columns, size_t num_columns, unsigned flags,
+                           murr_batch **out, murr_error *err);
+/* Reads by key columns: `keys` holds exactly the table's key columns, matched by name (a
+ * missing or extra column is MURR_EINVAL naming it), each of the key's dtype or one that
+ * widens losslessly into it (int32 into an int64 key; never a narrowing, which is
+ * MURR_EINVAL naming the cast), no nulls, all of keys->num_rows rows. Then as murr_read_opt. */
+MURR_API int murr_read_keys(murr_db *db, const char *name, const murr_batch *keys, const char *const *columns,
+                            size_t num_columns, unsigned flags, murr_batch **out, murr_error *err);
 
 /* Rewrites segments with garbage now, re-points live keys. Errors: MURR_ENOTFOUND. */
 MURR_API int murr_compact(murr_db *db, const char *name, murr_error *err);
