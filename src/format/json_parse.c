@@ -463,16 +463,8 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     }
 }
 
-/* Key columns: flagged in the schema (0.3), or the one key of a 0.2 schema. */
-static bool is_key_column(const mr_schema_t *s, int32_t i) { return s->columns[i].key || i == s->key_index; }
-
-static int32_t count_key_columns(const mr_schema_t *s)
-{
-    int32_t n = 0;
-    for (int32_t i = 0; i < s->num_columns; i++)
-        n += is_key_column(s, i);
-    return n;
-}
+/* Key columns carry the flag in both schema forms (core/schema.c sets it for form 2). */
+static bool is_key_column(const mr_schema_t *s, int32_t i) { return s->columns[i].key; }
 
 /* "a, b" (the key columns, for messages; truncated with "..." past cap). */
 static const char *key_list(const mr_schema_t *s, char *buf, size_t cap)
@@ -697,7 +689,7 @@ int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_t
 static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_batch_t **out, mr_error_t *err)
 {
     char kl[256];
-    int32_t nk = count_key_columns(s);
+    int32_t nk = s->num_keys;
     if (nk != 1)
         return mr_err_set(err, MURR_EINVAL, "Table error: the key of this table has %d columns (%s): send keys as an "
                           "object with one array per key column, {\"keys\": {\"<column>\": [...], ...}}",
@@ -735,7 +727,7 @@ static int fetch_keys_object(const jnode_t *keys, const mr_schema_t *s, mr_batch
     uint32_t rows = 0;
     mr_batch_t *b = NULL;
     int rc = column_arrays(keys, s, true, arrs, &rows, err);
-    if (rc == 0 && (b = mr_batch_new(count_key_columns(s), rows)) == NULL)
+    if (rc == 0 && (b = mr_batch_new(s->num_keys, rows)) == NULL)
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", rows);
     for (int32_t i = 0, col = 0; rc == 0 && i < s->num_columns; i++)
         if (arrs[i] != NULL)

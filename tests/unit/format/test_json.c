@@ -404,16 +404,6 @@ Test(json_write_body, dtype_rules_and_errors)
 
 /* ---- fetch keys: both forms, decoded against a table schema ---- */
 
-/* Marks columns [first, first+n) of s as its key, in the 0.3 way (per-column flags). */
-static mr_schema_t *keyed(mr_schema_t *s, int32_t first, int32_t n)
-{
-    s->key_index = first;
-    s->num_keys = n;
-    for (int32_t i = first; i < first + n; i++)
-        s->columns[i].key = true;
-    return s;
-}
-
 /* Parses body and builds its key batch for s: the status, *b on success. */
 static int keys_of(mr_arena_t *a, const char *body, const mr_schema_t *s, mr_fetch_req_t *r, mr_batch_t **b,
                    mr_error_t *e)
@@ -442,8 +432,8 @@ Test(json_fetch_keys, array_form_string_and_integer_keys)
     mr_fetch_req_t r;
     mr_batch_t *b;
     mr_error_t e = {0};
-    mr_schema_t *str = keyed(mr_schema_make("id", "id:utf8", "v:float32?", NULL), 0, 1);
-    mr_schema_t *i32 = keyed(mr_schema_make("id", "v:float32?", "id:int32", NULL), 1, 1);
+    mr_schema_t *str = mr_schema_make("id", "id:utf8", "v:float32?", NULL);
+    mr_schema_t *i32 = mr_schema_make("id", "v:float32?", "id:int32", NULL);
     /* strings: the fast path slices, a dense answer; the batch is there too */
     cr_assert_eq(keys_of(&a, "{\"keys\":[\"x\",\"\"],\"columns\":[\"v\"]}", str, &r, &b, &e), 0, "%s", e.message);
     cr_assert(!r.sparse && r.keys != NULL && r.nkeys == 2 && r.key_name.len == 0);
@@ -490,7 +480,7 @@ Test(json_fetch_keys, object_form_compound_key)
     mr_batch_t *b;
     mr_error_t e = {0};
     /* key (u, n) in the middle of the schema; the batch follows schema order, not the body's */
-    mr_schema_t *s = keyed(mr_schema_make("u", "v:float32?", "u:utf8", "n:uint16", "w:int8?", NULL), 1, 2);
+    mr_schema_t *s = mr_schema_make("u,n", "v:float32?", "u:utf8", "n:uint16", "w:int8?", NULL);
     const char *ok = "{\"columns\":[\"v\"],\"keys\":{\"n\":[65535,0,7],\"u\":[\"a\",\"\\u00e9\",\"\"]}}";
     cr_assert_eq(keys_of(&a, ok, s, &r, &b, &e), 0, "%s", e.message);
     cr_assert(r.sparse && r.keys == NULL);
