@@ -377,7 +377,9 @@ typedef enum { FETCH_JSON, FETCH_ARROW, FETCH_PARQUET, FETCH_OTHER } fetch_body_
 /* Fetch bodies: JSON (also when Content-Type is absent) or an Arrow IPC stream. */
 static fetch_body_t fetch_body_of(const mr_req_t *req)
 {
-    if (!req->has_content_type || is_json_ct(req->content_type))
+    if (!req->has_content_type) /* both generations refuse it (0.2.1: 415, 0.3.1: 400); decision 0005 */
+        return FETCH_OTHER;
+    if (is_json_ct(req->content_type))
         return FETCH_JSON;
     if (slice_contains(req->content_type, CT_ARROW))
         return FETCH_ARROW;
@@ -413,9 +415,13 @@ static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
                       "(`Content-Type: " CT_ARROW "`), not Parquet");
         return;
     default:
-        mr_http_error(resp, 415, "Expected request with `Content-Type: application/json` or `Content-Type: " CT_ARROW
-                      "`, got `%.*s`", (int)(req->content_type.len > 200 ? 200 : req->content_type.len),
-                      req->content_type.ptr);
+        if (!req->has_content_type)
+            mr_http_error(resp, 415, "Expected request with `Content-Type: application/json` or `Content-Type: " CT_ARROW
+                          "`, got no Content-Type");
+        else
+            mr_http_error(resp, 415, "Expected request with `Content-Type: application/json` or `Content-Type: " CT_ARROW
+                          "`, got `%.*s`", (int)(req->content_type.len > 200 ? 200 : req->content_type.len),
+                          req->content_type.ptr);
         return;
     }
     if (rc != 0)

@@ -698,7 +698,10 @@ def test_fetch_content_types(murr):
     create(murr.url)
     url = murr.url + "/api/v1/table/features/fetch"
     body = json.dumps({"keys": ["a"], "columns": ["score"]})
-    assert requests.post(url, data=body).json() == {"columns": {"score": [None]}}  # absent: JSON
+    assert requests.post(url, data=body, headers={"Content-Type": "application/json"}).json() == \
+        {"columns": {"score": [None]}}
+    r = requests.post(url, data=body)  # absent: refused, as by 0.2.1 (415) and 0.3.1 (400)
+    assert r.status_code == 415 and "got no Content-Type" in r.json()["error"]
     r = requests.post(url, data=body, headers={"Content-Type": "application/vnd.apache.parquet"})
     assert r.status_code == 415 and "not Parquet" in r.json()["error"]
     r = requests.post(url, data=body, headers={"Content-Type": "text/csv"})
