@@ -75,6 +75,11 @@ int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const
                                   "Table error: %s: column '%s' is not a key column; the keys hold exactly the %d key "
                                   "column(s) of the table",
                                   what, b->columns[i].name, kc->n);
+            for (int32_t j = 0; j < i; j++)
+                if (b->columns[j].name_len == b->columns[i].name_len &&
+                    memcmp(b->columns[j].name, b->columns[i].name, b->columns[i].name_len) == 0)
+                    return mr_err_set(err, MURR_EINVAL, "Table error: %s: key column '%s' appears twice (columns %d and %d)",
+                                      what, b->columns[i].name, j, i);
         }
     }
     for (int32_t k = 0; k < kc->n; k++) {

@@ -214,6 +214,13 @@ Test(keys, fetch_keys_are_exactly_the_key_columns)
     cr_assert_eq(murr_read_keys(db, "ui", k, cols, 1, 0, &out, &e), MURR_EINVAL);
     cr_assert(strstr(e.message, "column 'score' is not a key column") != NULL, "%s", e.message);
     mr_batch_free(k);
+    k = mr_batch_new(3, 1);
+    put_str(k, 0, "user", users, 1);
+    put_int(k, 1, "item", MURR_INT64, items, 1);
+    put_str(k, 2, "user", users, 1);
+    cr_assert_eq(murr_read_keys(db, "ui", k, cols, 1, 0, &out, &e), MURR_EINVAL);
+    cr_assert(strstr(e.message, "key column 'user' appears twice (columns 0 and 2)") != NULL, "%s", e.message);
+    mr_batch_free(k);
     const char *nulls[] = {NULL};
     k = ui_keys(nulls, items, 1, MURR_INT64);
     cr_assert_eq(murr_read_keys(db, "ui", k, cols, 1, 0, &out, &e), MURR_EINVAL);
