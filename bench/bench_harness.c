@@ -481,19 +481,6 @@ static void bench_flight(int port, int grpc_port, int pid, result_t *res)
     mr_buf_deinit(&schema);
 }
 
-static bool backend_on(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && !strncmp(p, name, n))
-            return true;
-        p += l + (e != NULL);
-    }
-    return false;
-}
-
 static void print_bytes_col(int64_t b)
 {
     if (b < 0)
@@ -547,18 +534,18 @@ int main(int argc, char **argv)
                        {.name = "murr Flight DoGet"}};
     char notes[4][256] = {{0}};
     int64_t pg_dir_bytes = -1;
-    if (murr_port && backend_on(backends, "murr"))
+    if (murr_port && bench_list_has(backends, "murr"))
         bench_murr(murr_port, murr_pid, &res[0], &res[1]);
-    if (backend_on(backends, "murr-flight")) {
+    if (bench_list_has(backends, "murr-flight")) {
         if (murr_port && murr_grpc_port)
             bench_flight(murr_port, murr_grpc_port, murr_pid, &res[8]);
         else
             snprintf(notes[2], sizeof(notes[2]), "murr Flight: skipped (needs --murr-port %d and --murr-grpc-port %d)",
                      murr_port, murr_grpc_port);
     }
-    if (redis_port && backend_on(backends, "redis"))
+    if (redis_port && bench_list_has(backends, "redis"))
         bench_redis(redis_port, redis_pid, &res[2], &res[3]);
-    if (backend_on(backends, "pg")) {
+    if (bench_list_has(backends, "pg")) {
 #ifdef MURR_BENCH_PG
         if (pg_conninfo)
             pg_dir_bytes = harness_pg_run(&w, pg_conninfo, pg_pid, pg_data, &res[4], &res[5]);
@@ -569,7 +556,7 @@ int main(int argc, char **argv)
         snprintf(notes[0], sizeof(notes[0]), "PostgreSQL: skipped (bench_harness was built without libpq-dev)");
 #endif
     }
-    if (backend_on(backends, "rocksdb")) {
+    if (bench_list_has(backends, "rocksdb")) {
 #ifdef MURR_BENCH_ROCKSDB
         if (rocksdb_dir)
             harness_rocksdb_run(&w, rocksdb_dir, &res[6], &res[7]);

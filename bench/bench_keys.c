@@ -26,8 +26,13 @@
  * JSON array of names; sparse).
  *
  * Usage: bench_keys --murr-port P [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
- *                   [--hits H]   (existing keys per fetch in the low hit-rate cases, default
- *                                 K/50: 2%) */
+ *                   [--hits H] [--cases LIST] [--skip-load]
+ *   --hits: existing keys per fetch in the low hit-rate cases (default K/50: 2%);
+ *   --cases: run only these (comma-separated; for profiling one path): KIND-FORM with KIND
+ *            utf8|int64|compound and FORM list|object|arrow for all keys existing,
+ *            low-utf8-FORM (Arrow answers) and low-json-utf8-FORM for the low hit rate;
+ *   --skip-load: the tables are there from an earlier run with the same --rows (profiling);
+ *            the ingest column then reads 0. */
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -43,6 +48,9 @@ enum { F_LIST, F_OBJECT, F_ARROW };
 static const char *const TABLE_NAME[T_COUNT] = {"k_utf8", "k_int64", "k_compound"};
 static const char *const KIND_NAME[T_COUNT] = {"utf8", "int64", "int64 + utf8"};
 static const char *const FORM_NAME[3] = {"0.2 JSON list", "0.3 JSON object", "Arrow IPC request"};
+/* short names for --cases */
+static const char *const TABLE_SHORT[T_COUNT] = {"utf8", "int64", "compound"};
+static const char *const FORM_SHORT[3] = {"list", "object", "arrow"};
 
 typedef struct kcase {
     int table, form;
@@ -52,6 +60,7 @@ typedef struct kcase {
     uint64_t *lat;      /* ns per timed fetch */
     double req_bytes, resp_bytes;  /* summed over timed fetches: request and response bodies */
     double p50, p99;
+    bool on;            /* selected by --cases */
 } kcase_t;
 
 static uint64_t g_rows = 1000000, g_batch = 1000000;
@@ -290,6 +299,12 @@ static void case_label(const kcase_t *kc, char *out, size_t n)
              kc->arrow_answer ? "Arrow" : "JSON", kc->low_hits ? ", low hit rate" : "");
 }
 
+static void case_name(const kcase_t *kc, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s%s-%s", kc->low_hits ? "low-" : "", kc->arrow_answer ? "" : "json-", TABLE_SHORT[kc->table],
+             FORM_SHORT[kc->form]);
+}
+
 static void key_text(int table, uint64_t row, char *out, size_t n)
 {
     if (table == T_COMPOUND)
@@ -507,6 +522,8 @@ static void run_cases(int fd, kcase_t *cases, int ncases)
     for (int r = -warm; r < g_reads; r++) {
         for (int i = 0; i < ncases; i++) {
             kcase_t *kc = &cases[i];
+            if (!kc->on)
+                continue;
             gen_rows(kc, rows);
             size_t req_body = build_request(kc, rows, &req);
             struct iovec iov = {req.data, req.len};
@@ -534,6 +551,8 @@ static void run_cases(int fd, kcase_t *cases, int ncases)
         }
     }
     for (int i = 0; i < ncases; i++) {
+        if (!cases[i].on)
+            continue;
         cases[i].p50 = bench_pct_us(cases[i].lat, (size_t)g_reads, 0.5);
         cases[i].p99 = bench_pct_us(cases[i].lat, (size_t)g_reads, 0.99);
     }
@@ -542,8 +561,18 @@ static void run_cases(int fd, kcase_t *cases, int ncases)
     mr_buf_deinit(&resp);
 }
 
+/* "1.23x" of a / b, "-" when b did not run */
+static const char *ratio(double a, const kcase_t *b, char *buf)
+{
+    if (b == NULL || !b->on)
+        return "-";
+    sprintf(buf, "%.2fx", a / b->p50);
+    return buf;
+}
+
 static void print_tables(const kcase_t *cs, int nfull, int nlow, const double *ingest)
 {
+    char r1[32], r2[32];
     printf("\n%llu rows x %d float32 columns per table, %d keys per fetch, %d reads per case "
            "(cases interleaved, 1 connection, Accept as listed)\n\n",
            (unsigned long long)g_rows, g_cols, g_keys, g_reads);
@@ -555,14 +584,16 @@ static void print_tables(const kcase_t *cs, int nfull, int nlow, const double *i
     printf("| form | key kind | answer | p50 us | p99 us | request bytes | response bytes | p50 vs utf8 0.2 list "
            "| p50 vs utf8 same form |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nfull; i++) {
-        const kcase_t *kc = &cs[i];
-        const kcase_t *same = NULL;
+        const kcase_t *kc = &cs[i], *same = NULL;
+        if (!kc->on)
+            continue;
         for (int j = 0; j < nfull; j++)
             if (cs[j].table == T_UTF8 && cs[j].form == kc->form)
                 same = &cs[j];
-        printf("| %s | %s | %s, Arrow | %.1f | %.1f | %.0f | %.0f | %.2fx | %.2fx |\n", FORM_NAME[kc->form],
+        printf("| %s | %s | %s, Arrow | %.1f | %.1f | %.0f | %.0f | %s | %s |\n", FORM_NAME[kc->form],
                KIND_NAME[kc->table], kc->form == F_LIST ? "dense" : "sparse", kc->p50, kc->p99,
-               kc->req_bytes / g_reads, kc->resp_bytes / g_reads, kc->p50 / cs[0].p50, kc->p50 / same->p50);
+               kc->req_bytes / g_reads, kc->resp_bytes / g_reads, ratio(kc->p50, &cs[0], r1),
+               ratio(kc->p50, same, r2));
     }
     printf("\n%d of %d keys exist (%.0f%% hit rate), utf8 key (k_utf8):\n\n", g_hits, g_keys,
            100.0 * g_hits / g_keys);
@@ -571,19 +602,27 @@ static void print_tables(const kcase_t *cs, int nfull, int nlow, const double *i
     const kcase_t *low = cs + nfull;
     for (int i = 0; i < nlow; i++) {
         const kcase_t *kc = &low[i], *dense = NULL;
+        if (!kc->on)
+            continue;
         for (int j = 0; j < nlow; j++)
             if (low[j].form == F_LIST && low[j].arrow_answer == kc->arrow_answer)
                 dense = &low[j];
-        printf("| %.0f%% | %s | %s, %s | %.1f | %.1f | %.0f | %.0f | %.2fx |\n", 100.0 * g_hits / g_keys,
+        printf("| %.0f%% | %s | %s, %s | %.1f | %.1f | %.0f | %.0f | %s |\n", 100.0 * g_hits / g_keys,
                FORM_NAME[kc->form], kc->form == F_LIST ? "dense" : "sparse", kc->arrow_answer ? "Arrow" : "JSON",
-               kc->p50, kc->p99, kc->req_bytes / g_reads, kc->resp_bytes / g_reads, kc->p50 / dense->p50);
+               kc->p50, kc->p99, kc->req_bytes / g_reads, kc->resp_bytes / g_reads, ratio(kc->p50, dense, r1));
     }
 }
 
 int main(int argc, char **argv)
 {
     int port = 0;
+    const char *only = NULL;
+    bool skip_load = false;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--skip-load")) {
+            skip_load = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_keys: flag %s needs a value\n", argv[i]);
             return 2;
@@ -596,6 +635,7 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--reads")) g_reads = atoi(v);
         else if (!strcmp(f, "--batch")) g_batch = strtoull(v, NULL, 10);
         else if (!strcmp(f, "--hits")) g_hits = atoi(v);
+        else if (!strcmp(f, "--cases")) only = v;
         else { fprintf(stderr, "bench_keys: unknown flag %s\n", f); return 2; }
     }
     if (g_hits < 0)
@@ -611,10 +651,6 @@ int main(int argc, char **argv)
         o += (size_t)snprintf(g_colnames_json + o, sizeof(g_colnames_json) - o, "%s\"col_%d\"", c ? "," : "[", c);
     snprintf(g_colnames_json + o, sizeof(g_colnames_json) - o, "]");
 
-    int fd = bench_http_connect(port);
-    double ingest[T_COUNT];
-    for (int t = 0; t < T_COUNT; t++)
-        ingest[t] = load_table(fd, t);
 #define CASE(t, f, arrow, low) {.table = (t), .form = (f), .arrow_answer = (arrow), .low_hits = (low)}
     kcase_t cs[] = {
         CASE(T_UTF8, F_LIST, true, false),   /* the reference: cs[0] */
@@ -632,11 +668,29 @@ int main(int argc, char **argv)
         CASE(T_UTF8, F_OBJECT, false, true),
     };
 #undef CASE
-    int ncases = (int)(sizeof(cs) / sizeof(cs[0])), nfull = 7;
+    int ncases = (int)(sizeof(cs) / sizeof(cs[0])), nfull = 7, nsel = 0;
     for (int i = 0; i < ncases; i++) {
         cs[i].seed = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
         cs[i].lat = malloc(sizeof(uint64_t) * (size_t)g_reads);
+        char name[64];
+        case_name(&cs[i], name, sizeof(name));
+        cs[i].on = only == NULL || bench_list_has(only, name);
+        nsel += cs[i].on;
     }
+    if (nsel == 0) {
+        fprintf(stderr, "bench_keys: --cases %s selects nothing; names:", only);
+        for (int i = 0; i < ncases; i++) {
+            char name[64];
+            case_name(&cs[i], name, sizeof(name));
+            fprintf(stderr, " %s", name);
+        }
+        fputc('\n', stderr);
+        return 2;
+    }
+    int fd = bench_http_connect(port);
+    double ingest[T_COUNT] = {0};
+    for (int t = 0; t < T_COUNT && !skip_load; t++)
+        ingest[t] = load_table(fd, t);
     run_cases(fd, cs, ncases);
     close(fd);
     print_tables(cs, nfull, ncases - nfull, ingest);
