@@ -39,15 +39,13 @@
 #include "bench_common.h"
 #include "format/arrow_ipc.h"
 #include "http_client.h"
+#include "keys_workload.h"
 
 #define CT_JSON "application/json"
 
-enum { T_UTF8, T_INT64, T_COMPOUND, T_COUNT };
-enum { F_LIST, F_OBJECT, F_ARROW };
-
-static const char *const TABLE_NAME[T_COUNT] = {"k_utf8", "k_int64", "k_compound"};
-static const char *const KIND_NAME[T_COUNT] = {"utf8", "int64", "int64 + utf8"};
-static const char *const FORM_NAME[3] = {"0.2 JSON list", "0.3 JSON object", "Arrow IPC request"};
+/* short local names of keys_workload.h's tables and forms */
+enum { T_UTF8 = BENCH_KW_UTF8, T_INT64 = BENCH_KW_INT64, T_COMPOUND = BENCH_KW_COMPOUND, T_COUNT = BENCH_KW_TABLES };
+enum { F_LIST = BENCH_KW_LIST, F_OBJECT = BENCH_KW_OBJECT, F_ARROW = BENCH_KW_ARROW };
 /* short names for --cases */
 static const char *const TABLE_SHORT[T_COUNT] = {"utf8", "int64", "compound"};
 static const char *const FORM_SHORT[3] = {"list", "object", "arrow"};
@@ -65,92 +63,7 @@ typedef struct kcase {
 
 static uint64_t g_rows = 1000000, g_batch = 1000000;
 static int g_cols = 10, g_keys = 1000, g_reads = 5000, g_hits = -1;
-static char g_colnames_json[2048];  /* ["col_0",...] */
-
-/* ---- generator: the key of row i in each table ---- */
-
-static int put_decimal(char *dst, uint64_t v) { return sprintf(dst, "%llu", (unsigned long long)v); }
-
-/* Column `col` of b as utf8: decimal of vals[i] (div, mod applied: v / div % mod). */
-static void fill_decimal(mr_batch_t *b, int32_t col, const char *name, const uint64_t *rows, uint64_t mod)
-{
-    char tmp[24];
-    int64_t n = b->num_rows, data = 0;
-    for (int64_t i = 0; i < n; i++)
-        data += put_decimal(tmp, mod ? rows[i] % mod : rows[i]);
-    mr_batch_set_name(b, col, name, strlen(name));
-    mr_batch_column_alloc(b, col, MURR_UTF8, false, data);
-    int32_t *off = b->columns[col].values;
-    char *p = (char *)b->columns[col].data;
-    for (int64_t i = 0; i < n; i++) {
-        int l = put_decimal(tmp, mod ? rows[i] % mod : rows[i]);
-        memcpy(p + off[i], tmp, (size_t)l);
-        off[i + 1] = off[i] + l;
-    }
-}
-
-static void fill_int64(mr_batch_t *b, int32_t col, const char *name, const uint64_t *rows, uint64_t div)
-{
-    mr_batch_set_name(b, col, name, strlen(name));
-    mr_batch_column_alloc(b, col, MURR_INT64, false, 0);
-    int64_t *v = b->columns[col].values;
-    for (int64_t i = 0; i < b->num_rows; i++)
-        v[i] = (int64_t)(rows[i] / div);
-}
-
-static int key_columns(int table) { return table == T_COMPOUND ? 2 : 1; }
-
-/* The key columns of `table` for the given rows, as columns 0.. of b. */
-static void fill_keys(mr_batch_t *b, int table, const uint64_t *rows)
-{
-    switch (table) {
-    case T_UTF8: fill_decimal(b, 0, "id", rows, 0); break;
-    case T_INT64: fill_int64(b, 0, "id", rows, 1); break;
-    default:
-        fill_int64(b, 0, "user", rows, 16);
-        fill_decimal(b, 1, "item", rows, 16);
-    }
-}
-
-/* Rows [first, first+n) of `table`: key columns, then col_0... */
-static mr_batch_t *make_load_batch(int table, uint64_t first, int64_t n)
-{
-    int nk = key_columns(table);
-    mr_batch_t *b = mr_batch_new(nk + g_cols, n);
-    uint64_t *rows = malloc(sizeof(uint64_t) * (size_t)n);
-    for (int64_t i = 0; i < n; i++)
-        rows[i] = first + (uint64_t)i;
-    fill_keys(b, table, rows);
-    free(rows);
-    for (int c = 0; c < g_cols; c++) {
-        char name[16];
-        int nl = snprintf(name, sizeof(name), "col_%d", c);
-        mr_batch_set_name(b, nk + c, name, (size_t)nl);
-        mr_batch_column_alloc(b, nk + c, MURR_FLOAT32, false, 0);
-        float *v = b->columns[nk + c].values;
-        for (int64_t i = 0; i < n; i++)
-            v[i] = bench_value(first + (uint64_t)i, c);
-    }
-    return b;
-}
-
-/* ---- tables ---- */
-
-static void schema_json(int table, mr_buf_t *s)
-{
-    static const char *const nn = "\"nullable\":false";
-    s->len = 0;
-    if (table == T_UTF8)
-        mr_buf_printf(s, "{\"key\":\"id\",\"columns\":{\"id\":{\"dtype\":\"utf8\",%s}", nn);
-    else if (table == T_INT64)
-        mr_buf_printf(s, "{\"columns\":{\"id\":{\"dtype\":\"int64\",%s,\"key\":true}", nn);
-    else
-        mr_buf_printf(s, "{\"columns\":{\"user\":{\"dtype\":\"int64\",%s,\"key\":true},"
-                         "\"item\":{\"dtype\":\"utf8\",%s,\"key\":true}", nn, nn);
-    for (int c = 0; c < g_cols; c++)
-        mr_buf_printf(s, ",\"col_%d\":{\"dtype\":\"float32\",%s}", c, nn);
-    mr_buf_append(s, "}}", 3); /* with the NUL: bench_http_simple takes a C string */
-}
+static bench_kw_t g_w;
 
 /* Creates `table` (dropping an old one) and loads it; returns ingest rows/s. */
 static double load_table(int fd, int table)
@@ -159,19 +72,19 @@ static double load_table(int fd, int table)
     mr_buf_init(&resp);
     mr_buf_init(&s);
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/table/%s", TABLE_NAME[table]);
+    snprintf(path, sizeof(path), "/api/v1/table/%s", bench_kw_table_name[table]);
     bench_http_simple(fd, "DELETE", path, CT_JSON, NULL, &resp);
-    schema_json(table, &s);
+    bench_kw_schema_json(&g_w, table, &s);
     int st = bench_http_simple(fd, "PUT", path, CT_JSON, (const char *)s.data, &resp);
     if (st != 201) {
-        fprintf(stderr, "bench_keys: creating %s returned %d: %.*s\nschema: %s\n", TABLE_NAME[table], st,
+        fprintf(stderr, "bench_keys: creating %s returned %d: %.*s\nschema: %s\n", bench_kw_table_name[table], st,
                 (int)resp.len, resp.data, s.data);
         exit(1);
     }
     uint64_t ns = 0;
     for (uint64_t first = 0; first < g_rows; first += g_batch) {
         int64_t n = (int64_t)(g_rows - first < g_batch ? g_rows - first : g_batch);
-        mr_batch_t *b = make_load_batch(table, first, n);
+        mr_batch_t *b = bench_kw_load_batch(&g_w, table, first, n);
         char wpath[160];
         snprintf(wpath, sizeof(wpath), "%s/write", path);
         size_t o, l;
@@ -179,7 +92,7 @@ static double load_table(int fd, int table)
         st = bench_http_send_arrow(fd, "PUT", wpath, b, &resp, &o, &l, &dt);
         ns += dt;
         if (st != 200) {
-            fprintf(stderr, "bench_keys: write to %s at row %llu returned %d: %.*s\n", TABLE_NAME[table],
+            fprintf(stderr, "bench_keys: write to %s at row %llu returned %d: %.*s\n", bench_kw_table_name[table],
                     (unsigned long long)first, st, (int)l, resp.data + o);
             exit(1);
         }
@@ -192,98 +105,16 @@ static double load_table(int fd, int table)
 
 /* ---- requests ---- */
 
-/* K rows for one fetch: all existing, or (low_hits) g_hits existing at random positions and
- * the rest rows >= N (keys that do not exist). */
-static void gen_rows(kcase_t *kc, uint64_t *rows)
-{
-    if (!kc->low_hits) {
-        for (int k = 0; k < g_keys; k++)
-            rows[k] = bench_rng(&kc->seed) % g_rows;
-        return;
-    }
-    for (int k = 0; k < g_keys; k++)
-        rows[k] = g_rows + bench_rng(&kc->seed) % g_rows;
-    for (int h = 0; h < g_hits;) {
-        int k = (int)(bench_rng(&kc->seed) % (uint64_t)g_keys);
-        if (rows[k] < g_rows)
-            continue; /* distinct positions: exactly g_hits existing keys */
-        rows[k] = bench_rng(&kc->seed) % g_rows;
-        h++;
-    }
-}
-
-/* Appends the JSON array of the key column `col` (0 or 1) of `table` for rows. */
-static void json_key_array(mr_buf_t *out, int table, int col, const uint64_t *rows)
-{
-    mr_buf_append_byte(out, '[');
-    for (int k = 0; k < g_keys; k++) {
-        const char *sep = k ? "," : "";
-        if (table == T_UTF8)
-            mr_buf_printf(out, "%s\"%llu\"", sep, (unsigned long long)rows[k]);
-        else if (table == T_INT64)
-            mr_buf_printf(out, "%s%llu", sep, (unsigned long long)rows[k]);
-        else if (col == 0)
-            mr_buf_printf(out, "%s%llu", sep, (unsigned long long)(rows[k] / 16));
-        else
-            mr_buf_printf(out, "%s\"%llu\"", sep, (unsigned long long)(rows[k] % 16));
-    }
-    mr_buf_append_byte(out, ']');
-}
-
-static void json_body(mr_buf_t *body, int table, int form, const uint64_t *rows)
-{
-    if (form == F_LIST) {
-        mr_buf_append_cstr(body, "{\"keys\":");
-        json_key_array(body, table, 0, rows);
-    } else if (table == T_COMPOUND) {
-        mr_buf_append_cstr(body, "{\"keys\":{\"user\":");
-        json_key_array(body, table, 0, rows);
-        mr_buf_append_cstr(body, ",\"item\":");
-        json_key_array(body, table, 1, rows);
-        mr_buf_append_byte(body, '}');
-    } else {
-        mr_buf_append_cstr(body, "{\"keys\":{\"id\":");
-        json_key_array(body, table, 0, rows);
-        mr_buf_append_byte(body, '}');
-    }
-    mr_buf_printf(body, ",\"columns\":%s}", g_colnames_json);
-}
-
-/* An Arrow IPC stream of the key columns, schema metadata {"columns": [...]}, into body. */
-static void arrow_body(mr_buf_t *body, int table, const uint64_t *rows)
-{
-    mr_batch_t *b = mr_batch_new(key_columns(table), g_keys);
-    fill_keys(b, table, rows);
-    mr_arena_t a;
-    mr_arena_init(&a, 4096);
-    struct iovec *iov;
-    int cnt;
-    size_t total;
-    mr_error_t e = {0};
-    mr_ipc_kv_t meta = {"columns", g_colnames_json};
-    if (mr_ipc_write_stream(&a, b, &meta, 1, &iov, &cnt, &total, &e) != 0) {
-        fprintf(stderr, "bench_keys: encoding an Arrow fetch request: %s\n", e.message);
-        exit(1);
-    }
-    for (int i = 0; i < cnt; i++)
-        mr_buf_append(body, iov[i].iov_base, iov[i].iov_len);
-    mr_arena_deinit(&a);
-    mr_batch_free(b);
-}
-
 /* The whole HTTP request (headers + body) into req; returns the body's length. */
 static size_t build_request(const kcase_t *kc, const uint64_t *rows, mr_buf_t *req)
 {
     mr_buf_t body;
     mr_buf_init(&body);
-    if (kc->form == F_ARROW)
-        arrow_body(&body, kc->table, rows);
-    else
-        json_body(&body, kc->table, kc->form, rows);
+    bench_kw_request_body(&g_w, kc->table, kc->form, rows, &body);
     req->len = 0;
     mr_buf_printf(req, "POST /api/v1/table/%s/fetch HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAccept: %s\r\n"
                        "Content-Length: %zu\r\n\r\n",
-                  TABLE_NAME[kc->table], kc->form == F_ARROW ? MR_IPC_CONTENT_TYPE : CT_JSON,
+                  bench_kw_table_name[kc->table], kc->form == F_ARROW ? MR_IPC_CONTENT_TYPE : CT_JSON,
                   kc->arrow_answer ? MR_IPC_CONTENT_TYPE : CT_JSON, body.len);
     mr_buf_append(req, body.data, body.len);
     size_t n = body.len;
@@ -295,7 +126,7 @@ static size_t build_request(const kcase_t *kc, const uint64_t *rows, mr_buf_t *r
 
 static void case_label(const kcase_t *kc, char *out, size_t n)
 {
-    snprintf(out, n, "%s, %s key, %s answer%s", FORM_NAME[kc->form], KIND_NAME[kc->table],
+    snprintf(out, n, "%s, %s key, %s answer%s", bench_kw_form_name[kc->form], bench_kw_kind_name[kc->table],
              kc->arrow_answer ? "Arrow" : "JSON", kc->low_hits ? ", low hit rate" : "");
 }
 
@@ -524,7 +355,7 @@ static void run_cases(int fd, kcase_t *cases, int ncases)
             kcase_t *kc = &cases[i];
             if (!kc->on)
                 continue;
-            gen_rows(kc, rows);
+            bench_kw_gen_rows(&g_w, &kc->seed, kc->low_hits ? g_hits : -1, rows);
             size_t req_body = build_request(kc, rows, &req);
             struct iovec iov = {req.data, req.len};
             uint64_t t0 = bench_now_ns();
@@ -535,7 +366,7 @@ static void run_cases(int fd, kcase_t *cases, int ncases)
             if (st != 200) {
                 char label[160];
                 case_label(kc, label, sizeof(label));
-                fprintf(stderr, "bench_keys: %s: fetch from %s returned %d: %.*s\n", label, TABLE_NAME[kc->table],
+                fprintf(stderr, "bench_keys: %s: fetch from %s returned %d: %.*s\n", label, bench_kw_table_name[kc->table],
                         st, (int)(l < 600 ? l : 600), resp.data + o);
                 exit(1);
             }
@@ -579,7 +410,7 @@ static void print_tables(const kcase_t *cs, int nfull, int nlow, const double *i
     printf("| table | key | ingest rows/s (Arrow PUT, %llu-row batches) |\n|---|---|---:|\n",
            (unsigned long long)g_batch);
     for (int t = 0; t < T_COUNT; t++)
-        printf("| %s | %s | %.0f |\n", TABLE_NAME[t], KIND_NAME[t], ingest[t]);
+        printf("| %s | %s | %.0f |\n", bench_kw_table_name[t], bench_kw_kind_name[t], ingest[t]);
     printf("\nAll %d keys exist:\n\n", g_keys);
     printf("| form | key kind | answer | p50 us | p99 us | request bytes | response bytes | p50 vs utf8 0.2 list "
            "| p50 vs utf8 same form |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
@@ -590,8 +421,8 @@ static void print_tables(const kcase_t *cs, int nfull, int nlow, const double *i
         for (int j = 0; j < nfull; j++)
             if (cs[j].table == T_UTF8 && cs[j].form == kc->form)
                 same = &cs[j];
-        printf("| %s | %s | %s, Arrow | %.1f | %.1f | %.0f | %.0f | %s | %s |\n", FORM_NAME[kc->form],
-               KIND_NAME[kc->table], kc->form == F_LIST ? "dense" : "sparse", kc->p50, kc->p99,
+        printf("| %s | %s | %s, Arrow | %.1f | %.1f | %.0f | %.0f | %s | %s |\n", bench_kw_form_name[kc->form],
+               bench_kw_kind_name[kc->table], kc->form == F_LIST ? "dense" : "sparse", kc->p50, kc->p99,
                kc->req_bytes / g_reads, kc->resp_bytes / g_reads, ratio(kc->p50, &cs[0], r1),
                ratio(kc->p50, same, r2));
     }
@@ -608,7 +439,7 @@ static void print_tables(const kcase_t *cs, int nfull, int nlow, const double *i
             if (low[j].form == F_LIST && low[j].arrow_answer == kc->arrow_answer)
                 dense = &low[j];
         printf("| %.0f%% | %s | %s, %s | %.1f | %.1f | %.0f | %.0f | %s |\n", 100.0 * g_hits / g_keys,
-               FORM_NAME[kc->form], kc->form == F_LIST ? "dense" : "sparse", kc->arrow_answer ? "Arrow" : "JSON",
+               bench_kw_form_name[kc->form], kc->form == F_LIST ? "dense" : "sparse", kc->arrow_answer ? "Arrow" : "JSON",
                kc->p50, kc->p99, kc->req_bytes / g_reads, kc->resp_bytes / g_reads, ratio(kc->p50, dense, r1));
     }
 }
@@ -646,10 +477,7 @@ int main(int argc, char **argv)
                 "(got %d), --rows >= 16, --batch >= 1, --hits <= --keys (got %d)\n", g_cols, g_keys, g_reads, g_hits);
         return 2;
     }
-    size_t o = 0;
-    for (int c = 0; c < g_cols; c++)
-        o += (size_t)snprintf(g_colnames_json + o, sizeof(g_colnames_json) - o, "%s\"col_%d\"", c ? "," : "[", c);
-    snprintf(g_colnames_json + o, sizeof(g_colnames_json) - o, "]");
+    bench_kw_init(&g_w, g_rows, g_cols, g_keys);
 
 #define CASE(t, f, arrow, low) {.table = (t), .form = (f), .arrow_answer = (arrow), .low_hits = (low)}
     kcase_t cs[] = {
