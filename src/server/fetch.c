@@ -4,8 +4,12 @@
  * the string fast path (the strings are the encoded keys: murr_read_opt, no key batch);
  * every other table gets a key batch typed by its schema (mr_json_fetch_keys) and
  * murr_read_keys. Arrow requests always go through murr_read_keys, which checks names,
- * dtypes (widening) and nulls of the key columns. The expected workload is many small
- * requests (tens to thousands of keys): scratch memory comes from the request arena. */
+ * dtypes (widening) and nulls of the key columns. Every JSON fetch asks for the schema
+ * first (a copy of it; not measured separately, small next to the read), even for a list
+ * of strings: on an integer or compound key the same strings would be taken as encoded key
+ * bytes and answer wrong rows, so the fast path must not skip that check. The expected
+ * workload is many small requests (tens to thousands of keys): scratch memory comes from
+ * the request arena. */
 #include "server/fetch.h"
 
 #include <string.h>
