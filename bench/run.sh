@@ -17,7 +17,8 @@
 #             from murr's "Listening for Flight requests on HOST:PORT" log line),
 #             --py-reads 500, --pg-shared-buffers 4GB (the data set stays in shared buffers);
 #             keys = bench_keys against the same murr server: three more tables of N rows
-#             (k_utf8, k_int64, k_compound), R reads per case, 12 cases interleaved
+#             (k_utf8, k_int64, k_compound), R reads per case, 12 cases interleaved; then
+#             bench_fetch_path, the same fetches in process stage by stage (its own copy)
 #   --smoke: 10K rows, 200 reads, 100 Python reads, 100 bench_keys reads per case (what the
 #            test suite runs so the harness never rots)
 set -euo pipefail
@@ -163,6 +164,10 @@ if want keys; then
   echo "## bench_keys (murr 0.3 keys: utf8, int64 and compound keys per fetch form; sparse vs dense answers)"
   build/release/bench_keys --murr-port "$port" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$keys_reads" \
     --batch "$batch"
+  echo
+  echo "## bench_fetch_path (the same fetches in process, stage by stage)"
+  build/release/bench_fetch_path --rows "$rows" --cols "$cols" --keys "$keys" --reads "$keys_reads" \
+    --dir "$work/fetch-path"
 fi
 
 if want python; then

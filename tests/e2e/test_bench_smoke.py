@@ -5,7 +5,7 @@ must appear too: scripts/setup.sh installs postgresql, libpq-dev and librocksdb-
 harness's "murr Flight DoGet" row (DoPut load, DoGet reads over the harness's own gRPC client)
 must have numbers like the others. bench_keys (murr 0.3 keys) must print every case of both of
 its tables with numbers, and at a 2% hit rate the sparse answers must be smaller than the
-dense ones."""
+dense ones; bench_fetch_path (the same fetches in process) a row of stage times per case."""
 import re
 import shutil
 import subprocess
@@ -91,3 +91,13 @@ def test_bench_smoke():
         assert 0 < p50 <= p99 and req > 0 and resp > 0 and ratio > 0, (name, out)
     for answer in ("Arrow", "JSON"):
         assert low[("0.3 JSON object", "sparse, " + answer)][3] < low[("0.2 JSON list", "dense, " + answer)][3], out
+
+    stages = {}
+    for line in out.splitlines():
+        # | form | key kind | parse | describe | keys | read | answer | whole | read (encoded keys) | ratio |
+        m = re.match(r"\| ([^|]+?) \| ([^|]+?) \| " + r" \| ".join([num] * 7) + r" \| ([\d.]+)x \|$", line)
+        if m:
+            stages[m.group(1, 2)] = [float(g) for g in m.group(*range(3, 11))]
+    assert {(f, k) for f, k, _ in KEYS_ROWS} == set(stages), out
+    for name, vals in stages.items():
+        assert vals[3] > 0 and vals[5] > 0 and vals[6] > 0 and vals[7] > 0, (name, out)
