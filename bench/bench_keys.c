@@ -3,12 +3,8 @@
  * each request form of the 0.3 protocol, and a 2% hit-rate fetch answered dense (0.2 key
  * list) and sparse (0.3 key object), with Arrow and with JSON answers.
  *
- * Tables (C float32 columns col_0.., value of column c in row i = i + c/10, bench_common.h):
- *   k_utf8:     form 2, key "id" utf8 = decimal of i;
- *   k_int64:    form 3, key "id" int64 = i;
- *   k_compound: form 3, key "user" int64 = i / 16, then "item" utf8 = decimal of i % 16.
- * Each is loaded with Arrow IPC PUT /write bodies of --batch rows. Row i <-> key is a
- * bijection for every table, so a "row" >= N names a key that does not exist.
+ * Tables k_utf8, k_int64 and k_compound, their keys and values: keys_workload.h. Each is
+ * (re)created and loaded with Arrow IPC PUT /write bodies of --batch rows.
  *
  * Reads: every case below gets R timed fetches (after R/10 + 10 warm-up fetches) of K
  * random keys x all columns on one keep-alive connection. The cases run interleaved (one
