@@ -259,7 +259,8 @@ MURR_API void murr_writer_abort(murr_writer *w);
 
 /* Reads `columns` for `keys` (encoded keys, see above): dense (flags 0): one row per key
  * in request order, nulls for missing keys, duplicates repeated. Requesting a key column,
- * "_idx" or an unknown column is MURR_EINVAL; an empty column list is MURR_EINVAL. Result
+ * "_idx" or an unknown column is MURR_EINVAL; an empty column list is MURR_EINVAL for a
+ * dense read and, sparse, asks which keys exist (the answer is "_idx" alone). Result
  * columns are in request order; *out is owned by the caller (murr_batch_free). keys[i]
  * points at key_lens[i] bytes. murr_read is murr_read_opt with flags 0. */
 MURR_API int murr_read(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens,

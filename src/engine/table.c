@@ -671,14 +671,14 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
     *out = NULL;
     if (t->damaged)
         return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses reads: %s", t->name, t->damage);
-    if (ncolumns == 0)
+    bool sparse = (flags & MURR_READ_SPARSE) != 0;
+    if (ncolumns == 0 && !sparse) /* a sparse read of no columns asks which keys exist (_idx alone) */
         return mr_err_set(err, MURR_EINVAL, "Segment error: no columns requested: name at least one column of table '%s'",
                           t->name);
-    bool sparse = (flags & MURR_READ_SPARSE) != 0;
     if (sparse && nkeys > UINT32_MAX)
         return mr_err_set(err, MURR_ETOOBIG, "%zu keys exceed the %u positions a sparse answer's '%s' can hold", nkeys,
                           UINT32_MAX, MURR_IDX_COLUMN);
-    int32_t *sel = mr_xmalloc(ncolumns * sizeof(int32_t));
+    int32_t *sel = mr_xmalloc((ncolumns ? ncolumns : 1) * sizeof(int32_t));
     int rc = select_columns(t, columns, ncolumns, sel, err);
     if (rc != 0) {
         mr_free(sel);

@@ -331,3 +331,22 @@ Test(keys, form3_schema_survives_reopen)
     murr_batch_free(out);
     mr_batch_free(k);
 }
+
+Test(keys, sparse_read_of_no_columns_lists_the_found_keys)
+{
+    write_ui();
+    const char *users[] = {"u2", "zz", "u1"};
+    int64_t items[] = {1, 1, 1};
+    mr_batch_t *k = ui_keys(users, items, 3, MURR_INT64);
+    murr_batch *out;
+    murr_error e = {0};
+    cr_assert_eq(murr_read_keys(db, "ui", k, NULL, 0, MURR_READ_SPARSE, &out, &e), 0, "%s", e.message);
+    cr_assert_eq(out->num_columns, 1);
+    cr_assert_eq(out->num_rows, 2);
+    cr_assert_eq(((uint32_t *)out->columns[0].values)[0], 0);
+    cr_assert_eq(((uint32_t *)out->columns[0].values)[1], 2);
+    murr_batch_free(out);
+    cr_assert_eq(murr_read_keys(db, "ui", k, NULL, 0, 0, &out, &e), MURR_EINVAL); /* dense: a column is needed */
+    cr_assert(strstr(e.message, "no columns requested") != NULL, "%s", e.message);
+    mr_batch_free(k);
+}
