@@ -4,6 +4,7 @@
 #ifndef MR_BENCH_COMMON_H
 #define MR_BENCH_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,20 @@ static inline double bench_pct_us(uint64_t *ns, size_t n, double q)
     qsort(ns, n, sizeof(uint64_t), bench_cmp_u64);
     size_t i = (size_t)(q * (double)(n - 1) + 0.5);
     return (double)ns[i] / 1000.0;
+}
+
+/* True if the comma-separated list names `name` (a whole item). */
+static inline bool bench_list_has(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && !strncmp(p, name, n))
+            return true;
+        p += l + (e != NULL);
+    }
+    return false;
 }
 
 /* Resident set of a process in bytes (VmRSS), 0 if unknown. */

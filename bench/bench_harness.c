@@ -19,13 +19,9 @@
  * --redis-keep-blob: after the Redis figures, load the blob layout again under keys "b:<key>"
  * (untimed) so bench/py_e2e.py can read both Redis layouts.
  * Prints markdown tables; bench/run.sh starts and stops the servers. */
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -34,6 +30,7 @@
 #include "bench_common.h"
 #include "format/arrow_ipc.h"
 #include "harness.h"
+#include "http_client.h"
 
 typedef bench_result_t result_t;
 
@@ -61,84 +58,6 @@ int64_t bench_du(const char *dir)
     if (nftw(dir, du_visit, 32, FTW_PHYS) != 0)
         return -1;
     return g_du_total;
-}
-
-/* ---- minimal blocking HTTP/1.1 client (keep-alive) ---- */
-
-static int http_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        perror("connect");
-        exit(1);
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
-}
-
-static void send_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n > 1024 ? 1024 : n);
-        if (w < 0) {
-            perror("writev");
-            exit(1);
-        }
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-}
-
-/* Reads one response; returns the status; body in *buf (reused). */
-static int read_response(int fd, mr_buf_t *buf, size_t *body_off, size_t *body_len)
-{
-    buf->len = 0;
-    size_t hdr_end = 0, clen = 0;
-    for (;;) {
-        mr_buf_reserve(buf, 65536);
-        ssize_t r = read(fd, buf->data + buf->len, buf->cap - buf->len);
-        if (r <= 0) {
-            fprintf(stderr, "connection closed\n");
-            exit(1);
-        }
-        buf->len += (size_t)r;
-        if (!hdr_end) {
-            uint8_t *e = memmem(buf->data, buf->len, "\r\n\r\n", 4);
-            if (e) {
-                hdr_end = (size_t)(e - buf->data) + 4;
-                uint8_t *cl = memmem(buf->data, hdr_end, "Content-Length: ", 16);
-                clen = cl ? strtoull((char *)cl + 16, NULL, 10) : 0;
-            }
-        }
-        if (hdr_end && buf->len >= hdr_end + clen)
-            break;
-    }
-    *body_off = hdr_end;
-    *body_len = clen;
-    return atoi((char *)buf->data + 9);
-}
-
-static int http_simple(int fd, const char *method, const char *path, const char *ctype, const char *body,
-                       mr_buf_t *resp)
-{
-    char hdr[512];
-    size_t bl = body ? strlen(body) : 0;
-    int n = snprintf(hdr, sizeof(hdr), "%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                     method, path, ctype, bl);
-    struct iovec iov[2] = {{hdr, (size_t)n}, {(void *)body, bl}};
-    send_all(fd, iov, bl ? 2 : 1);
-    size_t o, l;
-    return read_response(fd, resp, &o, &l);
 }
 
 static void gen_keys(uint64_t *seed, char *kbuf, uint64_t *rows_out)
@@ -177,7 +96,7 @@ typedef struct conc_arg {
 static void *conc_main(void *p)
 {
     conc_arg_t *a = p;
-    int fd = http_connect(a->port);
+    int fd = bench_http_connect(a->port);
     char *kbuf = malloc((size_t)g_keys * 24);
     uint64_t *krows = malloc(sizeof(uint64_t) * (size_t)g_keys);
     enum { NREQ = 16 };
@@ -189,9 +108,9 @@ static void *conc_main(void *p)
     mr_buf_init(&resp);
     for (int i = 0; i < a->requests; i++) {
         struct iovec iov = {reqs[i % NREQ].data, reqs[i % NREQ].len};
-        send_all(fd, &iov, 1);
+        bench_http_send_all(fd, &iov, 1);
         size_t o, l;
-        if (read_response(fd, &resp, &o, &l) != 200)
+        if (bench_http_read_response(fd, &resp, &o, &l) != 200)
             exit(1);
     }
     close(fd);
@@ -207,7 +126,7 @@ typedef struct upload_arg {
 static void *upload_main(void *p)
 {
     upload_arg_t *a = p;
-    int fd = http_connect(a->port);
+    int fd = bench_http_connect(a->port);
     mr_buf_t resp;
     mr_buf_init(&resp);
     mr_buf_t schema;
@@ -216,29 +135,13 @@ static void *upload_main(void *p)
     for (int c = 0; c < g_cols; c++)
         mr_buf_printf(&schema, ",\"col_%d\":{\"dtype\":\"float32\",\"nullable\":false}", c);
     mr_buf_append(&schema, "}}", 3);
-    http_simple(fd, "DELETE", "/api/v1/table/upload", "application/json", NULL, &resp);
-    http_simple(fd, "PUT", "/api/v1/table/upload", "application/json", (char *)schema.data, &resp);
+    bench_http_simple(fd, "DELETE", "/api/v1/table/upload", "application/json", NULL, &resp);
+    bench_http_simple(fd, "PUT", "/api/v1/table/upload", "application/json", (char *)schema.data, &resp);
     mr_batch_t *b = bench_make_batch(0, (int64_t)a->rows, g_cols);
-    mr_arena_t ar;
-    mr_arena_init(&ar, 4096);
-    struct iovec *iov;
-    int cnt;
-    size_t total;
-    mr_error_t e = {0};
-    mr_ipc_write_stream(&ar, b, NULL, 0, &iov, &cnt, &total, &e);
-    char hdr[256];
-    int hl = snprintf(hdr, sizeof(hdr), "PUT /api/v1/table/upload/write HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      "application/vnd.apache.arrow.stream\r\nContent-Length: %zu\r\n\r\n", total);
-    struct iovec *all = malloc(sizeof(struct iovec) * (size_t)(cnt + 1));
-    all[0] = (struct iovec){hdr, (size_t)hl};
-    memcpy(all + 1, iov, sizeof(struct iovec) * (size_t)cnt);
-    send_all(fd, all, cnt + 1);
     size_t o, l;
-    if (read_response(fd, &resp, &o, &l) != 200)
+    if (bench_http_send_arrow(fd, "PUT", "/api/v1/table/upload/write", b, &resp, &o, &l, NULL) != 200)
         fprintf(stderr, "upload failed\n");
     atomic_store(&a->done, true);
-    free(all);
-    mr_arena_deinit(&ar);
     mr_batch_free(b);
     close(fd);
     return NULL;
@@ -246,17 +149,17 @@ static void *upload_main(void *p)
 
 static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
 {
-    int fd = http_connect(port);
+    int fd = bench_http_connect(port);
     mr_buf_t resp;
     mr_buf_init(&resp);
-    http_simple(fd, "DELETE", "/api/v1/table/bench", "application/json", NULL, &resp);
+    bench_http_simple(fd, "DELETE", "/api/v1/table/bench", "application/json", NULL, &resp);
     mr_buf_t schema;
     mr_buf_init(&schema);
     mr_buf_printf(&schema, "{\"key\":\"key\",\"columns\":{\"key\":{\"dtype\":\"utf8\",\"nullable\":false}");
     for (int c = 0; c < g_cols; c++)
         mr_buf_printf(&schema, ",\"col_%d\":{\"dtype\":\"float32\",\"nullable\":false}", c);
     mr_buf_append(&schema, "}}", 3);
-    if (http_simple(fd, "PUT", "/api/v1/table/bench", "application/json", (char *)schema.data, &resp) != 201) {
+    if (bench_http_simple(fd, "PUT", "/api/v1/table/bench", "application/json", (char *)schema.data, &resp) != 201) {
         fprintf(stderr, "create failed: %.*s\n", (int)resp.len, resp.data);
         exit(1);
     }
@@ -264,30 +167,14 @@ static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
     for (uint64_t first = 0; first < g_rows; first += g_batch) {
         int64_t n = (int64_t)(g_rows - first < g_batch ? g_rows - first : g_batch);
         mr_batch_t *b = bench_make_batch(first, n, g_cols);
-        mr_arena_t a;
-        mr_arena_init(&a, 4096);
-        struct iovec *iov;
-        int cnt;
-        size_t total;
-        mr_error_t e = {0};
-        mr_ipc_write_stream(&a, b, NULL, 0, &iov, &cnt, &total, &e);
-        char hdr[256];
-        int hl = snprintf(hdr, sizeof(hdr), "PUT /api/v1/table/bench/write HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                          "application/vnd.apache.arrow.stream\r\nContent-Length: %zu\r\n\r\n", total);
-        struct iovec *all = malloc(sizeof(struct iovec) * (size_t)(cnt + 1));
-        all[0] = (struct iovec){hdr, (size_t)hl};
-        memcpy(all + 1, iov, sizeof(struct iovec) * (size_t)cnt);
-        uint64_t t0 = bench_now_ns();
-        send_all(fd, all, cnt + 1);
         size_t o, l;
-        int st = read_response(fd, &resp, &o, &l);
-        load_ns += bench_now_ns() - t0;
+        uint64_t dt;
+        int st = bench_http_send_arrow(fd, "PUT", "/api/v1/table/bench/write", b, &resp, &o, &l, &dt);
+        load_ns += dt;
         if (st != 200) {
             fprintf(stderr, "write failed %d: %.*s\n", st, (int)l, resp.data + o);
             exit(1);
         }
-        free(all);
-        mr_arena_deinit(&a);
         mr_batch_free(b);
     }
     arrow->ingest_rows_s = json->ingest_rows_s = (double)g_rows / ((double)load_ns / 1e9);
@@ -317,9 +204,9 @@ static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
                               mode == 0 ? "application/vnd.apache.arrow.stream" : "application/json", req.len);
             struct iovec iov[2] = {{hdr, (size_t)hl}, {req.data, req.len}};
             uint64_t t0 = bench_now_ns();
-            send_all(fd, iov, 2);
+            bench_http_send_all(fd, iov, 2);
             size_t o, l;
-            int st = read_response(fd, &resp, &o, &l);
+            int st = bench_http_read_response(fd, &resp, &o, &l);
             uint64_t dt = bench_now_ns() - t0;
             if (st != 200) {
                 fprintf(stderr, "fetch failed %d\n", st);
@@ -390,9 +277,9 @@ static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
         build_fetch(&rq, &seed, kbuf, krows);
         struct iovec iov = {rq.data, rq.len};
         uint64_t t0 = bench_now_ns();
-        send_all(fd, &iov, 1);
+        bench_http_send_all(fd, &iov, 1);
         size_t o, l;
-        if (read_response(fd, &resp, &o, &l) != 200)
+        if (bench_http_read_response(fd, &resp, &o, &l) != 200)
             exit(1);
         lat[g_upload_reads++] = bench_now_ns() - t0;
         mr_buf_deinit(&rq);
@@ -570,16 +457,16 @@ static void bench_redis(int port, int pid, result_t *blob, result_t *hash)
 /* Creates table bench_flight over HTTP (dropping an old one), then the Flight figures. */
 static void bench_flight(int port, int grpc_port, int pid, result_t *res)
 {
-    int fd = http_connect(port);
+    int fd = bench_http_connect(port);
     mr_buf_t resp, schema;
     mr_buf_init(&resp);
     mr_buf_init(&schema);
-    http_simple(fd, "DELETE", "/api/v1/table/bench_flight", "application/json", NULL, &resp);
+    bench_http_simple(fd, "DELETE", "/api/v1/table/bench_flight", "application/json", NULL, &resp);
     mr_buf_printf(&schema, "{\"key\":\"key\",\"columns\":{\"key\":{\"dtype\":\"utf8\",\"nullable\":false}");
     for (int c = 0; c < g_cols; c++)
         mr_buf_printf(&schema, ",\"col_%d\":{\"dtype\":\"float32\",\"nullable\":false}", c);
     mr_buf_append(&schema, "}}", 3);
-    int st = http_simple(fd, "PUT", "/api/v1/table/bench_flight", "application/json", (char *)schema.data, &resp);
+    int st = bench_http_simple(fd, "PUT", "/api/v1/table/bench_flight", "application/json", (char *)schema.data, &resp);
     if (st != 201) {
         fprintf(stderr, "murr-flight: creating table bench_flight over HTTP port %d returned %d\n", port, st);
         exit(1);
@@ -592,19 +479,6 @@ static void bench_flight(int port, int grpc_port, int pid, result_t *res)
     harness_flight_run(&w, grpc_port, pid, "bench_flight", g_murr_dir ? dir : NULL, res);
     mr_buf_deinit(&resp);
     mr_buf_deinit(&schema);
-}
-
-static bool backend_on(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && !strncmp(p, name, n))
-            return true;
-        p += l + (e != NULL);
-    }
-    return false;
 }
 
 static void print_bytes_col(int64_t b)
@@ -660,18 +534,18 @@ int main(int argc, char **argv)
                        {.name = "murr Flight DoGet"}};
     char notes[4][256] = {{0}};
     int64_t pg_dir_bytes = -1;
-    if (murr_port && backend_on(backends, "murr"))
+    if (murr_port && bench_list_has(backends, "murr"))
         bench_murr(murr_port, murr_pid, &res[0], &res[1]);
-    if (backend_on(backends, "murr-flight")) {
+    if (bench_list_has(backends, "murr-flight")) {
         if (murr_port && murr_grpc_port)
             bench_flight(murr_port, murr_grpc_port, murr_pid, &res[8]);
         else
             snprintf(notes[2], sizeof(notes[2]), "murr Flight: skipped (needs --murr-port %d and --murr-grpc-port %d)",
                      murr_port, murr_grpc_port);
     }
-    if (redis_port && backend_on(backends, "redis"))
+    if (redis_port && bench_list_has(backends, "redis"))
         bench_redis(redis_port, redis_pid, &res[2], &res[3]);
-    if (backend_on(backends, "pg")) {
+    if (bench_list_has(backends, "pg")) {
 #ifdef MURR_BENCH_PG
         if (pg_conninfo)
             pg_dir_bytes = harness_pg_run(&w, pg_conninfo, pg_pid, pg_data, &res[4], &res[5]);
@@ -682,7 +556,7 @@ int main(int argc, char **argv)
         snprintf(notes[0], sizeof(notes[0]), "PostgreSQL: skipped (bench_harness was built without libpq-dev)");
 #endif
     }
-    if (backend_on(backends, "rocksdb")) {
+    if (bench_list_has(backends, "rocksdb")) {
 #ifdef MURR_BENCH_ROCKSDB
         if (rocksdb_dir)
             harness_rocksdb_run(&w, rocksdb_dir, &res[6], &res[7]);

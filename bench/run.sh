@@ -4,26 +4,30 @@
 # loopback (ephemeral ports, private data dirs under one temp work dir, Redis persistence off,
 # PostgreSQL fsync/synchronous_commit/full_page_writes off), runs bench_harness (murr HTTP
 # Arrow/JSON and Arrow Flight vs Redis blob/hash, PostgreSQL blob/columns and embedded RocksDB mmap/block,
-# verifying every backend's answers), bench/py_e2e.py (Python clients until a pandas
-# DataFrame is in hand) and bench_engine (libmurr in process), prints markdown tables, and
-# stops everything it started.
+# verifying every backend's answers), bench_keys (murr 0.3 keys: utf8 / int64 / compound keys
+# per fetch form, sparse vs dense answers at a 2% hit rate), bench/py_e2e.py (Python clients
+# until a pandas DataFrame is in hand) and bench_engine (libmurr in process), prints markdown
+# tables, and stops everything it started.
 #
 # Usage: bench/run.sh [--smoke] [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
 #                     [--backends LIST] [--py-reads R] [--pg-shared-buffers SIZE]
 #   defaults: 10M rows, 10 columns, 1,000 keys per read, 5,000 reads, 1M-row write batches,
-#             --backends murr,murr-flight,redis,pg,rocksdb,python,engine (any subset,
+#             --backends murr,murr-flight,redis,pg,rocksdb,keys,python,engine (any subset,
 #             comma-separated; murr-flight = Arrow Flight DoPut load + DoGet reads, port parsed
 #             from murr's "Listening for Flight requests on HOST:PORT" log line),
-#             --py-reads 500, --pg-shared-buffers 4GB (the data set stays in shared buffers)
-#   --smoke: 10K rows, 200 reads, 100 Python reads (what the test suite runs so the harness
-#            never rots)
+#             --py-reads 500, --pg-shared-buffers 4GB (the data set stays in shared buffers);
+#             keys = bench_keys against the same murr server: three more tables of N rows
+#             (k_utf8, k_int64, k_compound), R reads per case, 12 cases interleaved; then
+#             bench_fetch_path, the same fetches in process stage by stage (its own copy)
+#   --smoke: 10K rows, 200 reads, 100 Python reads, 100 bench_keys reads per case (what the
+#            test suite runs so the harness never rots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rows=10000000 cols=10 keys=1000 reads=5000 batch=1000000 py_reads=500 pg_shared_buffers=4GB
-backends=murr,murr-flight,redis,pg,rocksdb,python,engine
+rows=10000000 cols=10 keys=1000 reads=5000 batch=1000000 py_reads=500 pg_shared_buffers=4GB keys_reads=""
+backends=murr,murr-flight,redis,pg,rocksdb,keys,python,engine
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) rows=10000 reads=200 batch=5000 py_reads=100 pg_shared_buffers=128MB; shift ;;
+    --smoke) rows=10000 reads=200 batch=5000 py_reads=100 pg_shared_buffers=128MB keys_reads=100; shift ;;
     --rows) rows=$2; shift 2 ;;
     --cols) cols=$2; shift 2 ;;
     --keys) keys=$2; shift 2 ;;
@@ -37,10 +41,11 @@ while [ $# -gt 0 ]; do
 done
 for b in ${backends//,/ }; do
   case "$b" in
-    murr|murr-flight|redis|pg|rocksdb|python|engine) ;;
-    *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,murr-flight,redis,pg,rocksdb,python,engine)" >&2; exit 2 ;;
+    murr|murr-flight|redis|pg|rocksdb|keys|python|engine) ;;
+    *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,murr-flight,redis,pg,rocksdb,keys,python,engine)" >&2; exit 2 ;;
   esac
 done
+keys_reads=${keys_reads:-$reads}
 want() { case ",$backends," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 bash scripts/setup.sh --no-python >/dev/null
 cmake --preset release >/dev/null
@@ -73,7 +78,7 @@ if want redis || want python; then
 fi
 
 murr_args=()
-if want murr || want murr-flight || want python; then
+if want murr || want murr-flight || want keys || want python; then
   MURR_STORAGE_PATH="$work/murr" MURR_SERVER_HTTP_HOST=127.0.0.1 MURR_SERVER_HTTP_PORT=0 \
     MURR_SERVER_GRPC_HOST=127.0.0.1 MURR_SERVER_GRPC_PORT=0 \
     build/release/murr >"$work/murr.log" 2>&1 &
@@ -152,6 +157,17 @@ echo "## bench_harness (murr $(build/release/murr --version | cut -d' ' -f2), re
 if [ -n "$harness_backends" ]; then
   build/release/bench_harness --backends "$harness_backends" "${murr_args[@]}" "${redis_args[@]}" \
     "${pg_args[@]}" "${rocks_args[@]}" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch"
+fi
+
+if want keys; then
+  echo
+  echo "## bench_keys (murr 0.3 keys: utf8, int64 and compound keys per fetch form; sparse vs dense answers)"
+  build/release/bench_keys --murr-port "$port" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$keys_reads" \
+    --batch "$batch"
+  echo
+  echo "## bench_fetch_path (the same fetches in process, stage by stage)"
+  build/release/bench_fetch_path --rows "$rows" --cols "$cols" --keys "$keys" --reads "$keys_reads" \
+    --dir "$work/fetch-path"
 fi
 
 if want python; then
