@@ -10,12 +10,19 @@ void mr_key_codec_init(mr_key_codec_t *kc, const mr_schema_t *s)
     kc->n = s->num_keys;
     kc->cols = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(int32_t));
     kc->dtypes = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(murr_dtype));
+    kc->widths = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(uint32_t));
+    kc->fixed_len = 0;
+    kc->nstr = 0;
     int32_t k = 0;
     for (int32_t i = 0; i < s->num_columns && k < kc->n; i++) {
         if (!s->columns[i].key)
             continue;
         kc->cols[k] = i;
-        kc->dtypes[k++] = s->columns[i].dtype;
+        kc->dtypes[k] = s->columns[i].dtype;
+        kc->widths[k] = kc->dtypes[k] == MURR_UTF8 ? 0 : (uint32_t)mr_dtype_width(kc->dtypes[k]);
+        kc->fixed_len += kc->widths[k];
+        kc->nstr += kc->widths[k] == 0;
+        k++;
     }
     kc->raw = kc->n == 1 && kc->dtypes[0] == MURR_UTF8;
 }
@@ -24,23 +31,36 @@ void mr_key_codec_deinit(mr_key_codec_t *kc)
 {
     mr_free(kc->cols);
     mr_free(kc->dtypes);
+    mr_free(kc->widths);
     memset(kc, 0, sizeof(*kc));
 }
 
 size_t mr_key_encoded_len(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t row)
 {
-    size_t n = 0;
+    if (kc->nstr == 0)
+        return kc->fixed_len;
+    size_t n = kc->fixed_len;
     for (int32_t k = 0; k < kc->n; k++) {
-        const mr_column_t *c = &cols[kc->cols[k]];
-        if (kc->dtypes[k] != MURR_UTF8) {
-            n += mr_dtype_width(kc->dtypes[k]);
+        if (kc->widths[k] != 0)
             continue;
-        }
         size_t l;
-        mr_column_str(c, row, &l);
+        mr_column_str(&cols[kc->cols[k]], row, &l);
         n += kc->raw ? l : mr_varint_len(l) + l;
     }
     return n;
+}
+
+/* One integer component: fixed-size copies the compiler inlines (a libc memcpy call per
+ * component costs more than the rest of the key). Little-endian host. */
+static inline uint8_t *put_int(uint8_t *p, const uint8_t *v, size_t w)
+{
+    switch (w) {
+    case 1: *p = *v; break;
+    case 2: memcpy(p, v, 2); break;
+    case 4: memcpy(p, v, 4); break;
+    default: memcpy(p, v, 8); break;
+    }
+    return p + w;
 }
 
 size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t row, uint8_t *dst)
@@ -48,16 +68,19 @@ size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t 
     uint8_t *p = dst;
     for (int32_t k = 0; k < kc->n; k++) {
         const mr_column_t *c = &cols[kc->cols[k]];
-        if (kc->dtypes[k] != MURR_UTF8) {
-            size_t w = mr_dtype_width(kc->dtypes[k]);
-            memcpy(p, (const uint8_t *)c->values + (size_t)row * w, w); /* little-endian host */
-            p += w;
+        size_t w = kc->widths[k];
+        if (w != 0) {
+            p = put_int(p, (const uint8_t *)c->values + (size_t)row * w, w);
             continue;
         }
         size_t l;
         const uint8_t *s = mr_column_str(c, row, &l);
-        if (!kc->raw)
-            p += mr_varint_put(p, l);
+        if (!kc->raw) {
+            if (l < 0x80)
+                *p++ = (uint8_t)l;
+            else
+                p += mr_varint_put(p, l);
+        }
         memcpy(p, s, l);
         p += l;
     }
@@ -111,7 +134,8 @@ int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const
         if (mr_column_convert(scratch, c, b->num_rows, cs->dtype, true, out, &e2) != 0)
             return mr_err_set(err, e2.code, "Table error: key column '%s': %s", cs->name, e2.message);
     }
-    for (int64_t r = 0; r < b->num_rows; r++) {
+    /* integer-only keys have one length (fixed_len <= 8 x MR_SCHEMA_MAX_COLUMNS < MURR_KEY_MAX) */
+    for (int64_t r = 0; kc->nstr > 0 && r < b->num_rows; r++) {
         size_t l = mr_key_encoded_len(kc, cols, r);
         if (l > MURR_KEY_MAX)
             return mr_err_set(err, MURR_EINVAL, "Segment error: key at row %lld is %zu bytes, the limit is %d",
@@ -129,17 +153,41 @@ int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t
             keys[r] = (const char *)mr_column_str(c, r, &lens[r]);
         return 0;
     }
-    size_t total = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        lens[r] = mr_key_encoded_len(kc, cols, r);
-        total += lens[r];
+    if (kc->nstr == 0) { /* fixed-width keys: each component copied column-wise */
+        size_t fw = kc->fixed_len, off = 0;
+        uint8_t *buf = mr_batch_alloc(scratch, fw * (size_t)rows + 1);
+        if (buf == NULL)
+            return mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes for %lld encoded keys", fw * (size_t)rows,
+                              (long long)rows);
+        for (int32_t k = 0; k < kc->n; k++) {
+            size_t w = kc->widths[k];
+            const uint8_t *v = cols[kc->cols[k]].values;
+            for (int64_t r = 0; r < rows; r++)
+                put_int(buf + (size_t)r * fw + off, v + (size_t)r * w, w);
+            off += w;
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            keys[r] = (const char *)buf + (size_t)r * fw;
+            lens[r] = fw;
+        }
+        return 0;
     }
-    uint8_t *buf = mr_batch_alloc(scratch, total ? total : 1);
-    if (buf == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes for %lld encoded keys", total, (long long)rows);
+    /* A bound, not the sum: a prepared key is at most MURR_KEY_MAX bytes, so each utf8
+     * component's length prefix takes at most 3 bytes. */
+    size_t bound = kc->fixed_len * (size_t)rows;
+    for (int32_t k = 0; k < kc->n; k++) {
+        if (kc->widths[k] != 0)
+            continue;
+        const int32_t *off = cols[kc->cols[k]].values;
+        bound += 3 * (size_t)rows + (size_t)(off[rows] - off[0]);
+    }
+    uint8_t *p = mr_batch_alloc(scratch, bound + 1);
+    if (p == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes for %lld encoded keys", bound, (long long)rows);
     for (int64_t r = 0; r < rows; r++) {
-        keys[r] = (const char *)buf;
-        buf += mr_key_encode(kc, cols, r, buf);
+        keys[r] = (const char *)p;
+        lens[r] = mr_key_encode(kc, cols, r, p);
+        p += lens[r];
     }
     return 0;
 }

@@ -20,6 +20,9 @@ typedef struct mr_key_codec {
     int32_t n;              /* key columns */
     int32_t *cols;          /* schema index of each key column, in schema order */
     murr_dtype *dtypes;
+    uint32_t *widths;       /* bytes of each integer component; 0 for utf8 */
+    size_t fixed_len;       /* sum of the integer components' widths */
+    int32_t nstr;           /* utf8 components: 0 = every key is fixed_len bytes */
     bool raw;               /* one utf8 key column: the encoded key is the string */
 } mr_key_codec_t;
 
@@ -39,8 +42,9 @@ size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t 
 int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const mr_batch_t *b, bool exact,
                            const char *what, mr_batch_t *scratch, mr_column_t *cols, mr_error_t *err);
 
-/* Encodes every row of prepared key columns: keys[i]/lens[i] point into *buf (allocated in
- * the scratch batch) or, for a raw key, into the column's own data. */
+/* Encodes every row of key columns prepared by mr_key_columns_prepare (which bounds every
+ * key): keys[i]/lens[i] point into one buffer allocated in the scratch batch or, for a raw
+ * key, into the column's own data. One pass; integer-only keys are copied column-wise. */
 int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t rows, mr_batch_t *scratch,
                       const char **keys, size_t *lens, mr_error_t *err);
 
