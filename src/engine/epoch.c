@@ -22,55 +22,112 @@ typedef struct retired {
 } retired_t;
 
 static _Alignas(64) _Atomic uint64_t g_epoch = 2;
-static struct {
+
+typedef struct slot {
     _Alignas(64) _Atomic uint64_t active;
-} g_slots[MR_EPOCH_SLOTS];
-static _Atomic int g_next_slot;
-static _Thread_local int t_slot = -1;
+    struct slot *next_free;        /* under g_slot_lock, while on the free list */
+} slot_t;
+
+/* Blocks are linked newest first and never freed: readers scan them without a lock. */
+typedef struct block {
+    struct block *next;
+    _Atomic uint32_t used;         /* slots handed out from this block (high-water mark) */
+    slot_t slots[MR_EPOCH_BLOCK];
+} block_t;
+
+static _Atomic(block_t *) g_blocks;
+static pthread_mutex_t g_slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static slot_t *g_free_slots;       /* returned by exited threads */
+static uint64_t g_held, g_allocated; /* under g_slot_lock */
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_slot_key;
+static _Thread_local slot_t *t_slot;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static retired_t *g_retired;
 
-static int my_slot(void)
+/* Thread exit: the slot goes back to the free list (the thread is outside any epoch). */
+static void slot_release(void *p)
 {
-    if (t_slot < 0) {
-        int s = atomic_fetch_add(&g_next_slot, 1);
-        if (s >= MR_EPOCH_SLOTS) {
-            /* More threads than slots: share slots round-robin. Sharing is safe only
-             * because enter/exit are per guard and readers on a shared slot are still
-             * protected by the minimum rule below; we make it so by never letting two
-             * threads share: abort loudly instead of corrupting. */
-            MR_ERROR("epoch", "more than %d reader threads", MR_EPOCH_SLOTS);
-            abort();
-        }
-        t_slot = s;
+    slot_t *s = p;
+    atomic_store_explicit(&s->active, 0, memory_order_release);
+    pthread_mutex_lock(&g_slot_lock);
+    s->next_free = g_free_slots;
+    g_free_slots = s;
+    g_held--;
+    pthread_mutex_unlock(&g_slot_lock);
+}
+
+static void key_init(void)
+{
+    if (pthread_key_create(&g_slot_key, slot_release) != 0) {
+        MR_ERROR("epoch", "pthread_key_create failed: reader slots cannot be returned");
+        abort();
     }
-    return t_slot;
+}
+
+static slot_t *slot_take(void)
+{
+    pthread_once(&g_key_once, key_init);
+    pthread_mutex_lock(&g_slot_lock);
+    slot_t *s = g_free_slots;
+    if (s != NULL) {
+        g_free_slots = s->next_free;
+    } else {
+        block_t *b = atomic_load_explicit(&g_blocks, memory_order_relaxed);
+        if (b == NULL || atomic_load_explicit(&b->used, memory_order_relaxed) == MR_EPOCH_BLOCK) {
+            block_t *nb = mr_xcalloc(1, sizeof(*nb));
+            nb->next = b;
+            atomic_store_explicit(&g_blocks, nb, memory_order_release);
+            b = nb;
+            g_allocated += MR_EPOCH_BLOCK;
+        }
+        uint32_t i = atomic_load_explicit(&b->used, memory_order_relaxed);
+        s = &b->slots[i];
+        atomic_store_explicit(&b->used, i + 1, memory_order_release);
+    }
+    g_held++;
+    pthread_mutex_unlock(&g_slot_lock);
+    pthread_setspecific(g_slot_key, s);
+    return s;
 }
 
 void mr_epoch_enter(mr_epoch_guard_t *g)
 {
-    g->slot = my_slot();
+    slot_t *s = t_slot;
+    if (s == NULL)
+        s = t_slot = slot_take();
+    g->slot = s;
     uint64_t e = atomic_load_explicit(&g_epoch, memory_order_acquire);
-    atomic_store_explicit(&g_slots[g->slot].active, e, memory_order_seq_cst);
+    atomic_store_explicit(&s->active, e, memory_order_seq_cst);
 }
 
 void mr_epoch_exit(mr_epoch_guard_t *g)
 {
-    atomic_store_explicit(&g_slots[g->slot].active, 0, memory_order_release);
+    atomic_store_explicit(&((slot_t *)g->slot)->active, 0, memory_order_release);
 }
 
+/* A slot handed out after this scan started belongs to a reader that entered after it, so
+ * it cannot hold an epoch at or below any stamp this scan serves. */
 static uint64_t min_active(void)
 {
     uint64_t m = UINT64_MAX;
-    int n = atomic_load(&g_next_slot);
-    if (n > MR_EPOCH_SLOTS)
-        n = MR_EPOCH_SLOTS;
-    for (int i = 0; i < n; i++) {
-        uint64_t v = atomic_load_explicit(&g_slots[i].active, memory_order_seq_cst);
-        if (v != 0 && v < m)
-            m = v;
+    for (block_t *b = atomic_load_explicit(&g_blocks, memory_order_acquire); b != NULL; b = b->next) {
+        uint32_t n = atomic_load_explicit(&b->used, memory_order_acquire);
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t v = atomic_load_explicit(&b->slots[i].active, memory_order_seq_cst);
+            if (v != 0 && v < m)
+                m = v;
+        }
     }
     return m;
+}
+
+void mr_epoch_slot_counts(uint64_t *held, uint64_t *allocated)
+{
+    pthread_mutex_lock(&g_slot_lock);
+    *held = g_held;
+    *allocated = g_allocated;
+    pthread_mutex_unlock(&g_slot_lock);
 }
 
 void mr_epoch_retire(void (*fn)(void *), void *arg)
