@@ -11,6 +11,7 @@
 #include "core/time.h"
 #include "engine/epoch.h"
 #include "engine/table.h"
+#include "engine/testhook.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -225,6 +226,8 @@ MURR_API void murr_close(murr_db *db)
     mr_free(db);
 }
 
+void (*mr_testhook_write_begin_looked_up)(const char *name);
+
 static int not_found(mr_error_t *err, const char *name)
 {
     return mr_err_set(err, MURR_ENOTFOUND, "table not found: %s", name);
@@ -277,9 +280,10 @@ MURR_API int murr_drop_table(murr_db *db, const char *name, murr_error *err)
         return rc;
     }
     pthread_rwlock_unlock(&db->lock);
-    /* wait for a writer in progress to finish, then let readers drain */
-    pthread_mutex_lock(&t->wlock);
-    pthread_mutex_unlock(&t->wlock);
+    /* A writer in progress finishes first; one that looked the table up but has not taken
+     * its writer lock yet (it is still inside its epoch, so t is alive) finds it dropped.
+     * Then readers drain through the epoch. */
+    mr_table_mark_dropped(t);
     mr_epoch_retire(destroy_and_remove, t);
     MR_INFO("engine", "dropped table '%s'", name);
     return 0;
@@ -418,10 +422,13 @@ MURR_API int murr_write_begin(murr_db *db, const char *name, murr_writer **out, 
     mr_table_t *t = lookup(db, name);
     int rc;
     mr_txn_t *x = NULL;
-    if (t == NULL)
+    if (t == NULL) {
         rc = not_found(err, name);
-    else
+    } else {
+        if (mr_testhook_write_begin_looked_up != NULL)
+            mr_testhook_write_begin_looked_up(name);
         rc = mr_table_txn_begin(t, &x, err);
+    }
     mr_epoch_exit(&g);
     if (rc != 0)
         return rc;

@@ -366,6 +366,13 @@ struct mr_txn {
     bool failed;        /* an append failed part-way: only abort is possible */
 };
 
+void mr_table_mark_dropped(mr_table_t *t)
+{
+    pthread_mutex_lock(&t->wlock);
+    t->dropped = true;
+    pthread_mutex_unlock(&t->wlock);
+}
+
 int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err)
 {
     *out = NULL;
@@ -373,6 +380,10 @@ int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err)
     if (t->damaged) {
         pthread_mutex_unlock(&t->wlock);
         return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses writes: %s", t->name, t->damage);
+    }
+    if (t->dropped) { /* looked up before a drop that won the writer lock */
+        pthread_mutex_unlock(&t->wlock);
+        return mr_err_set(err, MURR_ENOTFOUND, "table not found: %s", t->name);
     }
     mr_txn_t *x = mr_xcalloc(1, sizeof(*x));
     x->t = t;
@@ -1174,6 +1185,10 @@ int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *er
     if (t->damaged)
         return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged: %s", t->name, t->damage);
     pthread_mutex_lock(&t->wlock);
+    if (t->dropped) {
+        pthread_mutex_unlock(&t->wlock);
+        return mr_err_set(err, MURR_ENOTFOUND, "table not found: %s", t->name);
+    }
     int rc = 0;
     mr_segment_t *a = seg_get(t, t->active);
     if (force && a && atomic_load(&a->garbage) > 0 && t->active + 1 < MR_TABLE_MAX_SEGMENTS) {

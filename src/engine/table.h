@@ -76,6 +76,7 @@ typedef struct mr_table {
 
     _Atomic uint64_t writes;
     _Atomic uint64_t compactions;
+    bool dropped;                  /* under wlock: drop has removed the name; no new writes */
     bool damaged;
     char damage[256];
 } mr_table_t;
@@ -92,6 +93,11 @@ int mr_table_open(const char *root, const char *name, const mr_schema_t *schema,
 void mr_table_destroy(mr_table_t *t, bool remove_files);
 
 int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
+
+/* Marks the table dropped under its writer lock: a writer or compaction holding the lock
+ * finishes first; any that takes it later finds the table gone (MURR_ENOTFOUND). Called by
+ * drop before the table is retired, while lookups may still hold it. */
+void mr_table_mark_dropped(mr_table_t *t);
 
 /* Streaming writes: begin takes the table's writer lock; each append validates and appends
  * batches (nothing visible yet); commit makes them durable and visible atomically, abort

@@ -1,4 +1,5 @@
-/* Reader slots of the epoch (engine/epoch.c) over the life of a process: any number of
+/* Lifetimes in the engine: reader slots of the epoch (engine/epoch.c) over the life of a
+ * process, and a table dropped under its writers. Reader slots: any number of
  * short-lived reader threads (the 1,025th thread that ever read used to abort the
  * process), slots returned at thread exit and reused, more concurrent readers than one
  * block of slots. */
@@ -10,6 +11,7 @@
 #include "core/log.h"
 #include "core/schema.h"
 #include "engine/epoch.h"
+#include "engine/testhook.h"
 #include "test_util.h"
 
 static char *dir;
@@ -133,4 +135,88 @@ Test(epoch, more_live_readers_than_a_block)
     pthread_barrier_destroy(&release_barrier);
     pthread_attr_destroy(&attr);
     free(th);
+}
+
+/* Drop against streaming writers of the same table (a writer that had looked the table up
+ * but not yet taken its writer lock could be left holding a freed table): writers see the
+ * table or "not found", never freed memory (ASan runs this suite), and every write that
+ * committed is readable until the next drop. */
+static _Atomic bool stop_writers;
+
+static void *stream_writer(void *arg)
+{
+    (void)arg;
+    const char *keys[] = {"w"};
+    float scores[] = {7.5f};
+    mr_batch_t *b = tu_batch_id_score(keys, scores, 1);
+    while (!atomic_load(&stop_writers)) {
+        murr_writer *w;
+        murr_error e = {0};
+        int rc = murr_write_begin(db, "d", &w, &e);
+        if (rc == MURR_ENOTFOUND)
+            continue;
+        if (rc != 0 || murr_writer_append(w, b, &e) != 0) {
+            if (rc == 0)
+                murr_writer_abort(w);
+            atomic_fetch_add(&failures, 1);
+            continue;
+        }
+        if (murr_writer_commit(w, &e) != 0)
+            atomic_fetch_add(&failures, 1);
+    }
+    mr_batch_free(b);
+    return NULL;
+}
+
+Test(epoch, drop_races_streaming_writers)
+{
+    pthread_t th[3];
+    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
+    murr_error e = {0};
+    cr_assert_eq(murr_create_table(db, "d", s, &e), 0, "%s", e.message);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, stream_writer, NULL);
+    for (int cycle = 0; cycle < 300; cycle++) {
+        cr_assert_eq(murr_drop_table(db, "d", &e), 0, "cycle %d: %s", cycle, e.message);
+        cr_assert_eq(murr_create_table(db, "d", s, &e), 0, "cycle %d: %s", cycle, e.message);
+    }
+    atomic_store(&stop_writers, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(atomic_load(&failures), 0);
+    mr_schema_free(s);
+}
+
+/* The same race made deterministic: the drop runs between the writer's lookup and its
+ * writer lock. Before the fix the writer got the lock of a retired table, and the table was
+ * freed under it at the next collection. */
+static void drop_now(const char *name)
+{
+    murr_error e = {0};
+    mr_testhook_write_begin_looked_up = NULL;
+    cr_assert_eq(murr_drop_table(db, name, &e), 0, "%s", e.message);
+}
+
+Test(epoch, drop_between_lookup_and_writer_lock)
+{
+    mr_testhook_write_begin_looked_up = drop_now;
+    murr_writer *w = NULL;
+    murr_error e = {0};
+    int rc = murr_write_begin(db, "t", &w, &e);
+    mr_epoch_collect(); /* the dropped table is reclaimed here: nobody may hold it */
+    if (rc == 0) {      /* the old behaviour: a writer on freed memory */
+        const char *keys[] = {"x"};
+        float scores[] = {1};
+        mr_batch_t *b = tu_batch_id_score(keys, scores, 1);
+        murr_writer_append(w, b, &e);
+        murr_writer_abort(w);
+        mr_batch_free(b);
+    }
+    cr_assert_eq(rc, MURR_ENOTFOUND, "write_begin on a table dropped under it: rc %d (%s)", rc, e.message);
+    cr_assert_str_eq(e.message, "table not found: t");
+    char **names;
+    size_t n;
+    cr_assert_eq(murr_list_tables(db, &names, &n, &e), 0);
+    cr_assert_eq(n, 0);
+    murr_names_free(names, n);
 }
