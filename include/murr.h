@@ -56,6 +56,7 @@ enum murr_status {
     MURR_ESYNTAX = 12,     /* malformed JSON text (HTTP 400) */
     MURR_EMEDIA = 13,      /* wrong Content-Type (HTTP 415) */
     MURR_EBUSY = 14,       /* resource temporarily unavailable, e.g. table damaged or closing */
+    MURR_ENOSPC = 15,      /* the storage device is full (HTTP 507); nothing of the write is visible */
 };
 
 #define MURR_ERROR_MSG_MAX 512

@@ -403,8 +403,14 @@ static int append_bytes(mr_table_t *t, const uint8_t *buf, size_t len, mr_segmen
         return mr_err_set(err, MURR_EINTERNAL, "table '%s': active segment %u is missing", t->name, t->active);
     uint64_t base = atomic_load(&seg->size);
     if (write_full(seg->fd, buf, len, (off_t)base) != 0) {
-        int rc = mr_err_set(err, MURR_EIO, "cannot write %zu bytes to '%s' at offset %llu: %s", len, seg->path,
-                            (unsigned long long)base, strerror(errno));
+        int e = errno;
+        int rc = e == ENOSPC || e == EDQUOT
+                     ? mr_err_set(err, MURR_ENOSPC,
+                                  "no space left on the storage device: cannot write %zu bytes to '%s' at offset %llu "
+                                  "(%s); the write is not applied",
+                                  len, seg->path, (unsigned long long)base, strerror(e))
+                     : mr_err_set(err, MURR_EIO, "cannot write %zu bytes to '%s' at offset %llu: %s", len, seg->path,
+                                  (unsigned long long)base, strerror(e));
         if (ftruncate(seg->fd, (off_t)base) != 0) /* drop a partial record */
             MR_ERROR("engine", "cannot truncate '%s' back to %llu: %s", seg->path, (unsigned long long)base,
                      strerror(errno));
@@ -553,7 +559,8 @@ int mr_table_txn_commit(mr_txn_t *x, mr_error_t *err)
         for (uint32_t id = x->first_seg; id <= t->active && rc == 0; id++) {
             mr_segment_t *s = seg_get(t, id);
             if (s && fdatasync(s->fd) != 0)
-                rc = mr_err_set(err, MURR_EIO, "fdatasync of '%s' failed: %s", s->path, strerror(errno));
+                rc = mr_err_set(err, errno == ENOSPC || errno == EDQUOT ? MURR_ENOSPC : MURR_EIO,
+                                "fdatasync of '%s' failed: %s; the write is not applied", s->path, strerror(errno));
         }
     }
     if (rc != 0) {
@@ -884,9 +891,19 @@ static void scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, size_t 
             memcpy(&seq, p + 16, 8);
             if (seq >= t->next_seq)
                 t->next_seq = seq + 1;
+            uint32_t count;
+            memcpy(&count, p + 24, 4);
+            size_t pending = out->n - *batch_start;
             if (kind == MR_REC_ABORT) {
-                rows_to_garbage(t, out->v + *batch_start, out->n - *batch_start);
+                rows_to_garbage(t, out->v + *batch_start, pending);
                 out->n = *batch_start;
+            } else if (count < pending) {
+                /* rows of a write that failed without its abort marker (e.g. the disk was
+                 * full) precede this commit's own `count` rows: they were never acknowledged */
+                size_t orphans = pending - count;
+                rows_to_garbage(t, out->v + *batch_start, orphans);
+                memmove(out->v + *batch_start, out->v + *batch_start + orphans, count * sizeof(uint64_t));
+                out->n -= orphans;
             }
             *batch_start = out->n;
             atomic_fetch_add(&s->garbage, len);
@@ -1151,7 +1168,8 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
         if (rc == 0) {
             uint64_t base = atomic_load(&a->size);
             if (write_full(a->fd, buf.data, buf.len, (off_t)base) != 0 || fdatasync(a->fd) != 0) {
-                rc = mr_err_set(err, MURR_EIO, "compaction cannot write '%s': %s", a->path, strerror(errno));
+                rc = mr_err_set(err, errno == ENOSPC || errno == EDQUOT ? MURR_ENOSPC : MURR_EIO,
+                                "compaction cannot write %zu bytes to '%s': %s", buf.len, a->path, strerror(errno));
                 if (ftruncate(a->fd, (off_t)base) != 0)
                     MR_ERROR("engine", "cannot truncate '%s': %s", a->path, strerror(errno));
             } else {

@@ -9,8 +9,10 @@
  * kind 0 = row: payload = validity bitmap of the non-key columns (bit set = present),
  * fixed slots (1/2/4/8 bytes per column; utf8: u32 offset of its tail entry from the
  * record start), then utf8 tail entries [u32 len][bytes]. kind 1 = commit marker closing a
- * write: payload = [u64 sequence][u32 records][u32 0]; kind 2 = abort marker (same layout)
- * dropping the rows since the previous marker. The segments form one log: a write's rows may
+ * write: payload = [u64 sequence][u32 records][u32 0], adopting the last `records` rows
+ * before it (rows between the previous marker and those belong to a write that failed
+ * without its abort marker, e.g. on a full disk, and stay invisible); kind 2 = abort marker
+ * (same layout) dropping the rows since the previous marker. The segments form one log: a write's rows may
  * span a segment roll. Recovery applies rows only when their commit marker is intact; an
  * unterminated or torn tail of the newest segment is truncated (logged with file and
  * offset), and an abort marker is added if uncommitted rows remain in older segments;

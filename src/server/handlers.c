@@ -71,7 +71,7 @@ static int status_of(int code)
     case MURR_EMEDIA: return 415;
     case MURR_ESHAPE: return 422;
     case MURR_EBUSY: return 503;
-    case MURR_ENOMEM: return 507;
+    case MURR_ENOMEM: case MURR_ENOSPC: return 507;
     default: return 500;
     }
 }

@@ -39,7 +39,7 @@ int mr_grpc_code_of(int murr_status)
     case MURR_EINVAL: case MURR_EUNSUPPORTED: case MURR_ECORRUPT: case MURR_ESHAPE: case MURR_ESYNTAX:
     case MURR_EMEDIA:
         return MR_GRPC_INVALID_ARGUMENT;
-    case MURR_ETOOBIG: return MR_GRPC_RESOURCE_EXHAUSTED;
+    case MURR_ETOOBIG: case MURR_ENOSPC: return MR_GRPC_RESOURCE_EXHAUSTED;
     case MURR_EBUSY: return MR_GRPC_UNAVAILABLE;
     default: return MR_GRPC_INTERNAL; /* ENOMEM, EIO, EINTERNAL, EAGAIN: server faults */
     }

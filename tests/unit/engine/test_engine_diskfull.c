@@ -1,0 +1,142 @@
+/* The engine on a full disk: a small tmpfs mounted by the test (needs root; skipped with
+ * the reason otherwise). A write that fails on ENOSPC is MURR_ENOSPC naming the file and
+ * the bytes; reads keep serving; and a streaming write whose rows landed but whose abort
+ * marker could not be written (the disk was still full) stays invisible after space is
+ * freed, a later write commits, and the table is reopened (it used to be adopted by that
+ * later commit: half of a rejected write became visible). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "core/batch.h"
+#include "core/log.h"
+#include "core/schema.h"
+#include "test_util.h"
+
+static char *mnt;
+static bool mounted;
+
+static void setup(void)
+{
+    mr_log_set_level(MR_LOG_ERROR);
+    mnt = tu_tempdir("diskfull");
+    mounted = geteuid() == 0 && mount("tmpfs", mnt, "tmpfs", 0, "size=256k") == 0;
+}
+
+static void teardown(void)
+{
+    if (mounted)
+        umount2(mnt, MNT_DETACH);
+    tu_rmtree(mnt);
+    free(mnt);
+}
+
+TestSuite(diskfull, .init = setup, .fini = teardown);
+
+/* n rows "<prefix><6 digits>" -> value: each row record is exactly 32 bytes (12 header +
+ * 8 key + 1 bitmap + 4 float, padded to 8), so 128 rows fill one 4 KiB page. */
+static mr_batch_t *rows(char prefix, int first, int n, float v)
+{
+    const char **keys = calloc((size_t)n, sizeof(char *));
+    float *vals = calloc((size_t)n, sizeof(float));
+    char (*store)[16] = calloc((size_t)n, 16);
+    for (int i = 0; i < n; i++) {
+        snprintf(store[i], 16, "%c%07d", prefix, first + i);
+        keys[i] = store[i];
+        vals[i] = v;
+    }
+    mr_batch_t *b = tu_batch_id_score(keys, vals, n);
+    free(keys);
+    free(vals);
+    free(store);
+    return b;
+}
+
+/* Fills the file system with `path`, then gives back `keep` bytes (whole pages). */
+static void fill_leaving(const char *path, size_t keep)
+{
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    static char page[4096];
+    size_t total = 0;
+    while (write(fd, page, sizeof(page)) == (ssize_t)sizeof(page))
+        total += sizeof(page);
+    cr_assert_eq(errno, ENOSPC);
+    cr_assert_eq(ftruncate(fd, (off_t)(total - keep)), 0);
+    close(fd);
+}
+
+static void read_one(murr_db *db, const char *key, bool *found, float *v)
+{
+    const char *k[] = {key};
+    size_t l[] = {strlen(key)};
+    const char *cols[] = {"score"};
+    murr_batch *out;
+    murr_error e = {0};
+    cr_assert_eq(murr_read(db, "t", k, l, 1, cols, 1, &out, &e), 0, "%s", e.message);
+    *found = murr_column_is_valid(&out->columns[0], 0);
+    *v = *found ? ((float *)out->columns[0].values)[0] : 0;
+    murr_batch_free(out);
+}
+
+Test(diskfull, rejected_write_stays_invisible_without_its_abort_marker)
+{
+    if (!mounted)
+        cr_skip_test("needs root to mount a 256 KiB tmpfs (euid %d)", (int)geteuid());
+    char data[512], filler[512];
+    snprintf(data, sizeof(data), "%s/data", mnt);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    murr_options o;
+    murr_options_default(&o);
+    o.background_compaction = false;
+    o.segment_max_bytes = 1 << 20; /* one segment: its map may be larger than the disk */
+    murr_db *db;
+    murr_error e = {0};
+    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
+    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
+    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
+    mr_schema_free(s);
+    /* room for exactly one page: batch A (128 rows = 4096 bytes) lands, then nothing fits */
+    fill_leaving(filler, 4096);
+    murr_writer *w;
+    cr_assert_eq(murr_write_begin(db, "t", &w, &e), 0, "%s", e.message);
+    mr_batch_t *a = rows('a', 0, 128, 1.0f), *b = rows('b', 0, 64, 2.0f);
+    cr_assert_eq(murr_writer_append(w, a, &e), 0, "%s", e.message);
+    int rc = murr_writer_append(w, b, &e);
+    cr_assert_eq(rc, MURR_ENOSPC, "rc %d: %s", rc, e.message);
+    cr_assert(strstr(e.message, "no space left on the storage device: cannot write 2048 bytes to '") != NULL, "%s",
+              e.message);
+    cr_assert(strstr(e.message, "00000001.seg' at offset 4096") != NULL, "%s", e.message);
+    murr_writer_abort(w); /* its abort marker cannot be written either (logged) */
+    /* a plain write on the full disk: ENOSPC, reads keep serving */
+    mr_batch_t *c = rows('c', 0, 1, 3.0f);
+    cr_assert_eq(murr_write(db, "t", c, &e), MURR_ENOSPC, "%s", e.message);
+    bool found;
+    float v;
+    read_one(db, "a0000000", &found, &v);
+    cr_assert(!found);
+    /* space comes back; a later write commits; restart */
+    cr_assert_eq(unlink(filler), 0);
+    cr_assert_eq(murr_write(db, "t", c, &e), 0, "%s", e.message);
+    murr_close(db);
+    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
+    read_one(db, "c0000000", &found, &v);
+    cr_assert(found && v == 3.0f, "the acknowledged write is there");
+    for (int i = 0; i < 128; i += 37) {
+        char k[16];
+        snprintf(k, sizeof(k), "a%07d", i);
+        read_one(db, k, &found, &v);
+        cr_assert(!found, "row %s of the rejected write became visible after restart", k);
+    }
+    murr_table_stats st;
+    cr_assert_eq(murr_table_stats_get(db, "t", &st, &e), 0);
+    cr_assert_eq(st.rows, 1);
+    murr_close(db);
+    mr_batch_free(a);
+    mr_batch_free(b);
+    mr_batch_free(c);
+}
