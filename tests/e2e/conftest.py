@@ -13,8 +13,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("MURR_BUILD_DIR", ROOT / "build" / "debug"))
 MURR_BIN = Path(os.environ.get("MURR_BIN", BUILD / "murr"))
-# MURR_FIXTURES_DIR: for checkouts (e.g. git worktrees) that are not beside shared/
-FIXTURES = Path(os.environ.get("MURR_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures"))
+# files the tests read (tests/data/README.md says where each comes from)
+DATA = ROOT / "tests" / "data"
 
 # Every (method, path, status) a requests-based test of this session received: the OpenAPI
 # coverage test (test_zz_openapi_coverage.py, run last) checks each one is documented.
