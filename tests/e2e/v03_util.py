@@ -58,7 +58,10 @@ def scatter(answer, n, columns, types=None):
 
 def f32(v):
     """The value a float32 column stores for v (as the Python float pyarrow returns)."""
-    return None if v is None else float(np.float32(v))
+    if v is None:
+        return None
+    with np.errstate(over="ignore"):  # out of range: infinity, as on the server
+        return float(np.float32(v))
 
 
 class Model:
