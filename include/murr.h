@@ -222,8 +222,9 @@ MURR_API int murr_describe_table(murr_db *db, const char *name, murr_schema **ou
 
 /* Upserts the rows of `batch` into the table: whole-row replacement, last duplicate key in
  * the batch wins. The whole batch is validated first (every schema column present by name,
- * dtype equal or losslessly widened, no null key, no null in a non-nullable column); on any
- * error nothing is written. Atomic and (with sync_writes) durable when it returns 0. */
+ * dtype equal or losslessly widened (key columns: widened only, never narrowed, whatever
+ * "strict" says), no null in a key column or a non-nullable column, every encoded key at
+ * most MURR_KEY_MAX bytes); on any error nothing is written. Atomic and (with sync_writes) durable when it returns 0. */
 MURR_API int murr_write(murr_db *db, const char *name, const murr_batch *batch, murr_error *err);
 
 /* Atomic multi-batch write: every batch lands or none (used by HTTP/Flight bodies that carry

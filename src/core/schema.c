@@ -1,6 +1,7 @@
 /* schema.c - schema JSON (jansson) and validation; see schema.h. */
 #include "core/schema.h"
 #include "core/alloc.h"
+#include "core/dtype.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -65,6 +66,8 @@ MURR_API int murr_table_name_check(const char *name, size_t len, murr_error *err
     return 0;
 }
 
+static bool is_key_dtype(murr_dtype t) { return t == MURR_UTF8 || mr_dtype_is_int(t); }
+
 int mr_schema_validate(const mr_schema_t *s, mr_error_t *err)
 {
     if (s->num_columns == 0)
@@ -72,6 +75,9 @@ int mr_schema_validate(const mr_schema_t *s, mr_error_t *err)
     if (s->num_columns > MR_SCHEMA_MAX_COLUMNS)
         return mr_err_set(err, MURR_EINVAL, "Table error: schema has %d columns, the limit is %d", s->num_columns,
                           MR_SCHEMA_MAX_COLUMNS);
+    if (s->form != MURR_SCHEMA_FORM2 && s->form != MURR_SCHEMA_FORM3)
+        return mr_err_set(err, MURR_EINVAL, "Table error: unknown schema form %d (expected 2 or 3)", (int)s->form);
+    int32_t nkeys = 0, first_key = -1;
     for (int32_t i = 0; i < s->num_columns; i++) {
         const mr_column_schema_t *c = &s->columns[i];
         if (c->name_len == 0)
@@ -81,17 +87,61 @@ int mr_schema_validate(const mr_schema_t *s, mr_error_t *err)
                               c->name_len, MR_COLUMN_NAME_MAX);
         if ((unsigned)c->dtype >= MURR_DTYPE_COUNT)
             return mr_err_set(err, MURR_EINVAL, "Table error: column '%s' has invalid dtype %d", c->name, (int)c->dtype);
+        if (c->name_len == strlen(MURR_IDX_COLUMN) && memcmp(c->name, MURR_IDX_COLUMN, c->name_len) == 0)
+            return mr_err_set(err, MURR_EINVAL,
+                              "Table error: column name '%s' is reserved (it is the request-position column of "
+                              "sparse fetch answers)",
+                              MURR_IDX_COLUMN);
         for (int32_t j = 0; j < i; j++)
             if (s->columns[j].name_len == c->name_len && memcmp(s->columns[j].name, c->name, c->name_len) == 0)
                 return mr_err_set(err, MURR_EINVAL, "Table error: duplicate column '%s'", c->name);
+        if (!c->key)
+            continue;
+        if (first_key < 0)
+            first_key = i;
+        nkeys++;
+        if (s->form == MURR_SCHEMA_FORM2 && c->dtype != MURR_UTF8)
+            return mr_err_set(err, MURR_EINVAL,
+                              "Table error: key column '%s' must be utf8, got %s (integer and compound keys need the "
+                              "0.3 schema form: per-column \"key\": true, no top-level \"key\")",
+                              c->name, murr_dtype_name(c->dtype));
+        if (!is_key_dtype(c->dtype))
+            return mr_err_set(err, MURR_EINVAL,
+                              "Table error: key column '%s' has dtype %s; key columns must be utf8 or an integer "
+                              "dtype (int8..int64, uint8..uint64)",
+                              c->name, murr_dtype_name(c->dtype));
+        if (c->nullable && s->form == MURR_SCHEMA_FORM3)
+            return mr_err_set(err, MURR_EINVAL,
+                              "Table error: key column '%s' cannot be nullable: declare it with \"nullable\": false",
+                              c->name);
     }
-    if (s->key_index < 0 || s->key_index >= s->num_columns)
-        return mr_err_set(err, MURR_EINVAL, "Table error: key column not in schema");
-    const mr_column_schema_t *k = &s->columns[s->key_index];
-    if (k->dtype != MURR_UTF8)
-        return mr_err_set(err, MURR_EINVAL, "Table error: key column '%s' must be utf8, got %s", k->name,
-                          murr_dtype_name(k->dtype));
+    if (nkeys == 0)
+        return mr_err_set(err, MURR_EINVAL,
+                          "Table error: table must have at least one key column (mark one or more columns with "
+                          "\"key\": true)");
+    if (s->form == MURR_SCHEMA_FORM2 && nkeys != 1)
+        return mr_err_set(err, MURR_EINVAL, "Table error: a schema with a top-level \"key\" has exactly one key column, got %d",
+                          nkeys);
+    if (s->key_index != first_key || s->num_keys != nkeys)
+        return mr_err_set(err, MURR_EINVAL,
+                          "Table error: schema key summary (first key %d, %d keys) disagrees with its columns "
+                          "(first key %d, %d keys)",
+                          s->key_index, s->num_keys, first_key, nkeys);
     return 0;
+}
+
+/* Sets key_index and num_keys from the columns' key flags. */
+static void schema_index_keys(mr_schema_t *s)
+{
+    s->key_index = -1;
+    s->num_keys = 0;
+    for (int32_t i = 0; i < s->num_columns; i++) {
+        if (!s->columns[i].key)
+            continue;
+        if (s->key_index < 0)
+            s->key_index = i;
+        s->num_keys++;
+    }
 }
 
 static const char *json_kind(const json_t *v)
@@ -113,6 +163,7 @@ static int parse_column(const char *name, json_t *cv, mr_column_schema_t *col, m
         return mr_err_set(err, MURR_ESHAPE, "columns.%s: expected an object, got %s", name, json_kind(cv));
     col->nullable = true;
     col->strict = true;
+    col->key = false;
     bool have_dtype = false;
     const char *k;
     json_t *v;
@@ -126,16 +177,14 @@ static int parse_column(const char *name, json_t *cv, mr_column_schema_t *col, m
                                   "int32, int64, uint8, uint16, uint32, uint64, float32, float64",
                                   name, json_string_value(v));
             have_dtype = true;
-        } else if (strcmp(k, "nullable") == 0 || strcmp(k, "strict") == 0) {
+        } else if (strcmp(k, "nullable") == 0 || strcmp(k, "strict") == 0 || strcmp(k, "key") == 0) {
             if (!json_is_boolean(v))
                 return mr_err_set(err, MURR_ESHAPE, "columns.%s.%s: expected a boolean, got %s", name, k, json_kind(v));
-            if (k[0] == 'n')
-                col->nullable = json_is_true(v);
-            else
-                col->strict = json_is_true(v);
+            bool *dst = k[0] == 'n' ? &col->nullable : k[0] == 's' ? &col->strict : &col->key;
+            *dst = json_is_true(v);
         } else {
-            return mr_err_set(err, MURR_ESHAPE, "columns.%s: unknown field `%s`, expected `dtype`, `nullable` or `strict`",
-                              name, k);
+            return mr_err_set(err, MURR_ESHAPE,
+                              "columns.%s: unknown field `%s`, expected `dtype`, `nullable`, `key` or `strict`", name, k);
         }
     }
     if (!have_dtype)
@@ -149,10 +198,16 @@ int mr_schema_from_jansson(const json_t *root, mr_schema_t **out, mr_error_t *er
     if (!json_is_object(root))
         return mr_err_set(err, MURR_ESHAPE, "expected a schema object, got %s", json_kind(root));
     json_t *key = json_object_get(root, "key");
+    if (key == NULL) { /* form 3 is strict about members (0.3.1); form 2 ignores others (0.2.1) */
+        const char *member;
+        json_t *mv;
+        json_object_foreach((json_t *)root, member, mv) {
+            if (strcmp(member, "columns") != 0)
+                return mr_err_set(err, MURR_ESHAPE, "unknown field `%s`, expected `columns`", member);
+        }
+    }
     json_t *cols = json_object_get(root, "columns");
-    if (key == NULL)
-        return mr_err_set(err, MURR_ESHAPE, "missing field `key`");
-    if (!json_is_string(key))
+    if (key != NULL && !json_is_string(key))
         return mr_err_set(err, MURR_ESHAPE, "key: expected a string, got %s", json_kind(key));
     if (cols == NULL)
         return mr_err_set(err, MURR_ESHAPE, "missing field `columns`");
@@ -164,7 +219,8 @@ int mr_schema_from_jansson(const json_t *root, mr_schema_t **out, mr_error_t *er
                           MR_SCHEMA_MAX_COLUMNS);
     mr_schema_t *s = mr_xcalloc(1, sizeof(*s));
     s->columns = mr_xcalloc(n ? n : 1, sizeof(mr_column_schema_t));
-    s->key_index = -1;
+    s->form = key ? MURR_SCHEMA_FORM2 : MURR_SCHEMA_FORM3;
+    bool key_found = false;
     const char *name;
     json_t *cv;
     int rc = 0;
@@ -176,13 +232,24 @@ int mr_schema_from_jansson(const json_t *root, mr_schema_t **out, mr_error_t *er
         s->num_columns++;
         if ((rc = parse_column(name, cv, col, err)) != 0)
             goto fail;
-        if (strcmp(name, json_string_value(key)) == 0)
-            s->key_index = s->num_columns - 1;
+        if (key == NULL)
+            continue;
+        bool is_key = strcmp(name, json_string_value(key)) == 0;
+        if (col->key && !is_key) {
+            rc = mr_err_set(err, MURR_EINVAL,
+                            "Table error: column '%s' is marked \"key\": true but the top-level key is '%s'; use "
+                            "one form: a top-level \"key\" (0.2) or per-column \"key\" flags (0.3)",
+                            name, json_string_value(key));
+            goto fail;
+        }
+        col->key = is_key;
+        key_found |= is_key;
     }
-    if (s->key_index < 0) {
+    if (key != NULL && !key_found) {
         rc = mr_err_set(err, MURR_EINVAL, "Table error: key column '%s' not in schema", json_string_value(key));
         goto fail;
     }
+    schema_index_keys(s);
     if ((rc = mr_schema_validate(s, err)) != 0)
         goto fail;
     *out = s;
@@ -212,14 +279,18 @@ json_t *mr_schema_to_jansson(const mr_schema_t *s)
 {
     json_t *root = json_object();
     json_t *cols = json_object();
-    json_object_set_new(root, "key", json_stringn(s->columns[s->key_index].name, s->columns[s->key_index].name_len));
+    bool form2 = s->form == MURR_SCHEMA_FORM2;
+    if (form2)
+        json_object_set_new(root, "key", json_stringn(s->columns[s->key_index].name, s->columns[s->key_index].name_len));
     for (int32_t i = 0; i < s->num_columns; i++) {
         const mr_column_schema_t *c = &s->columns[i];
         json_t *cv = json_object();
         json_object_set_new(cv, "dtype", json_string(murr_dtype_name(c->dtype)));
         json_object_set_new(cv, "nullable", json_boolean(c->nullable));
-        if (!c->strict)
-            json_object_set_new(cv, "strict", json_false());
+        if (!form2)
+            json_object_set_new(cv, "key", json_boolean(c->key));
+        if (!form2 || !c->strict)
+            json_object_set_new(cv, "strict", json_boolean(c->strict));
         json_object_set_new(cols, c->name, cv);
     }
     json_object_set_new(root, "columns", cols);
@@ -248,7 +319,7 @@ mr_schema_t *mr_schema_make(const char *key, ...)
     va_end(ap);
     mr_schema_t *s = mr_xcalloc(1, sizeof(*s));
     s->columns = mr_xcalloc((size_t)(n ? n : 1), sizeof(mr_column_schema_t));
-    s->key_index = -1;
+    s->form = strchr(key, ',') ? MURR_SCHEMA_FORM3 : MURR_SCHEMA_FORM2;
     va_start(ap, key);
     for (int i = 0; i < n; i++) {
         const char *spec = va_arg(ap, const char *);
@@ -265,10 +336,16 @@ mr_schema_t *mr_schema_make(const char *key, ...)
             dl--;
         if (murr_dtype_parse(dt, dl, &c->dtype) != 0)
             abort();
-        if (strcmp(c->name, key) == 0)
-            s->key_index = i;
+        for (const char *k = key; *k;) { /* key: one name, or a comma-separated list */
+            const char *comma = strchr(k, ',');
+            size_t kl = comma ? (size_t)(comma - k) : strlen(k);
+            if (kl == nl && memcmp(k, c->name, nl) == 0)
+                c->key = true;
+            k += kl + (comma != NULL);
+        }
     }
     va_end(ap);
     s->num_columns = n;
+    schema_index_keys(s);
     return s;
 }

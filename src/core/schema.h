@@ -29,7 +29,8 @@ mr_schema_t *mr_schema_clone(const mr_schema_t *s);
 void mr_schema_free(mr_schema_t *s);
 /* Index of a column by name, or -1. */
 int32_t mr_schema_find(const mr_schema_t *s, const char *name, size_t len);
-/* Builds a schema in code (tests, benches): key first then columns "name:dtype[?]" where
+/* Builds a schema in code (tests, benches): key (one name: form 2; "a,b": a compound key in
+ * form 3) then columns "name:dtype[?]" where
  * a trailing '?' means nullable, e.g. mr_schema_make("id", "id:utf8", "score:float32?", NULL). */
 mr_schema_t *mr_schema_make(const char *key, ...);
 

@@ -251,8 +251,8 @@ MURR_API int murr_create_table(murr_db *db, const char *name, const murr_schema 
         mr_table_destroy(t, true);
         goto out;
     }
-    MR_INFO("engine", "created table '%s' (%d columns, key '%s')", name, schema->num_columns,
-            schema->columns[schema->key_index].name);
+    MR_INFO("engine", "created table '%s' (%d columns, %d key column(s) from '%s', schema form %d)", name,
+            schema->num_columns, schema->num_keys, schema->columns[schema->key_index].name, (int)schema->form);
 out:
     pthread_rwlock_unlock(&db->lock);
     return rc;
@@ -349,13 +349,32 @@ MURR_API int murr_write(murr_db *db, const char *name, const murr_batch *batch, 
     return murr_write_many(db, name, &batch, 1, err);
 }
 
-MURR_API int murr_read(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens, size_t num_keys,
-                       const char *const *columns, size_t num_columns, murr_batch **out, murr_error *err)
+MURR_API int murr_read_opt(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens,
+                           size_t num_keys, const char *const *columns, size_t num_columns, unsigned flags,
+                           murr_batch **out, murr_error *err)
 {
     mr_epoch_guard_t g;
     mr_epoch_enter(&g);
     mr_table_t *t = lookup(db, name);
-    int rc = t ? mr_table_read(t, keys, key_lens, num_keys, columns, num_columns, out, err) : not_found(err, name);
+    int rc = t ? mr_table_read(t, keys, key_lens, num_keys, columns, num_columns, flags, out, err)
+               : not_found(err, name);
+    mr_epoch_exit(&g);
+    return rc;
+}
+
+MURR_API int murr_read(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens, size_t num_keys,
+                       const char *const *columns, size_t num_columns, murr_batch **out, murr_error *err)
+{
+    return murr_read_opt(db, name, keys, key_lens, num_keys, columns, num_columns, 0, out, err);
+}
+
+MURR_API int murr_read_keys(murr_db *db, const char *name, const murr_batch *keys, const char *const *columns,
+                            size_t num_columns, unsigned flags, murr_batch **out, murr_error *err)
+{
+    mr_epoch_guard_t g;
+    mr_epoch_enter(&g);
+    mr_table_t *t = lookup(db, name);
+    int rc = t ? mr_table_read_keys(t, keys, columns, num_columns, flags, out, err) : not_found(err, name);
     mr_epoch_exit(&g);
     return rc;
 }

@@ -32,13 +32,14 @@
 static void layout_init(mr_table_t *t)
 {
     const mr_schema_t *s = t->schema;
-    t->ncols = s->num_columns - 1;
+    t->ncols = s->num_columns - s->num_keys;
+    mr_key_codec_init(&t->key, s);
     t->cols = mr_xcalloc((size_t)(t->ncols ? t->ncols : 1), sizeof(mr_col_layout_t));
     t->col_of_schema = mr_xcalloc((size_t)s->num_columns, sizeof(int32_t));
     uint32_t off = 0;
     int32_t k = 0;
     for (int32_t i = 0; i < s->num_columns; i++) {
-        if (i == s->key_index) {
+        if (s->columns[i].key) {
             t->col_of_schema[i] = -1;
             continue;
         }
@@ -257,34 +258,16 @@ typedef struct wcol {
 static int validate_batch(mr_table_t *t, mr_batch_t *scratch, const mr_batch_t *b, mr_column_t *cols, mr_error_t *err)
 {
     const mr_schema_t *s = t->schema;
+    MR_RETURN_NOT_OK(mr_key_columns_prepare(&t->key, s, b, false, "write payload", scratch, cols, err));
     for (int32_t i = 0; i < s->num_columns; i++) {
         const mr_column_schema_t *cs = &s->columns[i];
+        if (cs->key)
+            continue;
         int32_t bi = mr_batch_find_column(b, cs->name, cs->name_len);
         if (bi < 0)
             return mr_err_set(err, MURR_EINVAL, "Table error: missing column '%s' in write payload (table '%s' has %d columns)",
                               cs->name, t->name, s->num_columns);
         const mr_column_t *c = &b->columns[bi];
-        if (i == s->key_index) {
-            if (c->dtype != MURR_UTF8)
-                return mr_err_set(err, MURR_EINVAL, "Segment error: key column '%s' must be utf8, got %s", cs->name,
-                                  murr_dtype_name(c->dtype));
-            if (c->null_count > 0) {
-                int64_t r = 0;
-                while (murr_column_is_valid(c, r))
-                    r++;
-                return mr_err_set(err, MURR_EINVAL, "Segment error: null in key column '%s' at row %lld", cs->name,
-                                  (long long)r);
-            }
-            for (int64_t r = 0; r < b->num_rows; r++) {
-                size_t klen;
-                mr_column_str(c, r, &klen);
-                if (klen > 65535)
-                    return mr_err_set(err, MURR_EINVAL, "Segment error: key at row %lld is %zu bytes, the limit is 65535",
-                                      (long long)r, klen);
-            }
-            cols[i] = *c;
-            continue;
-        }
         if (!cs->nullable && c->null_count > 0) {
             int64_t r = 0;
             while (murr_column_is_valid(c, r))
@@ -322,14 +305,11 @@ static size_t row_size(mr_table_t *t, mr_column_t *cols, int64_t r, size_t klen)
 /* Encodes row r into p (rec_len bytes, zeroed by the caller). */
 static void encode_row(mr_table_t *t, mr_column_t *cols, int64_t r, uint8_t *p, uint32_t rec_len)
 {
-    const mr_schema_t *s = t->schema;
-    size_t klen;
-    const uint8_t *key = mr_column_str(&cols[s->key_index], r, &klen);
+    size_t klen = mr_key_encode(&t->key, cols, r, p + MR_REC_HEADER);
     uint16_t kl = (uint16_t)klen, kind = MR_REC_ROW;
     memcpy(p + 4, &rec_len, 4);
     memcpy(p + 8, &kl, 2);
     memcpy(p + 10, &kind, 2);
-    memcpy(p + MR_REC_HEADER, key, klen);
     uint8_t *bm = p + MR_REC_HEADER + klen;
     uint8_t *fixed = bm + t->bitmap_bytes;
     uint32_t tail = (uint32_t)(fixed + t->fixed_bytes - p);
@@ -448,9 +428,7 @@ int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n,
         }
         mr_column_t *bc = cols + bi * (size_t)ns;
         for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
-            size_t klen;
-            mr_column_str(&bc[t->schema->key_index], r, &klen);
-            total += row_size(t, bc, r, klen);
+            total += row_size(t, bc, r, mr_key_encoded_len(&t->key, bc, r));
         }
         rows += (uint64_t)batches[bi]->num_rows;
     }
@@ -486,9 +464,7 @@ int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n,
     for (size_t bi = 0; bi < n; bi++) {
         mr_column_t *bc = cols + bi * (size_t)ns;
         for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
-            size_t klen;
-            mr_column_str(&bc[t->schema->key_index], r, &klen);
-            uint32_t len = (uint32_t)row_size(t, bc, r, klen);
+            uint32_t len = (uint32_t)row_size(t, bc, r, mr_key_encoded_len(&t->key, bc, r));
             encode_row(t, bc, r, buf + off, len);
             rel[ri++] = off;
             off += len;
@@ -623,8 +599,74 @@ int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr
 
 #define READ_CHUNK 64
 
+/* Copies column c of the found records into col (rows = nrecs; NULL records are misses). */
+static void copy_column(mr_table_t *t, const mr_col_layout_t *L, int32_t k, const uint8_t *const *recs, size_t nrecs,
+                        mr_column_t *col)
+{
+    int32_t *offs = col->dtype == MURR_UTF8 ? col->values : NULL;
+    int32_t doff = 0;
+    for (size_t i = 0; i < nrecs; i++) {
+        const uint8_t *rec = recs[i];
+        const uint8_t *bm = rec ? rec + MR_REC_HEADER + rd16(rec + 8) : NULL;
+        if (rec == NULL || !mr_bit_get(bm, k)) {
+            mr_bit_clear(col->validity, (int64_t)i);
+            if (offs)
+                offs[i + 1] = doff;
+            continue;
+        }
+        const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
+        switch (L->dtype) {
+        case MURR_UTF8: {
+            const uint8_t *te = rec + rd32(slot);
+            uint32_t l = rd32(te);
+            memcpy(col->data + doff, te + 4, l);
+            doff += (int32_t)l;
+            offs[i + 1] = doff;
+            break;
+        }
+        case MURR_BOOL:
+            if (*slot)
+                mr_bit_set(col->values, (int64_t)i);
+            break;
+        case MURR_INT8: case MURR_UINT8:
+            ((uint8_t *)col->values)[i] = *slot;
+            break;
+        case MURR_INT16: case MURR_UINT16:
+            memcpy((uint8_t *)col->values + i * 2, slot, 2);
+            break;
+        case MURR_INT32: case MURR_UINT32: case MURR_FLOAT32:
+            memcpy((uint8_t *)col->values + i * 4, slot, 4);
+            break;
+        default:
+            memcpy((uint8_t *)col->values + i * 8, slot, 8);
+            break;
+        }
+    }
+    mr_column_normalize_nulls(col, (int64_t)nrecs);
+}
+
+/* Resolves requested column names to non-key indexes (sel[c]). */
+static int select_columns(mr_table_t *t, const char *const *columns, size_t ncolumns, int32_t *sel, mr_error_t *err)
+{
+    for (size_t c = 0; c < ncolumns; c++) {
+        size_t len = strlen(columns[c]);
+        if (strcmp(columns[c], MURR_IDX_COLUMN) == 0)
+            return mr_err_set(err, MURR_EINVAL,
+                              "Segment error: column '%s' not found: '%s' is the request position of sparse answers, "
+                              "added to them without asking",
+                              columns[c], MURR_IDX_COLUMN);
+        int32_t si = mr_schema_find(t->schema, columns[c], len);
+        if (si < 0)
+            return mr_err_set(err, MURR_EINVAL, "Segment error: column '%s' not found", columns[c]);
+        if (t->schema->columns[si].key) /* the reference's words: key columns are not value columns */
+            return mr_err_set(err, MURR_EINVAL, "Segment error: column '%s' not found", columns[c]);
+        sel[c] = t->col_of_schema[si];
+    }
+    return 0;
+}
+
 int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens, size_t nkeys,
-                  const char *const *columns, size_t ncolumns, mr_batch_t **out, mr_error_t *err)
+                  const char *const *columns, size_t ncolumns, unsigned flags, mr_batch_t **out, mr_error_t *err)
 {
     *out = NULL;
     if (t->damaged)
@@ -632,20 +674,19 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
     if (ncolumns == 0)
         return mr_err_set(err, MURR_EINVAL, "Segment error: no columns requested: name at least one column of table '%s'",
                           t->name);
+    bool sparse = (flags & MURR_READ_SPARSE) != 0;
+    if (sparse && nkeys > UINT32_MAX)
+        return mr_err_set(err, MURR_ETOOBIG, "%zu keys exceed the %u positions a sparse answer's '%s' can hold", nkeys,
+                          UINT32_MAX, MURR_IDX_COLUMN);
     int32_t *sel = mr_xmalloc(ncolumns * sizeof(int32_t));
-    for (size_t c = 0; c < ncolumns; c++) {
-        int32_t si = mr_schema_find(t->schema, columns[c], strlen(columns[c]));
-        if (si < 0 || si == t->schema->key_index) {
-            mr_free(sel);
-            return mr_err_set(err, MURR_EINVAL, "Segment error: column '%s' not found", columns[c]);
-        }
-        sel[c] = t->col_of_schema[si];
+    int rc = select_columns(t, columns, ncolumns, sel, err);
+    if (rc != 0) {
+        mr_free(sel);
+        return rc;
     }
-    mr_batch_t *b = mr_batch_new((int32_t)ncolumns, (int64_t)nkeys);
     const uint8_t **recs = mr_malloc((nkeys ? nkeys : 1) * sizeof(*recs));
     uint64_t *hashes = mr_malloc((nkeys ? nkeys : 1) * sizeof(uint64_t));
-    if (b == NULL || recs == NULL || hashes == NULL) {
-        mr_batch_free(b);
+    if (recs == NULL || hashes == NULL) {
         mr_free(recs);
         mr_free(hashes);
         mr_free(sel);
@@ -682,15 +723,46 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
         }
     }
     mr_free(hashes);
+    /* Sparse: keep the found records, remembering their request positions. */
+    size_t nrows = nkeys;
+    uint32_t *idx = NULL;
+    if (sparse) {
+        idx = mr_malloc((nkeys ? nkeys : 1) * sizeof(uint32_t));
+        if (idx == NULL) {
+            mr_free(recs);
+            mr_free(sel);
+            return mr_err_set(err, MURR_ENOMEM, "cannot allocate the answer for %zu keys", nkeys);
+        }
+        nrows = 0;
+        for (size_t i = 0; i < nkeys; i++)
+            if (recs[i] != NULL) {
+                idx[nrows] = (uint32_t)i;
+                recs[nrows++] = recs[i];
+            }
+    }
+    int32_t lead = sparse ? 1 : 0;
+    mr_batch_t *b = mr_batch_new((int32_t)ncolumns + lead, (int64_t)nrows);
+    if (b == NULL) {
+        rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate the answer for %zu keys", nkeys);
+        goto out;
+    }
+    if (sparse) {
+        mr_batch_set_name(b, 0, MURR_IDX_COLUMN, strlen(MURR_IDX_COLUMN));
+        if (mr_batch_column_alloc(b, 0, MURR_UINT32, false, 0) != 0) {
+            rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate column '%s' for %zu rows", MURR_IDX_COLUMN, nrows);
+            goto out;
+        }
+        memcpy(b->columns[0].values, idx, nrows * sizeof(uint32_t));
+    }
     /* Pass 3: copy the requested columns, column by column (records are now cached). */
-    int rc = 0;
     for (size_t c = 0; c < ncolumns && rc == 0; c++) {
         const mr_col_layout_t *L = &t->cols[sel[c]];
         const mr_column_schema_t *cs = &t->schema->columns[L->schema_index];
-        mr_batch_set_name(b, (int32_t)c, cs->name, cs->name_len);
+        int32_t oc = (int32_t)c + lead;
+        mr_batch_set_name(b, oc, cs->name, cs->name_len);
         int64_t data_len = 0;
         if (L->dtype == MURR_UTF8) {
-            for (size_t i = 0; i < nkeys; i++) {
+            for (size_t i = 0; i < nrows; i++) {
                 const uint8_t *rec = recs[i];
                 if (rec == NULL)
                     continue;
@@ -704,52 +776,14 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
                 break;
             }
         }
-        if (mr_batch_column_alloc(b, (int32_t)c, L->dtype, true, data_len) != 0) {
-            rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate column '%s' for %zu keys", cs->name, nkeys);
+        if (mr_batch_column_alloc(b, oc, L->dtype, true, data_len) != 0) {
+            rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate column '%s' for %zu keys", cs->name, nrows);
             break;
         }
-        mr_column_t *col = &b->columns[c];
-        int32_t *offs = col->dtype == MURR_UTF8 ? col->values : NULL;
-        int32_t doff = 0;
-        for (size_t i = 0; i < nkeys; i++) {
-            const uint8_t *rec = recs[i];
-            const uint8_t *bm = rec ? rec + MR_REC_HEADER + rd16(rec + 8) : NULL;
-            if (rec == NULL || !mr_bit_get(bm, sel[c])) {
-                mr_bit_clear(col->validity, (int64_t)i);
-                if (offs)
-                    offs[i + 1] = doff;
-                continue;
-            }
-            const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
-            switch (L->dtype) {
-            case MURR_UTF8: {
-                const uint8_t *te = rec + rd32(slot);
-                uint32_t l = rd32(te);
-                memcpy(col->data + doff, te + 4, l);
-                doff += (int32_t)l;
-                offs[i + 1] = doff;
-                break;
-            }
-            case MURR_BOOL:
-                if (*slot)
-                    mr_bit_set(col->values, (int64_t)i);
-                break;
-            case MURR_INT8: case MURR_UINT8:
-                ((uint8_t *)col->values)[i] = *slot;
-                break;
-            case MURR_INT16: case MURR_UINT16:
-                memcpy((uint8_t *)col->values + i * 2, slot, 2);
-                break;
-            case MURR_INT32: case MURR_UINT32: case MURR_FLOAT32:
-                memcpy((uint8_t *)col->values + i * 4, slot, 4);
-                break;
-            default:
-                memcpy((uint8_t *)col->values + i * 8, slot, 8);
-                break;
-            }
-        }
-        mr_column_normalize_nulls(col, (int64_t)nkeys);
+        copy_column(t, L, sel[c], recs, nrows, &b->columns[oc]);
     }
+out:
+    mr_free(idx);
     mr_free(recs);
     mr_free(sel);
     if (rc != 0) {
@@ -758,6 +792,30 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
     }
     *out = b;
     return 0;
+}
+
+int mr_table_read_keys(mr_table_t *t, const mr_batch_t *keys, const char *const *columns, size_t ncolumns,
+                       unsigned flags, mr_batch_t **out, mr_error_t *err)
+{
+    *out = NULL;
+    if (keys == NULL || keys->num_rows < 0)
+        return mr_err_set(err, MURR_EINVAL, "Table error: no key batch given for table '%s'", t->name);
+    mr_batch_t *scratch = mr_batch_new(0, 0);
+    size_t n = (size_t)keys->num_rows;
+    mr_column_t *cols = mr_calloc((size_t)t->schema->num_columns, sizeof(mr_column_t));
+    const char **kp = mr_malloc((n ? n : 1) * sizeof(char *));
+    size_t *kl = mr_malloc((n ? n : 1) * sizeof(size_t));
+    int rc;
+    if (scratch == NULL || cols == NULL || kp == NULL || kl == NULL)
+        rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu keys", n);
+    else if ((rc = mr_key_columns_prepare(&t->key, t->schema, keys, true, "fetch keys", scratch, cols, err)) == 0 &&
+             (rc = mr_key_encode_all(&t->key, cols, keys->num_rows, scratch, kp, kl, err)) == 0)
+        rc = mr_table_read(t, kp, kl, n, columns, ncolumns, flags, out, err);
+    mr_free(kl);
+    mr_free(kp);
+    mr_free(cols);
+    mr_batch_free(scratch);
+    return rc;
 }
 
 /* --------------------------------------------------------------- recovery ----------- */
@@ -1023,6 +1081,7 @@ void mr_table_destroy(mr_table_t *t, bool remove_files)
     mr_schema_free(t->schema);
     mr_free(t->cols);
     mr_free(t->col_of_schema);
+    mr_key_codec_deinit(&t->key);
     mr_free(t->name);
     mr_free(t->dir);
     mr_free(t);

@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 
 #include "core/batch.h"
+#include "core/key.h"
 #include "core/schema.h"
 #include "engine/keydir.h"
 
@@ -59,9 +60,10 @@ typedef struct mr_table {
     char *name;
     char *dir;
     mr_schema_t *schema;
+    mr_key_codec_t key;            /* how rows' key columns become the record key */
     int32_t ncols;                 /* non-key columns */
     mr_col_layout_t *cols;         /* by non-key index */
-    int32_t *col_of_schema;        /* schema index -> non-key index, -1 for the key */
+    int32_t *col_of_schema;        /* schema index -> non-key index, -1 for key columns */
     uint32_t bitmap_bytes;
     uint32_t fixed_bytes;
     const murr_options *opts;
@@ -99,8 +101,12 @@ int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err);
 int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
 int mr_table_txn_commit(mr_txn_t *x, mr_error_t *err);
 void mr_table_txn_abort(mr_txn_t *x);
+/* Reads encoded keys (murr_read_opt); flags: MURR_READ_SPARSE. */
 int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens, size_t nkeys,
-                  const char *const *columns, size_t ncolumns, mr_batch_t **out, mr_error_t *err);
+                  const char *const *columns, size_t ncolumns, unsigned flags, mr_batch_t **out, mr_error_t *err);
+/* Reads by key columns (murr_read_keys): prepares and encodes them, then mr_table_read. */
+int mr_table_read_keys(mr_table_t *t, const mr_batch_t *keys, const char *const *columns, size_t ncolumns,
+                       unsigned flags, mr_batch_t **out, mr_error_t *err);
 /* Rewrites sealed segments whose garbage ratio is at least min_ratio (0: any garbage);
  * with force, first seals the active segment if it has garbage. */
 int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *err);

@@ -561,7 +561,7 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
         mr_colbuilder_init(&cb, cs->dtype);
         for (uint32_t r = 0; r < rows && rc == 0; r++) {
             const jnode_t *e = &arrs[i]->kids[r];
-            if (e->type == J_NULL && i == schema->key_index)
+            if (e->type == J_NULL && cs->key)
                 rc = mr_err_set(err, MURR_EINVAL, "Segment error: null in key column '%s' at row %u", cs->name, r);
             else if (e->type == J_NULL && !cs->nullable)
                 rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s' is declared non-nullable but row %u is null",

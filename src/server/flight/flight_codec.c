@@ -2,6 +2,7 @@
  * flight_codec.h). Protobuf wire types handled: 0 varint, 1 fixed64, 2 length-delimited,
  * 5 fixed32; groups (3, 4) are refused as they never occur in Flight. */
 #include "server/flight/flight_codec.h"
+#include "core/varint.h"
 
 #include <string.h>
 
@@ -88,17 +89,6 @@ int mr_flight_data_decode(const uint8_t *p, size_t n, mr_flight_data_t *out, mr_
     return 0;
 }
 
-static size_t put_varint(uint8_t *o, uint64_t v)
-{
-    size_t i = 0;
-    while (v >= 0x80) {
-        o[i++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    o[i++] = (uint8_t)v;
-    return i;
-}
-
 int mr_flight_data_frame(size_t meta_len, uint64_t body_len, uint8_t head[MR_FLIGHT_HEAD_MAX], size_t *head_len,
                          uint8_t mid[MR_FLIGHT_MID_MAX], size_t *mid_len, mr_error_t *err)
 {
@@ -106,12 +96,12 @@ int mr_flight_data_frame(size_t meta_len, uint64_t body_len, uint8_t head[MR_FLI
     size_t hl = 0;
     if (meta_len) {
         h[hl++] = (2 << 3) | 2;
-        hl += put_varint(h + hl, meta_len);
+        hl += mr_varint_put(h + hl, meta_len);
     }
     size_t ml = 0;
     if (body_len) {
-        ml += put_varint(mid, (1000 << 3) | 2);
-        ml += put_varint(mid + ml, body_len);
+        ml += mr_varint_put(mid, (1000 << 3) | 2);
+        ml += mr_varint_put(mid + ml, body_len);
     }
     uint64_t total = (uint64_t)hl + meta_len + ml + body_len;
     if (total > UINT32_MAX)

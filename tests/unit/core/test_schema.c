@@ -67,7 +67,7 @@ Test(schema, refusals_name_the_offending_part)
         {"{\"key\":\"id\",\"columns\":{\"id\":{\"dtype\":\"utf8\",\"size\":3}}}", MURR_ESHAPE, "unknown field `size`"},
         {"{\"key\":\"id\",\"columns\":{\"id\":{\"nullable\":true}}}", MURR_ESHAPE, "missing field `dtype`"},
         {"{\"key\":\"id\",\"columns\":{\"id\":{\"dtype\":\"utf8\",\"nullable\":\"no\"}}}", MURR_ESHAPE, "columns.id.nullable"},
-        {"{\"columns\":{}}", MURR_ESHAPE, "missing field `key`"},
+        {"{\"columns\":{}}", MURR_EINVAL, "schema has no columns"},
         {"{\"key\":\"id\"}", MURR_ESHAPE, "missing field `columns`"},
         {"{\"key\":5,\"columns\":{}}", MURR_ESHAPE, "key: expected a string"},
         {"[1,2]", MURR_ESHAPE, "expected a schema object"},
@@ -117,4 +117,59 @@ Test(schema, make_helper)
     cr_assert_str_eq(c->columns[1].name, "score");
     mr_schema_free(s);
     mr_schema_free(c);
+}
+
+Test(schema, form3_parses_compound_keys_and_prints_back)
+{
+    const char *json = "{\"columns\":{\"u\":{\"dtype\":\"utf8\",\"nullable\":false,\"key\":true},"
+                       "\"x\":{\"dtype\":\"float32\",\"strict\":false},"
+                       "\"i\":{\"dtype\":\"uint64\",\"key\":true,\"nullable\":false}}}";
+    mr_schema_t *s;
+    mr_error_t e = {0};
+    cr_assert_eq(parse(json, &s, &e), 0, "%s", e.message);
+    cr_assert_eq(s->form, MURR_SCHEMA_FORM3);
+    cr_assert_eq(s->num_keys, 2);
+    cr_assert_eq(s->key_index, 0);
+    cr_assert(s->columns[0].key && !s->columns[1].key && s->columns[2].key);
+    char *out = murr_schema_to_json(s);
+    cr_assert_str_eq(out, "{\"columns\":{\"u\":{\"dtype\":\"utf8\",\"nullable\":false,\"key\":true,\"strict\":true},"
+                          "\"x\":{\"dtype\":\"float32\",\"nullable\":true,\"key\":false,\"strict\":false},"
+                          "\"i\":{\"dtype\":\"uint64\",\"nullable\":false,\"key\":true,\"strict\":true}}}");
+    murr_free(out);
+    mr_schema_free(s);
+    /* form 2 prints as form 2 (no per-column key, strict only when false) */
+    cr_assert_eq(parse("{\"key\":\"id\",\"columns\":{\"id\":{\"dtype\":\"utf8\"},\"s\":{\"dtype\":\"int8\"}}}", &s, &e), 0);
+    cr_assert_eq(s->form, MURR_SCHEMA_FORM2);
+    out = murr_schema_to_json(s);
+    cr_assert_str_eq(out, "{\"key\":\"id\",\"columns\":{\"id\":{\"dtype\":\"utf8\",\"nullable\":true},"
+                          "\"s\":{\"dtype\":\"int8\",\"nullable\":true}}}");
+    murr_free(out);
+    mr_schema_free(s);
+}
+
+Test(schema, form3_refusals_name_the_column_and_rule)
+{
+    struct bad_case cases[] = {
+        {"{\"columns\":{\"a\":{\"dtype\":\"utf8\"}}}", MURR_EINVAL, "at least one key column"},
+        {"{\"columns\":{\"a\":{\"dtype\":\"utf8\",\"key\":true}}}", MURR_EINVAL, "key column 'a' cannot be nullable"},
+        {"{\"columns\":{\"f\":{\"dtype\":\"float64\",\"key\":true,\"nullable\":false}}}", MURR_EINVAL,
+         "key column 'f' has dtype float64"},
+        {"{\"columns\":{\"b\":{\"dtype\":\"bool\",\"key\":true,\"nullable\":false}}}", MURR_EINVAL,
+         "key column 'b' has dtype bool"},
+        {"{\"columns\":{\"k\":{\"dtype\":\"int8\",\"key\":true,\"nullable\":false},\"_idx\":{\"dtype\":\"int8\"}}}",
+         MURR_EINVAL, "column name '_idx' is reserved"},
+        {"{\"columns\":{\"k\":{\"dtype\":\"int8\",\"key\":\"yes\"}}}", MURR_ESHAPE, "columns.k.key: expected a boolean"},
+        {"{\"columns\":{\"k\":{\"dtype\":\"int8\",\"key\":true,\"nullable\":false}},\"extra\":1}", MURR_ESHAPE,
+         "unknown field `extra`"},
+        {"{\"key\":\"a\",\"columns\":{\"a\":{\"dtype\":\"utf8\"},\"b\":{\"dtype\":\"utf8\",\"key\":true}}}", MURR_EINVAL,
+         "column 'b' is marked \"key\": true but the top-level key is 'a'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mr_schema_t *s = (mr_schema_t *)1;
+        mr_error_t e = {0};
+        int rc = parse(cases[i].json, &s, &e);
+        cr_assert_eq(rc, cases[i].code, "case %zu (%s): rc %d msg %s", i, cases[i].json, rc, e.message);
+        cr_assert_null(s);
+        cr_assert(strstr(e.message, cases[i].needle) != NULL, "case %zu: '%s' lacks '%s'", i, e.message, cases[i].needle);
+    }
 }

@@ -1,0 +1,145 @@
+/* key.c - encoded keys; format and rules in key.h and murr.h. */
+#include "core/key.h"
+#include "core/alloc.h"
+#include "core/varint.h"
+
+#include <string.h>
+
+void mr_key_codec_init(mr_key_codec_t *kc, const mr_schema_t *s)
+{
+    kc->n = s->num_keys;
+    kc->cols = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(int32_t));
+    kc->dtypes = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(murr_dtype));
+    int32_t k = 0;
+    for (int32_t i = 0; i < s->num_columns && k < kc->n; i++) {
+        if (!s->columns[i].key)
+            continue;
+        kc->cols[k] = i;
+        kc->dtypes[k++] = s->columns[i].dtype;
+    }
+    kc->raw = kc->n == 1 && kc->dtypes[0] == MURR_UTF8;
+}
+
+void mr_key_codec_deinit(mr_key_codec_t *kc)
+{
+    mr_free(kc->cols);
+    mr_free(kc->dtypes);
+    memset(kc, 0, sizeof(*kc));
+}
+
+size_t mr_key_encoded_len(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t row)
+{
+    size_t n = 0;
+    for (int32_t k = 0; k < kc->n; k++) {
+        const mr_column_t *c = &cols[kc->cols[k]];
+        if (kc->dtypes[k] != MURR_UTF8) {
+            n += mr_dtype_width(kc->dtypes[k]);
+            continue;
+        }
+        size_t l;
+        mr_column_str(c, row, &l);
+        n += kc->raw ? l : mr_varint_len(l) + l;
+    }
+    return n;
+}
+
+size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t row, uint8_t *dst)
+{
+    uint8_t *p = dst;
+    for (int32_t k = 0; k < kc->n; k++) {
+        const mr_column_t *c = &cols[kc->cols[k]];
+        if (kc->dtypes[k] != MURR_UTF8) {
+            size_t w = mr_dtype_width(kc->dtypes[k]);
+            memcpy(p, (const uint8_t *)c->values + (size_t)row * w, w); /* little-endian host */
+            p += w;
+            continue;
+        }
+        size_t l;
+        const uint8_t *s = mr_column_str(c, row, &l);
+        if (!kc->raw)
+            p += mr_varint_put(p, l);
+        memcpy(p, s, l);
+        p += l;
+    }
+    return (size_t)(p - dst);
+}
+
+int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const mr_batch_t *b, bool exact,
+                           const char *what, mr_batch_t *scratch, mr_column_t *cols, mr_error_t *err)
+{
+    if (exact) {
+        for (int32_t i = 0; i < b->num_columns; i++) {
+            int32_t si = mr_schema_find(s, b->columns[i].name, b->columns[i].name_len);
+            if (si < 0 || !s->columns[si].key)
+                return mr_err_set(err, MURR_EINVAL,
+                                  "Table error: %s: column '%s' is not a key column; the keys hold exactly the %d key "
+                                  "column(s) of the table",
+                                  what, b->columns[i].name, kc->n);
+            for (int32_t j = 0; j < i; j++)
+                if (b->columns[j].name_len == b->columns[i].name_len &&
+                    memcmp(b->columns[j].name, b->columns[i].name, b->columns[i].name_len) == 0)
+                    return mr_err_set(err, MURR_EINVAL, "Table error: %s: key column '%s' appears twice (columns %d and %d)",
+                                      what, b->columns[i].name, j, i);
+        }
+    }
+    for (int32_t k = 0; k < kc->n; k++) {
+        const mr_column_schema_t *cs = &s->columns[kc->cols[k]];
+        int32_t bi = mr_batch_find_column(b, cs->name, cs->name_len);
+        if (bi < 0)
+            return mr_err_set(err, MURR_EINVAL, "Table error: missing column '%s' in %s (it is key column %d of %d)",
+                              cs->name, what, k + 1, kc->n);
+        const mr_column_t *c = &b->columns[bi];
+        if (c->null_count > 0) {
+            int64_t r = 0;
+            while (murr_column_is_valid(c, r))
+                r++;
+            return mr_err_set(err, MURR_EINVAL, "Segment error: null in key column '%s' at row %lld", cs->name,
+                              (long long)r);
+        }
+        mr_column_t *out = &cols[kc->cols[k]];
+        if (c->dtype == cs->dtype) {
+            *out = *c;
+            continue;
+        }
+        mr_error_t e2 = {0};
+        if ((c->dtype == MURR_UTF8) != (cs->dtype == MURR_UTF8) || !mr_dtype_widens_losslessly(c->dtype, cs->dtype))
+            return mr_err_set(err, MURR_EINVAL,
+                              "Table error: key column '%s' is %s, got %s in %s: key types only widen losslessly "
+                              "(cast the keys to %s)",
+                              cs->name, murr_dtype_name(cs->dtype), murr_dtype_name(c->dtype), what,
+                              murr_dtype_name(cs->dtype));
+        if (mr_column_convert(scratch, c, b->num_rows, cs->dtype, true, out, &e2) != 0)
+            return mr_err_set(err, e2.code, "Table error: key column '%s': %s", cs->name, e2.message);
+    }
+    for (int64_t r = 0; r < b->num_rows; r++) {
+        size_t l = mr_key_encoded_len(kc, cols, r);
+        if (l > MURR_KEY_MAX)
+            return mr_err_set(err, MURR_EINVAL, "Segment error: key at row %lld is %zu bytes, the limit is %d",
+                              (long long)r, l, MURR_KEY_MAX);
+    }
+    return 0;
+}
+
+int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t rows, mr_batch_t *scratch,
+                      const char **keys, size_t *lens, mr_error_t *err)
+{
+    if (kc->raw) {
+        const mr_column_t *c = &cols[kc->cols[0]];
+        for (int64_t r = 0; r < rows; r++)
+            keys[r] = (const char *)mr_column_str(c, r, &lens[r]);
+        return 0;
+    }
+    size_t total = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        lens[r] = mr_key_encoded_len(kc, cols, r);
+        total += lens[r];
+    }
+    uint8_t *buf = mr_batch_alloc(scratch, total ? total : 1);
+    if (buf == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes for %lld encoded keys", total, (long long)rows);
+    for (int64_t r = 0; r < rows; r++) {
+        keys[r] = (const char *)buf;
+        buf += mr_key_encode(kc, cols, r, buf);
+    }
+    return 0;
+}
