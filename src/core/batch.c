@@ -180,6 +180,87 @@ void mr_bitmap_copy(uint8_t *dst, const uint8_t *src, int64_t src_off, int64_t n
         dst[n >> 3] &= (uint8_t)((1u << (n & 7)) - 1);
 }
 
+/* Column `col` of the concatenation: sizes first, then one copy per part. */
+static int concat_column(const mr_batch_t *const *bs, size_t n, int32_t col, mr_batch_t *out, mr_error_t *err)
+{
+    const mr_column_t *c0 = &bs[0]->columns[col];
+    int64_t data_len = 0, nulls = 0;
+    for (size_t i = 0; i < n; i++) {
+        data_len += bs[i]->columns[col].data_len;
+        nulls += bs[i]->columns[col].null_count;
+    }
+    if (c0->dtype == MURR_UTF8 && data_len > INT32_MAX)
+        return mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld bytes of strings in %zu batches exceed the utf8 limit "
+                          "of %d bytes", c0->name, (long long)data_len, n, INT32_MAX);
+    if (mr_batch_column_alloc(out, col, c0->dtype, nulls > 0, c0->dtype == MURR_UTF8 ? data_len : 0) != 0 ||
+        mr_batch_set_name(out, col, c0->name, c0->name_len) != 0)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory concatenating column '%s' (%lld rows)", c0->name,
+                          (long long)out->num_rows);
+    mr_column_t *d = &out->columns[col];
+    size_t w = c0->dtype == MURR_UTF8 || c0->dtype == MURR_BOOL ? 0 : mr_dtype_width(c0->dtype);
+    int64_t row = 0, pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mr_column_t *c = &bs[i]->columns[col];
+        int64_t rows = bs[i]->num_rows;
+        if (rows == 0)
+            continue; /* a zero-row part may have no buffers at all */
+        if (w > 0)
+            memcpy((uint8_t *)d->values + (size_t)row * w, c->values, (size_t)rows * w);
+        for (int64_t r = 0; c0->dtype == MURR_BOOL && r < rows; r++)
+            mr_bit_put(d->values, row + r, mr_bit_get(c->values, r));
+        if (c0->dtype == MURR_UTF8) {
+            const int32_t *so = c->values;
+            int32_t *dof = d->values;
+            for (int64_t r = 0; r < rows; r++)
+                dof[row + r + 1] = (int32_t)(pos + so[r + 1] - so[0]);
+            if (so[rows] > so[0])
+                memcpy(d->data + pos, c->data + so[0], (size_t)(so[rows] - so[0]));
+            pos += so[rows] - so[0];
+        }
+        for (int64_t r = 0; d->validity != NULL && r < rows; r++)
+            mr_bit_put(d->validity, row + r, murr_column_is_valid(c, r));
+        row += rows;
+    }
+    if (d->dtype == MURR_UTF8)
+        d->data_len = pos;
+    d->null_count = nulls;
+    return 0;
+}
+
+int mr_batch_concat(const mr_batch_t *const *batches, size_t n, mr_batch_t **out, mr_error_t *err)
+{
+    *out = NULL;
+    if (n == 0)
+        return mr_err_set(err, MURR_EINTERNAL, "mr_batch_concat of no batches");
+    const mr_batch_t *b0 = batches[0];
+    int64_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mr_batch_t *b = batches[i];
+        if (b->num_columns != b0->num_columns)
+            return mr_err_set(err, MURR_EINVAL, "batch %zu has %d columns, batch 0 has %d", i, b->num_columns,
+                              b0->num_columns);
+        for (int32_t c = 0; c < b0->num_columns; c++)
+            if (b->columns[c].dtype != b0->columns[c].dtype || b->columns[c].name_len != b0->columns[c].name_len ||
+                memcmp(b->columns[c].name, b0->columns[c].name, b0->columns[c].name_len) != 0)
+                return mr_err_set(err, MURR_EINVAL, "batch %zu: column %d is '%s' (%s), in batch 0 it is '%s' (%s)", i,
+                                  c, b->columns[c].name, murr_dtype_name(b->columns[c].dtype), b0->columns[c].name,
+                                  murr_dtype_name(b0->columns[c].dtype));
+        rows += b->num_rows;
+    }
+    mr_batch_t *o = mr_batch_new(b0->num_columns, rows);
+    if (o == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for a batch of %lld rows", (long long)rows);
+    for (int32_t c = 0; c < b0->num_columns; c++) {
+        int rc = concat_column(batches, n, c, o, err);
+        if (rc != 0) {
+            mr_batch_free(o);
+            return rc;
+        }
+    }
+    *out = o;
+    return 0;
+}
+
 void mr_column_normalize_nulls(mr_column_t *c, int64_t rows)
 {
     if (c->validity == NULL) {

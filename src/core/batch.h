@@ -41,6 +41,12 @@ int32_t mr_batch_find_column(const mr_batch_t *b, const char *name, size_t len);
  * null_count equal to the validity bitmap, names set. MURR_ECORRUPT names column and row. */
 int mr_batch_validate(const mr_batch_t *b, mr_error_t *err);
 
+/* Concatenates the rows of n >= 1 batches of one shape (same column count, names and
+ * dtypes, as the batches of one Arrow IPC stream) into a new batch that owns copies of
+ * every buffer. Nulls are kept. Errors: MURR_EINVAL naming the first column or batch that
+ * differs, MURR_ETOOBIG past INT32_MAX bytes of utf8 data in a column, MURR_ENOMEM. */
+int mr_batch_concat(const mr_batch_t *const *batches, size_t n, mr_batch_t **out, mr_error_t *err);
+
 /* ---- bitmaps (LSB first) ---- */
 static inline bool mr_bit_get(const uint8_t *bm, int64_t i) { return (bm[i >> 3] >> (i & 7)) & 1; }
 static inline void mr_bit_set(uint8_t *bm, int64_t i) { bm[i >> 3] |= (uint8_t)(1u << (i & 7)); }

@@ -54,7 +54,8 @@ int mr_ipc_encode_schema(mr_arena_t *a, const mr_ipc_field_t *fields, size_t nfi
  * at a byte boundary of a bitmap is copied into the arena; everything else points into b. */
 int mr_ipc_encode_batch(mr_arena_t *a, const mr_batch_t *b, int64_t row_off, int64_t rows, mr_ipc_msg_t *out,
                         mr_error_t *err);
-/* Fields of a batch (all nullable), allocated in the arena: for fetch responses. */
+/* Fields of a batch (all nullable but the `_idx` column of a sparse answer), allocated in
+ * the arena: for fetch responses. */
 mr_ipc_field_t *mr_ipc_fields_of_batch(mr_arena_t *a, const mr_batch_t *b);
 /* Frames messages as an IPC stream (continuation 0xFFFFFFFF, int32 metadata length padded to
  * 8, metadata, body) followed, if `eos`, by the end-of-stream marker. */
@@ -93,6 +94,11 @@ int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err);
 /* The input has ended: 0 if it ended at a message boundary after the schema, else
  * MURR_ECORRUPT ("truncated ... at offset N"). */
 int mr_ipc_reader_finish(mr_ipc_reader_t *r, mr_error_t *err);
+/* Decodes every remaining record batch of a complete (borrowed or fully fed) stream, then
+ * checks it ended cleanly (mr_ipc_reader_finish). On success *out is an mr_malloc'd array
+ * of *n batches (possibly 0; free with mr_ipc_batches_free); on error nothing is returned. */
+int mr_ipc_read_all(mr_ipc_reader_t *r, mr_batch_t ***out, size_t *n, mr_error_t *err);
+void mr_ipc_batches_free(mr_batch_t **batches, size_t n);
 /* NULL until the schema message has been read. */
 const mr_ipc_schema_t *mr_ipc_reader_schema(const mr_ipc_reader_t *r);
 /* Flight: one message given as metadata (flatbuffer Message) + body. Schema messages set

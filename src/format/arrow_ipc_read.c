@@ -893,3 +893,46 @@ int mr_ipc_reader_finish(mr_ipc_reader_t *r, mr_error_t *err)
                           (unsigned long long)off);
     return 0;
 }
+
+int mr_ipc_read_all(mr_ipc_reader_t *r, mr_batch_t ***out, size_t *n, mr_error_t *err)
+{
+    mr_batch_t **bs = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    for (;;) {
+        mr_batch_t *b = NULL;
+        rc = mr_ipc_reader_next(r, &b, err);
+        if (rc == MURR_EAGAIN) { /* all input consumed: it must end at a message boundary */
+            rc = mr_ipc_reader_finish(r, err);
+            break;
+        }
+        if (rc != 0 || b == NULL)
+            break;
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            mr_batch_t **nb = mr_realloc(bs, ncap * sizeof(*nb));
+            if (nb == NULL) {
+                mr_batch_free(b);
+                rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %zu record batches", ncap);
+                break;
+            }
+            bs = nb;
+            cap = ncap;
+        }
+        bs[cnt++] = b;
+    }
+    if (rc != 0) {
+        mr_ipc_batches_free(bs, cnt);
+        return rc;
+    }
+    *out = bs;
+    *n = cnt;
+    return 0;
+}
+
+void mr_ipc_batches_free(mr_batch_t **batches, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mr_batch_free(batches[i]);
+    mr_free(batches);
+}

@@ -216,13 +216,21 @@ int mr_ipc_encode_schema(mr_arena_t *a, const mr_ipc_field_t *fields, size_t nfi
     return 0;
 }
 
+/* The `_idx` column of a sparse answer is never null (as murr 0.3.1 declares it). No table
+ * column carries that name, so the name alone tells. */
+static bool is_idx(const mr_column_t *c)
+{
+    return c->dtype == MURR_UINT32 && c->null_count == 0 && c->name_len == strlen(MURR_IDX_COLUMN) &&
+           memcmp(c->name, MURR_IDX_COLUMN, c->name_len) == 0;
+}
+
 mr_ipc_field_t *mr_ipc_fields_of_batch(mr_arena_t *a, const mr_batch_t *b)
 {
     mr_ipc_field_t *f = mr_arena_alloc(a, sizeof(*f) * (size_t)(b->num_columns ? b->num_columns : 1));
     if (f == NULL)
         return NULL;
     for (int32_t i = 0; i < b->num_columns; i++)
-        f[i] = (mr_ipc_field_t){b->columns[i].name, b->columns[i].name_len, b->columns[i].dtype, true};
+        f[i] = (mr_ipc_field_t){b->columns[i].name, b->columns[i].name_len, b->columns[i].dtype, !is_idx(&b->columns[i])};
     return f;
 }
 

@@ -30,20 +30,53 @@ int mr_json_write_batch(mr_buf_t *out, const mr_batch_t *b, mr_error_t *err);
 /* Appends a JSON string literal (quoted, escaped). */
 int mr_json_write_string(mr_buf_t *out, const char *s, size_t len);
 
+struct jnode; /* a value of the parsed document (json_parse.c); lives in the parse arena */
+
+/* A parsed fetch request. Two generations of the protocol share it:
+ *  - murr 0.2, `"keys": [k, ...]`: one key column; strings for a utf8 key, JSON integers
+ *    for an integer key. The answer is dense (sparse = false).
+ *  - murr 0.3, `"keys": {"<key col>": [v, ...], ...}`: one array per key column of the
+ *    table. The answer is sparse (sparse = true: `_idx` first, found keys only).
+ * `keys`/`nkeys` is the string fast path: set when the keys are all strings and there is
+ * one key array (the 0.2 array, or a 0.3 object with one member, named by key_name);
+ * otherwise NULL, and mr_json_fetch_keys builds a typed key batch from keys_json. */
 typedef struct mr_fetch_req {
     mr_slice_t table;     /* Flight tickets only */
-    mr_slice_t *keys;
-    size_t nkeys;
+    bool sparse;          /* object form (0.3): answer found keys only, led by _idx */
+    mr_slice_t *keys;     /* string fast path, see above; NULL otherwise */
+    size_t nkeys;         /* keys of the array (0.2), or length of the first key array (0.3) */
+    mr_slice_t key_name;  /* object form with one member: its name; else empty */
+    const struct jnode *keys_json; /* the "keys" value */
     mr_slice_t *columns;
     size_t ncolumns;
 } mr_fetch_req_t;
 
-/* Parses {"keys":[str...],"columns":[str...]} (want_table: also "table": str, for Flight
- * tickets). Unknown members are ignored. Strings without escapes point into `body`; others
- * are unescaped into the arena (no malloc per key): body and arena must outlive *out. Errors: MURR_ESYNTAX (malformed JSON, with byte offset), MURR_ESHAPE (missing
- * member, wrong type, non-string element: names the member and index). */
+/* Parses {"keys": <array or object>, "columns": [str...]} (want_table: also "table": str,
+ * for Flight tickets). Unknown top-level members are ignored. Strings without escapes point
+ * into `body`; others are unescaped into the arena (no malloc per key): body and arena must
+ * outlive *out. Shape checks that need no schema happen here: an array of keys holds only
+ * strings or only numbers; an object of keys holds arrays. Errors: MURR_ESYNTAX (malformed
+ * JSON, with byte offset), MURR_ESHAPE (missing member, wrong type, a keys array mixing
+ * kinds: names the member and index), MURR_EINVAL (a member of a keys object that is not
+ * an array: names it). */
 int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_fetch_req_t *out,
                         mr_error_t *err);
+
+/* Builds the key batch of a parsed fetch request for a table with `schema`: one column per
+ * key column of the table, in schema order, typed by the schema, decoded with the element
+ * rules of the JSON write body (integers in range, no fraction; strings for utf8), no nulls.
+ * The caller frees *out (mr_batch_free). Errors (names column, row, lengths):
+ *  - array form: MURR_EINVAL for a compound key (send an object), MURR_ESHAPE for a
+ *    non-string key of a utf8 key (the 0.2 answer), MURR_EINVAL for a bad integer;
+ *  - object form: MURR_EINVAL for a missing key column, a member that is not a key column,
+ *    ragged arrays, a wrong or null element. */
+int mr_json_fetch_keys(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err);
+
+/* Parses `text` as a JSON array of strings (e.g. the "columns" metadata of an Arrow fetch
+ * request) into arena slices; `what` names it in errors ("columns: expected an array of
+ * strings, got an object"). Errors: MURR_ESYNTAX, MURR_ESHAPE. */
+int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what, mr_slice_t **out,
+                               size_t *n, mr_error_t *err);
 
 /* Decodes a columnar write body {"columns":{"<c>":[v...],...}} against the table schema into
  * a batch with one column per schema column (schema order, key included). Per-dtype rules of

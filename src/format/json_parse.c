@@ -1,5 +1,8 @@
-/* json_parse.c - a strict RFC 8259 parser into an arena DOM, and the two request decoders
- * built on it: fetch requests / Flight tickets, and columnar write bodies.
+/* json_parse.c - a strict RFC 8259 parser into an arena DOM, and the request decoders
+ * built on it: fetch requests / Flight tickets (both key forms, and the typed key batch
+ * built from them against a table schema) and columnar write bodies. Write bodies and
+ * fetch keys decode their arrays with one implementation (column_arrays, decode_column,
+ * append_elem), so a value means the same in both.
  *
  * Invariants: every byte is bounds-checked against the body; strings are unescaped into
  * the arena (\uXXXX with surrogate pairs -> UTF-8; unpaired surrogates, raw control
@@ -358,50 +361,7 @@ static const jnode_t *member(const jnode_t *obj, const char *name)
     return found;
 }
 
-/* ---- fetch requests and tickets ---- */
-
-static int string_list(const jnode_t *v, const char *name, mr_arena_t *a, mr_slice_t **out, size_t *n,
-                       mr_error_t *err)
-{
-    if (v == NULL)
-        return mr_err_set(err, MURR_ESHAPE, "missing field `%s`", name);
-    if (v->type != J_ARR)
-        return mr_err_set(err, MURR_ESHAPE, "%s: expected an array of strings, got %s", name, kind(v));
-    mr_slice_t *s = mr_arena_alloc(a, (v->n ? v->n : 1) * sizeof(mr_slice_t));
-    if (s == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u %s", v->n, name);
-    for (uint32_t i = 0; i < v->n; i++) {
-        const jnode_t *e = &v->kids[i];
-        if (e->type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "%s[%u]: expected a string, got %s", name, i, kind(e));
-        s[i] = mr_slice(e->s, e->n);
-    }
-    *out = s;
-    *n = v->n;
-    return 0;
-}
-
-int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_fetch_req_t *out,
-                        mr_error_t *err)
-{
-    memset(out, 0, sizeof(*out));
-    jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, body, len, &root, err));
-    if (root.type != J_OBJ)
-        return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
-    if (want_table) {
-        const jnode_t *t = member(&root, "table");
-        if (t == NULL)
-            return mr_err_set(err, MURR_ESHAPE, "missing field `table`");
-        if (t->type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "table: expected a string, got %s", kind(t));
-        out->table = mr_slice(t->s, t->n);
-    }
-    MR_RETURN_NOT_OK(string_list(member(&root, "keys"), "keys", a, &out->keys, &out->nkeys, err));
-    return string_list(member(&root, "columns"), "columns", a, &out->columns, &out->ncolumns, err);
-}
-
-/* ---- columnar write bodies ---- */
+/* ---- typed columns: the element rules shared by write bodies and fetch keys ---- */
 
 /* Parses an integer token exactly; false if it has a fraction/exponent or overflows. */
 static bool parse_int_token(const char *s, size_t n, bool *neg, uint64_t *mag, bool *is_float)
@@ -503,6 +463,85 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     }
 }
 
+/* Key columns carry the flag in both schema forms (core/schema.c sets it for form 2). */
+static bool is_key_column(const mr_schema_t *s, int32_t i) { return s->columns[i].key; }
+
+/* "a, b" (the key columns, for messages; truncated with "..." past cap). */
+static const char *key_list(const mr_schema_t *s, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int32_t i = 0; i < s->num_columns && o < cap; i++)
+        if (is_key_column(s, i))
+            o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", s->columns[i].name);
+    if (o >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+    return buf;
+}
+
+/* Decodes one JSON array into column `col` of b (b->num_rows == arr->n) by the column's
+ * schema; a key column and a non-nullable column refuse nulls. */
+static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool key, mr_batch_t *b, int32_t col,
+                         mr_error_t *err)
+{
+    mr_colbuilder_t cb;
+    mr_colbuilder_init(&cb, cs->dtype);
+    int rc = 0;
+    for (uint32_t r = 0; r < arr->n && rc == 0; r++) {
+        const jnode_t *e = &arr->kids[r];
+        if (e->type == J_NULL && key)
+            rc = mr_err_set(err, MURR_EINVAL, "Segment error: null in key column '%s' at row %u", cs->name, r);
+        else if (e->type == J_NULL && !cs->nullable)
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s' is declared non-nullable but row %u is null",
+                            cs->name, r);
+        else if ((rc = append_elem(&cb, cs, e, r, err)) == MURR_ENOMEM)
+            mr_err_set(err, rc, "out of memory decoding column '%s'", cs->name);
+    }
+    if (rc == 0 && ((rc = mr_batch_set_name(b, col, cs->name, cs->name_len)) != 0 ||
+                    (rc = mr_colbuilder_finish(&cb, b, col)) != 0))
+        mr_err_set(err, rc, "cannot finish column '%s' of %u rows (%s)", cs->name, arr->n, murr_status_name(rc));
+    mr_colbuilder_deinit(&cb);
+    return rc;
+}
+
+/* Finds in the object `obj` the arrays of the schema's columns (keys_only: of its key
+ * columns; arrs[i] stays NULL for the others) and checks they are arrays of one length,
+ * *rows. Messages name the object as a write payload or as fetch keys. */
+static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_only, const jnode_t **arrs,
+                         uint32_t *rows, mr_error_t *err)
+{
+    const char *noun = keys_only ? "key column" : "column";
+    char kl[256];
+    int32_t first = -1;
+    for (int32_t i = 0; i < s->num_columns; i++) {
+        const mr_column_schema_t *cs = &s->columns[i];
+        arrs[i] = NULL;
+        if (keys_only && !is_key_column(s, i))
+            continue;
+        const jnode_t *v = member(obj, cs->name);
+        if (v == NULL && keys_only)
+            return mr_err_set(err, MURR_EINVAL, "Table error: missing key column '%s' in keys (key columns: %s)",
+                              cs->name, key_list(s, kl, sizeof(kl)));
+        if (v == NULL)
+            return mr_err_set(err, MURR_EINVAL, "Table error: missing column '%s' in write payload", cs->name);
+        if (v->type != J_ARR)
+            return mr_err_set(err, keys_only ? MURR_EINVAL : MURR_ESHAPE,
+                              "Table error: invalid JSON: %s.%s: expected an array, got %s",
+                              keys_only ? "keys" : "columns", cs->name, kind(v));
+        arrs[i] = v;
+        if (first < 0)
+            first = i;
+        else if (v->n != arrs[first]->n)
+            return mr_err_set(err, MURR_EINVAL, "Table error: %s '%s' has %u values but %s '%s' has %u: all %ss of a "
+                              "%s must have the same length", noun, cs->name, v->n, noun, s->columns[first].name,
+                              arrs[first]->n, noun, keys_only ? "fetch" : "write");
+    }
+    *rows = first < 0 ? 0 : arrs[first]->n;
+    return 0;
+}
+
+/* ---- columnar write bodies ---- */
+
 int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err)
 {
     *out = NULL;
@@ -520,61 +559,21 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
                         "got %s", root.type != J_OBJ ? kind(&root) : cols == NULL ? "no `columns` member" : kind(cols));
         goto out;
     }
-    /* every schema column present, all arrays */
     const jnode_t **arrs = mr_arena_alloc(&a, (size_t)schema->num_columns * sizeof(jnode_t *));
+    uint32_t rows = 0;
     if (arrs == NULL) {
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
         goto out;
     }
-    int32_t first = -1;
-    for (int32_t i = 0; i < schema->num_columns; i++) {
-        const mr_column_schema_t *cs = &schema->columns[i];
-        const jnode_t *v = member(cols, cs->name);
-        if (v == NULL) {
-            rc = mr_err_set(err, MURR_EINVAL, "Table error: missing column '%s' in write payload", cs->name);
-            goto out;
-        }
-        if (v->type != J_ARR) {
-            rc = mr_err_set(err, MURR_ESHAPE, "Table error: invalid JSON: columns.%s: expected an array, got %s", cs->name,
-                            kind(v));
-            goto out;
-        }
-        arrs[i] = v;
-        if (first < 0)
-            first = i;
-        else if (v->n != arrs[first]->n) {
-            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s' has %u values but column '%s' has %u: all "
-                            "columns of a write must have the same length", cs->name, v->n, schema->columns[first].name,
-                            arrs[first]->n);
-            goto out;
-        }
-    }
-    uint32_t rows = arrs[0]->n;
+    if ((rc = column_arrays(cols, schema, false, arrs, &rows, err)) != 0)
+        goto out;
     mr_batch_t *b = mr_batch_new(schema->num_columns, rows);
     if (b == NULL) {
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u rows", rows);
         goto out;
     }
-    for (int32_t i = 0; i < schema->num_columns && rc == 0; i++) {
-        const mr_column_schema_t *cs = &schema->columns[i];
-        mr_colbuilder_t cb;
-        mr_colbuilder_init(&cb, cs->dtype);
-        for (uint32_t r = 0; r < rows && rc == 0; r++) {
-            const jnode_t *e = &arrs[i]->kids[r];
-            if (e->type == J_NULL && cs->key)
-                rc = mr_err_set(err, MURR_EINVAL, "Segment error: null in key column '%s' at row %u", cs->name, r);
-            else if (e->type == J_NULL && !cs->nullable)
-                rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s' is declared non-nullable but row %u is null",
-                                cs->name, r);
-            else if ((rc = append_elem(&cb, cs, e, r, err)) == MURR_ENOMEM)
-                mr_err_set(err, rc, "out of memory decoding column '%s'", cs->name);
-        }
-        if (rc == 0) {
-            mr_batch_set_name(b, i, cs->name, cs->name_len);
-            rc = mr_colbuilder_finish(&cb, b, i);
-        }
-        mr_colbuilder_deinit(&cb);
-    }
+    for (int32_t i = 0; i < schema->num_columns && rc == 0; i++)
+        rc = decode_column(arrs[i], &schema->columns[i], is_key_column(schema, i), b, i, err);
     if (rc != 0)
         mr_batch_free(b);
     else
@@ -582,4 +581,180 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
 out:
     mr_arena_deinit(&a);
     return rc;
+}
+
+/* ---- fetch requests and tickets ---- */
+
+/* The elements of array v as string slices; `name` names it in messages. */
+static int string_slices(const jnode_t *v, const char *name, mr_arena_t *a, mr_slice_t **out, size_t *n,
+                         mr_error_t *err)
+{
+    mr_slice_t *s = mr_arena_alloc(a, (v->n ? v->n : 1) * sizeof(mr_slice_t));
+    if (s == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u %s", v->n, name);
+    for (uint32_t i = 0; i < v->n; i++) {
+        const jnode_t *e = &v->kids[i];
+        if (e->type != J_STR)
+            return mr_err_set(err, MURR_ESHAPE, "%s[%u]: expected a string, got %s", name, i, kind(e));
+        s[i] = mr_slice(e->s, e->n);
+    }
+    *out = s;
+    *n = v->n;
+    return 0;
+}
+
+static int string_list(const jnode_t *v, const char *name, mr_arena_t *a, mr_slice_t **out, size_t *n,
+                       mr_error_t *err)
+{
+    if (v == NULL)
+        return mr_err_set(err, MURR_ESHAPE, "missing field `%s`", name);
+    if (v->type != J_ARR)
+        return mr_err_set(err, MURR_ESHAPE, "%s: expected an array of strings, got %s", name, kind(v));
+    return string_slices(v, name, a, out, n, err);
+}
+
+static bool all_strings(const jnode_t *v)
+{
+    for (uint32_t i = 0; i < v->n; i++)
+        if (v->kids[i].type != J_STR)
+            return false;
+    return true;
+}
+
+/* 0.2 form: strings (utf8 key) or numbers (integer key), not mixed; which of them the
+ * table wants is decided against its schema (mr_json_fetch_keys). */
+static int keys_array(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_error_t *err)
+{
+    out->nkeys = v->n;
+    if (v->n == 0 || v->kids[0].type == J_STR)
+        return string_slices(v, "keys", a, &out->keys, &out->nkeys, err);
+    if (v->kids[0].type != J_NUM)
+        return mr_err_set(err, MURR_ESHAPE, "keys[0]: expected a string or an integer, got %s", kind(&v->kids[0]));
+    for (uint32_t i = 1; i < v->n; i++)
+        if (v->kids[i].type != J_NUM)
+            return mr_err_set(err, MURR_ESHAPE, "keys[%u]: expected a number like keys[0], got %s", i,
+                              kind(&v->kids[i]));
+    return 0;
+}
+
+/* 0.3 form: one array per key column; names and lengths are checked against the schema. */
+static int keys_object(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_error_t *err)
+{
+    out->sparse = true;
+    for (uint32_t i = 0; i < v->n; i++) {
+        const jnode_t *k = &v->kids[2 * i], *arr = &v->kids[2 * i + 1];
+        if (arr->type != J_ARR)
+            return mr_err_set(err, MURR_EINVAL, "Table error: invalid JSON: keys.%.*s: expected an array, got %s",
+                              (int)(k->n > 200 ? 200 : k->n), k->s, kind(arr));
+    }
+    out->nkeys = v->n ? v->kids[1].n : 0;
+    if (v->n == 1 && all_strings(&v->kids[1])) {
+        out->key_name = mr_slice(v->kids[0].s, v->kids[0].n);
+        return string_slices(&v->kids[1], "keys", a, &out->keys, &out->nkeys, err);
+    }
+    return 0;
+}
+
+int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_fetch_req_t *out,
+                        mr_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    jnode_t root;
+    MR_RETURN_NOT_OK(parse_document(a, body, len, &root, err));
+    if (root.type != J_OBJ)
+        return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
+    if (want_table) {
+        const jnode_t *t = member(&root, "table");
+        if (t == NULL)
+            return mr_err_set(err, MURR_ESHAPE, "missing field `table`");
+        if (t->type != J_STR)
+            return mr_err_set(err, MURR_ESHAPE, "table: expected a string, got %s", kind(t));
+        out->table = mr_slice(t->s, t->n);
+    }
+    const jnode_t *keys = member(&root, "keys");
+    if (keys == NULL)
+        return mr_err_set(err, MURR_ESHAPE, "missing field `keys`");
+    if (keys->type == J_ARR)
+        MR_RETURN_NOT_OK(keys_array(a, keys, out, err));
+    else if (keys->type == J_OBJ)
+        MR_RETURN_NOT_OK(keys_object(a, keys, out, err));
+    else
+        return mr_err_set(err, MURR_ESHAPE, "keys: expected an array of keys or an object of key columns, got %s",
+                          kind(keys));
+    out->keys_json = keys;
+    return string_list(member(&root, "columns"), "columns", a, &out->columns, &out->ncolumns, err);
+}
+
+/* The one key column of the table, from the 0.2 array of keys. */
+static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_batch_t **out, mr_error_t *err)
+{
+    char kl[256];
+    int32_t nk = s->num_keys;
+    if (nk != 1)
+        return mr_err_set(err, MURR_EINVAL, "Table error: the key of this table has %d columns (%s): send keys as an "
+                          "object with one array per key column, {\"keys\": {\"<column>\": [...], ...}}",
+                          nk, key_list(s, kl, sizeof(kl)));
+    const mr_column_schema_t *cs = &s->columns[s->key_index];
+    for (uint32_t i = 0; cs->dtype == MURR_UTF8 && i < keys->n; i++)
+        if (keys->kids[i].type != J_STR)
+            return mr_err_set(err, MURR_ESHAPE, "keys[%u]: expected a string, got %s", i, kind(&keys->kids[i]));
+    mr_batch_t *b = mr_batch_new(1, keys->n);
+    if (b == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", keys->n);
+    int rc = decode_column(keys, cs, true, b, 0, err);
+    if (rc != 0)
+        mr_batch_free(b);
+    else
+        *out = b;
+    return rc;
+}
+
+/* The key columns of the table, from the 0.3 object of key arrays. */
+static int fetch_keys_object(const jnode_t *keys, const mr_schema_t *s, mr_batch_t **out, mr_error_t *err)
+{
+    char kl[256];
+    for (uint32_t i = 0; i < keys->n; i++) {
+        const jnode_t *k = &keys->kids[2 * i];
+        int32_t c = mr_schema_find(s, k->s, k->n);
+        if (c < 0 || !is_key_column(s, c))
+            return mr_err_set(err, MURR_EINVAL, "Table error: keys has a member '%.*s', which is not a key column of "
+                              "the table (key columns: %s)", (int)(k->n > 200 ? 200 : k->n), k->s,
+                              key_list(s, kl, sizeof(kl)));
+    }
+    const jnode_t **arrs = mr_calloc((size_t)s->num_columns, sizeof(*arrs));
+    if (arrs == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory");
+    uint32_t rows = 0;
+    mr_batch_t *b = NULL;
+    int rc = column_arrays(keys, s, true, arrs, &rows, err);
+    if (rc == 0 && (b = mr_batch_new(s->num_keys, rows)) == NULL)
+        rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", rows);
+    for (int32_t i = 0, col = 0; rc == 0 && i < s->num_columns; i++)
+        if (arrs[i] != NULL)
+            rc = decode_column(arrs[i], &s->columns[i], true, b, col++, err);
+    mr_free(arrs);
+    if (rc != 0)
+        mr_batch_free(b);
+    else
+        *out = b;
+    return rc;
+}
+
+int mr_json_fetch_keys(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err)
+{
+    *out = NULL;
+    const jnode_t *keys = fr->keys_json;
+    if (keys != NULL && keys->type == J_ARR)
+        return fetch_keys_array(keys, schema, out, err);
+    if (keys != NULL && keys->type == J_OBJ)
+        return fetch_keys_object(keys, schema, out, err);
+    return mr_err_set(err, MURR_EINTERNAL, "mr_json_fetch_keys: the request was not parsed");
+}
+
+int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what, mr_slice_t **out,
+                               size_t *n, mr_error_t *err)
+{
+    jnode_t root;
+    MR_RETURN_NOT_OK(parse_document(a, text, len, &root, err));
+    return string_list(&root, what, a, out, n, err);
 }

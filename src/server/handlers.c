@@ -15,6 +15,7 @@
 #include "format/arrow_ipc.h"
 #include "format/json.h"
 #include "format/parquet.h"
+#include "server/fetch.h"
 #include "server/http_internal.h"
 
 #define CT_JSON "application/json"
@@ -327,7 +328,7 @@ static void h_drop(const mr_server_shared_t *sh, const char *name, mr_resp_t *re
     if (murr_drop_table(sh->db, name, &e) != 0)
         error_from(resp, &e);
     else
-        resp->status = 200;
+        resp->status = 204; /* as murr 0.3.1; 0.2 clients accept any 2xx */
 }
 
 static void h_compact(const mr_server_shared_t *sh, const char *name, mr_resp_t *resp)
@@ -341,53 +342,17 @@ static void h_compact(const mr_server_shared_t *sh, const char *name, mr_resp_t 
 
 static void release_batch(void *p) { murr_batch_free(p); }
 
-static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_resp_t *resp)
+/* The answer of a fetch, by the Accept header: an Arrow IPC stream that points at the
+ * batch's buffers (released after the write), or JSON. */
+static void fetch_answer(mr_req_t *req, murr_batch *b, mr_resp_t *resp)
 {
-    if (!require_json(req, resp))
-        return;
-    mr_fetch_req_t fr;
     mr_error_t e = {0};
-    int rc = mr_json_parse_fetch(&req->arena, (const char *)req->body.data, req->body.len, false, &fr, &e);
-    if (rc == MURR_ESYNTAX) {
-        mr_http_error(resp, 400, "Failed to parse the request body as JSON: %s", e.message);
-        return;
-    }
-    if (rc != 0) {
-        mr_http_error(resp, rc == MURR_ESHAPE ? 422 : status_of(rc),
-                      "Failed to deserialize the JSON body into the target type: %s", e.message);
-        return;
-    }
-    const char **keys = mr_arena_alloc(&req->arena, (fr.nkeys + 1) * sizeof(char *));
-    size_t *lens = mr_arena_alloc(&req->arena, (fr.nkeys + 1) * sizeof(size_t));
-    const char **cols = mr_arena_alloc(&req->arena, (fr.ncolumns + 1) * sizeof(char *));
-    if (!keys || !lens || !cols) {
-        mr_http_error(resp, 507, "out of memory for %zu keys", fr.nkeys);
-        return;
-    }
-    for (size_t i = 0; i < fr.nkeys; i++) {
-        keys[i] = fr.keys[i].ptr;
-        lens[i] = fr.keys[i].len;
-    }
-    for (size_t i = 0; i < fr.ncolumns; i++) {
-        if (memchr(fr.columns[i].ptr, 0, fr.columns[i].len)) {
-            mr_http_error(resp, 400, "Segment error: column name %zu contains a NUL character", i);
-            return;
-        }
-        cols[i] = mr_arena_strndup(&req->arena, fr.columns[i].ptr, fr.columns[i].len);
-    }
-    murr_batch *b;
-    rc = murr_read(sh->db, name, keys, lens, fr.nkeys, cols, fr.ncolumns, &b, &e);
-    if (rc != 0) {
-        error_from(resp, &e);
-        return;
-    }
     resp->status = 200;
     if (slice_contains(req->accept, CT_ARROW)) {
         struct iovec *iov;
         int iovcnt;
         size_t total;
-        rc = mr_ipc_write_stream(&req->arena, b, NULL, 0, &iov, &iovcnt, &total, &e);
-        if (rc != 0) {
+        if (mr_ipc_write_stream(&req->arena, b, NULL, 0, &iov, &iovcnt, &total, &e) != 0) {
             murr_batch_free(b);
             error_from(resp, &e);
             return;
@@ -401,10 +366,62 @@ static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
         return;
     }
     resp->content_type = CT_JSON;
-    rc = mr_json_write_batch(&resp->body, b, &e);
+    int rc = mr_json_write_batch(&resp->body, b, &e);
     murr_batch_free(b);
     if (rc != 0)
         error_from(resp, &e);
+}
+
+typedef enum { FETCH_JSON, FETCH_ARROW, FETCH_PARQUET, FETCH_OTHER } fetch_body_t;
+
+/* Fetch bodies: JSON (also when Content-Type is absent) or an Arrow IPC stream. */
+static fetch_body_t fetch_body_of(const mr_req_t *req)
+{
+    if (!req->has_content_type || is_json_ct(req->content_type))
+        return FETCH_JSON;
+    if (slice_contains(req->content_type, CT_ARROW))
+        return FETCH_ARROW;
+    return slice_contains(req->content_type, CT_PARQUET) ? FETCH_PARQUET : FETCH_OTHER;
+}
+
+static int fetch_json(const mr_server_shared_t *sh, mr_req_t *req, const char *name, murr_batch **b, mr_error_t *e)
+{
+    mr_fetch_req_t fr;
+    int rc = mr_json_parse_fetch(&req->arena, (const char *)req->body.data, req->body.len, false, &fr, e);
+    if (rc == MURR_ESYNTAX)
+        mr_err_prefix(e, "Failed to parse the request body as JSON: ");
+    if (rc == 0)
+        rc = mr_fetch_json(sh->db, name, &fr, &req->arena, b, e);
+    if (rc == MURR_ESHAPE) /* parse-time or against the table's key: the 0.2 answer, 422 */
+        mr_err_prefix(e, "Failed to deserialize the JSON body into the target type: ");
+    return rc;
+}
+
+static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_resp_t *resp)
+{
+    murr_batch *b = NULL;
+    mr_error_t e = {0};
+    int rc;
+    switch (fetch_body_of(req)) {
+    case FETCH_JSON: rc = fetch_json(sh, req, name, &b, &e); break;
+    case FETCH_ARROW:
+        rc = mr_fetch_arrow(sh->db, name, req->body.data, req->body.len, sh->cfg->http.max_payload_size, &req->arena,
+                            &b, &e);
+        break;
+    case FETCH_PARQUET:
+        mr_http_error(resp, 415, "fetch requests are JSON (`Content-Type: application/json`) or Arrow IPC "
+                      "(`Content-Type: " CT_ARROW "`), not Parquet");
+        return;
+    default:
+        mr_http_error(resp, 415, "Expected request with `Content-Type: application/json` or `Content-Type: " CT_ARROW
+                      "`, got `%.*s`", (int)(req->content_type.len > 200 ? 200 : req->content_type.len),
+                      req->content_type.ptr);
+        return;
+    }
+    if (rc != 0)
+        error_from(resp, &e);
+    else
+        fetch_answer(req, b, resp);
 }
 
 /* Applies batches decoded while the body arrived (loop.c): checks the stream ended cleanly. */
@@ -442,24 +459,10 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");
     /* the request body outlives the write: decode in place */
-    int rc = mr_ipc_reader_borrow(r, req->body.data, req->body.len, e);
     mr_batch_t **batches = NULL;
-    size_t n = 0, cap = 0;
-    while (rc == 0) {
-        mr_batch_t *b = NULL;
-        rc = mr_ipc_reader_next(r, &b, e);
-        if (rc == MURR_EAGAIN) {
-            rc = mr_ipc_reader_finish(r, e);
-            break;
-        }
-        if (rc != 0 || b == NULL)
-            break;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            batches = mr_xrealloc(batches, cap * sizeof(*batches));
-        }
-        batches[n++] = b;
-    }
+    size_t n = 0;
+    int rc = mr_ipc_reader_borrow(r, req->body.data, req->body.len, e);
+    rc = rc ? rc : mr_ipc_read_all(r, &batches, &n, e);
     if (rc == 0 && mr_ipc_reader_schema(r) == NULL)
         rc = mr_err_set(e, MURR_EINVAL, "Table error: empty Arrow IPC stream (no schema message)");
     if (rc == 0 && n > 0)
@@ -474,9 +477,7 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
     if (rc != 0 && (e->code == MURR_ECORRUPT || e->code == MURR_EUNSUPPORTED) &&
         strncmp(e->message, "Arrow", 5) != 0)
         mr_err_prefix(e, "Arrow error: ");
-    for (size_t i = 0; i < n; i++)
-        mr_batch_free(batches[i]);
-    mr_free(batches);
+    mr_ipc_batches_free(batches, n);
     mr_ipc_reader_free(r);
     return rc;
 }

@@ -231,7 +231,9 @@ static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close
         mr_buf_printf(&ch->head, "Content-Type: %s\r\n", resp->content_type);
     if (resp->allow)
         mr_buf_printf(&ch->head, "Allow: %s\r\n", resp->allow);
-    mr_buf_printf(&ch->head, "Content-Length: %zu\r\n%s\r\n", body_len, close_conn ? "Connection: close\r\n" : "");
+    if (resp->status != 204) /* RFC 9110 8.6: no Content-Length in a 204 */
+        mr_buf_printf(&ch->head, "Content-Length: %zu\r\n", body_len);
+    mr_buf_printf(&ch->head, "%s\r\n", close_conn ? "Connection: close\r\n" : "");
     bool head_only = req && req->head;
     size_t hlen = ch->head.len;
     if (!head_only)

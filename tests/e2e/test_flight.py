@@ -636,3 +636,25 @@ def test_grpc_disabled(murr_factory):
     assert s.grpc_port is None
     assert "Listening for Flight" not in s.logs()
     assert requests.get(f"{s.url}/health").status_code == 200
+
+
+# ---- murr 0.3: form-3 tables, both ticket key forms -----------------------------------------
+def test_form3_table_has_no_key_metadata_and_tickets_take_both_key_forms(srv, client):
+    create(srv.url, "ints", {"columns": {"id": {"dtype": "int32", "key": True, "nullable": False},
+                                         "v": {"dtype": "float64"}}})
+    r = requests.put(f"{srv.url}/api/v1/table/ints/write", json={"columns": {"id": [1, 2], "v": [0.5, None]}})
+    assert r.status_code == 200, r.text
+    d = fl.FlightDescriptor.for_path("ints")
+    assert client.get_schema(d).schema.metadata is None
+    assert client.get_flight_info(d).schema.metadata is None
+    infos = {i.descriptor.path[0]: i for i in client.list_flights()}
+    assert infos[b"ints"].schema.metadata is None and infos[b"features"].schema.metadata == {b"key": b"id"}
+    # 0.3 object form: sparse; 0.2 array form of integers: dense
+    t = client.do_get(tkt("ints", {"id": [2, 7, 1]}, ["v"])).read_all().sort_by("_idx")
+    assert t.schema.names == ["_idx", "v"] and t.to_pydict() == {"_idx": [0, 2], "v": [None, 0.5]}
+    t = client.do_get(tkt("ints", [2, 7, 1], ["v"])).read_all()
+    assert t.to_pydict() == {"v": [None, None, 0.5]}
+    t = client.do_get(tkt("features", {"id": ["c", "a"]}, ["score"])).read_all()
+    assert sorted(t.column("_idx").to_pylist()) == [0, 1]
+    with pytest.raises(pa.ArrowInvalid, match="member 'x', which is not a key column"):
+        client.do_get(tkt("ints", {"id": [1], "x": [1]}, ["v"])).read_all()

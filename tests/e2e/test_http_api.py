@@ -265,7 +265,8 @@ def test_drop_and_compact(murr):
     assert requests.post(murr.url + "/api/v1/table/features/compact").status_code == 200
     assert fetch(murr.url, ["a"], ["score"]).json()["columns"]["score"] == [1.0]
     assert requests.post(murr.url + "/api/v1/table/nope/compact").status_code == 404
-    assert requests.delete(murr.url + "/api/v1/table/features").status_code == 200
+    r = requests.delete(murr.url + "/api/v1/table/features")
+    assert r.status_code == 204 and r.content == b"" and "Content-Length" not in r.headers  # as murr 0.3.1
     assert requests.delete(murr.url + "/api/v1/table/features").status_code == 404
     assert requests.get(murr.url + "/api/v1/table/features/schema").status_code == 404
     assert create(murr.url).status_code == 201
@@ -285,7 +286,7 @@ def test_unknown_path_and_wrong_method(murr):
     assert r.status_code == 404
     r = requests.post(murr.url + "/api/v1/table/x/fetch", data="{}", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
-    r = requests.post(murr.url + "/api/v1/table/x/fetch", json={"keys": [1], "columns": ["a"]})
+    r = requests.post(murr.url + "/api/v1/table/x/fetch", json={"keys": [True], "columns": ["a"]})
     assert r.status_code == 422 and "keys[0]" in r.json()["error"]
 
 
@@ -489,7 +490,7 @@ SERVED = {  # path -> method -> statuses this suite exercises
     "/openapi.json": {"get": {200}},
     "/metrics": {"get": {200}},
     "/api/v1/table": {"get": {200}},
-    "/api/v1/table/{name}": {"put": {201, 400, 409, 415, 422}, "delete": {200, 404}},
+    "/api/v1/table/{name}": {"put": {201, 400, 409, 415, 422}, "delete": {204, 404}},
     "/api/v1/table/{name}/schema": {"get": {200, 404}},
     "/api/v1/table/{name}/compact": {"post": {200, 404}},
     "/api/v1/table/{name}/fetch": {"post": {200, 400, 404, 415, 422}},
@@ -579,3 +580,128 @@ def test_many_pipelined_requests_with_unread_answers(murr):
     assert out.count(b"HTTP/1.1 200 OK") == n
     assert out.endswith(b"OK")
     assert requests.get(murr.url + "/health").status_code == 200
+
+
+# ---- the murr 0.3 fetch protocol beside 0.2 (server side; the 0.3 client's own suite is
+# elsewhere) --------------------------------------------------------------------------------
+UI = {"columns": {"user": {"dtype": "int64", "key": True, "nullable": False},
+                  "item": {"dtype": "utf8", "key": True, "nullable": False},
+                  "score": {"dtype": "float32"}}}
+
+
+def seed_ui(url):
+    assert create(url, "ui", UI).status_code == 201
+    r = requests.put(f"{url}/api/v1/table/ui/write",
+                     json={"columns": {"user": [1, 1, 2], "item": ["a", "b", "a"], "score": [0.5, 2.0, None]}})
+    assert r.status_code == 200, r.text
+
+
+def post_fetch(url, name, body, **headers):
+    return requests.post(f"{url}/api/v1/table/{name}/fetch", json=body, headers=headers)
+
+
+def ipc_request(keys: pa.Table, columns):
+    meta = dict(keys.schema.metadata or {})
+    if columns is not None:
+        meta[b"columns"] = columns if isinstance(columns, bytes) else json.dumps(columns).encode()
+    return arrow_bytes(keys.replace_schema_metadata(meta))
+
+
+def test_fetch_json_object_form_is_sparse(murr):
+    seed_ui(murr.url)
+    body = {"keys": {"item": ["b", "a", "a", "b"], "user": [1, 7, 2, 1]}, "columns": ["score"]}
+    got = post_fetch(murr.url, "ui", body).json()["columns"]
+    assert list(got) == ["_idx", "score"]
+    assert sorted(zip(got["_idx"], got["score"]), key=lambda p: p[0]) == [(0, 2.0), (2, None), (3, 2.0)]
+    t = pa.ipc.open_stream(post_fetch(murr.url, "ui", body, Accept=ARROW).content).read_all()
+    assert t.schema.field("_idx").type == pa.uint32() and not t.schema.field("_idx").nullable
+    assert t.schema.names == ["_idx", "score"] and t.num_rows == 3
+    # nothing found: zero rows, every column with its type
+    none = post_fetch(murr.url, "ui", {"keys": {"user": [9], "item": ["z"]}, "columns": ["score"]}, Accept=ARROW)
+    t = pa.ipc.open_stream(none.content).read_all()
+    assert t.num_rows == 0 and t.schema.types == [pa.uint32(), pa.float32()]
+    assert post_fetch(murr.url, "ui", {"keys": {"user": [], "item": []}, "columns": ["score"]}).json() == \
+        {"columns": {"_idx": [], "score": []}}
+    # a 0.2 table asked in the 0.3 form answers sparse too
+    assert create(murr.url).status_code == 201
+    requests.put(murr.url + "/api/v1/table/features/write", json={"columns": {"id": ["a"], "score": [1]}})
+    assert post_fetch(murr.url, "features", {"keys": {"id": ["x", "a"]}, "columns": ["score"]}).json() == \
+        {"columns": {"_idx": [1], "score": [1.0]}}
+
+
+@pytest.mark.parametrize("keys,needle", [
+    (["a"], "the key of this table has 2 columns (user, item): send keys as an object"),
+    ({"user": [1, 2], "item": ["a"]}, "key column 'item' has 1 values but key column 'user' has 2"),
+    ({"user": [1]}, "missing key column 'item' in keys (key columns: user, item)"),
+    ({"user": [1], "item": ["a"], "score": [1]}, "member 'score', which is not a key column"),
+    ({"user": ["1"], "item": ["a"]}, "column 'user': Table error: row 0: expected integer, got a string"),
+    ({"user": [2**63], "item": ["a"]}, "row 0: invalid value: integer `9223372036854775808`, expected i64"),
+    ({"user": [1], "item": "a"}, "keys.item: expected an array, got a string"),
+])
+def test_fetch_json_bad_keys_are_400_naming_them(murr, keys, needle):
+    seed_ui(murr.url)
+    r = post_fetch(murr.url, "ui", {"keys": keys, "columns": ["score"]})
+    assert r.status_code == 400 and needle in r.json()["error"], r.text
+
+
+def test_fetch_array_form_on_an_integer_key_is_dense(murr):
+    schema = {"columns": {"id": {"dtype": "int64", "key": True, "nullable": False}, "v": {"dtype": "utf8"}}}
+    assert create(murr.url, "ints", schema).status_code == 201
+    r = requests.put(murr.url + "/api/v1/table/ints/write", json={"columns": {"id": [5, -1], "v": ["five", "neg"]}})
+    assert r.status_code == 200, r.text
+    got = post_fetch(murr.url, "ints", {"keys": [-1, 3, 5, 5], "columns": ["v"]}).json()
+    assert got == {"columns": {"v": ["neg", None, "five", "five"]}}
+    r = post_fetch(murr.url, "ints", {"keys": ["5"], "columns": ["v"]})
+    assert r.status_code == 400 and "expected integer, got a string" in r.json()["error"]
+    r = post_fetch(murr.url, "ints", {"keys": [1.5], "columns": ["v"]})
+    assert r.status_code == 400 and "floating point `1.5`" in r.json()["error"]
+    # a utf8 key still wants strings, with the 0.2 status
+    assert create(murr.url).status_code == 201
+    r = post_fetch(murr.url, "features", {"keys": [1], "columns": ["score"]})
+    assert r.status_code == 422 and "keys[0]: expected a string, got a number" in r.json()["error"]
+
+
+def test_fetch_arrow_ipc_request(murr):
+    seed_ui(murr.url)
+    keys = pa.table({"user": pa.array([2, 1, 3], pa.int64()), "item": ["a", "b", "a"]})
+    r = requests.post(murr.url + "/api/v1/table/ui/fetch", data=ipc_request(keys, ["score"]),
+                      headers={"Content-Type": ARROW, "Accept": ARROW})
+    assert r.status_code == 200, r.text
+    t = pa.ipc.open_stream(r.content).read_all().sort_by("_idx")
+    assert t.to_pydict() == {"_idx": [0, 1], "score": [None, 2.0]}
+    # several batches are one request: _idx counts across the stream; int32 widens into int64
+    sch = pa.schema([("user", pa.int32()), ("item", pa.string())], metadata={b"columns": b'["score"]'})
+    b1 = pa.record_batch([pa.array([9], pa.int32()), pa.array(["x"])], schema=sch)
+    b2 = pa.record_batch([pa.array([1, 1], pa.int32()), pa.array(["a", "b"])], schema=sch)
+    r = requests.post(murr.url + "/api/v1/table/ui/fetch", data=arrow_bytes([b1, b2], sch),
+                      headers={"Content-Type": ARROW})
+    got = r.json()["columns"]
+    assert sorted(zip(got["_idx"], got["score"])) == [(1, 0.5), (2, 2.0)], r.text
+
+
+@pytest.mark.parametrize("columns,needle", [
+    (None, "missing 'columns' entry in Arrow schema metadata"),
+    (b'{"a": 1}', "invalid 'columns' entry in Arrow schema metadata (expected a JSON array of column names): "
+                  "columns: expected an array of strings, got an object"),
+    (b'["score", 3]', "columns[1]: expected a string, got a number"),
+    (b"score", "invalid 'columns' entry"),
+])
+def test_fetch_arrow_ipc_request_bad_metadata(murr, columns, needle):
+    seed_ui(murr.url)
+    keys = pa.table({"user": pa.array([1], pa.int64()), "item": ["a"]})
+    r = requests.post(murr.url + "/api/v1/table/ui/fetch", data=ipc_request(keys, columns),
+                      headers={"Content-Type": ARROW})
+    assert r.status_code == 400 and needle in r.json()["error"], r.text
+
+
+def test_fetch_content_types(murr):
+    create(murr.url)
+    url = murr.url + "/api/v1/table/features/fetch"
+    body = json.dumps({"keys": ["a"], "columns": ["score"]})
+    assert requests.post(url, data=body).json() == {"columns": {"score": [None]}}  # absent: JSON
+    r = requests.post(url, data=body, headers={"Content-Type": "application/vnd.apache.parquet"})
+    assert r.status_code == 415 and "not Parquet" in r.json()["error"]
+    r = requests.post(url, data=body, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 415 and "got `text/csv`" in r.json()["error"]
+    r = requests.post(url, data=b"\xff\xff\xff\xff\x10\x00", headers={"Content-Type": ARROW})
+    assert r.status_code == 400 and "invalid Arrow IPC stream in the fetch request" in r.json()["error"], r.text

@@ -3,11 +3,13 @@
  * status codes to gRPC codes for them (the only place that does it for Flight). Behaviour:
  * ../shared/spec/murr-0.2.1-reference.md section 4, plus DoPut (CONTRACT.md, "Add").
  *
- *  - DoGet: JSON ticket {"table","keys","columns"} with HTTP fetch semantics; a schema
+ *  - DoGet: JSON ticket {"table","keys","columns"} with HTTP fetch semantics (server/fetch.c:
+ *    0.2 array of keys -> dense answer, 0.3 object of key columns -> sparse); a schema
  *    message, then record batches of about MR_FLIGHT_TARGET_MESSAGE bytes each, encoded
  *    lazily as the previous one leaves (slices start at multiples of 8 rows so bitmaps are
  *    sent from the batch itself, not copied).
- *  - GetFlightInfo / GetSchema: full table schema with metadata key=<key column>.
+ *  - GetFlightInfo / GetSchema: full table schema; metadata key=<key column> for tables
+ *    created in the 0.2 schema form, none for the 0.3 form (as murr 0.3.1).
  *  - ListFlights: one FlightInfo per table.
  *  - DoPut: descriptor in the first message; schema and batches decoded in place as they
  *    arrive; at the end of the stream one atomic write (murr_write_begin/append/commit on
@@ -20,6 +22,7 @@
 #include "core/dtype.h"
 #include "core/log.h"
 #include "format/json.h"
+#include "server/fetch.h"
 #include "server/flight/flight.pb-c.h"
 #include "server/flight/flight_codec.h"
 #include "server/flight/flight_internal.h"
@@ -130,10 +133,13 @@ static int schema_bytes(mr_flight_stream_t *st, const char *name, ProtobufCBinar
         f[i].dtype = s->columns[i].dtype;
         f[i].nullable = s->columns[i].nullable;
     }
+    /* a 0.2 table names its key in the metadata (0.2 clients read it); a 0.3 table has none,
+     * as murr 0.3.1: its clients read key columns from the HTTP schema */
     mr_ipc_kv_t kv = {"key", mr_arena_strndup(&st->arena, s->columns[s->key_index].name,
                                               s->columns[s->key_index].name_len)};
+    size_t nkv = s->form == MURR_SCHEMA_FORM3 ? 0 : 1;
     mr_ipc_msg_t m;
-    rc = mr_ipc_encode_schema(&st->arena, f, (size_t)s->num_columns, &kv, 1, &m, e);
+    rc = mr_ipc_encode_schema(&st->arena, f, (size_t)s->num_columns, nkv ? &kv : NULL, nkv, &m, e);
     struct iovec *iov;
     int cnt;
     size_t total;
@@ -357,11 +363,10 @@ static void rpc_do_get(mr_flight_stream_t *st, const uint8_t *msg, size_t len)
     mr_fetch_req_t fr;
     mr_error_t e = {0};
     int rc = mr_json_parse_fetch(&st->arena, (const char *)t->ticket.data, t->ticket.len, true, &fr, &e);
-    const char **keys = NULL, **cols = NULL;
-    size_t *lens = NULL;
     char table[MR_TABLE_NAME_MAX + 1];
     if (rc != 0) {
-        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "invalid ticket JSON: %s", e.message);
+        mr_flight_fail(st, rc == MURR_ENOMEM ? MR_GRPC_RESOURCE_EXHAUSTED : MR_GRPC_INVALID_ARGUMENT,
+                       "invalid ticket JSON: %s", e.message);
         goto done;
     }
     if (fr.table.len > MR_TABLE_NAME_MAX || murr_table_name_check(fr.table.ptr, fr.table.len, &e) != 0 ||
@@ -373,26 +378,8 @@ static void rpc_do_get(mr_flight_stream_t *st, const uint8_t *msg, size_t len)
     }
     memcpy(table, fr.table.ptr, fr.table.len);
     table[fr.table.len] = '\0';
-    keys = mr_arena_alloc(&st->arena, (fr.nkeys + 1) * sizeof(char *));
-    lens = mr_arena_alloc(&st->arena, (fr.nkeys + 1) * sizeof(size_t));
-    cols = mr_arena_alloc(&st->arena, (fr.ncolumns + 1) * sizeof(char *));
-    if (!keys || !lens || !cols) {
-        mr_flight_fail(st, MR_GRPC_RESOURCE_EXHAUSTED, "out of memory for %zu keys", fr.nkeys);
-        goto done;
-    }
-    for (size_t i = 0; i < fr.nkeys; i++) {
-        keys[i] = fr.keys[i].ptr;
-        lens[i] = fr.keys[i].len;
-    }
-    for (size_t i = 0; i < fr.ncolumns; i++) {
-        if (memchr(fr.columns[i].ptr, 0, fr.columns[i].len)) {
-            mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "Segment error: column name %zu contains a NUL character", i);
-            goto done;
-        }
-        cols[i] = mr_arena_strndup(&st->arena, fr.columns[i].ptr, fr.columns[i].len);
-    }
     murr_batch *b;
-    rc = murr_read(mr_flight_stream_db(st), table, keys, lens, fr.nkeys, cols, fr.ncolumns, &b, &e);
+    rc = mr_fetch_json(mr_flight_stream_db(st), table, &fr, &st->arena, &b, &e);
     if (rc != 0) {
         fail_from(st, rc, &e);
         goto done;

@@ -1,6 +1,8 @@
 /* Tests of the columnar batch: builders, validation, bitmaps, conversions. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 #include "core/batch.h"
 
 static mr_batch_t *one_col(murr_dtype t, mr_colbuilder_t *cb)
@@ -162,4 +164,72 @@ Test(dtype, widening_table)
     }
     murr_dtype x;
     cr_assert_eq(murr_dtype_parse("UInt8", 5, &x), MURR_EINVAL);
+}
+
+/* A batch of three columns: s utf8 (row i = "s<i+base>", row 1 null when with_null),
+ * n int64 (i + base), f bool (i odd), rows rows. */
+static mr_batch_t *three_cols(int rows, int base, bool with_null)
+{
+    mr_colbuilder_t cb[3];
+    murr_dtype t[3] = {MURR_UTF8, MURR_INT64, MURR_BOOL};
+    const char *names[3] = {"s", "n", "f"};
+    mr_batch_t *b = mr_batch_new(3, rows);
+    for (int c = 0; c < 3; c++) {
+        mr_colbuilder_init(&cb[c], t[c]);
+        for (int i = 0; i < rows; i++) {
+            char s[16];
+            int n = snprintf(s, sizeof(s), "s%d", i + base);
+            if (c == 0 && with_null && i == 1)
+                mr_colbuilder_append_null(&cb[c]);
+            else if (c == 0)
+                mr_colbuilder_append_str(&cb[c], s, (size_t)n);
+            else if (c == 1)
+                mr_colbuilder_append_int(&cb[c], i + base);
+            else
+                mr_colbuilder_append_bool(&cb[c], (i + base) & 1);
+        }
+        mr_batch_set_name(b, c, names[c], 1);
+        cr_assert_eq(mr_colbuilder_finish(&cb[c], b, c), 0);
+        mr_colbuilder_deinit(&cb[c]);
+    }
+    return b;
+}
+
+Test(batch, concat_keeps_values_nulls_and_names)
+{
+    /* 5 + 0 + 11 rows: bit positions of the later parts are not byte aligned */
+    mr_batch_t *parts[3] = {three_cols(5, 0, false), three_cols(0, 5, false), three_cols(11, 5, true)};
+    mr_batch_t *out;
+    mr_error_t e = {0};
+    cr_assert_eq(mr_batch_concat((const mr_batch_t *const *)parts, 3, &out, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_batch_validate(out, &e), 0, "%s", e.message);
+    cr_assert_eq(out->num_rows, 16);
+    cr_assert_str_eq(out->columns[1].name, "n");
+    cr_assert_eq(out->columns[0].null_count, 1);
+    for (int r = 0; r < 16; r++) {
+        cr_assert_eq(((int64_t *)out->columns[1].values)[r], r);
+        cr_assert_eq(mr_bit_get(out->columns[2].values, r), r & 1, "row %d", r);
+        cr_assert_eq(murr_column_is_valid(&out->columns[0], r), r != 6, "row %d", r);
+        if (r == 6)
+            continue;
+        char want[16];
+        snprintf(want, sizeof(want), "s%d", r);
+        size_t l;
+        const uint8_t *s = mr_column_str(&out->columns[0], r, &l);
+        cr_assert(l == strlen(want) && memcmp(s, want, l) == 0, "row %d", r);
+    }
+    mr_batch_free(out);
+    /* shapes that differ are refused, naming the batch and column */
+    mr_batch_t *other = mr_batch_new(3, 1);
+    for (int c = 0; c < 3; c++) {
+        mr_batch_column_alloc(other, c, c == 1 ? MURR_INT32 : parts[0]->columns[c].dtype, false, 0);
+        mr_batch_set_name(other, c, parts[0]->columns[c].name, 1);
+    }
+    const mr_batch_t *mixed[2] = {parts[0], other};
+    cr_assert_eq(mr_batch_concat(mixed, 2, &out, &e), MURR_EINVAL);
+    cr_assert_str_eq(e.message, "batch 1: column 1 is 'n' (int32), in batch 0 it is 'n' (int64)");
+    cr_assert_null(out);
+    mr_batch_free(other);
+    for (int i = 0; i < 3; i++)
+        mr_batch_free(parts[i]);
 }

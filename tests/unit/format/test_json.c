@@ -317,7 +317,10 @@ Test(json_fetch, parses_and_refuses_with_offsets)
     } bad[] = {
         {"{\"keys\":[\"a\"]}", MURR_ESHAPE, "missing field `columns`"},
         {"{\"keys\":[\"a\",3],\"columns\":[]}", MURR_ESHAPE, "keys[1]: expected a string, got a number"},
-        {"{\"keys\":{},\"columns\":[]}", MURR_ESHAPE, "keys: expected an array"},
+        {"{\"keys\":\"a\",\"columns\":[]}", MURR_ESHAPE, "keys: expected an array of keys or an object"},
+        {"{\"keys\":[true],\"columns\":[]}", MURR_ESHAPE, "keys[0]: expected a string or an integer, got a boolean"},
+        {"{\"keys\":[1,\"a\"],\"columns\":[]}", MURR_ESHAPE, "keys[1]: expected a number like keys[0], got a string"},
+        {"{\"keys\":{\"id\":\"a\"},\"columns\":[]}", MURR_EINVAL, "keys.id: expected an array, got a string"},
         {"[]", MURR_ESHAPE, "expected an object"},
         {"{\"keys\":[\"a\" \"b\"]}", MURR_ESYNTAX, "expected ',' or ']' at byte 13"},
         {"{\"keys\":[\"\\ud800\"]}", MURR_ESYNTAX, "unpaired high surrogate"},
@@ -397,4 +400,202 @@ Test(json_write_body, dtype_rules_and_errors)
         cr_assert(strstr(e.message, bad[i].needle), "case %zu: '%s' lacks '%s'", i, e.message, bad[i].needle);
     }
     mr_schema_free(s);
+}
+
+/* ---- fetch keys: both forms, decoded against a table schema ---- */
+
+/* Parses body and builds its key batch for s: the status, *b on success. */
+static int keys_of(mr_arena_t *a, const char *body, const mr_schema_t *s, mr_fetch_req_t *r, mr_batch_t **b,
+                   mr_error_t *e)
+{
+    *b = NULL;
+    int rc = mr_json_parse_fetch(a, body, strlen(body), false, r, e);
+    return rc ? rc : mr_json_fetch_keys(r, s, b, e);
+}
+
+/* body is refused for s with `code` and a message containing `needle`. */
+static void expect_refused(mr_arena_t *a, const char *body, const mr_schema_t *s, int code, const char *needle)
+{
+    mr_fetch_req_t r;
+    mr_batch_t *b;
+    mr_error_t e = {0};
+    int rc = keys_of(a, body, s, &r, &b, &e);
+    cr_assert_eq(rc, code, "%s: %d %s", body, rc, e.message);
+    cr_assert(strstr(e.message, needle), "%s: '%s' lacks '%s'", body, e.message, needle);
+    cr_assert_null(b);
+}
+
+Test(json_fetch_keys, array_form_string_and_integer_keys)
+{
+    mr_arena_t a;
+    mr_arena_init(&a, 256);
+    mr_fetch_req_t r;
+    mr_batch_t *b;
+    mr_error_t e = {0};
+    mr_schema_t *str = mr_schema_make("id", "id:utf8", "v:float32?", NULL);
+    mr_schema_t *i32 = mr_schema_make("id", "v:float32?", "id:int32", NULL);
+    /* strings: the fast path slices, a dense answer; the batch is there too */
+    cr_assert_eq(keys_of(&a, "{\"keys\":[\"x\",\"\"],\"columns\":[\"v\"]}", str, &r, &b, &e), 0, "%s", e.message);
+    cr_assert(!r.sparse && r.keys != NULL && r.nkeys == 2 && r.key_name.len == 0);
+    cr_assert(b->num_columns == 1 && b->num_rows == 2 && b->columns[0].dtype == MURR_UTF8);
+    cr_assert_str_eq(b->columns[0].name, "id");
+    mr_batch_free(b);
+    /* integers: typed by the key's dtype, range-checked as write bodies are */
+    cr_assert_eq(keys_of(&a, "{\"keys\":[-2147483648,7,2147483647],\"columns\":[\"v\"]}", i32, &r, &b, &e), 0, "%s",
+                 e.message);
+    cr_assert(!r.sparse && r.keys == NULL && r.nkeys == 3);
+    cr_assert(b->num_rows == 3 && b->columns[0].dtype == MURR_INT32 && b->columns[0].validity == NULL);
+    cr_assert_eq(((int32_t *)b->columns[0].values)[0], INT32_MIN);
+    cr_assert_eq(((int32_t *)b->columns[0].values)[2], INT32_MAX);
+    cr_assert_str_eq(b->columns[0].name, "id");
+    mr_batch_free(b);
+    /* an empty array suits every single-column key */
+    cr_assert_eq(keys_of(&a, "{\"keys\":[],\"columns\":[\"v\"]}", i32, &r, &b, &e), 0, "%s", e.message);
+    cr_assert(b->num_rows == 0 && b->num_columns == 1 && b->columns[0].dtype == MURR_INT32);
+    mr_batch_free(b);
+    struct {
+        const char *body;
+        const mr_schema_t *s;
+        int code;
+        const char *needle;
+    } bad[] = {
+        {"{\"keys\":[2147483648],\"columns\":[\"v\"]}", i32, MURR_EINVAL,
+         "column 'id': Table error: row 0: invalid value: integer `2147483648`, expected i32"},
+        {"{\"keys\":[1,2.5],\"columns\":[\"v\"]}", i32, MURR_EINVAL, "row 1: invalid type: floating point `2.5`"},
+        {"{\"keys\":[\"1\"],\"columns\":[\"v\"]}", i32, MURR_EINVAL, "row 0: expected integer, got a string"},
+        {"{\"keys\":[1],\"columns\":[\"v\"]}", str, MURR_ESHAPE, "keys[0]: expected a string, got a number"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_refused(&a, bad[i].body, bad[i].s, bad[i].code, bad[i].needle);
+    mr_schema_free(str);
+    mr_schema_free(i32);
+    mr_arena_deinit(&a);
+}
+
+Test(json_fetch_keys, object_form_compound_key)
+{
+    mr_arena_t a;
+    mr_arena_init(&a, 256);
+    mr_fetch_req_t r;
+    mr_batch_t *b;
+    mr_error_t e = {0};
+    /* key (u, n) in the middle of the schema; the batch follows schema order, not the body's */
+    mr_schema_t *s = mr_schema_make("u,n", "v:float32?", "u:utf8", "n:uint16", "w:int8?", NULL);
+    const char *ok = "{\"columns\":[\"v\"],\"keys\":{\"n\":[65535,0,7],\"u\":[\"a\",\"\\u00e9\",\"\"]}}";
+    cr_assert_eq(keys_of(&a, ok, s, &r, &b, &e), 0, "%s", e.message);
+    cr_assert(r.sparse && r.keys == NULL);
+    cr_assert(b->num_columns == 2 && b->num_rows == 3);
+    cr_assert_str_eq(b->columns[0].name, "u");
+    cr_assert_str_eq(b->columns[1].name, "n");
+    cr_assert_eq(b->columns[1].dtype, MURR_UINT16);
+    cr_assert_eq(((uint16_t *)b->columns[1].values)[0], 65535);
+    size_t l;
+    const uint8_t *p = mr_column_str(&b->columns[0], 1, &l);
+    cr_assert(l == 2 && memcmp(p, "\xc3\xa9", 2) == 0);
+    cr_assert_eq(mr_batch_validate(b, &e), 0, "%s", e.message);
+    mr_batch_free(b);
+    /* zero keys: a zero-row batch of both columns */
+    cr_assert_eq(keys_of(&a, "{\"keys\":{\"u\":[],\"n\":[]},\"columns\":[\"v\"]}", s, &r, &b, &e), 0, "%s", e.message);
+    cr_assert(b->num_rows == 0 && b->num_columns == 2);
+    mr_batch_free(b);
+    struct {
+        const char *body;
+        const char *needle;
+    } bad[] = {
+        {"{\"keys\":[\"a\"],\"columns\":[\"v\"]}",
+         "the key of this table has 2 columns (u, n): send keys as an object with one array per key column"},
+        {"{\"keys\":{\"u\":[\"a\",\"b\"],\"n\":[1]},\"columns\":[\"v\"]}",
+         "key column 'n' has 1 values but key column 'u' has 2: all key columns of a fetch must have the same length"},
+        {"{\"keys\":{\"u\":[\"a\"]},\"columns\":[\"v\"]}", "missing key column 'n' in keys (key columns: u, n)"},
+        {"{\"keys\":{\"u\":[\"a\"],\"n\":[1],\"v\":[1]},\"columns\":[\"v\"]}",
+         "keys has a member 'v', which is not a key column of the table (key columns: u, n)"},
+        {"{\"keys\":{\"u\":[\"a\"],\"n\":[1],\"zz\":[]},\"columns\":[\"v\"]}", "member 'zz', which is not a key"},
+        {"{\"keys\":{\"u\":[\"a\",\"b\"],\"n\":[1,\"2\"]},\"columns\":[\"v\"]}",
+         "column 'n': Table error: row 1: expected integer, got a string"},
+        {"{\"keys\":{\"u\":[\"a\",3],\"n\":[1,2]},\"columns\":[\"v\"]}",
+         "column 'u': Table error: row 1: expected string, got a number"},
+        {"{\"keys\":{\"u\":[\"a\"],\"n\":[-1]},\"columns\":[\"v\"]}", "row 0: invalid value: integer `-1`, expected u16"},
+        {"{\"keys\":{\"u\":[null],\"n\":[1]},\"columns\":[\"v\"]}", "null in key column 'u' at row 0"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_refused(&a, bad[i].body, s, MURR_EINVAL, bad[i].needle);
+    mr_schema_free(s);
+    mr_arena_deinit(&a);
+}
+
+Test(json_fetch_keys, object_form_single_string_key_fast_path)
+{
+    mr_arena_t a;
+    mr_arena_init(&a, 256);
+    mr_fetch_req_t r;
+    mr_error_t e = {0};
+    const char *one = "{\"keys\":{\"doc\":[\"d1\",\"nope\"]},\"columns\":[\"score\"]}";
+    cr_assert_eq(mr_json_parse_fetch(&a, one, strlen(one), false, &r, &e), 0, "%s", e.message);
+    cr_assert(r.sparse && r.keys != NULL && r.nkeys == 2);
+    cr_assert(mr_slice_eq_cstr(r.key_name, "doc") && mr_slice_eq_cstr(r.keys[1], "nope"));
+    /* integers in the one array, or two arrays: no string fast path */
+    const char *ints = "{\"keys\":{\"id\":[1,2,3]},\"columns\":[\"score\"]}";
+    cr_assert_eq(mr_json_parse_fetch(&a, ints, strlen(ints), false, &r, &e), 0, "%s", e.message);
+    cr_assert(r.sparse && r.keys == NULL && r.nkeys == 3);
+    const char *two = "{\"keys\":{\"a\":[\"x\"],\"b\":[\"y\"]},\"columns\":[\"score\"]}";
+    cr_assert_eq(mr_json_parse_fetch(&a, two, strlen(two), false, &r, &e), 0, "%s", e.message);
+    cr_assert(r.sparse && r.keys == NULL);
+    /* a ticket with the object form */
+    const char *t = "{\"table\":\"features\",\"keys\":{\"id\":[\"a\"]},\"columns\":[\"score\"]}";
+    cr_assert_eq(mr_json_parse_fetch(&a, t, strlen(t), true, &r, &e), 0, "%s", e.message);
+    cr_assert(mr_slice_eq_cstr(r.table, "features") && r.sparse && r.nkeys == 1);
+    /* truncation at every byte: an error, never a crash */
+    for (size_t n = 0; n + 1 < strlen(t); n++)
+        cr_assert_neq(mr_json_parse_fetch(&a, t, n, true, &r, &e), 0, "prefix %zu", n);
+    mr_arena_deinit(&a);
+}
+
+Test(json_fetch_keys, columns_metadata_array)
+{
+    mr_arena_t a;
+    mr_arena_init(&a, 256);
+    mr_error_t e = {0};
+    mr_slice_t *names;
+    size_t n;
+    const char *two = "[\"a\", \"b\\n\"]";
+    cr_assert_eq(mr_json_parse_string_array(&a, two, strlen(two), "columns", &names, &n, &e), 0, "%s", e.message);
+    cr_assert(n == 2 && mr_slice_eq_cstr(names[0], "a") && mr_slice_eq_cstr(names[1], "b\n"));
+    cr_assert_eq(mr_json_parse_string_array(&a, "{\"a\":1}", 7, "columns", &names, &n, &e), MURR_ESHAPE);
+    cr_assert_str_eq(e.message, "columns: expected an array of strings, got an object");
+    cr_assert_eq(mr_json_parse_string_array(&a, "[\"a\",1]", 7, "columns", &names, &n, &e), MURR_ESHAPE);
+    cr_assert_str_eq(e.message, "columns[1]: expected a string, got a number");
+    cr_assert_eq(mr_json_parse_string_array(&a, "score", 5, "columns", &names, &n, &e), MURR_ESYNTAX);
+    mr_arena_deinit(&a);
+}
+
+Test(json_write, sparse_idx_prints_as_integers)
+{
+    mr_batch_t *b = mr_batch_new(2, 3);
+    cr_assert_eq(mr_batch_column_alloc(b, 0, MURR_UINT32, false, 0), 0);
+    cr_assert_eq(mr_batch_column_alloc(b, 1, MURR_FLOAT32, false, 0), 0);
+    mr_batch_set_name(b, 0, "_idx", 4);
+    mr_batch_set_name(b, 1, "score", 5);
+    uint32_t *idx = b->columns[0].values;
+    float *sc = b->columns[1].values;
+    idx[0] = 0, idx[1] = 2, idx[2] = UINT32_MAX;
+    sc[0] = 0.95f, sc[1] = 1.0f, sc[2] = 0.5f;
+    mr_buf_t out;
+    mr_buf_init(&out);
+    mr_error_t e = {0};
+    cr_assert_eq(mr_json_write_batch(&out, b, &e), 0);
+    mr_buf_append_byte(&out, 0);
+    cr_assert_str_eq((char *)out.data, "{\"columns\":{\"_idx\":[0,2,4294967295],\"score\":[0.95,1.0,0.5]}}");
+    /* an empty sparse answer keeps its columns */
+    mr_batch_t *z = mr_batch_new(2, 0);
+    mr_batch_column_alloc(z, 0, MURR_UINT32, false, 0);
+    mr_batch_column_alloc(z, 1, MURR_FLOAT32, false, 0);
+    mr_batch_set_name(z, 0, "_idx", 4);
+    mr_batch_set_name(z, 1, "score", 5);
+    out.len = 0;
+    cr_assert_eq(mr_json_write_batch(&out, z, &e), 0);
+    mr_buf_append_byte(&out, 0);
+    cr_assert_str_eq((char *)out.data, "{\"columns\":{\"_idx\":[],\"score\":[]}}");
+    mr_buf_deinit(&out);
+    mr_batch_free(b);
+    mr_batch_free(z);
 }

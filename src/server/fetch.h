@@ -1,0 +1,34 @@
+/*
+ * fetch.h - the one implementation of a fetch (read columns for keys) behind HTTP POST
+ * /api/v1/table/{name}/fetch and Flight DoGet, for both protocol generations:
+ *   - a parsed JSON request (an HTTP body or a Flight ticket, see format/json.h): the 0.2
+ *     array of keys gets a dense answer (one row per key, nulls for a miss), the 0.3
+ *     object of key columns a sparse one (MURR_READ_SPARSE: `_idx` first, found keys only);
+ *   - an Arrow IPC stream request (HTTP only, murr 0.3): the record batches hold the key
+ *     columns, the schema metadata entry "columns" is a JSON array of the columns to
+ *     return; sparse answer. `_idx` counts positions across all batches of the stream.
+ * Both return murr status codes and messages; the front ends alone map them to HTTP
+ * statuses and gRPC codes. The answer *out belongs to the caller (murr_batch_free).
+ * Per-request scratch memory (column names, key pointers) comes from the arena `a`.
+ */
+#ifndef MR_SERVER_FETCH_H
+#define MR_SERVER_FETCH_H
+
+#include "core/arena.h"
+#include "core/error.h"
+#include "format/json.h"
+
+/* Errors: those of the key decoding (mr_json_fetch_keys: MURR_EINVAL, MURR_ESHAPE), a
+ * column name with a NUL (MURR_EINVAL), and those of the engine read (MURR_ENOTFOUND for
+ * the table, MURR_EINVAL for a bad column). */
+int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, mr_arena_t *a, murr_batch **out,
+                  mr_error_t *err);
+
+/* body: the complete request stream, borrowed (zero copy) for the duration of the call;
+ * max_message bounds one IPC message (mr_ipc_reader_new). Errors: MURR_ECORRUPT /
+ * MURR_EUNSUPPORTED for a bad stream, MURR_EINVAL for missing or malformed "columns"
+ * metadata, then those of murr_read_keys (names, dtypes, nulls of the key columns). */
+int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t len, uint64_t max_message,
+                   mr_arena_t *a, murr_batch **out, mr_error_t *err);
+
+#endif
