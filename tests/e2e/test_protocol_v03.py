@@ -142,10 +142,19 @@ def test_form2_schema_answered_in_form2(srv):
 
 
 @ours_only
-def test_old_key_field_with_form3_members(srv):
-    """A top-level `key` and per-column `key` flags together are neither form: refused."""
-    bad = {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False, "key": True}}}
-    refused(requests.put(f"{srv.url}/mixedform", json=bad), "key")
+def test_top_level_key_with_key_flags(srv):
+    """A top-level `key` makes the schema form 2, where 0.2.1 ignored members it did not know:
+    a `key` flag that agrees is accepted (and not answered back); one on another column
+    contradicts the top-level key and is refused, naming both."""
+    agree = {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False, "key": True},
+                                      "v": {"dtype": "int8"}}}
+    assert requests.put(f"{srv.url}/agree", json=agree).status_code == 201
+    assert ok(requests.get(f"{srv.url}/agree/schema")).json() == {
+        "key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False}, "v": {"dtype": "int8", "nullable": True}}}
+    assert requests.delete(f"{srv.url}/agree").status_code == 204
+    bad = {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False},
+                                    "other": {"dtype": "utf8", "nullable": False, "key": True}}}
+    refused(requests.put(f"{srv.url}/mixedform", json=bad), "id", "other", status=400)
     assert requests.get(f"{srv.url}/mixedform/schema").status_code == 404
 
 
