@@ -249,6 +249,23 @@ def test_integer_key_json_and_arrow(srv):
     assert scatter(t, 2, ["v"]) == [(-5,), (None,)]
 
 
+def test_uint64_key_in_json_is_exact(srv):
+    """JSON numbers above 2^53 and 2^63 as uint64 keys and values: parsed and printed exactly."""
+    srv.create("u64", {"columns": {"id": {"dtype": "uint64", "nullable": False, "key": True}, "v": {"dtype": "uint64"}}})
+    m = srv.models["u64"] = Model(["id"], ["v"])
+    data = {"id": [2**64 - 1, 2**63, 2**53 + 1, 0], "v": [0, 2**53 + 1, 2**64 - 1, None]}
+    ok(srv.write_json("u64", data))
+    m.write(data)
+    keys = {"id": [2**53 + 1, 2**53, 2**64 - 1, 0, 2**63, 2**63 - 1]}
+    want = m.expect(keys, ["v"])
+    assert want == [(2**64 - 1,), None, (0,), (None,), (2**53 + 1,), None]
+    assert scatter(ok(srv.fetch_json("u64", keys, ["v"])).json()["columns"], 6, ["v"]) == want
+    t = read_ipc(ok(srv.fetch_arrow("u64", pa.table({"id": pa.array(keys["id"], pa.uint64())}), ["v"])).content)
+    assert scatter(t, 6, ["v"], [pa.uint64()]) == want
+    refused(srv.fetch_json("u64", {"id": [-1]}, ["v"]), "id")
+    refused(srv.fetch_json("u64", {"id": [2**64]}, ["v"]), "id")
+
+
 @ours_only
 def test_02_list_form_stays_dense(srv):
     """`"keys": [...]` is the 0.2 request: one row per key, nulls for a miss, no `_idx`; on a
@@ -268,6 +285,63 @@ def test_02_list_form_stays_dense(srv):
     # a list of strings cannot address a compound or an integer key
     refused(srv.fetch_json("pairs", ["u1"], ["score"]), "user", "item")
     refused(srv.fetch_json("ints", ["5"], ["v"]), "id")
+
+
+def test_compound_utf8_components_do_not_run_into_each_other(srv):
+    """("ab", "c") and ("a", "bc") are different keys; so are three-part keys that differ in
+    where one component ends."""
+    srv.create("s2", {"columns": {"a": {"dtype": "utf8", "nullable": False, "key": True},
+                                  "b": {"dtype": "utf8", "nullable": False, "key": True}, "v": {"dtype": "int64"}}})
+    ok(srv.write_json("s2", {"a": ["ab", "a", "", "abc", "a\u0000b"], "b": ["c", "bc", "abc", "", "c"],
+                             "v": [1, 2, 3, 4, 5]}))
+    keys = {"a": ["abc", "a", "ab", "", "a", "a\u0000b", "a\u0000", "abcd"], "b": ["", "bc", "c", "abc", "b", "c", "bc", ""]}
+    want = [(4,), (2,), (1,), (3,), None, (5,), None, None]
+    assert scatter(ok(srv.fetch_json("s2", keys, ["v"])).json()["columns"], 8, ["v"]) == want
+    t = pa.table({"a": keys["a"], "b": keys["b"]})
+    assert scatter(read_ipc(ok(srv.fetch_arrow("s2", t, ["v"])).content), 8, ["v"]) == want
+    srv.create("s3", {"columns": {"x": {"dtype": "int8", "nullable": False, "key": True},
+                                  "y": {"dtype": "utf8", "nullable": False, "key": True},
+                                  "z": {"dtype": "uint32", "nullable": False, "key": True}, "v": {"dtype": "utf8"}}})
+    ok(srv.write_json("s3", {"x": [1, 1, -1, 1], "y": ["2", "", "2", "23"], "z": [3, 23, 3, 0], "v": ["a", "b", "c", "d"]}))
+    keys = {"x": [1, 1, -1, 1, 1], "y": ["23", "2", "2", "", "2"], "z": [0, 3, 3, 23, 30]}
+    t = pa.table({"x": pa.array(keys["x"], pa.int8()), "y": keys["y"], "z": pa.array(keys["z"], pa.uint32())})
+    assert scatter(read_ipc(ok(srv.fetch_arrow("s3", t, ["v"])).content), 5, ["v"]) == [
+        ("d",), ("a",), ("c",), ("b",), None]
+    for name in ("s2", "s3"):
+        assert requests.delete(f"{srv.url}/{name}").status_code == 204
+
+
+def test_empty_column_list_asks_which_keys_exist(srv):
+    """The 0.3 forms with `columns: []`: `_idx` alone, one row per key found (murr 0.3.1)."""
+    keys = {"user": ["u1", "zz", "u11"], "item": [12, 12, 2]}
+    r = ok(srv.fetch_json("pairs", keys, []))
+    assert scatter(r.json()["columns"], 3, []) == [(), None, ()]
+    t = read_ipc(ok(srv.fetch_arrow("pairs", pairs_table(keys), [])).content)
+    assert t.schema.names == ["_idx"] and scatter(t, 3, []) == [(), None, ()]
+    c = srv.flight()
+    try:
+        assert scatter(c.do_get(ticket("pairs", keys, [])).read_all(), 3, []) == [(), None, ()]
+    finally:
+        c.close()
+
+
+@ours_only
+def test_empty_column_list_in_the_02_form_is_refused(srv):
+    """A dense answer with no columns says nothing: the 0.2 form keeps its 400."""
+    refused(srv.fetch_json("feat2", ["a"], []), "column", status=400)
+
+
+@ours_only
+def test_key_size_limit(srv):
+    """An encoded key is at most 65535 bytes (murr.h MURR_KEY_MAX): a longer one is a 400 that
+    says the limit (the reference has none)."""
+    msg = refused(srv.write_json("pairs", {"user": ["x" * 70000], "item": [1], "score": [1.0], "tag": ["t"]}), "65535",
+                  status=400)
+    assert "row 0" in msg, msg
+    ok(srv.write_json("pairs", {"user": ["y" * 60000], "item": [1], "score": [1.0], "tag": ["t"]}))
+    srv.models["pairs"].write({"user": ["y" * 60000], "item": [1], "score": [1.0], "tag": ["t"]})
+    got = read_ipc(ok(srv.fetch_arrow("pairs", pairs_table({"user": ["y" * 60000], "item": [1]}), ["tag"])).content)
+    assert scatter(got, 1, ["tag"]) == [("t",)]
 
 
 # ---- hostile fetch requests ----------------------------------------------------------------
