@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what murr needs to build and test, idempotently:
 #  1. Debian packages that are missing (one `apt-get update` first, only if something is missing);
-#  2. a Python virtualenv inside the build tree (build/venv) with the pinned test dependencies.
+#  2. a Python virtualenv inside the build tree (build/venv) with the pinned test dependencies;
+#  3. the murr 0.1.9 client (same distribution name as the pinned murr 0.3.1, so it cannot
+#     share the venv) into build/pyclients/murr-0.1.9, for tests that run it in a subprocess
+#     with PYTHONPATH set there; its dependencies (httpx, pydantic, pyarrow) come from the venv.
 # Nothing is downloaded outside the package registries (Debian, PyPI).
 # Usage: scripts/setup.sh [--no-python]
 set -euo pipefail
@@ -54,4 +57,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 else
   echo "setup: Python test dependencies present"
+fi
+
+# murr 0.1.9: --no-deps (its dependencies are the venv's), --target (a directory of its own).
+# Installed once; the directory is created only by a complete install (pip into a temporary
+# directory, then rename), so a half-finished install is retried on the next run.
+v019="$here/build/pyclients/murr-0.1.9"
+if [ ! -f "$v019/murr/__init__.py" ]; then
+  echo "setup: installing murr 0.1.9 into $v019"
+  rm -rf "$v019.tmp"
+  mkdir -p "$(dirname "$v019")"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --target "$v019.tmp" murr==0.1.9
+  rm -rf "$v019"
+  mv "$v019.tmp" "$v019"
+else
+  echo "setup: murr 0.1.9 client present"
 fi

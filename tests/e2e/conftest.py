@@ -2,6 +2,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,8 +14,13 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("MURR_BUILD_DIR", ROOT / "build" / "debug"))
 MURR_BIN = Path(os.environ.get("MURR_BIN", BUILD / "murr"))
-# MURR_FIXTURES_DIR: for checkouts (e.g. git worktrees) that are not beside shared/
-FIXTURES = Path(os.environ.get("MURR_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures"))
+# MURR_REFERENCE_BIN: run the tests that say so against the Rust reference server instead
+# (e.g. the prebuilt murr 0.3.1), to check that they test the reference's behaviour; tests
+# of what only this server has are marked ours_only and skipped then.
+REFERENCE_BIN = os.environ.get("MURR_REFERENCE_BIN")
+ours_only = pytest.mark.skipif(bool(REFERENCE_BIN), reason="not in the Rust reference (MURR_REFERENCE_BIN is set)")
+# files the tests read (tests/data/README.md says where each comes from)
+DATA = ROOT / "tests" / "data"
 
 # Every (method, path, status) a requests-based test of this session received: the OpenAPI
 # coverage test (test_zz_openapi_coverage.py, run last) checks each one is documented.
@@ -44,6 +50,8 @@ class MurrServer:
         self.log_path = data_dir.parent / f"murr-{data_dir.name}.log"
 
     def start(self, timeout=15.0):
+        if REFERENCE_BIN:
+            return self._start_reference(timeout)
         env = dict(os.environ)
         env.update({"MURR_STORAGE_PATH": str(self.data_dir), "MURR_SERVER_HTTP_PORT": "0",
                     "MURR_SERVER_HTTP_HOST": "127.0.0.1", "MURR_SERVER_HTTP_THREADS": "2",
@@ -72,6 +80,33 @@ class MurrServer:
             return self
         raise RuntimeError("murr did not start:\n" + self.log_path.read_text(errors="replace"))
 
+    def _start_reference(self, timeout):
+        """The Rust reference: configured by a file (fixed ports picked here), logs differ."""
+        ports = []
+        for _ in range(2):
+            with socket.socket() as sk:
+                sk.bind(("127.0.0.1", 0))
+                ports.append(sk.getsockname()[1])
+        conf = self.data_dir.parent / f"murr-{self.data_dir.name}.yaml"
+        conf.write_text(f"server:\n  http: {{host: 127.0.0.1, port: {ports[0]}}}\n"
+                        f"  grpc: {{host: 127.0.0.1, port: {ports[1]}}}\n"
+                        f"storage:\n  path: {self.data_dir}\n  mmap: {{}}\n")
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.log = open(self.log_path, "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MURR_")}  # its overlay refuses them
+        self.proc = subprocess.Popen([REFERENCE_BIN, "-c", str(conf)], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log_path.read_bytes()[self.log_start:].decode(errors="replace")
+            if "Listening for HTTP" in text and "Listening for Flight" in text:
+                self.port, self.grpc_port = ports
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"reference murr exited with {self.proc.returncode}:\n{text}")
+            time.sleep(0.02)
+        raise RuntimeError("reference murr did not start:\n" + self.logs())
+
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
@@ -94,6 +129,13 @@ class MurrServer:
         return self.log_path.read_text(errors="replace")
 
 
+def assert_no_sanitizer_report(server):
+    """Under the asan preset, a sanitizer report in the server's log fails the test."""
+    text = server.logs()
+    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+        assert marker not in text, f"sanitizer report in {server.log_path}:\n{text[-4000:]}"
+
+
 @pytest.fixture
 def murr_factory(tmp_path):
     servers = []
@@ -106,10 +148,17 @@ def murr_factory(tmp_path):
     yield make
     for s in servers:
         s.stop()
-    for s in servers:  # under the asan preset, a sanitizer report fails the test
-        text = s.logs()
-        for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
-            assert marker not in text, f"sanitizer report in {s.log_path}:\n{text[-4000:]}"
+    for s in servers:
+        assert_no_sanitizer_report(s)
+
+
+@pytest.fixture(scope="module")
+def murr_module(tmp_path_factory):
+    """One server for a whole test module (restartable on its data dir: stop(), start())."""
+    s = MurrServer(tmp_path_factory.mktemp("murr") / "data").start()
+    yield s
+    s.stop()
+    assert_no_sanitizer_report(s)
 
 
 @pytest.fixture

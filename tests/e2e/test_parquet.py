@@ -2,7 +2,8 @@
 dictionary on/off, the encodings pyarrow can produce, all supported types with nulls, several
 row groups and pages, empty files; murr's decoding (tests/prog/pq_dump) compared exactly
 with pyarrow's reading of the same file; refusals of unsupported types; hostile files; and
-the HTTP PUT path end to end, including the shared fixture."""
+the HTTP PUT path end to end, including a file written by another Parquet writer
+(tests/data/murr-example.parquet)."""
 import io
 import json
 import random
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from conftest import BUILD, FIXTURES
+from conftest import BUILD, DATA
 
 DUMP = BUILD / "pq_dump"
 PARQUET = "application/vnd.apache.parquet"
@@ -129,7 +130,7 @@ def test_duckdb_defaults_and_v2(tmp_path):
 
 
 def test_fixture_file():
-    assert_same(FIXTURES / "murr-example.parquet")
+    assert_same(DATA / "murr-example.parquet")
 
 
 @pytest.mark.parametrize("arr,name", [
@@ -200,7 +201,7 @@ def test_truncations_and_bit_flips_never_crash(tmp_path):
 def test_http_put_parquet(murr, tmp_path):
     schema = {"key": "key", "columns": {"key": {"dtype": "utf8", "nullable": False}, "value": {"dtype": "int64"}}}
     assert requests.put(murr.url + "/api/v1/table/example", json=schema).status_code == 201
-    body = (FIXTURES / "murr-example.parquet").read_bytes()
+    body = (DATA / "murr-example.parquet").read_bytes()
     r = requests.put(murr.url + "/api/v1/table/example/write", data=body, headers={"Content-Type": PARQUET})
     assert r.status_code == 200, r.text
     got = requests.post(murr.url + "/api/v1/table/example/fetch",
