@@ -488,8 +488,6 @@ static const char *key_list(const mr_schema_t *s, char *buf, size_t cap)
     return buf;
 }
 
-/* Decodes one JSON array into column `col` of b (b->num_rows == arr->n) by the column's
- * schema; a key column and a non-nullable column refuse nulls. */
 /* Key columns of fetch requests (thousands of values a request): utf8 or integers, never
  * null, sized once and written in place. Returns false, with nothing to report, when an
  * element does not conform: the general path below then produces the exact message. */
@@ -532,6 +530,8 @@ static bool decode_key_column(const jnode_t *arr, const mr_column_schema_t *cs, 
     return true;
 }
 
+/* Decodes one JSON array into column `col` of b (b->num_rows == arr->n) by the column's
+ * schema; a key column and a non-nullable column refuse nulls. */
 static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool key, mr_batch_t *b, int32_t col,
                          mr_error_t *err)
 {
