@@ -2,7 +2,7 @@
  * connection (possibly several pipelined requests), fed through the server's own connection
  * code (loop.c in detached mode: libhttp-parser callbacks, header capture, Expect, limits
  * and early 413/431/505 answers, pipelining, routing, percent-decoding, name rules, the real
- * handlers over a real engine in a temporary directory with table "t"). The first input byte
+ * handlers over a real engine in a temporary directory with tables "t" and "ui"). The first input byte
  * chooses the size of the pieces the stream arrives in (1..255 bytes, 0 = all at once), so
  * callbacks that see a header or URL split across reads are exercised. Invariants checked:
  * no crash or sanitizer report, and every response the server wrote starts with a status
@@ -21,17 +21,24 @@ static murr_db *db;
 static mr_config_t cfg;
 static mr_server_t *srv;
 
-static void ensure_table(void)
+/* Creates the table if a fuzzed DELETE dropped it (or on the first input). */
+static void ensure(const char *name, mr_schema_t *s)
 {
     murr_schema *have;
     murr_error e = {0};
-    if (murr_describe_table(db, "t", &have, &e) == 0) {
+    if (murr_describe_table(db, name, &have, &e) == 0)
         murr_schema_free(have);
-        return;
-    }
-    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", "s:utf8?", NULL);
-    murr_create_table(db, "t", s, &e);
+    else
+        murr_create_table(db, name, s, &e);
     mr_schema_free(s);
+}
+
+/* "t": a 0.2-form utf8 key; "ui": a 0.3-form compound key (int64 user, utf8 item), for
+ * the 0.3 fetch forms (JSON key objects, Arrow IPC requests). */
+static void ensure_table(void)
+{
+    ensure("t", mr_schema_make("id", "id:utf8", "score:float32?", "s:utf8?", NULL));
+    ensure("ui", mr_schema_make("user,item", "user:int64", "item:utf8", "score:float32?", NULL));
 }
 
 static void setup(void)

@@ -139,7 +139,16 @@ def test_every_route_and_status_is_documented(murr_factory):
         h.close()
     statuses = {st for _, _, st in seen}
     assert {413, 431, 505, 408, 503} <= statuses, statuses
-    doc = requests.get(s.url + "/openapi.json").json()
+    # the held connections were just closed: until the server has seen the closes, a new
+    # connection can still meet the cap (503)
+    deadline = time.time() + 20
+    while True:
+        r = requests.get(s.url + "/openapi.json")
+        if r.status_code != 503 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 200, r.text
+    doc = r.json()
     assert undocumented(doc, seen) == set()
 
 
