@@ -22,6 +22,7 @@ from murr.client import (IDX_COLUMN, Client, ColumnSchema, DType, InvalidRequest
                          TableAlreadyExistsError, TableNotFoundError, TableSchema)
 
 from conftest import REFERENCE_BIN, ours_only
+from test_diskfull import fill, tmpfs  # noqa: F401 (a fixture: a small tmpfs, root only)
 from v03_util import Model, Murr031, f32, scatter
 
 U8, I64, F32, F64 = DType.UTF8, DType.INT64, DType.FLOAT32, DType.FLOAT64
@@ -441,3 +442,25 @@ def test_failed_drop_keeps_the_table(db, tables, murr_module):
     keys = {"id": ["d1", "d5", "d199", "late", "x"]}
     assert scatter(db.read("docs", keys, ["score", "n"]), 5, ["score", "n"]) == m.expect(keys, ["score", "n"])
     assert db.list_tables() == SCHEMAS
+
+
+@ours_only
+def test_server_error_on_a_full_disk(tmpfs, murr_factory):  # noqa: F811
+    """A write that finds the disk full is a ServerError (507) to the client, lands no row, and
+    the table keeps answering; with space again the same write works."""
+    server = murr_factory(data_dir=tmpfs / "data", extra_env={"MURR_STORAGE_SEGMENT_MAX_BYTES": "1048576"})
+    db = Murr031(server)
+    db.create_table("full", SCHEMAS["ratings"])
+    db.write("full", pa.table({"user": ["a"], "item": [1], "score": [0.5], "label": ["x"]}))
+    fill(tmpfs / "filler")
+    n = 5000
+    big = pa.table({"user": [f"u{i}" for i in range(n)], "item": list(range(n)), "score": [1.0] * n,
+                    "label": ["v" * 200] * n})
+    with pytest.raises(ServerError) as ei:
+        db.write("full", big)
+    assert ei.value.status_code == 507 and "space" in ei.value.message, ei.value.message
+    keys = {"user": ["a", "u0", f"u{n - 1}"], "item": [1, 0, n - 1]}
+    assert scatter(db.read("full", keys, ["label"]), 3, ["label"]) == [("x",), None, None]
+    (tmpfs / "filler").unlink()
+    db.write("full", big)
+    assert scatter(db.read("full", keys, ["label"]), 3, ["label"]) == [("x",), ("v" * 200,), ("v" * 200,)]
