@@ -393,7 +393,8 @@ static bool parse_int_token(const char *s, size_t n, bool *neg, uint64_t *mag, b
             *is_float = true;
             return false;
         }
-        overflow |= __builtin_mul_overflow(v, 10, &v) | __builtin_add_overflow(v, (uint64_t)d, &v);
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)d, &v))
+            overflow = true; /* keep scanning: a fraction later makes it a float, not an overflow */
     }
     *mag = v;
     return !overflow;
@@ -731,9 +732,21 @@ int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_t
         return mr_err_set(err, MURR_ESHAPE, "missing field `keys`");
     if (keys->type == J_ARR)
         MR_RETURN_NOT_OK(keys_array(a, keys, out, err));
-    else if (keys->type == J_OBJ)
+    else if (keys->type == J_OBJ) {
+        /* the 0.3 request is strict about its members (murr 0.3.1 refuses others); the 0.2
+         * request keeps ignoring them, as 0.2.1 did */
+        for (uint32_t i = 0; i < root.n; i++) {
+            const jnode_t *k = &root.kids[2 * i];
+            bool known = (k->n == 4 && memcmp(k->s, "keys", 4) == 0) || (k->n == 7 && memcmp(k->s, "columns", 7) == 0) ||
+                         (want_table && k->n == 5 && memcmp(k->s, "table", 5) == 0);
+            if (!known)
+                return mr_err_set(err, MURR_EINVAL,
+                                  "Table error: invalid JSON: unknown field `%.*s` in a fetch request with key columns, "
+                                  "expected `keys` or `columns`%s",
+                                  (int)(k->n > 100 ? 100 : k->n), k->s, want_table ? " (and `table`)" : "");
+        }
         MR_RETURN_NOT_OK(keys_object(a, keys, out, err));
-    else
+    } else
         return mr_err_set(err, MURR_ESHAPE, "keys: expected an array of keys or an object of key columns, got %s",
                           kind(keys));
     out->keys_json = keys;

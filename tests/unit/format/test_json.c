@@ -376,6 +376,13 @@ Test(json_write_body, dtype_rules_and_errors)
          "invalid type: floating point `1.0`, expected i8"},
         {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[-1],\"f\":[1],\"b\":[true],\"nn\":[1]}}", MURR_EINVAL,
          "integer `-1`, expected u64"},
+        /* past 19 digits every step is overflow-checked: 2^64 is refused, a long fraction is a float */
+        {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[18446744073709551616],\"f\":[1],\"b\":[true],\"nn\":[1]}}",
+         MURR_EINVAL, "integer `18446744073709551616`, expected u64"},
+        {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[99999999999999999999999],\"f\":[1],\"b\":[true],\"nn\":[1]}}",
+         MURR_EINVAL, "integer `99999999999999999999999`, expected u64"},
+        {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[184467440737095516150.5],\"f\":[1],\"b\":[true],\"nn\":[1]}}",
+         MURR_EINVAL, "floating point `184467440737095516150.5`, expected u64"},
         {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[1],\"f\":[\"x\"],\"b\":[true],\"nn\":[1]}}", MURR_EINVAL,
          "expected number, got a string"},
         {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[1],\"f\":[1],\"b\":[1],\"nn\":[1]}}", MURR_EINVAL,
@@ -598,4 +605,21 @@ Test(json_write, sparse_idx_prints_as_integers)
     mr_buf_deinit(&out);
     mr_batch_free(b);
     mr_batch_free(z);
+}
+
+Test(json_fetch, key_object_form_refuses_unknown_members_list_form_ignores_them)
+{
+    mr_arena_t a;
+    mr_arena_init(&a, 1024);
+    mr_fetch_req_t r;
+    mr_error_t e = {0};
+    const char *v3 = "{\"keys\":{\"id\":[1]},\"columns\":[\"v\"],\"limit\":5}";
+    cr_assert_eq(mr_json_parse_fetch(&a, v3, strlen(v3), false, &r, &e), MURR_EINVAL);
+    cr_assert(strstr(e.message, "unknown field `limit`") != NULL, "%s", e.message);
+    const char *ticket = "{\"table\":\"t\",\"keys\":{\"id\":[1]},\"columns\":[\"v\"]}";
+    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), true, &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), false, &r, &e), MURR_EINVAL); /* HTTP: no table */
+    const char *v2 = "{\"keys\":[\"a\"],\"columns\":[\"v\"],\"limit\":5}";
+    cr_assert_eq(mr_json_parse_fetch(&a, v2, strlen(v2), false, &r, &e), 0, "%s", e.message);
+    mr_arena_deinit(&a);
 }
