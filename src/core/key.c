@@ -81,10 +81,20 @@ size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t 
             else
                 p += mr_varint_put(p, l);
         }
-        memcpy(p, s, l);
+        if (l <= 16) /* ids are short: a byte loop beats a libc call */
+            for (size_t i = 0; i < l; i++)
+                p[i] = s[i];
+        else
+            memcpy(p, s, l);
         p += l;
     }
     return (size_t)(p - dst);
+}
+
+static int key_too_long(int64_t row, size_t len, mr_error_t *err)
+{
+    return mr_err_set(err, MURR_EINVAL, "Segment error: key at row %lld is %zu bytes, the limit is %d", (long long)row,
+                      len, MURR_KEY_MAX);
 }
 
 int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const mr_batch_t *b, bool exact,
@@ -134,12 +144,12 @@ int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const
         if (mr_column_convert(scratch, c, b->num_rows, cs->dtype, true, out, &e2) != 0)
             return mr_err_set(err, e2.code, "Table error: key column '%s': %s", cs->name, e2.message);
     }
-    /* integer-only keys have one length (fixed_len <= 8 x MR_SCHEMA_MAX_COLUMNS < MURR_KEY_MAX) */
-    for (int64_t r = 0; kc->nstr > 0 && r < b->num_rows; r++) {
+    /* integer-only keys have one length (fixed_len <= 8 x MR_SCHEMA_MAX_COLUMNS < MURR_KEY_MAX);
+     * fetch keys (exact) are checked while mr_key_encode_all encodes them, in the same pass */
+    for (int64_t r = 0; !exact && kc->nstr > 0 && r < b->num_rows; r++) {
         size_t l = mr_key_encoded_len(kc, cols, r);
         if (l > MURR_KEY_MAX)
-            return mr_err_set(err, MURR_EINVAL, "Segment error: key at row %lld is %zu bytes, the limit is %d",
-                              (long long)r, l, MURR_KEY_MAX);
+            return key_too_long(r, l, err);
     }
     return 0;
 }
@@ -149,8 +159,11 @@ int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t
 {
     if (kc->raw) {
         const mr_column_t *c = &cols[kc->cols[0]];
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = 0; r < rows; r++) {
             keys[r] = (const char *)mr_column_str(c, r, &lens[r]);
+            if (lens[r] > MURR_KEY_MAX)
+                return key_too_long(r, lens[r], err);
+        }
         return 0;
     }
     if (kc->nstr == 0) { /* fixed-width keys: each component copied column-wise */
@@ -172,14 +185,14 @@ int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t
         }
         return 0;
     }
-    /* A bound, not the sum: a prepared key is at most MURR_KEY_MAX bytes, so each utf8
-     * component's length prefix takes at most 3 bytes. */
+    /* A bound, not the sum: utf8 lengths are int32 offsets, so a length prefix takes at most
+     * 5 bytes. */
     size_t bound = kc->fixed_len * (size_t)rows;
     for (int32_t k = 0; k < kc->n; k++) {
         if (kc->widths[k] != 0)
             continue;
         const int32_t *off = cols[kc->cols[k]].values;
-        bound += 3 * (size_t)rows + (size_t)(off[rows] - off[0]);
+        bound += 5 * (size_t)rows + (size_t)(off[rows] - off[0]);
     }
     uint8_t *p = mr_batch_alloc(scratch, bound + 1);
     if (p == NULL)
@@ -187,6 +200,8 @@ int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t
     for (int64_t r = 0; r < rows; r++) {
         keys[r] = (const char *)p;
         lens[r] = mr_key_encode(kc, cols, r, p);
+        if (lens[r] > MURR_KEY_MAX)
+            return key_too_long(r, lens[r], err);
         p += lens[r];
     }
     return 0;

@@ -37,14 +37,16 @@ size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t 
 /* Validates and converts the key columns of b into cols[schema index] (scratch owns any
  * converted buffers): each found by name, of the key dtype or one widening losslessly into
  * it, without nulls, every encoded key at most MURR_KEY_MAX bytes. With exact (fetch
- * requests), b must hold nothing but the key columns. `what` names b in messages ("write
+ * requests), b must hold nothing but the key columns, and the length limit is left to
+ * mr_key_encode_all (checked in its one pass). `what` names b in messages ("write
  * payload", "fetch keys"). MURR_EINVAL names the column, row and numbers. */
 int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const mr_batch_t *b, bool exact,
                            const char *what, mr_batch_t *scratch, mr_column_t *cols, mr_error_t *err);
 
-/* Encodes every row of key columns prepared by mr_key_columns_prepare (which bounds every
- * key): keys[i]/lens[i] point into one buffer allocated in the scratch batch or, for a raw
- * key, into the column's own data. One pass; integer-only keys are copied column-wise. */
+/* Encodes every row of key columns prepared by mr_key_columns_prepare: keys[i]/lens[i]
+ * point into one buffer allocated in the scratch batch or, for a raw key, into the column's
+ * own data; a key over MURR_KEY_MAX bytes is MURR_EINVAL naming its row. One pass;
+ * integer-only keys are copied column-wise. */
 int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t rows, mr_batch_t *scratch,
                       const char **keys, size_t *lens, mr_error_t *err);
 
