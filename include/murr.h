@@ -198,13 +198,18 @@ typedef struct murr_options {
     uint64_t segment_max_bytes;  /* roll to a new segment after this size (default 256 MiB) */
     double compact_garbage_ratio;/* auto-compact a segment past this garbage ratio (0.5) */
     bool background_compaction;  /* run the background compaction thread (default true) */
+    uint32_t reopen_interval_ms; /* retry opening a table whose files could not be opened at
+                                    startup this often (default 10000) */
 } murr_options;
 
 /* Fills *opts with the defaults above. */
 MURR_API void murr_options_default(murr_options *opts);
 
 /* Opens (creating if needed) the data directory `path`. opts may be NULL for defaults.
- * Tables whose files are damaged are logged and refuse to open; the others serve. */
+ * Tables whose files are damaged are logged and refuse to open; the others serve. A table
+ * whose files cannot be opened (e.g. storage remounted read-only) is never forgotten: it
+ * stays listed and in the manifest, reads and writes answer MURR_EBUSY naming it and the
+ * reason, and a background thread retries it every reopen_interval_ms until it opens. */
 MURR_API int murr_open(const char *path, const murr_options *opts, murr_db **out, murr_error *err);
 /* Stops background work, makes everything durable, unmaps and frees. NULL is a no-op. */
 MURR_API void murr_close(murr_db *db);

@@ -142,6 +142,7 @@ int main(int argc, char **argv)
     opts.segment_max_bytes = cfg.storage.segment_max_bytes;
     opts.compact_garbage_ratio = cfg.storage.compact_garbage_ratio;
     opts.background_compaction = cfg.storage.background_compaction;
+    opts.reopen_interval_ms = cfg.storage.reopen_interval_ms;
     murr_db *db = NULL;
     if (murr_open(cfg.storage.path, &opts, &db, &err) != 0) {
         MR_ERROR("murr", "cannot open storage at %s: %s", cfg.storage.path, err.message);

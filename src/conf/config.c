@@ -45,6 +45,8 @@ static const key_def_t keys[] = {
     {"storage.segment_max_bytes", K_U64, F(storage.segment_max_bytes), 1 << 16, UINT64_MAX, "segment roll size"},
     {"storage.compact_garbage_ratio", K_RATIO, F(storage.compact_garbage_ratio), 0, 0, "auto-compaction threshold"},
     {"storage.background_compaction", K_BOOL, F(storage.background_compaction), 0, 0, "compaction thread"},
+    {"storage.reopen_interval_ms", K_U32, F(storage.reopen_interval_ms), 10, 86400000,
+     "retry of a table whose files could not be opened"},
     {"log.level", K_LOGLEVEL, F(log_level), 0, 0, "error|warn|info|debug|trace"},
 };
 
@@ -66,6 +68,7 @@ void mr_config_defaults(mr_config_t *c)
     c->storage.segment_max_bytes = 256ull << 20;
     c->storage.compact_garbage_ratio = 0.5;
     c->storage.background_compaction = true;
+    c->storage.reopen_interval_ms = 10000;
     snprintf(c->storage.backend, sizeof(c->storage.backend), "native");
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }

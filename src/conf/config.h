@@ -43,6 +43,7 @@ typedef struct mr_config {
         uint64_t segment_max_bytes;
         double compact_garbage_ratio;
         bool background_compaction;
+        uint32_t reopen_interval_ms;
         char backend[16];           /* "native"; "mmap"/"block" sections are accepted */
     } storage;
     char log_level[16];

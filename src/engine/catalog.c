@@ -39,6 +39,7 @@ MURR_API void murr_options_default(murr_options *o)
     o->segment_max_bytes = 256ull << 20;
     o->compact_garbage_ratio = 0.5;
     o->background_compaction = true;
+    o->reopen_interval_ms = 10000;
 }
 
 static size_t find_index_locked(murr_db *db, const char *name)
@@ -109,11 +110,14 @@ static int load_manifest(murr_db *db, mr_error_t *err)
         }
         mr_table_t *t;
         int rc = mr_table_open(db->path, name, schema, &db->opts, &t, &e2);
-        mr_schema_free(schema);
         if (rc != 0) {
-            MR_ERROR("engine", "skipping table '%s': %s", name, e2.message);
-            continue;
+            /* never forgotten: listed, kept in the manifest, its name not reusable, retried */
+            MR_ERROR("engine", "table '%s' is unavailable: %s (kept; retried every %u ms)", name, e2.message,
+                     db->opts.reopen_interval_ms);
+            t = mr_table_new_unavailable(db->path, name, schema, &db->opts, e2.message);
+            t->reopen_at_ns = mr_now_ns() + (uint64_t)db->opts.reopen_interval_ms * 1000000u;
         }
+        mr_schema_free(schema);
         add_table_locked(db, t);
         if (!t->damaged) {
             loaded++;
@@ -127,6 +131,60 @@ static int load_manifest(murr_db *db, mr_error_t *err)
     return 0;
 }
 
+static void destroy_keep_files(void *p) { mr_table_destroy(p, false); }
+
+/* Retries the tables whose files could not be opened. The open (recovery: I/O) runs with
+ * no catalog lock held; a table that opens replaces its stand-in if that is still the
+ * table of that name, and the stand-in is retired through the epoch (a reader may still
+ * hold it). Inside an epoch throughout, so a stand-in dropped meanwhile stays readable. */
+static void reopen_unavailable(murr_db *db)
+{
+    uint64_t now = mr_now_ns();
+    bool any = false;
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->ntables && !any; i++)
+        any = db->tables[i]->unavailable;
+    pthread_rwlock_unlock(&db->lock);
+    if (!any) /* the usual case: no epoch slot for this thread */
+        return;
+    mr_epoch_guard_t g;
+    mr_epoch_enter(&g);
+    pthread_rwlock_rdlock(&db->lock);
+    size_t n = 0;
+    mr_table_t **stubs = mr_xcalloc(db->ntables + 1, sizeof(*stubs));
+    for (size_t i = 0; i < db->ntables; i++)
+        if (db->tables[i]->unavailable && now >= db->tables[i]->reopen_at_ns)
+            stubs[n++] = db->tables[i];
+    pthread_rwlock_unlock(&db->lock);
+    for (size_t i = 0; i < n; i++) {
+        mr_table_t *stub = stubs[i], *t = NULL;
+        mr_error_t e = {0};
+        int rc = mr_table_open(db->path, stub->name, stub->schema, &db->opts, &t, &e);
+        pthread_rwlock_wrlock(&db->lock);
+        size_t idx = find_index_locked(db, stub->name);
+        bool current = idx != SIZE_MAX && db->tables[idx] == stub;
+        mr_table_t *opened = NULL;
+        if (rc == 0 && current) {
+            db->tables[idx] = opened = t;
+            t = NULL;
+        } else if (current) {
+            stub->reopen_at_ns = mr_now_ns() + (uint64_t)db->opts.reopen_interval_ms * 1000000u;
+        }
+        pthread_rwlock_unlock(&db->lock);
+        if (rc == 0 && current) {
+            MR_INFO("engine", "table '%s' is available again (%llu rows)", stub->name,
+                    (unsigned long long)atomic_load(&atomic_load(&opened->kd)->count));
+            mr_table_mark_dropped(stub);
+            mr_epoch_retire(destroy_keep_files, stub);
+        } else if (current && strcmp(e.message, stub->damage) != 0) { /* a new reason is news */
+            MR_WARN("engine", "table '%s' is still unavailable: %s", stub->name, e.message);
+        }
+        mr_table_destroy(t, false); /* opened, but the name was dropped or re-created meanwhile */
+    }
+    mr_free(stubs);
+    mr_epoch_exit(&g);
+}
+
 static void *bg_main(void *arg)
 {
     murr_db *db = arg;
@@ -134,11 +192,19 @@ static void *bg_main(void *arg)
     while (!db->stopping) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        uint64_t tick_ms = db->opts.reopen_interval_ms < 1000 ? db->opts.reopen_interval_ms : 1000;
+        uint64_t ns = (uint64_t)ts.tv_nsec + tick_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
         pthread_cond_timedwait(&db->bg_cond, &db->bg_lock, &ts);
         if (db->stopping)
             break;
         pthread_mutex_unlock(&db->bg_lock);
+        reopen_unavailable(db);
+        if (!db->opts.background_compaction) {
+            pthread_mutex_lock(&db->bg_lock);
+            continue;
+        }
         /* Snapshot names, then compact each by lookup (a drop may race: lookup fails). */
         pthread_rwlock_rdlock(&db->lock);
         size_t n = db->ntables;
@@ -181,6 +247,8 @@ MURR_API int murr_open(const char *path, const murr_options *opts, murr_db **out
         murr_options_default(&db->opts);
     if (db->opts.segment_max_bytes < (1u << 16))
         db->opts.segment_max_bytes = 1u << 16;
+    if (db->opts.reopen_interval_ms == 0)
+        db->opts.reopen_interval_ms = 10000;
     pthread_rwlock_init(&db->lock, NULL);
     pthread_mutex_init(&db->bg_lock, NULL);
     pthread_cond_init(&db->bg_cond, NULL);
@@ -189,13 +257,12 @@ MURR_API int murr_open(const char *path, const murr_options *opts, murr_db **out
         murr_close(db);
         return rc;
     }
-    if (db->opts.background_compaction) {
-        if (pthread_create(&db->bg_thread, NULL, bg_main, db) != 0) {
-            murr_close(db);
-            return mr_err_set(err, MURR_EINTERNAL, "cannot start the compaction thread");
-        }
-        db->bg_running = true;
+    /* compaction (when enabled) and the retries of unavailable tables */
+    if (pthread_create(&db->bg_thread, NULL, bg_main, db) != 0) {
+        murr_close(db);
+        return mr_err_set(err, MURR_EINTERNAL, "cannot start the background thread");
     }
+    db->bg_running = true;
     *out = db;
     return 0;
 }
@@ -297,7 +364,7 @@ MURR_API int murr_list_tables(murr_db *db, char ***names, size_t *count, murr_er
     size_t n = 0;
     char **v = mr_xcalloc(db->ntables + 1, sizeof(char *));
     for (size_t i = 0; i < db->ntables; i++)
-        if (!db->tables[i]->damaged)
+        if (!db->tables[i]->damaged || db->tables[i]->unavailable)
             v[n++] = mr_xstrdup(db->tables[i]->name);
     pthread_rwlock_unlock(&db->lock);
     qsort(v, n, sizeof(char *), cmp_str);

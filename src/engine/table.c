@@ -66,6 +66,13 @@ static inline uint16_t rd16(const uint8_t *p)
     return v;
 }
 
+static int unavailable_error(const mr_table_t *t, mr_error_t *err)
+{
+    return mr_err_set(err, MURR_EBUSY,
+                      "table '%s' is unavailable: its files could not be opened (%s); it is retried every %u ms",
+                      t->name, t->damage, t->opts->reopen_interval_ms);
+}
+
 /* ---------------------------------------------------------------- segments ---------- */
 
 static mr_segment_t *seg_get(mr_table_t *t, uint32_t id)
@@ -379,7 +386,9 @@ int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err)
     pthread_mutex_lock(&t->wlock);
     if (t->damaged) {
         pthread_mutex_unlock(&t->wlock);
-        return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses writes: %s", t->name, t->damage);
+        return t->unavailable ? unavailable_error(t, err)
+                              : mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses writes: %s", t->name,
+                                           t->damage);
     }
     if (t->dropped) { /* looked up before a drop that won the writer lock */
         pthread_mutex_unlock(&t->wlock);
@@ -688,7 +697,9 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
 {
     *out = NULL;
     if (t->damaged)
-        return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses reads: %s", t->name, t->damage);
+        return t->unavailable ? unavailable_error(t, err)
+                              : mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses reads: %s", t->name,
+                                           t->damage);
     bool sparse = (flags & MURR_READ_SPARSE) != 0;
     if (ncolumns == 0 && !sparse) /* a sparse read of no columns asks which keys exist (_idx alone) */
         return mr_err_set(err, MURR_EINVAL, "Segment error: no columns requested: name at least one column of table '%s'",
@@ -1079,6 +1090,18 @@ int mr_table_create(const char *root, const char *name, const mr_schema_t *schem
     return 0;
 }
 
+mr_table_t *mr_table_new_unavailable(const char *root, const char *name, const mr_schema_t *schema,
+                                     const murr_options *opts, const char *reason)
+{
+    mr_table_t *t = table_alloc(root, name, schema, opts);
+    if (table_init_kd(t, NULL) != 0)
+        abort(); /* 16 KiB at startup */
+    t->damaged = true;
+    t->unavailable = true;
+    snprintf(t->damage, sizeof(t->damage), "%s", reason);
+    return t;
+}
+
 int mr_table_open(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
                   mr_table_t **out, mr_error_t *err)
 {
@@ -1201,7 +1224,8 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
 int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *err)
 {
     if (t->damaged)
-        return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged: %s", t->name, t->damage);
+        return t->unavailable ? unavailable_error(t, err)
+                              : mr_err_set(err, MURR_EBUSY, "table '%s' is damaged: %s", t->name, t->damage);
     pthread_mutex_lock(&t->wlock);
     if (t->dropped) {
         pthread_mutex_unlock(&t->wlock);

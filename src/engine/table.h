@@ -79,6 +79,9 @@ typedef struct mr_table {
     _Atomic uint64_t writes;
     _Atomic uint64_t compactions;
     bool dropped;                  /* under wlock: drop has removed the name; no new writes */
+    bool unavailable;              /* its files could not be opened (damage says why): a
+                                      stand-in the catalog keeps listed and retries */
+    uint64_t reopen_at_ns;         /* catalog: next retry of an unavailable table */
     bool damaged;
     char damage[256];
 } mr_table_t;
@@ -90,6 +93,10 @@ int mr_table_create(const char *root, const char *name, const mr_schema_t *schem
  * still returned (damaged = true, message in damage) so the catalog can list it. */
 int mr_table_open(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
                   mr_table_t **out, mr_error_t *err);
+/* A stand-in for a table whose files could not be opened: no files touched, empty, damaged
+ * and unavailable with `reason`; reads and writes refuse with MURR_EBUSY naming it. */
+mr_table_t *mr_table_new_unavailable(const char *root, const char *name, const mr_schema_t *schema,
+                                     const murr_options *opts, const char *reason);
 /* Frees memory and mappings; with remove_files, deletes the directory. Only when no
  * reader can see the table (epoch). */
 void mr_table_destroy(mr_table_t *t, bool remove_files);
