@@ -374,7 +374,7 @@ static void fetch_answer(mr_req_t *req, murr_batch *b, mr_resp_t *resp)
 
 typedef enum { FETCH_JSON, FETCH_ARROW, FETCH_PARQUET, FETCH_OTHER } fetch_body_t;
 
-/* Fetch bodies: JSON (also when Content-Type is absent) or an Arrow IPC stream. */
+/* Fetch bodies: JSON or an Arrow IPC stream, by Content-Type (which must be present). */
 static fetch_body_t fetch_body_of(const mr_req_t *req)
 {
     if (!req->has_content_type) /* both generations refuse it (0.2.1: 415, 0.3.1: 400); decision 0005 */
