@@ -450,6 +450,15 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
         memcpy(buf, e->s, e->n);
         buf[e->n] = '\0';
         double d = strtod(buf, NULL);
+        /* JSON has no infinities: a number too large for the column is refused, not stored
+         * as one (float32 rounds to infinity from FLT_MAX + half an ulp; float64 from
+         * DBL_MAX + half an ulp, where strtod answers HUGE_VAL) */
+        if (isinf(d) || (cs->dtype == MURR_FLOAT32 && isinf((float)d))) {
+            snprintf(tok, sizeof(tok), "%.*s", (int)(e->n > 40 ? 40 : e->n), e->s);
+            return elem_error(err, cs->name, row, "invalid value: number `%s` is out of range for %s", tok,
+                              cs->dtype == MURR_FLOAT32 ? "float32 (largest 3.4028235e38)"
+                                                        : "float64 (largest 1.7976931348623157e308)");
+        }
         return mr_colbuilder_append_float(cb, d);
     }
     default: {

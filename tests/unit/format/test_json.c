@@ -376,6 +376,11 @@ Test(json_write_body, dtype_rules_and_errors)
          "invalid type: floating point `1.0`, expected i8"},
         {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[-1],\"f\":[1],\"b\":[true],\"nn\":[1]}}", MURR_EINVAL,
          "integer `-1`, expected u64"},
+        /* numbers beyond the float column's range are refused, not stored as infinities */
+        {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[1],\"f\":[3.5e38],\"b\":[true],\"nn\":[1]}}", MURR_EINVAL,
+         "row 0: invalid value: number `3.5e38` is out of range for float32 (largest 3.4028235e38)"},
+        {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[1],\"f\":[-1e39],\"b\":[true],\"nn\":[1]}}", MURR_EINVAL,
+         "number `-1e39` is out of range for float32"},
         /* past 19 digits every step is overflow-checked: 2^64 is refused, a long fraction is a float */
         {"{\"columns\":{\"id\":[\"a\"],\"i8\":[1],\"u64\":[18446744073709551616],\"f\":[1],\"b\":[true],\"nn\":[1]}}",
          MURR_EINVAL, "integer `18446744073709551616`, expected u64"},
@@ -622,4 +627,25 @@ Test(json_fetch, key_object_form_refuses_unknown_members_list_form_ignores_them)
     const char *v2 = "{\"keys\":[\"a\"],\"columns\":[\"v\"],\"limit\":5}";
     cr_assert_eq(mr_json_parse_fetch(&a, v2, strlen(v2), false, &r, &e), 0, "%s", e.message);
     mr_arena_deinit(&a);
+}
+
+Test(json_write_body, float_range_edges)
+{
+    mr_schema_t *s = mr_schema_make("id", "id:utf8", "f:float32?", "d:float64?", NULL);
+    mr_batch_t *b;
+    mr_error_t e = {0};
+    /* FLT_MAX itself, and a value that rounds down to it, are stored; tiny values underflow
+     * to the nearest representable (zero), which is not an error */
+    const char *ok = "{\"columns\":{\"id\":[\"a\",\"b\"],\"f\":[3.4028235e38,1e-50],"
+                     "\"d\":[1.7976931348623157e308,-1e-400]}}";
+    cr_assert_eq(mr_json_parse_write(ok, strlen(ok), s, &b, &e), 0, "%s", e.message);
+    cr_assert_eq(((float *)b->columns[1].values)[0], FLT_MAX);
+    cr_assert_eq(((float *)b->columns[1].values)[1], 0.0f);
+    cr_assert_eq(((double *)b->columns[2].values)[0], DBL_MAX);
+    mr_batch_free(b);
+    const char *big = "{\"columns\":{\"id\":[\"a\"],\"f\":[1],\"d\":[1e400]}}";
+    cr_assert_eq(mr_json_parse_write(big, strlen(big), s, &b, &e), MURR_EINVAL);
+    cr_assert(strstr(e.message, "column 'd'") && strstr(e.message, "number `1e400` is out of range for float64"), "%s",
+              e.message);
+    mr_schema_free(s);
 }
