@@ -6,8 +6,10 @@
  * is paused; the handler runs inline (reads) or on a worker (writes, create, drop,
  * compact); when the response is queued the parser resumes on the bytes already buffered,
  * so pipelined requests are answered in order. Limits: Content-Length above
- * max_payload_size -> 413 before any body byte is read (chunked: as soon as the running
- * total passes it); header overflow -> 431; header timeout -> 408; idle keep-alive
+ * max_payload_size -> 413 before any body byte is read (chunked: at a chunk header that
+ * declares more than the rest of the limit, or as soon as the running
+ * total passes it); a Transfer-Encoding other than chunked -> 501; header overflow -> 431;
+ * header timeout -> 408; idle keep-alive
  * timeout -> close; connection cap -> 503 and close. */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +57,7 @@ typedef struct out_chunk {
 
 typedef struct loop loop_t;
 
-typedef enum { HDR_OTHER, HDR_CT, HDR_ACCEPT, HDR_EXPECT } hdr_kind_t;
+typedef enum { HDR_OTHER, HDR_CT, HDR_ACCEPT, HDR_EXPECT, HDR_TE } hdr_kind_t;
 
 typedef struct conn {
     loop_t *loop;
@@ -69,7 +71,9 @@ typedef struct conn {
     bool hvalue_started;
     bool in_message, headers_done, expect_continue, keep_alive;
     bool request_ready, busy, close_after, dead, read_closed;
-    int early_status;            /* 413 / 431 decided during parsing */
+    int early_status;            /* 413 / 431 / 501 / 505 / 507 decided during parsing */
+    char te[64];                 /* Transfer-Encoding as sent (truncated), for the 501 */
+    size_t te_len;
     out_chunk_t *out_head, *out_tail;
     bool want_out;
     size_t out_pending;          /* bytes queued and not yet written */
@@ -306,6 +310,7 @@ static int on_message_begin(http_parser *p)
     atomic_fetch_add(&c->loop->srv->partial, 1);
     c->headers_done = false;
     c->expect_continue = false;
+    c->te_len = 0;
     c->msg_start_ns = mr_now_ns();
     req_free(c->req);
     c->req = req_new();
@@ -366,6 +371,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             c->hkind = r->accept.len ? HDR_OTHER : HDR_ACCEPT;
         else if (fl == 6 && strncasecmp(f, "expect", 6) == 0)
             c->hkind = HDR_EXPECT;
+        else if (fl == 17 && strncasecmp(f, "transfer-encoding", 17) == 0) {
+            c->hkind = HDR_TE;
+            if (c->te_len > 0 && c->te_len < sizeof(c->te)) /* several headers: one list */
+                c->te[c->te_len++] = ',';
+        }
         if (c->hkind == HDR_CT)
             r->has_content_type = true;
     }
@@ -376,9 +386,26 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
             c->expect_continue = true;
         break;
+    case HDR_TE: {
+        size_t n = len < sizeof(c->te) - c->te_len ? len : sizeof(c->te) - c->te_len;
+        memcpy(c->te + c->te_len, at, n);
+        c->te_len += n;
+        break;
+    }
     default: break;
     }
     return 0;
+}
+
+/* True when the Transfer-Encoding list is exactly "chunked" (any case, optional spaces):
+ * a body under another coding (gzip, deflate, ...) would be read as if it had none. */
+static bool te_is_chunked(const char *v, size_t n)
+{
+    while (n > 0 && (v[0] == ' ' || v[0] == '\t'))
+        v++, n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n == 7 && strncasecmp(v, "chunked", 7) == 0;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -397,6 +424,11 @@ static int on_headers_complete(http_parser *p)
     }
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > srv->cfg.http.max_payload_size) {
         c->early_status = 413;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    if (c->te_len > 0 && !te_is_chunked(c->te, c->te_len)) { /* RFC 9112 6.1: unknown coding -> 501 */
+        c->early_status = 501;
         http_parser_pause(p, 1);
         return 0;
     }
@@ -436,6 +468,19 @@ static void stream_decode(mr_req_t *r, const char *at, size_t len)
         }
         r->batches[r->nbatches++] = b;
     }
+}
+
+/* A chunk that declares more than the rest of max_payload_size is refused at its header,
+ * before its bytes arrive (a 2^63-byte chunk used to hold the connection open). */
+static int on_chunk_header(http_parser *p)
+{
+    conn_t *c = p->data;
+    uint64_t limit = c->loop->srv->cfg.http.max_payload_size, have = c->req->body.len;
+    if (p->content_length > limit || have > limit - p->content_length) {
+        c->early_status = 413;
+        http_parser_pause(p, 1);
+    }
+    return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
@@ -585,6 +630,9 @@ again:;
             else if (c->early_status == 505)
                 snprintf(msg, sizeof(msg), "HTTP/%u.%u is not supported: use HTTP/1.1 or HTTP/1.0",
                          c->parser.http_major, c->parser.http_minor);
+            else if (c->early_status == 501)
+                snprintf(msg, sizeof(msg), "Transfer-Encoding `%.*s` is not supported: send the body as is or "
+                         "chunked only", (int)c->te_len, c->te);
             else
                 snprintf(msg, sizeof(msg), "out of memory buffering the request body");
             mr_metrics_record(&c->loop->srv->metrics, MR_ROUTE_WRITE, c->early_status, 0);
@@ -931,6 +979,7 @@ static void settings_init(void)
                                         .on_header_value = on_header_value,
                                         .on_headers_complete = on_headers_complete,
                                         .on_body = on_body,
+                                        .on_chunk_header = on_chunk_header,
                                         .on_message_complete = on_message_complete};
 }
 

@@ -159,3 +159,29 @@ def test_python_client_wire_usage(murr):
     # error mapping the client relies on: 404 -> FileNotFoundError, 409 -> ValueError
     assert requests.post(murr.url + "/api/v1/table/nope/fetch", json={"keys": [], "columns": ["x"]}).status_code == 404
     assert requests.put(murr.url + "/api/v1/table/pyclient", json=schema).status_code == 409
+
+
+def test_transfer_codings_and_huge_chunks(murr):
+    create(murr.url)
+    url_path = "/api/v1/table/features/write"
+    body = json.dumps({"columns": {"id": ["a"], "score": [1.0]}}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    head = (f"PUT {url_path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n").encode()
+    # a coding the server does not implement is refused (501), not ignored
+    t0 = time.time()
+    out = send(murr, head + b"Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked)
+    assert out.startswith(b"HTTP/1.1 501"), out[:200]
+    assert b"Transfer-Encoding `gzip, chunked` is not supported" in out, out
+    # the same list split over two headers is one list
+    out = send(murr, head + b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked)
+    assert out.startswith(b"HTTP/1.1 501") and b"`gzip,chunked`" in out, out[:300]
+    # chunked alone (any case) is fine
+    out = send(murr, head + b"Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n" + chunked)
+    assert out.startswith(b"HTTP/1.1 200"), out[:300]
+    # a chunk declaring 2^63 bytes is refused at its header, not held open for its bytes
+    t0 = time.time()
+    out = send(murr, head + b"Transfer-Encoding: chunked\r\n\r\n8000000000000000\r\nabc", timeout=10)
+    assert out.startswith(b"HTTP/1.1 413"), out[:200]
+    assert b"max_payload_size" in out
+    assert time.time() - t0 < 5, "the 413 waited for the chunk's bytes"
+    still_serving(murr)
