@@ -534,6 +534,14 @@ static void h_write(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
         rc = write_arrow(sh, req, name, &e);
     } else if (req->has_content_type && slice_contains(req->content_type, CT_PARQUET)) {
         rc = write_parquet(sh, req, name, &e);
+    } else if (req->has_content_type && !is_json_ct(req->content_type)) {
+        /* text/plain, XML, curl's default form encoding...: not parsed as JSON by guess (an
+         * absent Content-Type still means JSON, as in 0.2.1); decision 0005 */
+        mr_http_error(resp, 415,
+                      "write bodies are JSON (`Content-Type: application/json`), Arrow IPC (`" CT_ARROW
+                      "`) or Parquet (`" CT_PARQUET "`), got `%.*s`",
+                      (int)(req->content_type.len > 200 ? 200 : req->content_type.len), req->content_type.ptr);
+        return;
     } else {
         murr_schema *s;
         rc = murr_describe_table(sh->db, name, &s, &e);

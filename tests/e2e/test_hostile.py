@@ -185,3 +185,29 @@ def test_transfer_codings_and_huge_chunks(murr):
     assert b"max_payload_size" in out
     assert time.time() - t0 < 5, "the 413 waited for the chunk's bytes"
     still_serving(murr)
+
+
+def test_write_content_types(murr):
+    create(murr.url)
+    url = murr.url + "/api/v1/table/features/write"
+    body = json.dumps({"columns": {"id": ["a"], "score": [1.0]}})
+    for ctype in ("text/plain", "application/xml", "application/x-www-form-urlencoded"):
+        r = requests.put(url, data=body, headers={"Content-Type": ctype})
+        assert r.status_code == 415, (ctype, r.status_code, r.text)
+        assert f"got `{ctype}`" in r.json()["error"]
+    # nothing landed
+    got = requests.post(murr.url + "/api/v1/table/features/fetch", json={"keys": ["a"], "columns": ["score"]})
+    assert got.json() == {"columns": {"score": [None]}}
+    # absent (0.2.1's rule) and JSON types are JSON
+    s = socket.create_connection(("127.0.0.1", murr.port), timeout=5)
+    s.sendall(b"PUT /api/v1/table/features/write HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body.encode()))
+    out = b""
+    while chunk := s.recv(65536):
+        out += chunk
+    s.close()
+    assert out.startswith(b"HTTP/1.1 200"), out[:200]
+    r = requests.put(url, data=body, headers={"Content-Type": "application/vnd.murr+json; charset=utf-8"})
+    assert r.status_code == 200, r.text
+    got = requests.post(murr.url + "/api/v1/table/features/fetch", json={"keys": ["a"], "columns": ["score"]})
+    assert got.json() == {"columns": {"score": [1.0]}}
