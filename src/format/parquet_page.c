@@ -278,6 +278,8 @@ typedef struct page_hdr {
     int32_t num_values, encoding, def_encoding;
     int32_t num_nulls, num_rows, def_len, rep_len;
     bool is_compressed;
+    bool has_crc;             /* PageHeader.crc (field 4): CRC-32 of the csize page bytes */
+    uint32_t crc;
 } page_hdr_t;
 
 static bool read_sub(tc_reader_t *r, page_hdr_t *h, int which)
@@ -320,6 +322,7 @@ static bool read_page_header(tc_reader_t *r, page_hdr_t *h)
         if (id == 1) h->type = (int)tc_int(r, t);
         else if (id == 2) h->usize = (int32_t)tc_int(r, t);
         else if (id == 3) h->csize = (int32_t)tc_int(r, t);
+        else if (id == 4 && t == TC_I32) h->crc = (uint32_t)tc_int(r, t), h->has_crc = true;
         else if ((id == 5 || id == 7 || id == 8) && t == TC_STRUCT) read_sub(r, h, id);
         else tc_skip(r, t);
     }
@@ -665,6 +668,15 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
             break;
         }
         const uint8_t *src = f->data + body;
+        if (h.has_crc) { /* the page as stored (compressed, levels included), zlib's CRC-32 */
+            uint32_t got = (uint32_t)crc32(0L, src, (uInt)h.csize);
+            if (got != h.crc) {
+                char why[128];
+                snprintf(why, sizeof(why), "the header says 0x%08x, its %d bytes give 0x%08x", h.crc, h.csize, got);
+                rc = cerr(&c, MURR_ECORRUPT, pos, "page checksum mismatch: %s", why);
+                break;
+            }
+        }
         uint8_t *page = NULL;
         if (h.type == 3) { /* v2: levels are never compressed */
             size_t lv = (size_t)h.def_len + (size_t)h.rep_len;
