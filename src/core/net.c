@@ -1,7 +1,12 @@
 /* net.c - see net.h. */
 #include "core/net.h"
+#include "core/log.h"
+#include "core/time.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -37,4 +42,82 @@ int mr_net_listen(const char *host, uint16_t port, int *out_fd, uint16_t *bound_
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
     *out_fd = fd;
     return 0;
+}
+
+void mr_net_acceptor_init(mr_net_acceptor_t *a, const char *what)
+{
+    memset(a, 0, sizeof(*a));
+    snprintf(a->what, sizeof(a->what), "%s", what);
+    a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+void mr_net_acceptor_deinit(mr_net_acceptor_t *a)
+{
+    if (a->spare_fd >= 0)
+        close(a->spare_fd);
+    a->spare_fd = -1;
+}
+
+/* One line a second at most, with the count since the previous one. */
+static void log_refused(mr_net_acceptor_t *a, int e)
+{
+    uint64_t now = mr_now_ns();
+    if (a->last_log_ns != 0 && now - a->last_log_ns < 1000000000u)
+        return;
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    MR_WARN("net", "%s: out of file descriptors (%s): refused %llu connection(s) since the last report, %llu in all; "
+                   "the limit is %llu open files (raise RLIMIT_NOFILE or lower the connection cap)",
+            a->what, strerror(e), (unsigned long long)a->refused, (unsigned long long)a->refused_total,
+            (unsigned long long)rl.rlim_cur);
+    a->refused = 0;
+    a->last_log_ns = now;
+}
+
+int mr_net_accept(mr_net_acceptor_t *a, int listen_fd)
+{
+    a->starved = false;
+    for (;;) {
+        if (a->spare_fd < 0)
+            a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            return fd;
+        }
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK)
+            return -1;
+        if (e == EMFILE || e == ENFILE) {
+            if (a->spare_fd < 0) { /* nothing to give up: the caller pauses the listener */
+                a->starved = true;
+                log_refused(a, e);
+                return -1;
+            }
+            close(a->spare_fd);
+            a->spare_fd = -1;
+            int x = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (x >= 0) {
+                close(x);
+                a->refused++;
+                a->refused_total++;
+            }
+            a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            log_refused(a, e);
+            if (x < 0) {
+                a->starved = true;
+                return -1;
+            }
+            continue;
+        }
+        uint64_t now = mr_now_ns();
+        if (a->last_log_ns == 0 || now - a->last_log_ns >= 1000000000u) {
+            MR_WARN("net", "%s: accept failed: %s", a->what, strerror(e));
+            a->last_log_ns = now;
+        }
+        return -1;
+    }
 }

@@ -92,6 +92,8 @@ typedef struct job {
 struct loop {
     mr_server_t *srv;
     int epfd, evfd;
+    mr_net_acceptor_t acc;       /* this loop's accepts (the listener is shared, EPOLLEXCLUSIVE) */
+    uint64_t listen_paused_until; /* out of descriptors: listener out of this loop's epoll set */
     pthread_t th;
     conn_t *conns;
     pthread_mutex_t done_lock;
@@ -718,11 +720,9 @@ static void accept_all(loop_t *l, int lfd)
 {
     mr_server_t *srv = l->srv;
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = mr_net_accept(&l->acc, lfd);
         if (fd < 0)
             return;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         atomic_fetch_add(&srv->metrics.connections_total, 1);
         if (atomic_fetch_add(&srv->nconns, 1) >= (int)srv->cfg.http.max_connections || atomic_load(&srv->stopping)) {
             atomic_fetch_sub(&srv->nconns, 1);
@@ -822,6 +822,10 @@ static void *loop_main(void *arg)
             if (p == &srv->listen_fd) {
                 if (!atomic_load(&srv->stopping))
                     accept_all(l, srv->listen_fd);
+                if (l->acc.starved && l->listen_paused_until == 0) {
+                    epoll_ctl(l->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+                    l->listen_paused_until = mr_now_ns() + MR_NET_STARVED_PAUSE_MS * 1000000ull;
+                }
                 continue;
             }
             if (p == &l->evfd) {
@@ -855,6 +859,11 @@ static void *loop_main(void *arg)
                 on_readable(c);
         }
         check_timeouts(l);
+        if (l->listen_paused_until != 0 && mr_now_ns() >= l->listen_paused_until && !atomic_load(&srv->stopping)) {
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &srv->listen_fd};
+            epoll_ctl(l->epfd, EPOLL_CTL_ADD, srv->listen_fd, &ev);
+            l->listen_paused_until = 0;
+        }
     }
     while (l->conns) {
         l->conns->busy = false;
@@ -1010,6 +1019,9 @@ int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_e
         l->srv = s;
         l->epfd = epoll_create1(EPOLL_CLOEXEC);
         l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        char what[96];
+        snprintf(what, sizeof(what), "HTTP on %.64s:%u", cfg->http.host, s->port);
+        mr_net_acceptor_init(&l->acc, what);
         pthread_mutex_init(&l->done_lock, NULL);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &s->listen_fd};
         epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
@@ -1059,6 +1071,7 @@ void mr_server_stop(mr_server_t *s)
     for (int i = 0; i < s->nloops; i++) {
         close(s->loops[i].epfd);
         close(s->loops[i].evfd);
+        mr_net_acceptor_deinit(&s->loops[i].acc);
         pthread_mutex_destroy(&s->loops[i].done_lock);
     }
     MR_INFO("http", "HTTP server stopped (%d in-flight requests left)", atomic_load(&s->inflight));

@@ -73,6 +73,7 @@ struct mr_flight_server {
     bool detached;
     uint16_t port;
     int listen_fd, epfd, evfd;
+    mr_net_acceptor_t acc;
     pthread_t loop_thread, worker_thread;
     bool threads_started;
     atomic_bool stopping;
@@ -930,16 +931,9 @@ static void check_deadlines(mr_flight_server_t *s, uint64_t now)
 static void accept_all(mr_flight_server_t *s)
 {
     for (;;) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                MR_WARN("flight", "accept on %s:%u: %s", s->cfg.grpc.host, s->port, strerror(errno));
+        int fd = mr_net_accept(&s->acc, s->listen_fd);
+        if (fd < 0)
             return;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         mr_flight_conn_t *c = conn_new(s, fd);
         if (c == NULL) {
             close(fd);
@@ -970,7 +964,7 @@ static void *loop_main(void *arg)
 {
     mr_flight_server_t *s = arg;
     struct epoll_event evs[64];
-    uint64_t last_scan = 0, drain_deadline = 0;
+    uint64_t last_scan = 0, drain_deadline = 0, listen_paused_until = 0;
     for (;;) {
         int n = epoll_wait(s->epfd, evs, 64, 50);
         if (n < 0 && errno != EINTR)
@@ -980,6 +974,11 @@ static void *loop_main(void *arg)
             if (p == &s->listen_fd) {
                 if (s->listen_fd >= 0)
                     accept_all(s);
+                if (s->acc.starved && s->listen_fd >= 0 && listen_paused_until == 0) {
+                    /* out of descriptors and nothing to refuse with: out of the set a while */
+                    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+                    listen_paused_until = mr_now_ns() + MR_NET_STARVED_PAUSE_MS * 1000000ull;
+                }
                 continue;
             }
             if (p == &s->evfd) {
@@ -1006,6 +1005,13 @@ static void *loop_main(void *arg)
                 conn_free(c);
         }
         uint64_t now = mr_now_ns();
+        if (listen_paused_until != 0 && now >= listen_paused_until) {
+            if (s->listen_fd >= 0) {
+                struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
+                epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &lev);
+            }
+            listen_paused_until = 0;
+        }
         if (now - last_scan >= 50000000ull) {
             last_scan = now;
             check_deadlines(s, now);
@@ -1039,6 +1045,7 @@ static mr_flight_server_t *server_new(const mr_config_t *cfg, murr_db *db)
     s->cfg = *cfg;
     s->db = db;
     s->listen_fd = s->epfd = s->evfd = -1;
+    s->acc.spare_fd = -1;
     atomic_init(&s->stopping, false);
     pthread_mutex_init(&s->job_mu, NULL);
     pthread_cond_init(&s->job_cv, NULL);
@@ -1053,6 +1060,7 @@ static void server_free(mr_flight_server_t *s)
         close(s->epfd);
     if (s->evfd >= 0)
         close(s->evfd);
+    mr_net_acceptor_deinit(&s->acc);
     pthread_mutex_destroy(&s->job_mu);
     pthread_cond_destroy(&s->job_cv);
     mr_free(s);
@@ -1073,6 +1081,9 @@ int mr_flight_start(const mr_config_t *cfg, murr_db *db, mr_flight_server_t **ou
         server_free(s);
         return rc;
     }
+    char what[96];
+    snprintf(what, sizeof(what), "Flight on %.64s:%u", s->cfg.grpc.host, s->port);
+    mr_net_acceptor_init(&s->acc, what);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
     ev.data.ptr = &s->evfd;
