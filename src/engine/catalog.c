@@ -151,37 +151,37 @@ static void reopen_unavailable(murr_db *db)
     mr_epoch_enter(&g);
     pthread_rwlock_rdlock(&db->lock);
     size_t n = 0;
-    mr_table_t **stubs = mr_xcalloc(db->ntables + 1, sizeof(*stubs));
+    mr_table_t **standins = mr_xcalloc(db->ntables + 1, sizeof(*standins));
     for (size_t i = 0; i < db->ntables; i++)
         if (db->tables[i]->unavailable && now >= db->tables[i]->reopen_at_ns)
-            stubs[n++] = db->tables[i];
+            standins[n++] = db->tables[i];
     pthread_rwlock_unlock(&db->lock);
     for (size_t i = 0; i < n; i++) {
-        mr_table_t *stub = stubs[i], *t = NULL;
+        mr_table_t *standin = standins[i], *t = NULL;
         mr_error_t e = {0};
-        int rc = mr_table_open(db->path, stub->name, stub->schema, &db->opts, &t, &e);
+        int rc = mr_table_open(db->path, standin->name, standin->schema, &db->opts, &t, &e);
         pthread_rwlock_wrlock(&db->lock);
-        size_t idx = find_index_locked(db, stub->name);
-        bool current = idx != SIZE_MAX && db->tables[idx] == stub;
+        size_t idx = find_index_locked(db, standin->name);
+        bool current = idx != SIZE_MAX && db->tables[idx] == standin;
         mr_table_t *opened = NULL;
         if (rc == 0 && current) {
             db->tables[idx] = opened = t;
             t = NULL;
         } else if (current) {
-            stub->reopen_at_ns = mr_now_ns() + (uint64_t)db->opts.reopen_interval_ms * 1000000u;
+            standin->reopen_at_ns = mr_now_ns() + (uint64_t)db->opts.reopen_interval_ms * 1000000u;
         }
         pthread_rwlock_unlock(&db->lock);
         if (rc == 0 && current) {
-            MR_INFO("engine", "table '%s' is available again (%llu rows)", stub->name,
+            MR_INFO("engine", "table '%s' is available again (%llu rows)", standin->name,
                     (unsigned long long)atomic_load(&atomic_load(&opened->kd)->count));
-            mr_table_mark_dropped(stub);
-            mr_epoch_retire(destroy_keep_files, stub);
-        } else if (current && strcmp(e.message, stub->damage) != 0) { /* a new reason is news */
-            MR_WARN("engine", "table '%s' is still unavailable: %s", stub->name, e.message);
+            mr_table_mark_dropped(standin);
+            mr_epoch_retire(destroy_keep_files, standin);
+        } else if (current && strcmp(e.message, standin->damage) != 0) { /* a new reason is news */
+            MR_WARN("engine", "table '%s' is still unavailable: %s", standin->name, e.message);
         }
         mr_table_destroy(t, false); /* opened, but the name was dropped or re-created meanwhile */
     }
-    mr_free(stubs);
+    mr_free(standins);
     mr_epoch_exit(&g);
 }
 
