@@ -9,7 +9,6 @@ void mr_key_codec_init(mr_key_codec_t *kc, const mr_schema_t *s)
 {
     kc->n = s->num_keys;
     kc->cols = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(int32_t));
-    kc->dtypes = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(murr_dtype));
     kc->widths = mr_xcalloc((size_t)(kc->n ? kc->n : 1), sizeof(uint32_t));
     kc->fixed_len = 0;
     kc->nstr = 0;
@@ -18,19 +17,18 @@ void mr_key_codec_init(mr_key_codec_t *kc, const mr_schema_t *s)
         if (!s->columns[i].key)
             continue;
         kc->cols[k] = i;
-        kc->dtypes[k] = s->columns[i].dtype;
-        kc->widths[k] = kc->dtypes[k] == MURR_UTF8 ? 0 : (uint32_t)mr_dtype_width(kc->dtypes[k]);
+        murr_dtype t = s->columns[i].dtype;
+        kc->widths[k] = t == MURR_UTF8 ? 0 : (uint32_t)mr_dtype_width(t);
         kc->fixed_len += kc->widths[k];
         kc->nstr += kc->widths[k] == 0;
         k++;
     }
-    kc->raw = kc->n == 1 && kc->dtypes[0] == MURR_UTF8;
+    kc->raw = kc->n == 1 && kc->widths[0] == 0;
 }
 
 void mr_key_codec_deinit(mr_key_codec_t *kc)
 {
     mr_free(kc->cols);
-    mr_free(kc->dtypes);
     mr_free(kc->widths);
     memset(kc, 0, sizeof(*kc));
 }

@@ -19,7 +19,6 @@
 typedef struct mr_key_codec {
     int32_t n;              /* key columns */
     int32_t *cols;          /* schema index of each key column, in schema order */
-    murr_dtype *dtypes;
     uint32_t *widths;       /* bytes of each integer component; 0 for utf8 */
     size_t fixed_len;       /* sum of the integer components' widths */
     int32_t nstr;           /* utf8 components: 0 = every key is fixed_len bytes */

@@ -257,10 +257,6 @@ static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, uint
 
 /* ----------------------------------------------------------------- write ------------ */
 
-typedef struct wcol {
-    mr_column_t col; /* converted to the schema dtype */
-} wcol_t;
-
 /* Validates one batch against the schema and converts columns into cols[schema index]. */
 static int validate_batch(mr_table_t *t, mr_batch_t *scratch, const mr_batch_t *b, mr_column_t *cols, mr_error_t *err)
 {
