@@ -41,3 +41,20 @@ mr_batch_t *tu_batch_id_score(const char *const *keys, const float *scores, int 
     mr_colbuilder_finish(&s, b, 1);
     return b;
 }
+
+mr_batch_t *tu_batch_id_range(const char *key_fmt, int first, int n, float v)
+{
+    const char **keys = calloc((size_t)n + 1, sizeof(char *));
+    float *vals = calloc((size_t)n + 1, sizeof(float));
+    char (*store)[16] = calloc((size_t)n + 1, 16);
+    for (int i = 0; i < n; i++) {
+        snprintf(store[i], 16, key_fmt, first + i);
+        keys[i] = store[i];
+        vals[i] = v;
+    }
+    mr_batch_t *b = tu_batch_id_score(keys, vals, n);
+    free(keys);
+    free(vals);
+    free(store);
+    return b;
+}

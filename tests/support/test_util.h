@@ -10,5 +10,8 @@ void tu_rmtree(const char *path);
 /* A batch with a utf8 key column `id` (keys as given, NULL = null key) and a float32 column
  * `score` (NaN = null). */
 mr_batch_t *tu_batch_id_score(const char *const *keys, const float *scores, int n);
+/* The same shape for n keys printf(key_fmt, first + i) (at most 15 bytes each), every
+ * score v. */
+mr_batch_t *tu_batch_id_range(const char *key_fmt, int first, int n, float v);
 
 #endif

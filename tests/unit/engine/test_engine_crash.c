@@ -258,22 +258,7 @@ static murr_options small_segments(void)
     return o;
 }
 
-static mr_batch_t *range_batch(int first, int n, float v)
-{
-    const char **keys = malloc(sizeof(char *) * (size_t)n);
-    float *vals = malloc(sizeof(float) * (size_t)n);
-    char (*store)[16] = malloc(16 * (size_t)n);
-    for (int i = 0; i < n; i++) {
-        snprintf(store[i], 16, "s%d", first + i);
-        keys[i] = store[i];
-        vals[i] = v;
-    }
-    mr_batch_t *b = tu_batch_id_score(keys, vals, n);
-    free(keys);
-    free(vals);
-    free(store);
-    return b;
-}
+static mr_batch_t *range_batch(int first, int n, float v) { return tu_batch_id_range("s%d", first, n, v); }
 
 static int count_visible(murr_db *db, int first, int n, float v)
 {

@@ -41,19 +41,8 @@ TestSuite(diskfull, .init = setup, .fini = teardown);
  * 8 key + 1 bitmap + 4 float, padded to 8), so 128 rows fill one 4 KiB page. */
 static mr_batch_t *rows(char prefix, int first, int n, float v)
 {
-    const char **keys = calloc((size_t)n, sizeof(char *));
-    float *vals = calloc((size_t)n, sizeof(float));
-    char (*store)[16] = calloc((size_t)n, 16);
-    for (int i = 0; i < n; i++) {
-        snprintf(store[i], 16, "%c%07d", prefix, first + i);
-        keys[i] = store[i];
-        vals[i] = v;
-    }
-    mr_batch_t *b = tu_batch_id_score(keys, vals, n);
-    free(keys);
-    free(vals);
-    free(store);
-    return b;
+    char fmt[8] = {prefix, '%', '0', '7', 'd', '\0'};
+    return tu_batch_id_range(fmt, first, n, v);
 }
 
 /* Fills the file system with `path`, then gives back `keep` bytes (whole pages). */
