@@ -57,6 +57,7 @@ enum murr_status {
     MURR_EMEDIA = 13,      /* wrong Content-Type (HTTP 415) */
     MURR_EBUSY = 14,       /* resource temporarily unavailable, e.g. table damaged or closing */
     MURR_ENOSPC = 15,      /* the storage device is full (HTTP 507); nothing of the write is visible */
+    MURR_ECONFLICT = 16,   /* the request conflicts with the table's state, e.g. no version to roll back to (HTTP 409) */
 };
 
 #define MURR_ERROR_MSG_MAX 512
@@ -200,6 +201,8 @@ typedef struct murr_options {
     bool background_compaction;  /* run the background compaction thread (default true) */
     uint32_t reopen_interval_ms; /* retry opening a table whose files could not be opened at
                                     startup this often (default 10000) */
+    uint32_t keep_versions;      /* versions kept on disk besides the serving one after a
+                                    replace, for rollback (default 1; 0 keeps none) */
 } murr_options;
 
 /* Fills *opts with the defaults above. */
@@ -251,6 +254,45 @@ MURR_API int murr_writer_append(murr_writer *w, const murr_batch *batch, murr_er
 MURR_API int murr_writer_commit(murr_writer *w, murr_error *err);
 MURR_API void murr_writer_abort(murr_writer *w);
 
+/* Write modes (murr_write_begin_opt). */
+#define MURR_WRITE_UPSERT 0u   /* rows are upserted into the serving version (murr_write_begin) */
+#define MURR_WRITE_REPLACE 1u  /* the rows appended form a complete new version of the table,
+                                  built beside the serving one (which keeps serving, and takes
+                                  upserts that the new version will not contain); commit swaps
+                                  it in atomically: readers in flight finish on the old version,
+                                  later ones see only the new one. The previous version is kept
+                                  on disk (keep_versions) for murr_rollback. Replaces of one
+                                  table are serialised. An empty replace empties the table. */
+
+/* murr_write_begin with a mode; `source` (NULL: "api") is recorded with the new version
+ * (murr_list_versions) when replacing, e.g. "http", "flight" or a partition's address. */
+MURR_API int murr_write_begin_opt(murr_db *db, const char *name, unsigned mode, const char *source,
+                                  murr_writer **out, murr_error *err);
+/* murr_write_many in MURR_WRITE_REPLACE mode. */
+MURR_API int murr_replace(murr_db *db, const char *name, const murr_batch *const *batches, size_t count,
+                          const char *source, murr_error *err);
+
+/* Versions: every table has one serving version (id 1 when created; each replace or
+ * rollback makes another one serve) and up to keep_versions others kept on disk. */
+#define MURR_SOURCE_MAX 256
+typedef struct murr_version_info {
+    uint64_t id;               /* increasing per table, never reused */
+    uint64_t rows;             /* live keys (serving version: now; kept ones: when last served) */
+    uint64_t bytes;            /* bytes of its segment files */
+    int64_t created;           /* Unix seconds when it was committed */
+    bool serving;              /* the version reads and writes go to */
+    char source[MURR_SOURCE_MAX]; /* what wrote it: "create", "api", "http", "flight", ... */
+} murr_version_info;
+/* The table's versions, newest id first, into *out (free with murr_free). */
+MURR_API int murr_list_versions(murr_db *db, const char *name, murr_version_info **out, size_t *count,
+                                murr_error *err);
+/* Makes kept version `version` serve (0: the newest kept version older than the serving
+ * one), atomically as a replace does; the version that served is kept in its place.
+ * *serving (may be NULL) gets the id now serving. Errors: MURR_ENOTFOUND (table or version
+ * id), MURR_ECONFLICT (0 given and no older version kept), MURR_EBUSY (its files cannot be
+ * opened), MURR_ENOSPC, MURR_EIO. */
+MURR_API int murr_rollback(murr_db *db, const char *name, uint64_t version, uint64_t *serving, murr_error *err);
+
 /* Encoded keys. The engine identifies a row by the bytes of its key columns: a table
  * whose key is one utf8 column uses the string itself (so murr_read takes plain strings for
  * it); otherwise the key columns are concatenated in schema order, integers as their
@@ -294,6 +336,7 @@ typedef struct murr_table_stats {
     uint64_t mapped_bytes;     /* bytes of segment files mapped */
     uint64_t writes;           /* write calls applied */
     uint64_t compactions;      /* compactions completed */
+    uint64_t version;          /* id of the serving version */
 } murr_table_stats;
 
 MURR_API int murr_table_stats_get(murr_db *db, const char *name, murr_table_stats *out, murr_error *err);

@@ -57,7 +57,7 @@ MURR_API const char *murr_status_name(int code)
 {
     static const char *const names[] = {
         "OK", "EINVAL", "ENOTFOUND", "EEXIST", "ETOOBIG", "EUNSUPPORTED", "ECORRUPT",
-        "EAGAIN", "ENOMEM", "EIO", "EINTERNAL", "ESHAPE", "ESYNTAX", "EMEDIA", "EBUSY", "ENOSPC",
+        "EAGAIN", "ENOMEM", "EIO", "EINTERNAL", "ESHAPE", "ESYNTAX", "EMEDIA", "EBUSY", "ENOSPC", "ECONFLICT",
     };
     if (code < 0 || (size_t)code >= MR_ARRAY_LEN(names))
         return "EUNKNOWN";

@@ -40,6 +40,7 @@ MURR_API void murr_options_default(murr_options *o)
     o->compact_garbage_ratio = 0.5;
     o->background_compaction = true;
     o->reopen_interval_ms = 10000;
+    o->keep_versions = 1;
 }
 
 static size_t find_index_locked(murr_db *db, const char *name)

@@ -66,7 +66,7 @@ static int status_of(int code)
     switch (code) {
     case MURR_EINVAL: case MURR_EUNSUPPORTED: case MURR_ECORRUPT: case MURR_ESYNTAX: return 400;
     case MURR_ENOTFOUND: return 404;
-    case MURR_EEXIST: return 409;
+    case MURR_EEXIST: case MURR_ECONFLICT: return 409;
     case MURR_ETOOBIG: return 413;
     case MURR_EMEDIA: return 415;
     case MURR_ESHAPE: return 422;
