@@ -22,6 +22,8 @@ static void undo_free(mr_undo_t *u)
     munmap(u, u->bytes);
 }
 
+void mr_snap_retire_undo(mr_undo_t *u) { undo_free(u); }
+
 void mr_snap_retire_cb(void *p)
 {
     mr_snap_t *s = p;

@@ -54,6 +54,8 @@ mr_snap_t *mr_snap_new(bool empty);
 /* An epoch destructor: frees a superseded snapshot and its undo map. */
 void mr_snap_retire_cb(void *snap);
 
+/* Frees a map that was never attached (its commit failed before publishing). */
+void mr_snap_retire_undo(mr_undo_t *u);
 /* A map for a commit touching at most nkeys keys (NULL on out of memory). */
 mr_undo_t *mr_undo_new(uint64_t nkeys);
 /* Writer: records key (hash h) with its location before the commit, unless this commit

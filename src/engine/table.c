@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "engine/epoch.h"
+#include "engine/snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -255,9 +256,8 @@ static mr_kd_slot_t *kd_find(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const
     }
 }
 
-static int kd_grow(mr_table_t *t, mr_kd_table_t *old)
+static int kd_grow_to(mr_table_t *t, mr_kd_table_t *old, uint64_t cap)
 {
-    uint64_t cap = (old->mask + 1) * 2;
     mr_kd_table_t *n = mr_kd_table_new(cap);
     if (n == NULL)
         return MURR_ENOMEM;
@@ -277,8 +277,28 @@ static int kd_grow(mr_table_t *t, mr_kd_table_t *old)
     return 0;
 }
 
-/* Publishes key -> loc; the superseded record (if any) becomes garbage. Writer only. */
-static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, uint32_t rec_len)
+static int kd_grow(mr_table_t *t, mr_kd_table_t *old) { return kd_grow_to(t, old, (old->mask + 1) * 2); }
+
+/* Grows the directory now so that n more keys fit without growing (load <= 75%). */
+static int kd_reserve(mr_table_t *t, uint64_t n)
+{
+    mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
+    uint64_t want = atomic_load_explicit(&kd->count, memory_order_relaxed) + n + 1, cap = kd->mask + 1;
+    while (want * 4 > cap * 3)
+        cap *= 2;
+    return cap == kd->mask + 1 ? 0 : kd_grow_to(t, kd, cap);
+}
+
+static bool loc_key_eq(void *ctx, uint64_t loc, const char *key, size_t len)
+{
+    const uint8_t *rec = rec_at(ctx, loc);
+    return rec != NULL && rec_key_eq(rec, key, len);
+}
+
+/* Publishes key -> loc; the superseded record (if any) becomes garbage. With an undo map
+ * (a commit while readers may hold an older snapshot), the key's previous location is
+ * recorded before its slot changes. Writer only. */
+static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_t *u)
 {
     mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
     if ((atomic_load_explicit(&kd->count, memory_order_relaxed) + 1) * 4 > (kd->mask + 1) * 3) {
@@ -290,16 +310,19 @@ static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, uint
     mr_kd_slot_t *s = kd_find(t, kd, h, key, len, &empty);
     if (s) {
         uint64_t old = atomic_load_explicit(&s->loc, memory_order_relaxed);
+        if (u)
+            mr_undo_record(u, h, key, len, loc, old, loc_key_eq, t);
         mr_segment_t *os = seg_get(t, MR_LOC_SEG(old));
         if (os)
             atomic_fetch_add_explicit(&os->garbage, rd32(os->map + MR_LOC_OFF(old) + 4), memory_order_relaxed);
         atomic_store_explicit(&s->loc, loc, memory_order_release);
     } else {
+        if (u)
+            mr_undo_record(u, h, key, len, loc, 0, loc_key_eq, t);
         atomic_store_explicit(&empty->loc, loc, memory_order_release);
         atomic_store_explicit(&empty->hash, h, memory_order_release);
         atomic_fetch_add_explicit(&kd->count, 1, memory_order_relaxed);
     }
-    (void)rec_len;
     return 0;
 }
 
@@ -613,8 +636,20 @@ int mr_table_txn_commit(mr_store_txn_t *xb, mr_error_t *err)
         txn_free(x);
         return 0;
     }
+    /* Everything that can fail for lack of memory happens before the commit marker: a
+     * write is either durable and published, or neither. */
+    mr_snap_t *snap = atomic_load_explicit(&t->snap, memory_order_relaxed);
+    mr_undo_t *undo = NULL;
+    int rc = kd_reserve(t, x->nlocs);
+    if (rc == 0 && !snap->empty && (undo = mr_undo_new(x->nlocs)) == NULL)
+        rc = MURR_ENOMEM;
+    if (rc != 0) {
+        mr_table_txn_abort(xb);
+        return mr_err_set(err, MURR_ENOMEM, "out of memory publishing %zu rows into '%s'; the write is not applied",
+                          x->nlocs, t->name);
+    }
     mr_segment_t *seg;
-    int rc = append_marker(t, MR_REC_COMMIT, (uint32_t)x->nlocs, &seg, err);
+    rc = append_marker(t, MR_REC_COMMIT, (uint32_t)x->nlocs, &seg, err);
     if (rc == 0 && t->opts->sync_writes) {
         for (uint32_t idx = 1; idx < MR_TABLE_MAX_SEGMENTS && rc == 0; idx++) {
             mr_segment_t *s = seg_get(t, idx);
@@ -629,16 +664,23 @@ int mr_table_txn_commit(mr_store_txn_t *xb, mr_error_t *err)
         rows_to_garbage(t, x->locs, x->nlocs);
         mr_error_t e2 = {0};
         append_marker(t, 2, (uint32_t)x->nlocs, &seg, &e2);
+        if (undo)
+            mr_snap_retire_undo(undo);
         txn_free(x);
         return rc;
     }
-    /* publish in order, so the last duplicate wins */
-    for (size_t i = 0; i < x->nlocs && rc == 0; i++) {
+    /* Publish in order, so the last duplicate wins; readers of the current snapshot
+     * resolve through the undo map (snapshot.h). */
+    if (undo)
+        atomic_store_explicit(&snap->undo, undo, memory_order_release);
+    for (size_t i = 0; i < x->nlocs; i++) {
         const uint8_t *rec = rec_at(t, x->locs[i]);
-        rc = kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), x->locs[i], rd32(rec + 4));
-        if (rc != 0)
-            mr_err_set(err, rc, "out of memory growing the key directory of '%s'", t->name);
+        kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), x->locs[i], undo); /* reserved: cannot fail */
     }
+    mr_snap_t *next = mr_snap_new(false);
+    atomic_store_explicit(&snap->next, next, memory_order_release);
+    atomic_store_explicit(&t->snap, next, memory_order_release);
+    mr_epoch_retire(mr_snap_retire_cb, snap);
     t->next_seq++;
     atomic_fetch_add(&t->writes, 1);
     txn_free(x);
@@ -760,14 +802,19 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
         mr_free(sel);
         return mr_err_set(err, MURR_ENOMEM, "cannot allocate the answer for %zu keys", nkeys);
     }
+    /* the snapshot first: every slot read below is then at least as new (snapshot.h) */
+    const mr_snap_t *snap = atomic_load_explicit(&t->snap, memory_order_acquire);
     mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_acquire);
+    size_t nprobe = snap->empty ? 0 : nkeys; /* empty at the snapshot: every key is missing */
+    for (size_t i = nprobe; i < nkeys; i++)
+        recs[i] = NULL;
     /* Pass 1: hash every key, prefetch its first slot. */
-    for (size_t i = 0; i < nkeys; i++) {
+    for (size_t i = 0; i < nprobe; i++) {
         hashes[i] = mr_kd_fix_hash(mr_hash64(keys[i], key_lens[i]));
         __builtin_prefetch(&kd->slots[hashes[i] & kd->mask]);
     }
-    /* Pass 2: probe; on a fingerprint match prefetch the record (verified in pass 3). */
-    for (size_t i = 0; i < nkeys; i++) {
+    /* Pass 2: probe; on a fingerprint match prefetch the record and compare the key. */
+    for (size_t i = 0; i < nprobe; i++) {
         uint64_t h = hashes[i], j = h & kd->mask;
         recs[i] = NULL;
         for (;;) {
@@ -790,6 +837,15 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
             j = (j + 1) & kd->mask;
         }
     }
+    /* A commit after our snapshot started publishing: take each key as of the snapshot. */
+    if (nprobe && atomic_load_explicit(&snap->undo, memory_order_acquire) != NULL)
+        for (size_t i = 0; i < nprobe; i++) {
+            if (recs[i] == NULL)
+                continue; /* keys are never removed: missing now, missing at the snapshot */
+            uint64_t loc = mr_snap_resolve(snap, hashes[i], keys[i], key_lens[i], UINT64_MAX, loc_key_eq, t);
+            if (loc != UINT64_MAX)
+                recs[i] = loc ? rec_at(t, loc) : NULL;
+        }
     mr_free(hashes);
     /* Sparse: keep the found records, remembering their request positions. */
     size_t nrows = nkeys;
@@ -996,7 +1052,7 @@ static int apply_locations(mr_table_t *t, const loc_vec_t *lv)
             __builtin_prefetch(&kd->slots[h & kd->mask]);
         }
         const uint8_t *rec = rec_at(t, lv->v[i]);
-        MR_RETURN_NOT_OK(kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), lv->v[i], rd32(rec + 4)));
+        MR_RETURN_NOT_OK(kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), lv->v[i], NULL));
     }
     return 0;
 }
@@ -1134,6 +1190,7 @@ static int table_init_kd(mr_table_t *t, mr_error_t *err)
     if (kd == NULL)
         return mr_err_set(err, MURR_ENOMEM, "cannot allocate a key directory");
     atomic_store(&t->kd, kd);
+    atomic_store(&t->snap, mr_snap_new(true));
     return 0;
 }
 
@@ -1167,6 +1224,10 @@ int mr_table_open(const char *dir, const char *name, const mr_schema_t *schema, 
         rc = table_init_kd(t, err);
     if (rc == 0)
         rc = recover(t, err);
+    if (rc == 0 && atomic_load(&atomic_load(&t->kd)->count) > 0) {
+        mr_snap_retire_cb(atomic_load(&t->snap)); /* no reader yet */
+        atomic_store(&t->snap, mr_snap_new(false));
+    }
     if (rc != 0) {
         mr_table_destroy(&t->base, false);
         return rc;
@@ -1210,6 +1271,8 @@ void mr_table_destroy(mr_store_t *st, bool remove_files)
     for (uint32_t i = 0; i < MR_TABLE_MAX_SEGMENTS; i++)
         seg_close(atomic_load(&t->segs[i]), remove_files);
     mr_kd_table_free(atomic_load(&t->kd));
+    if (atomic_load(&t->snap))
+        mr_snap_retire_cb(atomic_load(&t->snap));
     if (t->dirfd >= 0)
         close(t->dirfd);
     pthread_mutex_destroy(&t->wlock);

@@ -83,6 +83,7 @@ typedef struct mr_table {
     uint64_t next_file;            /* number of the next segment file (writer only) */
     uint64_t next_seq;
     _Atomic(mr_kd_table_t *) kd;
+    _Atomic(struct mr_snap *) snap;  /* the current snapshot (snapshot.h) */
 
     _Atomic uint64_t writes;
     _Atomic uint64_t compactions;
