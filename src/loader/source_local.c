@@ -19,7 +19,7 @@
 
 typedef struct local_source {
     mr_source_t base;
-    char root[PATH_MAX];
+    char root[800];
 } local_source_t;
 
 static void etag_of(const struct stat *st, char *out, size_t cap)
@@ -31,7 +31,9 @@ static void etag_of(const struct stat *st, char *out, size_t cap)
 static int walk(local_source_t *ls, const char *rel, int depth, mr_object_list_t *out, mr_error_t *err)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s%s%s", ls->root, rel[0] ? "/" : "", rel);
+    int dn = snprintf(dir, sizeof(dir), "%s%s%s", ls->root, rel[0] ? "/" : "", rel);
+    if (dn < 0 || (size_t)dn >= sizeof(dir))
+        return mr_err_set(err, MURR_EINVAL, "path under '%s' longer than %d bytes: '%s'", ls->root, PATH_MAX, rel);
     DIR *d = opendir(dir);
     if (d == NULL)
         return mr_err_set(err, errno == ENOENT ? MURR_ENOTFOUND : MURR_EIO, "cannot list '%s': %s", dir,
@@ -45,7 +47,9 @@ static int walk(local_source_t *ls, const char *rel, int depth, mr_object_list_t
         int n = snprintf(child, sizeof(child), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
         if (n < 0 || (size_t)n >= sizeof(child))
             continue;
-        snprintf(path, sizeof(path), "%s/%s", ls->root, child);
+        n = snprintf(path, sizeof(path), "%s/%s", ls->root, child);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            continue;
         struct stat st;
         if (lstat(path, &st) != 0)
             continue; /* vanished meanwhile */
@@ -74,7 +78,9 @@ static int local_read(mr_source_t *s, const char *key, const char *etag, uint64_
 {
     local_source_t *ls = (local_source_t *)s;
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", ls->root, key);
+    int pn = snprintf(path, sizeof(path), "%s/%s", ls->root, key);
+    if (pn < 0 || (size_t)pn >= sizeof(path))
+        return mr_err_set(err, MURR_EINVAL, "path of '%s' under '%s' is longer than %d bytes", key, ls->root, PATH_MAX);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return mr_err_set(err, errno == ENOENT ? MURR_ENOTFOUND : MURR_EIO, "cannot open '%s': %s", path,
@@ -118,9 +124,9 @@ int mr_source_local_new(const char *path, mr_source_t **out, mr_error_t *err)
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
         n--;
-    if (n == 0 || n >= PATH_MAX - 256)
-        return mr_err_set(err, MURR_EINVAL, "source.local.path: '%s' is empty or longer than %d bytes", path,
-                          PATH_MAX - 256);
+    if (n == 0 || n >= sizeof(((local_source_t *)0)->root))
+        return mr_err_set(err, MURR_EINVAL, "source.local.path: '%s' is empty or longer than %zu bytes", path,
+                          sizeof(((local_source_t *)0)->root) - 1);
     local_source_t *ls = mr_xcalloc(1, sizeof(*ls));
     ls->base.ops = &local_ops;
     memcpy(ls->root, path, n);
