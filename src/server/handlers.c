@@ -15,6 +15,7 @@
 #include "format/arrow_ipc.h"
 #include "format/json.h"
 #include "format/parquet.h"
+#include "server/sources.h"
 #include "server/fetch.h"
 #include "server/http_internal.h"
 
@@ -76,7 +77,8 @@ static int status_of(int code)
     }
 }
 
-static void error_from(mr_resp_t *resp, const mr_error_t *e) { mr_http_error(resp, status_of(e->code), "%s", e->message); }
+void mr_http_error_from(mr_resp_t *resp, const mr_error_t *e) { mr_http_error(resp, status_of(e->code), "%s", e->message); }
+#define error_from mr_http_error_from
 
 static bool slice_contains(mr_slice_t s, const char *needle)
 {
@@ -204,8 +206,10 @@ static void parse_path(const char *url, size_t len, path_info_t *pi)
         } subs[] = {{"schema", MR_ROUTE_SCHEMA, M_GET},
                     {"fetch", MR_ROUTE_FETCH, M_POST},
                     {"write", MR_ROUTE_WRITE, M_PUT},
-                    {"compact", MR_ROUTE_COMPACT, M_POST}};
-        for (size_t i = 0; i < 4; i++)
+                    {"compact", MR_ROUTE_COMPACT, M_POST},
+                    {"source", MR_ROUTE_SOURCE, M_GET | M_PUT | M_DELETE},
+                    {"refresh", MR_ROUTE_REFRESH, M_POST}};
+        for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
             if (sl == strlen(subs[i].s) && memcmp(sub, subs[i].s, sl) == 0) {
                 pi->route = subs[i].r;
                 pi->allow_mask = subs[i].allow;
@@ -235,7 +239,8 @@ mr_route_t mr_http_route_of(const mr_req_t *req, bool *offload)
     if (pi.route == MR_ROUTE_CREATE && req->method == HTTP_DELETE)
         pi.route = MR_ROUTE_DROP;
     if ((method_bit(req) & pi.allow_mask) && (pi.route == MR_ROUTE_WRITE || pi.route == MR_ROUTE_COMPACT ||
-                                               pi.route == MR_ROUTE_CREATE || pi.route == MR_ROUTE_DROP))
+                                               pi.route == MR_ROUTE_CREATE || pi.route == MR_ROUTE_DROP ||
+                                               (pi.route == MR_ROUTE_SOURCE && req->method != HTTP_GET)))
         *offload = true; /* fsync-bound: keep them off the loop */
     return pi.route;
 }
@@ -611,6 +616,8 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         mr_metrics_render(sh->metrics, sh->db, &resp->body);
+        if (sh->sources)
+            mr_sources_metrics(sh->sources, &resp->body);
         break;
     case MR_ROUTE_LIST: h_list(sh, resp); break;
     case MR_ROUTE_CREATE: h_create(sh, req, pi.name, resp); break;
@@ -619,6 +626,8 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
     case MR_ROUTE_COMPACT: h_compact(sh, pi.name, resp); break;
     case MR_ROUTE_FETCH: h_fetch(sh, req, pi.name, resp); break;
     case MR_ROUTE_WRITE: h_write(sh, req, pi.name, resp); break;
+    case MR_ROUTE_SOURCE: mr_http_source(sh, req, pi.name, resp); break;
+    case MR_ROUTE_REFRESH: mr_http_refresh(sh, pi.name, resp); break;
     default: mr_http_error(resp, 500, "unhandled route %d", (int)pi.route); break;
     }
 }

@@ -61,6 +61,7 @@ typedef struct mr_server_shared {
     mr_metrics_t *metrics;
     const char *openapi_json;
     size_t openapi_len;
+    struct mr_sources *sources;   /* followed tables (NULL: none, e.g. detached) */
 } mr_server_shared_t;
 
 /* Classifies the request: route, and whether it runs on a worker thread. */
@@ -71,6 +72,8 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
 /* Sets an error response {"error": msg} with the given status. */
 void mr_http_error(mr_resp_t *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *mr_http_reason(int status);
+/* The error response of a murr status: {"error": message} with its HTTP status. */
+void mr_http_error_from(mr_resp_t *resp, const mr_error_t *e);
 
 /* Detached mode (fuzzing, tests): a server that neither listens nor starts threads; every
  * handler runs inline on the caller's thread. mr_server_feed_detached opens one connection
