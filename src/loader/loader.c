@@ -281,11 +281,11 @@ static int load_file(follow_t *f, murr_writer **w, const char *source, const mr_
         rc = mr_pq_read_row_group(pq, rg, &b, err);
         if (rc == 0) {
             rc = murr_writer_append(*w, b, err);
+            if (rc != 0) /* the decoder's errors name the row group themselves */
+                mr_err_prefix(err, "row group %d: ", rg);
             *rows += (uint64_t)b->num_rows;
             murr_batch_free(b);
         }
-        if (rc != 0)
-            mr_err_prefix(err, "row group %d: ", rg);
         uint64_t now = mr_now_ns();
         if (now - *last_log >= PROGRESS_NS) {
             double s = (double)(now - t0) / 1e9;

@@ -198,7 +198,8 @@ def test_failures_keep_the_served_version(tmp_path, server, fault):
     assert 'murr_source_up{table="feat"} 0' in requests.get(f"{s.url}/metrics").text
     # logged once, not once per poll
     time.sleep(1.0)
-    assert s.logs().count("2026-02-02") <= 3, s.logs()[-3000:]
+    warns = [ln for ln in s.logs().splitlines() if "WARN  loader" in ln]
+    assert 1 <= len(warns) <= 2, warns  # (a file may also be seen changing while the test writes it)
     # fixed: a newer good partition is served and the error clears
     write_partition(src, "2026-02-03", 3.0)
     wait_for(lambda: served(s.url) == "2026-02-03")

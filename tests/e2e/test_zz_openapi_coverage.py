@@ -23,6 +23,8 @@ ROUTES = [
     (re.compile(r"^/api/v1/table/[^/]+/fetch$"), "/api/v1/table/{name}/fetch"),
     (re.compile(r"^/api/v1/table/[^/]+/write$"), "/api/v1/table/{name}/write"),
     (re.compile(r"^/api/v1/table/[^/]+/compact$"), "/api/v1/table/{name}/compact"),
+    (re.compile(r"^/api/v1/table/[^/]+/source$"), "/api/v1/table/{name}/source"),
+    (re.compile(r"^/api/v1/table/[^/]+/refresh$"), "/api/v1/table/{name}/refresh"),
 ]
 SCHEMA = {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False},
                                    "score": {"dtype": "float32"}}}
