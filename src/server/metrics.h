@@ -24,6 +24,8 @@ typedef enum mr_route {
     MR_ROUTE_COMPACT,
     MR_ROUTE_FETCH,
     MR_ROUTE_WRITE,
+    MR_ROUTE_VERSIONS,
+    MR_ROUTE_ROLLBACK,
     MR_ROUTE_COUNT
 } mr_route_t;
 
