@@ -256,6 +256,10 @@ static int walk_mapping_start(yaml_walk_t *w, const yaml_event_t *ev, mr_error_t
         w->ignore_depth++;
         return 0;
     }
+    if (strcmp(full, "tables") == 0) { /* tables that follow a source: conf/tables.c */
+        w->ignore_depth = 1;
+        return 0;
+    }
     if (strcmp(full, "storage.mmap") == 0 || strcmp(full, "storage.block") == 0) {
         MR_WARN("conf", "%s:%zu: %s configures the reference's RocksDB profile; this build serves the native "
                 "engine (the section is accepted and its keys ignored)", w->name, line, full);

@@ -53,6 +53,13 @@ void mr_err_clear(mr_error_t *err)
     }
 }
 
+int mr_err_copy(mr_error_t *dst, const mr_error_t *src)
+{
+    if (dst && dst != src)
+        *dst = *src;
+    return src->code;
+}
+
 MURR_API const char *murr_status_name(int code)
 {
     static const char *const names[] = {

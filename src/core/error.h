@@ -24,6 +24,8 @@ int mr_err_set(mr_error_t *err, int code, const char *fmt, ...) MR_PRINTF(3, 4);
 /* Prepends "prefix" to an existing message (e.g. the column or file it concerns). */
 int mr_err_prefix(mr_error_t *err, const char *fmt, ...) MR_PRINTF(2, 3);
 void mr_err_clear(mr_error_t *err);
+/* Copies src (code and message) into dst (may be NULL); returns src->code. */
+int mr_err_copy(mr_error_t *dst, const mr_error_t *src);
 
 #define MR_RETURN_NOT_OK(expr)      \
     do {                            \

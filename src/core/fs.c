@@ -75,7 +75,8 @@ int mr_fs_write_atomic(const char *path, const void *data, size_t len, mr_error_
         int e = errno;
         close(fd);
         unlink(tmp);
-        return mr_err_set(err, MURR_EIO, "cannot write '%s' (%zu bytes): %s", tmp, len, strerror(e));
+        return mr_err_set(err, e == ENOSPC || e == EDQUOT ? MURR_ENOSPC : MURR_EIO, "cannot write '%s' (%zu bytes): %s",
+                          tmp, len, strerror(e));
     }
     close(fd);
     if (rename(tmp, path) != 0) {

@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "engine/epoch.h"
+#include "engine/snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -66,11 +67,15 @@ static inline uint16_t rd16(const uint8_t *p)
     return v;
 }
 
-static int unavailable_error(const mr_table_t *t, mr_error_t *err)
+static int damaged_error(const mr_table_t *t, const char *what, mr_error_t *err)
 {
-    return mr_err_set(err, MURR_EBUSY,
-                      "table '%s' is unavailable: its files could not be opened (%s); it is retried every %u ms",
-                      t->name, t->damage, t->opts->reopen_interval_ms);
+    return mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses %s: %s", t->name, what, t->damage);
+}
+
+int mr_table_status(mr_store_t *s, mr_error_t *err)
+{
+    mr_table_t *t = (mr_table_t *)s;
+    return t->damaged ? damaged_error(t, "reads and writes", err) : 0;
 }
 
 /* ---------------------------------------------------------------- segments ---------- */
@@ -82,6 +87,9 @@ static mr_segment_t *seg_get(mr_table_t *t, uint32_t id)
     return atomic_load_explicit(&t->segs[id], memory_order_acquire);
 }
 
+/* Files are named and removed relative to the table's directory descriptor: a dropped
+ * table's directory is moved aside while retired segments may still be closing, and a
+ * table re-created under the old path must never lose a file to them. */
 static void seg_close(mr_segment_t *s, bool unlink_file)
 {
     if (s == NULL)
@@ -90,18 +98,47 @@ static void seg_close(mr_segment_t *s, bool unlink_file)
         munmap(s->map, s->map_len);
     if (s->fd >= 0)
         close(s->fd);
-    if (unlink_file)
-        unlink(s->path);
+    if (unlink_file) {
+        char name[32];
+        snprintf(name, sizeof(name), "%08llu.seg", (unsigned long long)s->seq);
+        unlinkat(s->dirfd, name, 0);
+    }
     mr_free(s);
 }
 
-static void seg_retire_cb(void *p) { seg_close(p, true); }
+/* A compacted segment goes once no reader can hold a location in it; its index is free
+ * for reuse from then on. The retirement holds a reference on the table. */
+static void seg_retire_cb(void *p)
+{
+    mr_segment_t *s = p;
+    mr_table_t *t = s->table;
+    atomic_store_explicit(&t->segs[s->idx], NULL, memory_order_release);
+    seg_close(s, true);
+    mr_store_unref(&t->base);
+}
 
-static int seg_open(mr_table_t *t, uint32_t id, bool create, size_t min_map, mr_segment_t **out, mr_error_t *err)
+static void seg_retire(mr_table_t *t, mr_segment_t *s)
+{
+    atomic_store(&s->retired, true);
+    mr_store_ref(&t->base);
+    mr_epoch_retire(seg_retire_cb, s);
+}
+
+/* A free index for a new segment (0: all MR_TABLE_MAX_SEGMENTS - 1 are live). Writer. */
+static uint32_t seg_free_index(mr_table_t *t)
+{
+    for (uint32_t i = 1; i < MR_TABLE_MAX_SEGMENTS; i++)
+        if (atomic_load_explicit(&t->segs[i], memory_order_acquire) == NULL)
+            return i;
+    return 0;
+}
+
+static int seg_open(mr_table_t *t, uint64_t seq, uint32_t idx, bool create, size_t min_map, mr_segment_t **out,
+                    mr_error_t *err)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%08u.seg", t->dir, id);
-    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+    snprintf(path, sizeof(path), "%s/%08llu.seg", t->dir, (unsigned long long)seq);
+    int fd = openat(t->dirfd, strrchr(path, '/') + 1, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
     if (fd < 0)
         return mr_err_set(err, MURR_EIO, "cannot %s segment '%s': %s", create ? "create" : "open", path, strerror(errno));
     struct stat st;
@@ -124,34 +161,46 @@ static int seg_open(mr_table_t *t, uint32_t id, bool create, size_t min_map, mr_
     }
     madvise(m, map_len, MADV_RANDOM);
     mr_segment_t *s = mr_xcalloc(1, sizeof(*s) + strlen(path) + 1);
-    s->id = id;
+    s->idx = idx;
+    s->seq = seq;
+    s->table = t;
     s->fd = fd;
     s->map = m;
     s->map_len = map_len;
     atomic_store(&s->size, (uint64_t)st.st_size);
     strcpy(s->path, path);
+    s->dirfd = t->dirfd;
     if (create)
-        mr_fs_fsync_dir(t->dir, NULL);
+        fsync(t->dirfd);
     *out = s;
     return 0;
 }
 
-/* Makes a fresh active segment able to take `need` more bytes. Writer only. */
+/* Starts a new active segment (the next file of the log) able to take `need` bytes. */
+static int seg_roll(mr_table_t *t, size_t need, mr_error_t *err)
+{
+    uint32_t idx = seg_free_index(t);
+    if (idx == 0)
+        return mr_err_set(err, MURR_ETOOBIG,
+                          "table '%s' has %d live segment files, the most one table can hold (%llu bytes each at most); "
+                          "compact it or raise storage.segment_max_bytes",
+                          t->name, MR_TABLE_MAX_SEGMENTS - 1, (unsigned long long)t->opts->segment_max_bytes);
+    mr_segment_t *s;
+    MR_RETURN_NOT_OK(seg_open(t, t->next_file, idx, true, need, &s, err));
+    t->next_file++;
+    atomic_store_explicit(&t->segs[idx], s, memory_order_release);
+    t->active = idx;
+    return 0;
+}
+
+/* Makes the active segment able to take `need` more bytes. Writer only. */
 static int ensure_room(mr_table_t *t, size_t need, mr_error_t *err)
 {
     mr_segment_t *a = seg_get(t, t->active);
     if (a && atomic_load(&a->size) + need <= a->map_len &&
         (atomic_load(&a->size) == 0 || atomic_load(&a->size) + need <= t->opts->segment_max_bytes))
         return 0;
-    uint32_t id = t->active + 1;
-    if (id >= MR_TABLE_MAX_SEGMENTS)
-        return mr_err_set(err, MURR_ETOOBIG, "table '%s' reached the limit of %d segments; compact it", t->name,
-                          MR_TABLE_MAX_SEGMENTS);
-    mr_segment_t *s;
-    MR_RETURN_NOT_OK(seg_open(t, id, true, need, &s, err));
-    atomic_store_explicit(&t->segs[id], s, memory_order_release);
-    t->active = id;
-    return 0;
+    return seg_roll(t, need, err);
 }
 
 static int write_full(int fd, const uint8_t *p, size_t n, off_t off)
@@ -207,9 +256,8 @@ static mr_kd_slot_t *kd_find(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const
     }
 }
 
-static int kd_grow(mr_table_t *t, mr_kd_table_t *old)
+static int kd_grow_to(mr_table_t *t, mr_kd_table_t *old, uint64_t cap)
 {
-    uint64_t cap = (old->mask + 1) * 2;
     mr_kd_table_t *n = mr_kd_table_new(cap);
     if (n == NULL)
         return MURR_ENOMEM;
@@ -229,8 +277,28 @@ static int kd_grow(mr_table_t *t, mr_kd_table_t *old)
     return 0;
 }
 
-/* Publishes key -> loc; the superseded record (if any) becomes garbage. Writer only. */
-static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, uint32_t rec_len)
+static int kd_grow(mr_table_t *t, mr_kd_table_t *old) { return kd_grow_to(t, old, (old->mask + 1) * 2); }
+
+/* Grows the directory now so that n more keys fit without growing (load <= 75%). */
+static int kd_reserve(mr_table_t *t, uint64_t n)
+{
+    mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
+    uint64_t want = atomic_load_explicit(&kd->count, memory_order_relaxed) + n + 1, cap = kd->mask + 1;
+    while (want * 4 > cap * 3)
+        cap *= 2;
+    return cap == kd->mask + 1 ? 0 : kd_grow_to(t, kd, cap);
+}
+
+static bool loc_key_eq(void *ctx, uint64_t loc, const char *key, size_t len)
+{
+    const uint8_t *rec = rec_at(ctx, loc);
+    return rec != NULL && rec_key_eq(rec, key, len);
+}
+
+/* Publishes key -> loc; the superseded record (if any) becomes garbage. With an undo map
+ * (a commit while readers may hold an older snapshot), the key's previous location is
+ * recorded before its slot changes. Writer only. */
+static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_t *u)
 {
     mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
     if ((atomic_load_explicit(&kd->count, memory_order_relaxed) + 1) * 4 > (kd->mask + 1) * 3) {
@@ -242,16 +310,19 @@ static int kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, uint
     mr_kd_slot_t *s = kd_find(t, kd, h, key, len, &empty);
     if (s) {
         uint64_t old = atomic_load_explicit(&s->loc, memory_order_relaxed);
+        if (u)
+            mr_undo_record(u, h, key, len, loc, old, loc_key_eq, t);
         mr_segment_t *os = seg_get(t, MR_LOC_SEG(old));
         if (os)
             atomic_fetch_add_explicit(&os->garbage, rd32(os->map + MR_LOC_OFF(old) + 4), memory_order_relaxed);
         atomic_store_explicit(&s->loc, loc, memory_order_release);
     } else {
+        if (u)
+            mr_undo_record(u, h, key, len, loc, 0, loc_key_eq, t);
         atomic_store_explicit(&empty->loc, loc, memory_order_release);
         atomic_store_explicit(&empty->hash, h, memory_order_release);
         atomic_fetch_add_explicit(&kd->count, 1, memory_order_relaxed);
     }
-    (void)rec_len;
     return 0;
 }
 
@@ -360,40 +431,45 @@ static void encode_commit(uint8_t *p, uint64_t seq, uint32_t count)
  * to the key directory only at commit, after the commit record is durable. An abort (or a
  * crash) leaves them as garbage; an abort record makes sure a later commit never adopts
  * them on recovery. */
-struct mr_txn {
+typedef struct mr_txn {
+    mr_store_txn_t base;
     mr_table_t *t;
     uint64_t *locs;
     size_t nlocs, cap;
-    uint32_t first_seg;
+    uint64_t first_seq; /* the first segment file this transaction appended to (0: none) */
     uint64_t bytes;     /* row bytes appended */
     bool failed;        /* an append failed part-way: only abort is possible */
-};
+} mr_txn_t;
 
-void mr_table_mark_dropped(mr_table_t *t)
+void mr_table_seal(mr_store_t *s)
 {
-    pthread_mutex_lock(&t->wlock);
-    t->dropped = true;
-    pthread_mutex_unlock(&t->wlock);
+    atomic_store(&((mr_table_t *)s)->sealed, true);
 }
 
-int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err)
+/* A sealed table takes no new transaction: checked under the writer lock, so a writer
+ * that looked the store up before it was sealed either finished first or finds it here. */
+static int sealed_error(const mr_table_t *t, mr_error_t *err)
 {
+    return mr_err_set(err, MURR_EAGAIN, "table '%s': this version no longer takes writes", t->name);
+}
+
+int mr_table_txn_begin(mr_store_t *st, mr_store_txn_t **out, mr_error_t *err)
+{
+    mr_table_t *t = (mr_table_t *)st;
     *out = NULL;
     pthread_mutex_lock(&t->wlock);
     if (t->damaged) {
         pthread_mutex_unlock(&t->wlock);
-        return t->unavailable ? unavailable_error(t, err)
-                              : mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses writes: %s", t->name,
-                                           t->damage);
+        return damaged_error(t, "writes", err);
     }
-    if (t->dropped) { /* looked up before a drop that won the writer lock */
+    if (atomic_load(&t->sealed)) {
         pthread_mutex_unlock(&t->wlock);
-        return mr_err_set(err, MURR_ENOTFOUND, "table not found: %s", t->name);
+        return sealed_error(t, err);
     }
     mr_txn_t *x = mr_xcalloc(1, sizeof(*x));
+    x->base.ops = t->base.ops;
     x->t = t;
-    x->first_seg = 0;
-    *out = x;
+    *out = &x->base;
     return 0;
 }
 
@@ -427,8 +503,9 @@ static int append_bytes(mr_table_t *t, const uint8_t *buf, size_t len, mr_segmen
     return 0;
 }
 
-int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n, mr_error_t *err)
+int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, size_t n, mr_error_t *err)
 {
+    mr_txn_t *x = (mr_txn_t *)xb;
     mr_table_t *t = x->t;
     if (x->failed)
         return mr_err_set(err, MURR_EINVAL, "write to '%s' already failed; abort it", t->name);
@@ -501,10 +578,10 @@ int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n,
         x->failed = true;
         goto out;
     }
-    if (x->first_seg == 0)
-        x->first_seg = seg->id;
+    if (x->first_seq == 0)
+        x->first_seq = seg->seq;
     for (size_t i = 0; i < ri; i++)
-        rel[i] = MR_LOC_MAKE(seg->id, base + rel[i]);
+        rel[i] = MR_LOC_MAKE(seg->idx, base + rel[i]);
     x->nlocs += ri;
     x->bytes += total;
 out:
@@ -547,23 +624,36 @@ static void rows_to_garbage(mr_table_t *t, const uint64_t *locs, size_t n)
     }
 }
 
-int mr_table_txn_commit(mr_txn_t *x, mr_error_t *err)
+int mr_table_txn_commit(mr_store_txn_t *xb, mr_error_t *err)
 {
+    mr_txn_t *x = (mr_txn_t *)xb;
     mr_table_t *t = x->t;
     if (x->failed) {
-        mr_table_txn_abort(x);
+        mr_table_txn_abort(xb);
         return mr_err_set(err, MURR_EINVAL, "write to '%s' had failed and was aborted", t->name);
     }
     if (x->nlocs == 0) { /* nothing appended: nothing to commit */
         txn_free(x);
         return 0;
     }
+    /* Everything that can fail for lack of memory happens before the commit marker: a
+     * write is either durable and published, or neither. */
+    mr_snap_t *snap = atomic_load_explicit(&t->snap, memory_order_relaxed);
+    mr_undo_t *undo = NULL;
+    int rc = kd_reserve(t, x->nlocs);
+    if (rc == 0 && !snap->empty && (undo = mr_undo_new(x->nlocs)) == NULL)
+        rc = MURR_ENOMEM;
+    if (rc != 0) {
+        mr_table_txn_abort(xb);
+        return mr_err_set(err, MURR_ENOMEM, "out of memory publishing %zu rows into '%s'; the write is not applied",
+                          x->nlocs, t->name);
+    }
     mr_segment_t *seg;
-    int rc = append_marker(t, MR_REC_COMMIT, (uint32_t)x->nlocs, &seg, err);
+    rc = append_marker(t, MR_REC_COMMIT, (uint32_t)x->nlocs, &seg, err);
     if (rc == 0 && t->opts->sync_writes) {
-        for (uint32_t id = x->first_seg; id <= t->active && rc == 0; id++) {
-            mr_segment_t *s = seg_get(t, id);
-            if (s && fdatasync(s->fd) != 0)
+        for (uint32_t idx = 1; idx < MR_TABLE_MAX_SEGMENTS && rc == 0; idx++) {
+            mr_segment_t *s = seg_get(t, idx);
+            if (s && s->seq >= x->first_seq && !atomic_load(&s->retired) && fdatasync(s->fd) != 0)
                 rc = mr_err_set(err, errno == ENOSPC || errno == EDQUOT ? MURR_ENOSPC : MURR_EIO,
                                 "fdatasync of '%s' failed: %s; the write is not applied", s->path, strerror(errno));
         }
@@ -574,24 +664,32 @@ int mr_table_txn_commit(mr_txn_t *x, mr_error_t *err)
         rows_to_garbage(t, x->locs, x->nlocs);
         mr_error_t e2 = {0};
         append_marker(t, 2, (uint32_t)x->nlocs, &seg, &e2);
+        if (undo)
+            mr_snap_retire_undo(undo);
         txn_free(x);
         return rc;
     }
-    /* publish in order, so the last duplicate wins */
-    for (size_t i = 0; i < x->nlocs && rc == 0; i++) {
+    /* Publish in order, so the last duplicate wins; readers of the current snapshot
+     * resolve through the undo map (snapshot.h). */
+    if (undo)
+        atomic_store_explicit(&snap->undo, undo, memory_order_release);
+    for (size_t i = 0; i < x->nlocs; i++) {
         const uint8_t *rec = rec_at(t, x->locs[i]);
-        rc = kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), x->locs[i], rd32(rec + 4));
-        if (rc != 0)
-            mr_err_set(err, rc, "out of memory growing the key directory of '%s'", t->name);
+        kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), x->locs[i], undo); /* reserved: cannot fail */
     }
+    mr_snap_t *next = mr_snap_new(false);
+    atomic_store_explicit(&snap->next, next, memory_order_release);
+    atomic_store_explicit(&t->snap, next, memory_order_release);
+    mr_epoch_retire(mr_snap_retire_cb, snap);
     t->next_seq++;
     atomic_fetch_add(&t->writes, 1);
     txn_free(x);
     return rc;
 }
 
-void mr_table_txn_abort(mr_txn_t *x)
+void mr_table_txn_abort(mr_store_txn_t *xb)
 {
+    mr_txn_t *x = (mr_txn_t *)xb;
     if (x == NULL)
         return;
     mr_table_t *t = x->t;
@@ -604,18 +702,6 @@ void mr_table_txn_abort(mr_txn_t *x)
         t->next_seq++;
     }
     txn_free(x);
-}
-
-int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr_error_t *err)
-{
-    mr_txn_t *x;
-    MR_RETURN_NOT_OK(mr_table_txn_begin(t, &x, err));
-    int rc = mr_table_txn_append(x, batches, n, err);
-    if (rc != 0) {
-        mr_table_txn_abort(x);
-        return rc;
-    }
-    return mr_table_txn_commit(x, err);
 }
 
 /* ------------------------------------------------------------------ read ------------ */
@@ -688,14 +774,13 @@ static int select_columns(mr_table_t *t, const char *const *columns, size_t ncol
     return 0;
 }
 
-int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens, size_t nkeys,
+int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_lens, size_t nkeys,
                   const char *const *columns, size_t ncolumns, unsigned flags, mr_batch_t **out, mr_error_t *err)
 {
+    mr_table_t *t = (mr_table_t *)st;
     *out = NULL;
     if (t->damaged)
-        return t->unavailable ? unavailable_error(t, err)
-                              : mr_err_set(err, MURR_EBUSY, "table '%s' is damaged and refuses reads: %s", t->name,
-                                           t->damage);
+        return damaged_error(t, "reads", err);
     bool sparse = (flags & MURR_READ_SPARSE) != 0;
     if (ncolumns == 0 && !sparse) /* a sparse read of no columns asks which keys exist (_idx alone) */
         return mr_err_set(err, MURR_EINVAL, "Segment error: no columns requested: name at least one column of table '%s'",
@@ -717,14 +802,19 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
         mr_free(sel);
         return mr_err_set(err, MURR_ENOMEM, "cannot allocate the answer for %zu keys", nkeys);
     }
+    /* the snapshot first: every slot read below is then at least as new (snapshot.h) */
+    const mr_snap_t *snap = atomic_load_explicit(&t->snap, memory_order_acquire);
     mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_acquire);
+    size_t nprobe = snap->empty ? 0 : nkeys; /* empty at the snapshot: every key is missing */
+    for (size_t i = nprobe; i < nkeys; i++)
+        recs[i] = NULL;
     /* Pass 1: hash every key, prefetch its first slot. */
-    for (size_t i = 0; i < nkeys; i++) {
+    for (size_t i = 0; i < nprobe; i++) {
         hashes[i] = mr_kd_fix_hash(mr_hash64(keys[i], key_lens[i]));
         __builtin_prefetch(&kd->slots[hashes[i] & kd->mask]);
     }
-    /* Pass 2: probe; on a fingerprint match prefetch the record (verified in pass 3). */
-    for (size_t i = 0; i < nkeys; i++) {
+    /* Pass 2: probe; on a fingerprint match prefetch the record and compare the key. */
+    for (size_t i = 0; i < nprobe; i++) {
         uint64_t h = hashes[i], j = h & kd->mask;
         recs[i] = NULL;
         for (;;) {
@@ -747,6 +837,15 @@ int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens
             j = (j + 1) & kd->mask;
         }
     }
+    /* A commit after our snapshot started publishing: take each key as of the snapshot. */
+    if (nprobe && atomic_load_explicit(&snap->undo, memory_order_acquire) != NULL)
+        for (size_t i = 0; i < nprobe; i++) {
+            if (recs[i] == NULL)
+                continue; /* keys are never removed: missing now, missing at the snapshot */
+            uint64_t loc = mr_snap_resolve(snap, hashes[i], keys[i], key_lens[i], UINT64_MAX, loc_key_eq, t);
+            if (loc != UINT64_MAX)
+                recs[i] = loc ? rec_at(t, loc) : NULL;
+        }
     mr_free(hashes);
     /* Sparse: keep the found records, remembering their request positions. */
     size_t nrows = nkeys;
@@ -819,9 +918,10 @@ out:
     return 0;
 }
 
-int mr_table_read_keys(mr_table_t *t, const mr_batch_t *keys, const char *const *columns, size_t ncolumns,
+int mr_table_read_keys(mr_store_t *st, const mr_batch_t *keys, const char *const *columns, size_t ncolumns,
                        unsigned flags, mr_batch_t **out, mr_error_t *err)
 {
+    mr_table_t *t = (mr_table_t *)st;
     *out = NULL;
     if (keys == NULL || keys->num_rows < 0)
         return mr_err_set(err, MURR_EINVAL, "Table error: no key batch given for table '%s'", t->name);
@@ -835,7 +935,7 @@ int mr_table_read_keys(mr_table_t *t, const mr_batch_t *keys, const char *const 
         rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu keys", n);
     else if ((rc = mr_key_columns_prepare(&t->key, t->schema, keys, true, "fetch keys", scratch, cols, err)) == 0 &&
              (rc = mr_key_encode_all(&t->key, cols, keys->num_rows, scratch, kp, kl, err)) == 0)
-        rc = mr_table_read(t, kp, kl, n, columns, ncolumns, flags, out, err);
+        rc = mr_table_read(st, kp, kl, n, columns, ncolumns, flags, out, err);
     mr_free(kl);
     mr_free(kp);
     mr_free(cols);
@@ -845,9 +945,9 @@ int mr_table_read_keys(mr_table_t *t, const mr_batch_t *keys, const char *const 
 
 /* --------------------------------------------------------------- recovery ----------- */
 
-static int cmp_u32(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -922,7 +1022,7 @@ static void scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, size_t 
             *why = "record does not match the table's row layout";
             break;
         }
-        loc_push(out, MR_LOC_MAKE(s->id, off));
+        loc_push(out, MR_LOC_MAKE(s->idx, off));
         off += len;
     }
     *bad_off = *why ? off : size;
@@ -952,7 +1052,7 @@ static int apply_locations(mr_table_t *t, const loc_vec_t *lv)
             __builtin_prefetch(&kd->slots[h & kd->mask]);
         }
         const uint8_t *rec = rec_at(t, lv->v[i]);
-        MR_RETURN_NOT_OK(kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), lv->v[i], rd32(rec + 4)));
+        MR_RETURN_NOT_OK(kd_put(t, (const char *)rec + MR_REC_HEADER, rd16(rec + 8), lv->v[i], NULL));
     }
     return 0;
 }
@@ -969,31 +1069,44 @@ static int recover(mr_table_t *t, mr_error_t *err)
     DIR *d = opendir(t->dir);
     if (d == NULL)
         return mr_err_set(err, MURR_EIO, "cannot open table directory '%s': %s", t->dir, strerror(errno));
-    uint32_t ids[MR_TABLE_MAX_SEGMENTS];
+    /* segment files are numbered in log order (at least 8 digits); indexes are given in
+     * that order */
+    uint64_t *ids = mr_xmalloc(MR_TABLE_MAX_SEGMENTS * sizeof(uint64_t));
     size_t nids = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        unsigned id;
-        char tail[8];
-        if (sscanf(de->d_name, "%8u.%3s", &id, tail) == 2 && strcmp(tail, "seg") == 0 && strlen(de->d_name) == 12 &&
-            id > 0 && id < MR_TABLE_MAX_SEGMENTS && nids < MR_TABLE_MAX_SEGMENTS)
+        char *end;
+        size_t l = strlen(de->d_name);
+        unsigned long long id = l >= 12 && l <= 24 && de->d_name[0] >= '0' && de->d_name[0] <= '9'
+                                    ? strtoull(de->d_name, &end, 10) : 0;
+        if (id > 0 && end == de->d_name + l - 4 && strcmp(end, ".seg") == 0) {
+            if (nids == MR_TABLE_MAX_SEGMENTS - 1) {
+                closedir(d);
+                mr_free(ids);
+                return mr_err_set(err, MURR_ETOOBIG, "table '%s' has more than %d segment files in '%s'", t->name,
+                                  MR_TABLE_MAX_SEGMENTS - 1, t->dir);
+            }
             ids[nids++] = id;
-        else if (strstr(de->d_name, ".seg") != NULL)
+        } else if (strstr(de->d_name, ".seg") != NULL) {
             MR_WARN("engine", "table '%s': ignoring unexpected file '%s/%s'", t->name, t->dir, de->d_name);
+        }
     }
     closedir(d);
-    qsort(ids, nids, sizeof(ids[0]), cmp_u32);
+    qsort(ids, nids, sizeof(ids[0]), cmp_u64);
+    if (nids > 0)
+        t->next_file = ids[nids - 1] + 1;
     loc_vec_t lv = {0};
     size_t batch_start = 0;
     uint64_t last_valid_end = 0;
     int rc = 0;
     for (size_t i = 0; i < nids && rc == 0; i++) {
         mr_segment_t *s;
-        rc = seg_open(t, ids[i], false, 0, &s, err);
+        uint32_t idx = (uint32_t)i + 1;
+        rc = seg_open(t, ids[i], idx, false, 0, &s, err);
         if (rc != 0)
             break;
-        atomic_store(&t->segs[ids[i]], s);
-        t->active = ids[i];
+        atomic_store(&t->segs[idx], s);
+        t->active = idx;
         uint64_t end, bad;
         const char *why;
         scan_segment(t, s, &lv, &batch_start, &end, &why, &bad);
@@ -1001,6 +1114,7 @@ static int recover(mr_table_t *t, mr_error_t *err)
         if (why != NULL && i + 1 < nids) {
             mark_damaged(t, "'%s' is corrupt at offset %llu: %s", s->path, bad, why);
             mr_free(lv.v);
+            mr_free(ids);
             return 0;
         }
         if (why != NULL)
@@ -1040,24 +1154,34 @@ static int recover(mr_table_t *t, mr_error_t *err)
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory rebuilding the key directory of '%s' (%zu rows)", t->name,
                         lv.n);
     mr_free(lv.v);
+    mr_free(ids);
     return rc;
 }
 
 /* ------------------------------------------------------------ lifecycle ------------- */
 
-static mr_table_t *table_alloc(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts)
+static mr_table_t *table_alloc(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts)
 {
     mr_table_t *t = mr_xcalloc(1, sizeof(*t));
+    mr_store_init(&t->base, &mr_native_store_ops);
     t->name = mr_xstrdup(name);
-    size_t n = strlen(root) + strlen(name) + 2;
-    t->dir = mr_xmalloc(n);
-    snprintf(t->dir, n, "%s/%s", root, name);
+    t->dir = mr_xstrdup(dir);
+    t->dirfd = -1;
     t->schema = mr_schema_clone(schema);
     t->opts = opts;
     t->next_seq = 1;
+    t->next_file = 1;
     pthread_mutex_init(&t->wlock, NULL);
     layout_init(t);
     return t;
+}
+
+static int table_open_dir(mr_table_t *t, mr_error_t *err)
+{
+    t->dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (t->dirfd < 0)
+        return mr_err_set(err, MURR_EIO, "cannot open table directory '%s': %s", t->dir, strerror(errno));
+    return 0;
 }
 
 static int table_init_kd(mr_table_t *t, mr_error_t *err)
@@ -1066,64 +1190,91 @@ static int table_init_kd(mr_table_t *t, mr_error_t *err)
     if (kd == NULL)
         return mr_err_set(err, MURR_ENOMEM, "cannot allocate a key directory");
     atomic_store(&t->kd, kd);
+    atomic_store(&t->snap, mr_snap_new(true));
     return 0;
 }
 
-int mr_table_create(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
-                    mr_table_t **out, mr_error_t *err)
+int mr_table_create(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                    mr_store_t **out, mr_error_t *err)
 {
-    mr_table_t *t = table_alloc(root, name, schema, opts);
+    mr_table_t *t = table_alloc(dir, name, schema, opts);
     int rc = mr_fs_remove_tree(t->dir, err); /* leftovers of a dropped table never resurface */
     if (rc == 0)
         rc = mr_fs_mkdir_p(t->dir, err);
     if (rc == 0)
+        rc = table_open_dir(t, err);
+    if (rc == 0)
         rc = table_init_kd(t, err);
     if (rc != 0) {
-        mr_table_destroy(t, false);
+        mr_table_destroy(&t->base, false);
         return rc;
     }
-    *out = t;
+    *out = &t->base;
     return 0;
 }
 
-mr_table_t *mr_table_new_unavailable(const char *root, const char *name, const mr_schema_t *schema,
-                                     const murr_options *opts, const char *reason)
+int mr_table_open(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                  mr_store_t **out, mr_error_t *err)
 {
-    mr_table_t *t = table_alloc(root, name, schema, opts);
-    if (table_init_kd(t, NULL) != 0)
-        abort(); /* 16 KiB at startup */
-    t->damaged = true;
-    t->unavailable = true;
-    snprintf(t->damage, sizeof(t->damage), "%s", reason);
-    return t;
-}
-
-int mr_table_open(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
-                  mr_table_t **out, mr_error_t *err)
-{
-    mr_table_t *t = table_alloc(root, name, schema, opts);
+    mr_table_t *t = table_alloc(dir, name, schema, opts);
     int rc = mr_fs_mkdir_p(t->dir, err);
+    if (rc == 0)
+        rc = table_open_dir(t, err);
     if (rc == 0)
         rc = table_init_kd(t, err);
     if (rc == 0)
         rc = recover(t, err);
+    if (rc == 0 && atomic_load(&atomic_load(&t->kd)->count) > 0) {
+        mr_snap_retire_cb(atomic_load(&t->snap)); /* no reader yet */
+        atomic_store(&t->snap, mr_snap_new(false));
+    }
     if (rc != 0) {
-        mr_table_destroy(t, false);
+        mr_table_destroy(&t->base, false);
         return rc;
     }
-    *out = t;
+    *out = &t->base;
     return 0;
 }
 
-void mr_table_destroy(mr_table_t *t, bool remove_files)
+static bool is_segment_name(const char *n)
 {
+    size_t l = strlen(n);
+    return l > 4 && strcmp(n + l - 4, ".seg") == 0;
+}
+
+int mr_table_remove_files(const char *dir, mr_error_t *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : mr_err_set(err, MURR_EIO, "cannot open '%s': %s", dir, strerror(errno));
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!is_segment_name(de->d_name))
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0 && errno != ENOENT && rc == 0)
+            rc = mr_err_set(err, MURR_EIO, "cannot remove '%s': %s", path, strerror(errno));
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
+        rc = mr_err_set(err, MURR_EIO, "cannot remove '%s': %s", dir, strerror(errno));
+    return rc;
+}
+
+void mr_table_destroy(mr_store_t *st, bool remove_files)
+{
+    mr_table_t *t = (mr_table_t *)st;
     if (t == NULL)
         return;
     for (uint32_t i = 0; i < MR_TABLE_MAX_SEGMENTS; i++)
-        seg_close(atomic_load(&t->segs[i]), false);
+        seg_close(atomic_load(&t->segs[i]), remove_files);
     mr_kd_table_free(atomic_load(&t->kd));
-    if (remove_files)
-        mr_fs_remove_tree(t->dir, NULL);
+    if (atomic_load(&t->snap))
+        mr_snap_retire_cb(atomic_load(&t->snap));
+    if (t->dirfd >= 0)
+        close(t->dirfd);
     pthread_mutex_destroy(&t->wlock);
     mr_schema_free(t->schema);
     mr_free(t->cols);
@@ -1158,7 +1309,7 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
             uint64_t h = mr_kd_fix_hash(mr_hash64(p + MR_REC_HEADER, klen));
             mr_kd_slot_t *empty;
             mr_kd_slot_t *slot = kd_find(t, kd, h, (const char *)p + MR_REC_HEADER, klen, &empty);
-            uint64_t loc = MR_LOC_MAKE(s->id, off);
+            uint64_t loc = MR_LOC_MAKE(s->idx, off);
             if (slot && atomic_load(&slot->loc) == loc) {
                 if (nmv == cap) {
                     cap = cap ? cap * 2 : 1024;
@@ -1203,7 +1354,7 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
                     uint64_t expect = mv[i].old_loc;
                     /* CAS: a newer location (a write that raced in) wins */
                     if (slot)
-                        atomic_compare_exchange_strong(&slot->loc, &expect, MR_LOC_MAKE(a->id, base + mv[i].new_off));
+                        atomic_compare_exchange_strong(&slot->loc, &expect, MR_LOC_MAKE(a->idx, base + mv[i].new_off));
                 }
             }
         }
@@ -1212,36 +1363,29 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
     mr_buf_deinit(&buf);
     if (rc != 0)
         return rc;
-    atomic_store_explicit(&t->segs[s->id], NULL, memory_order_release);
-    mr_epoch_retire(seg_retire_cb, s);
+    seg_retire(t, s);
     return 0;
 }
 
-int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *err)
+int mr_table_compact(mr_store_t *st, double min_ratio, bool force, mr_error_t *err)
 {
+    mr_table_t *t = (mr_table_t *)st;
     if (t->damaged)
-        return t->unavailable ? unavailable_error(t, err)
-                              : mr_err_set(err, MURR_EBUSY, "table '%s' is damaged: %s", t->name, t->damage);
+        return damaged_error(t, "compaction", err);
     pthread_mutex_lock(&t->wlock);
-    if (t->dropped) {
+    if (atomic_load(&t->sealed)) {
         pthread_mutex_unlock(&t->wlock);
-        return mr_err_set(err, MURR_ENOTFOUND, "table not found: %s", t->name);
+        return sealed_error(t, err);
     }
     int rc = 0;
     mr_segment_t *a = seg_get(t, t->active);
-    if (force && a && atomic_load(&a->garbage) > 0 && t->active + 1 < MR_TABLE_MAX_SEGMENTS) {
-        mr_segment_t *s;
-        rc = seg_open(t, t->active + 1, true, 0, &s, err);
-        if (rc == 0) {
-            atomic_store(&t->segs[s->id], s);
-            t->active = s->id;
-        }
-    }
-    uint32_t last = t->active;
+    if (force && a && atomic_load(&a->garbage) > 0 && seg_free_index(t) != 0)
+        rc = seg_roll(t, 0, err);
+    uint64_t below = t->next_file - 1; /* sealed segments: files before the active one */
     bool did = false;
-    for (uint32_t id = 1; id < last && rc == 0; id++) {
-        mr_segment_t *s = seg_get(t, id);
-        if (s == NULL)
+    for (uint32_t idx = 1; idx < MR_TABLE_MAX_SEGMENTS && rc == 0; idx++) {
+        mr_segment_t *s = seg_get(t, idx);
+        if (s == NULL || s->seq >= below || atomic_load(&s->retired))
             continue;
         uint64_t size = atomic_load(&s->size), g = atomic_load(&s->garbage);
         if (size == 0 || g == 0 || (double)g < min_ratio * (double)size)
@@ -1256,8 +1400,9 @@ int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *er
     return rc;
 }
 
-void mr_table_stats(mr_table_t *t, murr_table_stats *out)
+void mr_table_stats(mr_store_t *st, murr_table_stats *out)
 {
+    mr_table_t *t = (mr_table_t *)st;
     /* Lock-free: a long streaming write holds the writer lock, and /metrics must not wait
      * for it. The caller is inside an epoch, so segments and the directory stay mapped. */
     memset(out, 0, sizeof(*out));
@@ -1266,7 +1411,7 @@ void mr_table_stats(mr_table_t *t, murr_table_stats *out)
     out->keydir_bytes = mr_kd_table_bytes(kd);
     for (uint32_t i = 1; i < MR_TABLE_MAX_SEGMENTS; i++) {
         mr_segment_t *s = seg_get(t, i);
-        if (s == NULL)
+        if (s == NULL || atomic_load(&s->retired))
             continue;
         uint64_t size = atomic_load(&s->size), g = atomic_load(&s->garbage);
         out->segments++;
@@ -1277,3 +1422,21 @@ void mr_table_stats(mr_table_t *t, murr_table_stats *out)
     out->writes = atomic_load(&t->writes);
     out->compactions = atomic_load(&t->compactions);
 }
+
+const mr_store_ops_t mr_native_store_ops = {
+    .name = "native",
+    .create = mr_table_create,
+    .open = mr_table_open,
+    .remove = mr_table_remove_files,
+    .destroy = mr_table_destroy,
+    .status = mr_table_status,
+    .txn_begin = mr_table_txn_begin,
+    .txn_append = mr_table_txn_append,
+    .txn_commit = mr_table_txn_commit,
+    .txn_abort = mr_table_txn_abort,
+    .seal = mr_table_seal,
+    .read = mr_table_read,
+    .read_keys = mr_table_read_keys,
+    .compact = mr_table_compact,
+    .stats = mr_table_stats,
+};

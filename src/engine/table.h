@@ -34,6 +34,7 @@
 #include "core/key.h"
 #include "core/schema.h"
 #include "engine/keydir.h"
+#include "engine/store.h"
 
 #define MR_TABLE_MAX_SEGMENTS 4096
 #define MR_REC_HEADER 12
@@ -49,8 +50,12 @@ typedef struct mr_col_layout {
 } mr_col_layout_t;
 
 typedef struct mr_segment {
-    uint32_t id;
+    uint32_t idx;              /* index in the table's segs[] (reused once retired) */
+    uint64_t seq;              /* file number: the position in the log, never reused */
+    struct mr_table *table;
+    _Atomic bool retired;      /* compacted: readers in flight may still use it */
     int fd;
+    int dirfd;                 /* the table's directory (not owned) */
     uint8_t *map;
     size_t map_len;
     _Atomic uint64_t size;     /* bytes written (committed or being committed) */
@@ -59,8 +64,10 @@ typedef struct mr_segment {
 } mr_segment_t;
 
 typedef struct mr_table {
+    mr_store_t base;               /* the store interface (store.h); must come first */
     char *name;
     char *dir;
+    int dirfd;                     /* dir, opened once: files are named relative to it */
     mr_schema_t *schema;
     mr_key_codec_t key;            /* how rows' key columns become the record key */
     int32_t ncols;                 /* non-key columns */
@@ -72,59 +79,39 @@ typedef struct mr_table {
 
     pthread_mutex_t wlock;         /* the one writer; also compaction */
     _Atomic(mr_segment_t *) segs[MR_TABLE_MAX_SEGMENTS];
-    uint32_t active;               /* id of the segment appended to (writer only) */
+    uint32_t active;               /* index of the segment appended to (writer only) */
+    uint64_t next_file;            /* number of the next segment file (writer only) */
     uint64_t next_seq;
     _Atomic(mr_kd_table_t *) kd;
+    _Atomic(struct mr_snap *) snap;  /* the current snapshot (snapshot.h) */
 
     _Atomic uint64_t writes;
     _Atomic uint64_t compactions;
-    bool dropped;                  /* under wlock: drop has removed the name; no new writes */
-    bool unavailable;              /* its files could not be opened (damage says why): a
-                                      stand-in the catalog keeps listed and retries */
-    uint64_t reopen_at_ns;         /* catalog: next retry of an unavailable table */
+    _Atomic bool sealed;           /* no new transactions (superseded version, dropped table) */
     bool damaged;
     char damage[256];
 } mr_table_t;
 
-/* Creates the in-memory table and its directory (empty). */
-int mr_table_create(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
-                    mr_table_t **out, mr_error_t *err);
-/* Opens an existing table directory and recovers its key directory. A damaged table is
- * still returned (damaged = true, message in damage) so the catalog can list it. */
-int mr_table_open(const char *root, const char *name, const mr_schema_t *schema, const murr_options *opts,
-                  mr_table_t **out, mr_error_t *err);
-/* A stand-in for a table whose files could not be opened: no files touched, empty, damaged
- * and unavailable with `reason`; reads and writes refuse with MURR_EBUSY naming it. */
-mr_table_t *mr_table_new_unavailable(const char *root, const char *name, const mr_schema_t *schema,
-                                     const murr_options *opts, const char *reason);
-/* Frees memory and mappings; with remove_files, deletes the directory. Only when no
- * reader can see the table (epoch). */
-void mr_table_destroy(mr_table_t *t, bool remove_files);
+/* The native store's operations (store.h); mr_native_store_ops binds them. dir is the
+ * store's own directory (a table's version). */
+int mr_table_create(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                    mr_store_t **out, mr_error_t *err);
+int mr_table_open(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                  mr_store_t **out, mr_error_t *err);
+int mr_table_remove_files(const char *dir, mr_error_t *err);
+void mr_table_destroy(mr_store_t *s, bool remove_files);
+int mr_table_status(mr_store_t *s, mr_error_t *err);
+void mr_table_seal(mr_store_t *s);
 
-int mr_table_write(mr_table_t *t, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
-
-/* Marks the table dropped under its writer lock: a writer or compaction holding the lock
- * finishes first; any that takes it later finds the table gone (MURR_ENOTFOUND). Called by
- * drop before the table is retired, while lookups may still hold it. */
-void mr_table_mark_dropped(mr_table_t *t);
-
-/* Streaming writes: begin takes the table's writer lock; each append validates and appends
- * batches (nothing visible yet); commit makes them durable and visible atomically, abort
- * discards them. Exactly one of commit/abort must follow a successful begin. */
-typedef struct mr_txn mr_txn_t;
-int mr_table_txn_begin(mr_table_t *t, mr_txn_t **out, mr_error_t *err);
-int mr_table_txn_append(mr_txn_t *x, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
-int mr_table_txn_commit(mr_txn_t *x, mr_error_t *err);
-void mr_table_txn_abort(mr_txn_t *x);
-/* Reads encoded keys (murr_read_opt); flags: MURR_READ_SPARSE. */
-int mr_table_read(mr_table_t *t, const char *const *keys, const size_t *key_lens, size_t nkeys,
+int mr_table_txn_begin(mr_store_t *s, mr_store_txn_t **out, mr_error_t *err);
+int mr_table_txn_append(mr_store_txn_t *x, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
+int mr_table_txn_commit(mr_store_txn_t *x, mr_error_t *err);
+void mr_table_txn_abort(mr_store_txn_t *x);
+int mr_table_read(mr_store_t *s, const char *const *keys, const size_t *key_lens, size_t nkeys,
                   const char *const *columns, size_t ncolumns, unsigned flags, mr_batch_t **out, mr_error_t *err);
-/* Reads by key columns (murr_read_keys): prepares and encodes them, then mr_table_read. */
-int mr_table_read_keys(mr_table_t *t, const mr_batch_t *keys, const char *const *columns, size_t ncolumns,
+int mr_table_read_keys(mr_store_t *s, const mr_batch_t *keys, const char *const *columns, size_t ncolumns,
                        unsigned flags, mr_batch_t **out, mr_error_t *err);
-/* Rewrites sealed segments whose garbage ratio is at least min_ratio (0: any garbage);
- * with force, first seals the active segment if it has garbage. */
-int mr_table_compact(mr_table_t *t, double min_ratio, bool force, mr_error_t *err);
-void mr_table_stats(mr_table_t *t, murr_table_stats *out);
+int mr_table_compact(mr_store_t *s, double min_ratio, bool force, mr_error_t *err);
+void mr_table_stats(mr_store_t *s, murr_table_stats *out);
 
 #endif

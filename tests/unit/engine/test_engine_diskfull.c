@@ -129,3 +129,87 @@ Test(diskfull, rejected_write_stays_invisible_without_its_abort_marker)
     mr_batch_free(b);
     mr_batch_free(c);
 }
+
+static size_t count_versions(murr_db *db, uint64_t *serving)
+{
+    murr_version_info *v;
+    size_t n;
+    murr_error e = {0};
+    cr_assert_eq(murr_list_versions(db, "t", &v, &n, &e), 0, "%s", e.message);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].serving)
+            *serving = v[i].id;
+    murr_free(v);
+    return n;
+}
+
+/* Replace and rollback on a full disk: the new version's rows or the manifest cannot be
+ * written; the serving version keeps serving, nothing new is listed, and after space comes
+ * back and a restart no staging files remain and both work. */
+Test(diskfull, replace_and_rollback_keep_the_serving_version)
+{
+    if (!mounted)
+        cr_skip_test("needs root to mount a 256 KiB tmpfs (euid %d)", (int)geteuid());
+    char data[512], filler[512], stray[600];
+    snprintf(data, sizeof(data), "%s/data", mnt);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    murr_options o;
+    murr_options_default(&o);
+    o.background_compaction = false;
+    o.segment_max_bytes = 1 << 20;
+    murr_db *db;
+    murr_error e = {0};
+    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
+    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
+    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
+    mr_schema_free(s);
+    mr_batch_t *a = rows('a', 0, 64, 1.0f), *b = rows('b', 0, 512, 2.0f);
+    cr_assert_eq(murr_write(db, "t", a, &e), 0, "%s", e.message);
+    fill_leaving(filler, 4096); /* 16 KiB of rows do not fit in one page */
+    const murr_batch *bb[] = {b};
+    int rc = murr_replace(db, "t", bb, 1, "test", &e);
+    cr_assert_eq(rc, MURR_ENOSPC, "rc %d: %s", rc, e.message);
+    cr_assert(strstr(e.message, "no space left on the storage device") != NULL, "%s", e.message);
+    uint64_t serving = 0;
+    cr_assert_eq(count_versions(db, &serving), 1);
+    cr_assert_eq(serving, 1);
+    bool found;
+    float v;
+    read_one(db, "a0000005", &found, &v);
+    cr_assert(found && v == 1.0f, "the serving version serves");
+    read_one(db, "b0000005", &found, &v);
+    cr_assert(!found, "nothing of the rejected replace is visible");
+    cr_assert_eq(unlink(filler), 0);
+    /* a small replace fits: version 3 serves (ids are never reused: 2 was the failed
+     * one), version 1 is kept */
+    mr_batch_t *c = rows('c', 0, 8, 3.0f);
+    const murr_batch *cc[] = {c};
+    cr_assert_eq(murr_replace(db, "t", cc, 1, "test", &e), 0, "%s", e.message);
+    /* now fill the disk completely: a rollback cannot rewrite the manifest */
+    fill_leaving(filler, 0);
+    uint64_t now = 0;
+    rc = murr_rollback(db, "t", 0, &now, &e);
+    cr_assert_eq(rc, MURR_ENOSPC, "rc %d: %s", rc, e.message);
+    cr_assert(strstr(e.message, "manifest.json") != NULL, "%s", e.message);
+    cr_assert_eq(count_versions(db, &serving), 2);
+    cr_assert_eq(serving, 3, "a failed rollback changes nothing (serving %llu, rc %d: %s)", (unsigned long long)serving, rc, e.message);
+    read_one(db, "c0000001", &found, &v);
+    cr_assert(found && v == 3.0f);
+    cr_assert_eq(unlink(filler), 0);
+    murr_close(db);
+    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
+    snprintf(stray, sizeof(stray), "%s/t/v2", data);
+    cr_assert(access(stray, F_OK) != 0, "the staging directory of the failed replace is gone");
+    cr_assert_eq(count_versions(db, &serving), 2);
+    cr_assert_eq(serving, 3);
+    cr_assert_eq(murr_rollback(db, "t", 0, &now, &e), 0, "%s", e.message);
+    cr_assert_eq(now, 1);
+    read_one(db, "a0000063", &found, &v);
+    cr_assert(found && v == 1.0f, "version 1 is back");
+    read_one(db, "c0000001", &found, &v);
+    cr_assert(!found);
+    murr_close(db);
+    mr_batch_free(a);
+    mr_batch_free(b);
+    mr_batch_free(c);
+}
