@@ -265,8 +265,8 @@ mr_route_t mr_http_route_of(const mr_req_t *req, bool *offload)
         pi.route = MR_ROUTE_DROP;
     if ((method_bit(req) & pi.allow_mask) && (pi.route == MR_ROUTE_WRITE || pi.route == MR_ROUTE_COMPACT ||
                                                pi.route == MR_ROUTE_CREATE || pi.route == MR_ROUTE_DROP ||
-                                               pi.route == MR_ROUTE_ROLLBACK))
-        *offload = true; /* fsync-bound: keep them off the loop */
+                                               pi.route == MR_ROUTE_ROLLBACK || pi.route == MR_ROUTE_VERSIONS))
+        *offload = true; /* fsync-bound, or (versions) waits for a replace in progress: keep them off the loop */
     return pi.route;
 }
 

@@ -12,7 +12,9 @@
 #include "server/http_internal.h"
 
 /* 200 {"table", "serving", "versions": [{"id", "rows", "bytes", "created", "created_at",
- * "source", "serving"}, ...]}; 404 unknown table. Read-only: runs on the event loop. */
+ * "source", "serving"}, ...]}; 404 unknown table. Read-only, but the engine answers it under
+ * the table's replace lock, so it waits for a replace in progress: runs on a worker, never
+ * on the event loop. */
 void mr_http_versions(const mr_server_shared_t *sh, const char *name, mr_resp_t *resp);
 /* Target version from `?version=N` or a JSON body {"version": N} (neither: the newest kept
  * version older than the serving one). 200 {"table", "serving"}; 400/415/422 for a bad
