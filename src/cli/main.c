@@ -14,6 +14,8 @@
 #include "core/log.h"
 #include "server/flight/flight.h"
 #include "server/server.h"
+#include "server/sources.h"
+#include "conf/tables.h"
 
 extern char **environ;
 
@@ -149,9 +151,27 @@ int main(int argc, char **argv)
         MR_ERROR("murr", "cannot open storage at %s: %s", cfg.storage.path, err.message);
         return 1;
     }
+    /* tables that follow a source: the config file's `tables:`, then those set through the API */
+    mr_follow_config_t *tables = NULL;
+    size_t ntables = 0;
+    if (cfg.source_file[0] && mr_tables_conf_load_file(cfg.source_file, &tables, &ntables, &err) != 0) {
+        MR_ERROR("murr", "%s", err.message);
+        murr_close(db);
+        return 2;
+    }
+    mr_sources_t *sources = mr_sources_new(db, cfg.storage.path);
+    int src_rc = mr_sources_start(sources, tables, ntables, &err);
+    mr_tables_conf_free(tables, ntables);
+    if (src_rc != 0) {
+        MR_ERROR("murr", "%s", err.message);
+        mr_sources_free(sources);
+        murr_close(db);
+        return 2;
+    }
     mr_server_t *srv = NULL;
-    if (mr_server_start(&cfg, db, &srv, &err) != 0) {
+    if (mr_server_start(&cfg, db, sources, &srv, &err) != 0) {
         MR_ERROR("murr", "Server error: %s", err.message);
+        mr_sources_free(sources);
         murr_close(db);
         return 1;
     }
@@ -161,6 +181,7 @@ int main(int argc, char **argv)
         if (mr_flight_start(&cfg, db, &flight, &err) != 0) {
             MR_ERROR("murr", "Server error: %s", err.message);
             mr_server_stop(srv);
+            mr_sources_free(sources);
             murr_close(db);
             return 1;
         }
@@ -172,6 +193,7 @@ int main(int argc, char **argv)
     MR_INFO("murr", "received %s, shutting down: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     mr_flight_stop(flight);
     mr_server_stop(srv);
+    mr_sources_free(sources); /* a load in progress is abandoned: never swapped in */
     murr_close(db);
     MR_INFO("murr", "murr stopped cleanly");
     return 0;

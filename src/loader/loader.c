@@ -34,6 +34,7 @@ typedef struct follow {
     const char *state;              /* "starting", "idle", "checking", "loading", "failed" */
     char serving[PART_MAX];         /* the partition served ("" = none yet) */
     char loading[PART_MAX];
+    char attempted[PART_MAX];       /* the partition last tried (its retries are not logged) */
     uint64_t serving_since;         /* wall seconds the served partition was swapped in */
     uint64_t last_check, next_poll; /* wall seconds */
     char last_error[MURR_ERROR_MSG_MAX];
@@ -280,11 +281,11 @@ static int load_file(follow_t *f, murr_writer **w, const char *source, const mr_
         rc = mr_pq_read_row_group(pq, rg, &b, err);
         if (rc == 0) {
             rc = murr_writer_append(*w, b, err);
+            if (rc != 0) /* the decoder's errors name the row group themselves */
+                mr_err_prefix(err, "row group %d: ", rg);
             *rows += (uint64_t)b->num_rows;
             murr_batch_free(b);
         }
-        if (rc != 0)
-            mr_err_prefix(err, "row group %d: ", rg);
         uint64_t now = mr_now_ns();
         if (now - *last_log >= PROGRESS_NS) {
             double s = (double)(now - t0) / 1e9;
@@ -320,8 +321,10 @@ static int load_partition(follow_t *f, const char *part, const mr_object_list_t 
     uint64_t total = 0;
     for (size_t i = 0; i < nfiles; i++)
         total += objs->v[files[i]].size;
-    MR_INFO("loader", "table '%s': loading partition %s (%zu files, %.1f MB)", f->cfg.table, source, nfiles,
-            (double)total / 1e6);
+    if (strcmp(f->attempted, part) != 0) /* a retry of a failed load is counted, not logged */
+        MR_INFO("loader", "table '%s': loading partition %s (%zu files, %.1f MB)", f->cfg.table, source, nfiles,
+                (double)total / 1e6);
+    snprintf(f->attempted, sizeof(f->attempted), "%s", part);
     uint64_t t0 = mr_now_ns(), last_log = t0, rows = 0, bytes = 0;
     murr_writer *w = NULL;
     int rc = 0;
@@ -608,7 +611,7 @@ int mr_loader_status_json(mr_loader_t *l, const char *table, char **out, mr_erro
         return mr_err_set(err, MURR_ENOTFOUND, "table '%s' follows no source", table);
     }
     pthread_mutex_lock(&f->mu);
-    json_t *o = json_pack("{sss{ssss}ssss*sosososIsIsIsIsIsf}", "table", f->cfg.table, "source", "kind",
+    json_t *o = json_pack("{sss{ssss}ssss?sosososIsIsIsIsIsf}", "table", f->cfg.table, "source", "kind",
                           f->src->ops->kind, "uri", f->src->uri, "state", f->state, "serving_partition",
                           f->serving[0] ? f->serving : NULL, "serving_since", time_or_null(f->serving_since),
                           "last_check", time_or_null(f->last_check), "next_poll", time_or_null(f->next_poll),

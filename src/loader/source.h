@@ -59,14 +59,14 @@ struct mr_source {
 typedef struct mr_s3_config {
     char bucket[256];
     char prefix[1024];
-    char region[64];          /* default "us-east-1" */
+    char region[64];          /* "" = AWS_REGION, else "us-east-1" */
     char endpoint[512];       /* "" = https://s3.<region>.amazonaws.com; else e.g. "http://127.0.0.1:9000" */
     char access_key_id[256];
     char secret_access_key[256];
     char session_token[2048];
     char profile[128];
     bool path_style;          /* default true when an endpoint is given */
-    uint32_t timeout_ms;      /* per request (default 30000) */
+    uint32_t timeout_ms;      /* per request (default 30000; 0 here = 30000) */
     uint32_t max_retries;     /* on 5xx, 429/503 throttling, timeouts (default 5) */
 } mr_s3_config_t;
 

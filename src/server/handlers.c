@@ -16,6 +16,7 @@
 #include "format/arrow_ipc.h"
 #include "format/json.h"
 #include "format/parquet.h"
+#include "server/sources.h"
 #include "server/fetch.h"
 #include "server/http_internal.h"
 #include "server/versions.h"
@@ -233,7 +234,9 @@ static void parse_path(const char *url, size_t len, path_info_t *pi)
                     {"write", MR_ROUTE_WRITE, M_PUT},
                     {"compact", MR_ROUTE_COMPACT, M_POST},
                     {"versions", MR_ROUTE_VERSIONS, M_GET},
-                    {"rollback", MR_ROUTE_ROLLBACK, M_POST}};
+                    {"rollback", MR_ROUTE_ROLLBACK, M_POST},
+                    {"source", MR_ROUTE_SOURCE, M_GET | M_PUT | M_DELETE},
+                    {"refresh", MR_ROUTE_REFRESH, M_POST}};
         for (size_t i = 0; i < MR_ARRAY_LEN(subs); i++)
             if (sl == strlen(subs[i].s) && memcmp(sub, subs[i].s, sl) == 0) {
                 pi->route = subs[i].r;
@@ -265,7 +268,8 @@ mr_route_t mr_http_route_of(const mr_req_t *req, bool *offload)
         pi.route = MR_ROUTE_DROP;
     if ((method_bit(req) & pi.allow_mask) && (pi.route == MR_ROUTE_WRITE || pi.route == MR_ROUTE_COMPACT ||
                                                pi.route == MR_ROUTE_CREATE || pi.route == MR_ROUTE_DROP ||
-                                               pi.route == MR_ROUTE_ROLLBACK || pi.route == MR_ROUTE_VERSIONS))
+                                               pi.route == MR_ROUTE_ROLLBACK || pi.route == MR_ROUTE_VERSIONS ||
+                                               (pi.route == MR_ROUTE_SOURCE && req->method != HTTP_GET)))
         *offload = true; /* fsync-bound, or (versions) waits for a replace in progress: keep them off the loop */
     return pi.route;
 }
@@ -685,6 +689,8 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         mr_metrics_render(sh->metrics, sh->db, &resp->body);
+        if (sh->sources)
+            mr_sources_metrics(sh->sources, &resp->body);
         break;
     case MR_ROUTE_LIST: h_list(sh, resp); break;
     case MR_ROUTE_CREATE: h_create(sh, req, pi.name, resp); break;
@@ -695,6 +701,8 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
     case MR_ROUTE_WRITE: h_write(sh, req, pi.name, resp); break;
     case MR_ROUTE_VERSIONS: mr_http_versions(sh, pi.name, resp); break;
     case MR_ROUTE_ROLLBACK: mr_http_rollback(sh, req, pi.name, resp); break;
+    case MR_ROUTE_SOURCE: mr_http_source(sh, req, pi.name, resp); break;
+    case MR_ROUTE_REFRESH: mr_http_refresh(sh, pi.name, resp); break;
     default: mr_http_error(resp, 500, "unhandled route %d", (int)pi.route); break;
     }
 }

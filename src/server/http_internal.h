@@ -61,6 +61,7 @@ typedef struct mr_server_shared {
     mr_metrics_t *metrics;
     const char *openapi_json;
     size_t openapi_len;
+    struct mr_sources *sources;   /* followed tables (NULL: none, e.g. detached) */
 } mr_server_shared_t;
 
 /* Classifies the request: route, and whether it runs on a worker thread. */

@@ -992,7 +992,8 @@ static void settings_init(void)
                                         .on_message_complete = on_message_complete};
 }
 
-int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_error_t *err)
+int mr_server_start(const mr_config_t *cfg, murr_db *db, struct mr_sources *sources, mr_server_t **out,
+                    mr_error_t *err)
 {
     settings_init();
     mr_server_t *s = mr_xcalloc(1, sizeof(*s));
@@ -1008,6 +1009,7 @@ int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_e
     }
     s->sh = (mr_server_shared_t){.cfg = &s->cfg, .db = db, .metrics = &s->metrics, .openapi_json = s->openapi,
                                  .openapi_len = s->openapi_len};
+    s->sh.sources = sources;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     s->nloops = cfg->http.threads ? (int)cfg->http.threads : (int)(ncpu > 0 ? ncpu : 1);
     s->nworkers = s->nloops < 2 ? 2 : s->nloops;

@@ -11,7 +11,7 @@ const char *mr_route_name(mr_route_t r)
 {
     static const char *const names[MR_ROUTE_COUNT] = {"not_found", "health", "openapi", "metrics", "list_tables",
                                                       "create_table", "get_schema", "drop_table", "compact", "fetch",
-                                                      "write", "list_versions", "rollback"};
+                                                      "write", "list_versions", "rollback", "source", "refresh"};
     return (unsigned)r < MR_ROUTE_COUNT ? names[r] : "unknown";
 }
 

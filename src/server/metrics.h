@@ -26,6 +26,8 @@ typedef enum mr_route {
     MR_ROUTE_WRITE,
     MR_ROUTE_VERSIONS,
     MR_ROUTE_ROLLBACK,
+    MR_ROUTE_SOURCE,
+    MR_ROUTE_REFRESH,
     MR_ROUTE_COUNT
 } mr_route_t;
 

@@ -22,7 +22,10 @@ typedef struct mr_server mr_server_t;
 
 /* Binds and starts serving. Errors name the address and the reason (e.g. "cannot listen on
  * 127.0.0.1:8080: Address already in use"). */
-int mr_server_start(const mr_config_t *cfg, murr_db *db, mr_server_t **out, mr_error_t *err);
+struct mr_sources;
+/* sources (may be NULL): the followed tables whose routes and metrics the server serves. */
+int mr_server_start(const mr_config_t *cfg, murr_db *db, struct mr_sources *sources, mr_server_t **out,
+                    mr_error_t *err);
 /* The bound HTTP port (the real one when configured as 0). */
 uint16_t mr_server_http_port(const mr_server_t *s);
 /* Graceful stop and free. */

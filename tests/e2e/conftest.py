@@ -170,3 +170,91 @@ def murr(murr_factory):
 def session():
     with requests.Session() as s:
         yield s
+
+
+# ---- S3: moto's server mode, a real S3-compatible HTTP server --------------------------------
+# build/venv/bin/moto_server (tests/requirements.txt pins moto[server]); started once per test
+# session on a free loopback port, polled until it answers, stopped at the end. Polled with
+# http.client, not requests: requests calls are recorded for the OpenAPI coverage test.
+MOTO_BIN = Path(os.environ.get("MURR_MOTO_SERVER", ROOT / "build" / "venv" / "bin" / "moto_server"))
+
+
+class MotoServer:
+    def __init__(self, log_path: Path, extra_env=None):
+        self.log_path = log_path
+        self.extra_env = dict(extra_env or {})
+        self.proc = None
+        self.port = None
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30.0):
+        import http.client
+        if not MOTO_BIN.exists():
+            raise RuntimeError(f"{MOTO_BIN} is missing: run scripts/setup.sh (tests/requirements.txt has moto[server])")
+        for _ in range(3):  # the free port may be taken between the probe and moto's bind
+            with socket.socket() as sk:
+                sk.bind(("127.0.0.1", 0))
+                self.port = sk.getsockname()[1]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            env.update(self.extra_env)
+            self.log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([str(MOTO_BIN), "-H", "127.0.0.1", "-p", str(self.port)], env=env,
+                                         stdout=self.log, stderr=subprocess.STDOUT)
+            deadline = time.time() + timeout
+            while time.time() < deadline and self.proc.poll() is None:
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                    c.request("GET", "/moto-api/data.json")
+                    c.getresponse().read()
+                    c.close()
+                    return self
+                except OSError:
+                    time.sleep(0.1)
+            self.stop()
+        raise RuntimeError("moto_server did not start:\n" + self.log_path.read_text(errors="replace")[-4000:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def logs(self):
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto without authentication (any key, or none, is accepted); yields the MotoServer
+    (.endpoint is http://127.0.0.1:<port>)."""
+    s = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_auth_server(tmp_path_factory):
+    """moto that verifies SigV4 signatures against its IAM users: the first 3 actions are let
+    through unauthenticated (INITIAL_NO_AUTH_ACTION_COUNT) to create a user with a policy
+    allowing everything and an access key; every later request must be signed with it."""
+    s = MotoServer(tmp_path_factory.mktemp("moto-auth") / "moto.log",
+                   extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"}).start()
+    import json
+    import boto3
+    iam = boto3.client("iam", endpoint_url=s.endpoint, region_name="us-east-1",
+                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    iam.create_user(UserName="murr")
+    iam.put_user_policy(UserName="murr", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="murr")["AccessKey"]
+    s.access_key_id, s.secret_access_key = key["AccessKeyId"], key["SecretAccessKey"]
+    yield s
+    s.stop()

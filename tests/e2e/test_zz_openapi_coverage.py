@@ -25,6 +25,8 @@ ROUTES = [
     (re.compile(r"^/api/v1/table/[^/]+/compact$"), "/api/v1/table/{name}/compact"),
     (re.compile(r"^/api/v1/table/[^/]+/versions$"), "/api/v1/table/{name}/versions"),
     (re.compile(r"^/api/v1/table/[^/]+/rollback$"), "/api/v1/table/{name}/rollback"),
+    (re.compile(r"^/api/v1/table/[^/]+/source$"), "/api/v1/table/{name}/source"),
+    (re.compile(r"^/api/v1/table/[^/]+/refresh$"), "/api/v1/table/{name}/refresh"),
 ]
 SCHEMA = {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False},
                                    "score": {"dtype": "float32"}}}
