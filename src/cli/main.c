@@ -145,6 +145,7 @@ int main(int argc, char **argv)
     opts.compact_garbage_ratio = cfg.storage.compact_garbage_ratio;
     opts.background_compaction = cfg.storage.background_compaction;
     opts.reopen_interval_ms = cfg.storage.reopen_interval_ms;
+    opts.keep_versions = cfg.storage.keep_versions;
     murr_db *db = NULL;
     if (murr_open(cfg.storage.path, &opts, &db, &err) != 0) {
         MR_ERROR("murr", "cannot open storage at %s: %s", cfg.storage.path, err.message);

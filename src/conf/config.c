@@ -47,6 +47,8 @@ static const key_def_t keys[] = {
     {"storage.background_compaction", K_BOOL, F(storage.background_compaction), 0, 0, "compaction thread"},
     {"storage.reopen_interval_ms", K_U32, F(storage.reopen_interval_ms), 10, 86400000,
      "retry of a table whose files could not be opened"},
+    {"storage.keep_versions", K_U32, F(storage.keep_versions), 0, 1000,
+     "versions kept for rollback besides the serving one"},
     {"log.level", K_LOGLEVEL, F(log_level), 0, 0, "error|warn|info|debug|trace"},
 };
 
@@ -69,6 +71,7 @@ void mr_config_defaults(mr_config_t *c)
     c->storage.compact_garbage_ratio = 0.5;
     c->storage.background_compaction = true;
     c->storage.reopen_interval_ms = 10000;
+    c->storage.keep_versions = 1;
     snprintf(c->storage.backend, sizeof(c->storage.backend), "native");
     snprintf(c->log_level, sizeof(c->log_level), "info");
 }

@@ -44,6 +44,7 @@ typedef struct mr_config {
         double compact_garbage_ratio;
         bool background_compaction;
         uint32_t reopen_interval_ms;
+        uint32_t keep_versions;     /* kept for rollback after a replace (murr_options.keep_versions) */
         char backend[16];           /* "native"; "mmap"/"block" sections are accepted */
     } storage;
     char log_level[16];

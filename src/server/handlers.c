@@ -1,7 +1,8 @@
 /* handlers.c - the routes of the HTTP API and the mapping of murr status codes to HTTP
  * statuses (the only place that does it for HTTP). Behaviour: ../shared/spec/CONTRACT.md
  * and the reference, section 2: routes, error bodies {"error": "..."} with the
- * reference's prefixes, content negotiation by substring. */
+ * reference's prefixes, content negotiation by substring. The version routes (list,
+ * rollback) are in versions.c; the write route's `?mode=replace` is here. */
 #include <http_parser.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "server/sources.h"
 #include "server/fetch.h"
 #include "server/http_internal.h"
+#include "server/versions.h"
 
 #define CT_JSON "application/json"
 #define CT_ARROW MR_IPC_CONTENT_TYPE
@@ -77,8 +79,33 @@ static int status_of(int code)
     }
 }
 
-void mr_http_error_from(mr_resp_t *resp, const mr_error_t *e) { mr_http_error(resp, status_of(e->code), "%s", e->message); }
-#define error_from mr_http_error_from
+void mr_http_error_from(mr_resp_t *resp, const mr_error_t *e)
+{
+    mr_http_error(resp, status_of(e->code), "%s", e->message);
+}
+
+bool mr_http_query(const mr_req_t *req, const char *name, mr_slice_t *value)
+{
+    const char *q = memchr(req->url, '?', req->url_len);
+    if (q == NULL)
+        return false;
+    const char *end = req->url + req->url_len, *hash = memchr(q, '#', (size_t)(end - q));
+    if (hash)
+        end = hash;
+    size_t nl = strlen(name);
+    for (const char *p = q + 1; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0) {
+            *value = eq ? mr_slice(eq + 1, (size_t)(pe - eq - 1)) : mr_slice(pe, 0);
+            return true;
+        }
+        p = pe + 1;
+    }
+    return false;
+}
 
 static bool slice_contains(mr_slice_t s, const char *needle)
 {
@@ -91,8 +118,7 @@ static bool slice_contains(mr_slice_t s, const char *needle)
     return false;
 }
 
-/* application/json or application/<x>+json, parameters allowed. */
-static bool is_json_ct(mr_slice_t ct)
+bool mr_http_is_json_ct(mr_slice_t ct)
 {
     size_t n = ct.len;
     for (size_t i = 0; i < ct.len; i++)
@@ -109,7 +135,7 @@ static bool is_json_ct(mr_slice_t ct)
 
 static bool require_json(const mr_req_t *req, mr_resp_t *resp)
 {
-    if (req->has_content_type && is_json_ct(req->content_type))
+    if (req->has_content_type && mr_http_is_json_ct(req->content_type))
         return true;
     mr_http_error(resp, 415, "Expected request with `Content-Type: application/json`");
     return false;
@@ -207,9 +233,11 @@ static void parse_path(const char *url, size_t len, path_info_t *pi)
                     {"fetch", MR_ROUTE_FETCH, M_POST},
                     {"write", MR_ROUTE_WRITE, M_PUT},
                     {"compact", MR_ROUTE_COMPACT, M_POST},
+                    {"versions", MR_ROUTE_VERSIONS, M_GET},
+                    {"rollback", MR_ROUTE_ROLLBACK, M_POST},
                     {"source", MR_ROUTE_SOURCE, M_GET | M_PUT | M_DELETE},
                     {"refresh", MR_ROUTE_REFRESH, M_POST}};
-        for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        for (size_t i = 0; i < MR_ARRAY_LEN(subs); i++)
             if (sl == strlen(subs[i].s) && memcmp(sub, subs[i].s, sl) == 0) {
                 pi->route = subs[i].r;
                 pi->allow_mask = subs[i].allow;
@@ -240,8 +268,9 @@ mr_route_t mr_http_route_of(const mr_req_t *req, bool *offload)
         pi.route = MR_ROUTE_DROP;
     if ((method_bit(req) & pi.allow_mask) && (pi.route == MR_ROUTE_WRITE || pi.route == MR_ROUTE_COMPACT ||
                                                pi.route == MR_ROUTE_CREATE || pi.route == MR_ROUTE_DROP ||
+                                               pi.route == MR_ROUTE_ROLLBACK || pi.route == MR_ROUTE_VERSIONS ||
                                                (pi.route == MR_ROUTE_SOURCE && req->method != HTTP_GET)))
-        *offload = true; /* fsync-bound: keep them off the loop */
+        *offload = true; /* fsync-bound, or (versions) waits for a replace in progress: keep them off the loop */
     return pi.route;
 }
 
@@ -263,7 +292,7 @@ static void h_list(const mr_server_shared_t *sh, mr_resp_t *resp)
     size_t n;
     mr_error_t e = {0};
     if (murr_list_tables(sh->db, &names, &n, &e) != 0) {
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
         return;
     }
     json_t *obj = json_object();
@@ -288,7 +317,7 @@ static void h_schema(const mr_server_shared_t *sh, const char *name, mr_resp_t *
     murr_schema *s;
     mr_error_t e = {0};
     if (murr_describe_table(sh->db, name, &s, &e) != 0) {
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
         return;
     }
     char *txt = murr_schema_to_json(s);
@@ -315,13 +344,13 @@ static void h_create(const mr_server_shared_t *sh, mr_req_t *req, const char *na
         return;
     }
     if (rc != 0) {
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
         return;
     }
     rc = murr_create_table(sh->db, name, s, &e);
     murr_schema_free(s);
     if (rc != 0) {
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
         return;
     }
     resp->status = 201;
@@ -331,7 +360,7 @@ static void h_drop(const mr_server_shared_t *sh, const char *name, mr_resp_t *re
 {
     mr_error_t e = {0};
     if (murr_drop_table(sh->db, name, &e) != 0)
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
     else
         resp->status = 204; /* as murr 0.3.1; 0.2 clients accept any 2xx */
 }
@@ -340,7 +369,7 @@ static void h_compact(const mr_server_shared_t *sh, const char *name, mr_resp_t 
 {
     mr_error_t e = {0};
     if (murr_compact(sh->db, name, &e) != 0)
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
     else
         resp->status = 200;
 }
@@ -359,7 +388,7 @@ static void fetch_answer(mr_req_t *req, murr_batch *b, mr_resp_t *resp)
         size_t total;
         if (mr_ipc_write_stream(&req->arena, b, NULL, 0, &iov, &iovcnt, &total, &e) != 0) {
             murr_batch_free(b);
-            error_from(resp, &e);
+            mr_http_error_from(resp, &e);
             return;
         }
         resp->content_type = CT_ARROW;
@@ -374,7 +403,7 @@ static void fetch_answer(mr_req_t *req, murr_batch *b, mr_resp_t *resp)
     int rc = mr_json_write_batch(&resp->body, b, &e);
     murr_batch_free(b);
     if (rc != 0)
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
 }
 
 typedef enum { FETCH_JSON, FETCH_ARROW, FETCH_PARQUET, FETCH_OTHER } fetch_body_t;
@@ -384,7 +413,7 @@ static fetch_body_t fetch_body_of(const mr_req_t *req)
 {
     if (!req->has_content_type) /* both generations refuse it (0.2.1: 415, 0.3.1: 400); decision 0005 */
         return FETCH_OTHER;
-    if (is_json_ct(req->content_type))
+    if (mr_http_is_json_ct(req->content_type))
         return FETCH_JSON;
     if (slice_contains(req->content_type, CT_ARROW))
         return FETCH_ARROW;
@@ -430,13 +459,66 @@ static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
         return;
     }
     if (rc != 0)
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
     else
         fetch_answer(req, b, resp);
 }
 
+/* ---- write ---- */
+
+/* `?mode=`: upsert (the default) or replace (MURR_WRITE_REPLACE: the body becomes the whole
+ * table, as one new version). */
+static bool write_mode_of(const mr_req_t *req, unsigned *mode, mr_resp_t *resp)
+{
+    mr_slice_t v;
+    *mode = MURR_WRITE_UPSERT;
+    if (!mr_http_query(req, "mode", &v) || mr_slice_eq_cstr(v, "upsert"))
+        return true;
+    if (mr_slice_eq_cstr(v, "replace")) {
+        *mode = MURR_WRITE_REPLACE;
+        return true;
+    }
+    mr_http_error(resp, 400, "unknown write mode '%.*s': expected 'upsert' (the default) or 'replace'",
+                  (int)(v.len > 100 ? 100 : v.len), v.ptr);
+    return false;
+}
+
+static int table_exists(const mr_server_shared_t *sh, const char *name, mr_error_t *e)
+{
+    murr_schema *s;
+    MR_RETURN_NOT_OK(murr_describe_table(sh->db, name, &s, e));
+    murr_schema_free(s);
+    return 0;
+}
+
+static int writer_open(const mr_server_shared_t *sh, const char *name, unsigned mode, murr_writer **w, mr_error_t *e)
+{
+    return murr_write_begin_opt(sh->db, name, mode, "http", w, e);
+}
+
+/* One atomic write of decoded batches. An upsert of no batches writes nothing (it only
+ * checks the table exists); a replace of no batches empties the table, as a new version. */
+static int write_batches(const mr_server_shared_t *sh, const char *name, unsigned mode, mr_batch_t *const *batches,
+                         size_t n, mr_error_t *e)
+{
+    if (mode == MURR_WRITE_UPSERT)
+        return n > 0 ? murr_write_many(sh->db, name, (const murr_batch *const *)batches, n, e)
+                     : table_exists(sh, name, e);
+    murr_writer *w;
+    MR_RETURN_NOT_OK(writer_open(sh, name, mode, &w, e));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = murr_writer_append(w, batches[i], e);
+    if (rc != 0) {
+        murr_writer_abort(w);
+        return rc;
+    }
+    return murr_writer_commit(w, e);
+}
+
 /* Applies batches decoded while the body arrived (loop.c): checks the stream ended cleanly. */
-static int write_arrow_streamed(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_error_t *e)
+static int write_arrow_streamed(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode,
+                                mr_error_t *e)
 {
     if (req->ipc_err.code != 0) {
         *e = req->ipc_err;
@@ -452,20 +534,13 @@ static int write_arrow_streamed(const mr_server_shared_t *sh, mr_req_t *req, con
         mr_err_prefix(e, "Arrow error: ");
         return rc;
     }
-    if (req->nbatches == 0) { /* schema only: check the table exists, write nothing */
-        murr_schema *s;
-        rc = murr_describe_table(sh->db, name, &s, e);
-        if (rc == 0)
-            murr_schema_free(s);
-        return rc;
-    }
-    return murr_write_many(sh->db, name, (const murr_batch *const *)req->batches, req->nbatches, e);
+    return write_batches(sh, name, mode, req->batches, req->nbatches, e);
 }
 
-static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_error_t *e)
+static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode, mr_error_t *e)
 {
     if (req->ipc)
-        return write_arrow_streamed(sh, req, name, e);
+        return write_arrow_streamed(sh, req, name, mode, e);
     mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size);
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");
@@ -476,15 +551,8 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
     rc = rc ? rc : mr_ipc_read_all(r, &batches, &n, e);
     if (rc == 0 && mr_ipc_reader_schema(r) == NULL)
         rc = mr_err_set(e, MURR_EINVAL, "Table error: empty Arrow IPC stream (no schema message)");
-    if (rc == 0 && n > 0)
-        rc = murr_write_many(sh->db, name, (const murr_batch *const *)batches, n, e);
-    else if (rc == 0) {
-        /* zero batches: still check the table exists */
-        murr_schema *s;
-        rc = murr_describe_table(sh->db, name, &s, e);
-        if (rc == 0)
-            murr_schema_free(s);
-    }
+    if (rc == 0)
+        rc = write_batches(sh, name, mode, batches, n, e);
     if (rc != 0 && (e->code == MURR_ECORRUPT || e->code == MURR_EUNSUPPORTED) &&
         strncmp(e->message, "Arrow", 5) != 0)
         mr_err_prefix(e, "Arrow error: ");
@@ -495,12 +563,10 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
 
 /* Parquet: row groups decoded one at a time and appended to one streaming write, so peak
  * memory is the file plus one decoded row group; the whole file lands or none of it. A
- * file with zero rows is a successful no-op. */
-static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_error_t *e)
+ * file with zero rows is a successful no-op (an upsert) or empties the table (a replace). */
+static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode, mr_error_t *e)
 {
-    murr_schema *s;
-    MR_RETURN_NOT_OK(murr_describe_table(sh->db, name, &s, e));
-    murr_schema_free(s);
+    MR_RETURN_NOT_OK(table_exists(sh, name, e));
     mr_pq_file_t *f;
     int rc = mr_pq_open(req->body.data, req->body.len, &f, e);
     if (rc != 0) {
@@ -508,7 +574,7 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
         return rc == MURR_ENOMEM || rc == MURR_EUNSUPPORTED ? rc : MURR_ECORRUPT;
     }
     murr_writer *w = NULL;
-    rc = murr_write_begin(sh->db, name, &w, e);
+    rc = writer_open(sh, name, mode, &w, e);
     for (int g = 0; g < mr_pq_num_row_groups(f) && rc == 0; g++) {
         mr_batch_t *b;
         rc = mr_pq_read_row_group(f, g, &b, e);
@@ -531,15 +597,34 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
     return rc;
 }
 
+static int write_json(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode, mr_error_t *e)
+{
+    murr_schema *s;
+    MR_RETURN_NOT_OK(murr_describe_table(sh->db, name, &s, e));
+    mr_batch_t *b;
+    int rc = mr_json_parse_write((const char *)req->body.data, req->body.len, s, &b, e);
+    murr_schema_free(s);
+    if (rc == MURR_ESHAPE || rc == MURR_ESYNTAX)
+        return e->code = MURR_EINVAL; /* the reference answers 400 for every bad write body */
+    if (rc != 0)
+        return rc;
+    rc = write_batches(sh, name, mode, &b, 1, e);
+    mr_batch_free(b);
+    return rc;
+}
+
 static void h_write(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_resp_t *resp)
 {
     mr_error_t e = {0};
+    unsigned mode;
     int rc;
+    if (!write_mode_of(req, &mode, resp))
+        return;
     if (req->has_content_type && slice_contains(req->content_type, CT_ARROW)) {
-        rc = write_arrow(sh, req, name, &e);
+        rc = write_arrow(sh, req, name, mode, &e);
     } else if (req->has_content_type && slice_contains(req->content_type, CT_PARQUET)) {
-        rc = write_parquet(sh, req, name, &e);
-    } else if (req->has_content_type && !is_json_ct(req->content_type)) {
+        rc = write_parquet(sh, req, name, mode, &e);
+    } else if (req->has_content_type && !mr_http_is_json_ct(req->content_type)) {
         /* text/plain, XML, curl's default form encoding...: not parsed as JSON by guess (an
          * absent Content-Type still means JSON, as in 0.2.1); decision 0005 */
         mr_http_error(resp, 415,
@@ -548,22 +633,10 @@ static void h_write(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
                       (int)(req->content_type.len > 200 ? 200 : req->content_type.len), req->content_type.ptr);
         return;
     } else {
-        murr_schema *s;
-        rc = murr_describe_table(sh->db, name, &s, &e);
-        if (rc == 0) {
-            mr_batch_t *b;
-            rc = mr_json_parse_write((const char *)req->body.data, req->body.len, s, &b, &e);
-            murr_schema_free(s);
-            if (rc == MURR_ESHAPE || rc == MURR_ESYNTAX)
-                rc = e.code = MURR_EINVAL; /* the reference answers 400 for every bad write body */
-            if (rc == 0) {
-                rc = murr_write(sh->db, name, b, &e);
-                mr_batch_free(b);
-            }
-        }
+        rc = write_json(sh, req, name, mode, &e);
     }
     if (rc != 0)
-        error_from(resp, &e);
+        mr_http_error_from(resp, &e);
     else
         resp->status = 200;
 }
@@ -626,6 +699,8 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
     case MR_ROUTE_COMPACT: h_compact(sh, pi.name, resp); break;
     case MR_ROUTE_FETCH: h_fetch(sh, req, pi.name, resp); break;
     case MR_ROUTE_WRITE: h_write(sh, req, pi.name, resp); break;
+    case MR_ROUTE_VERSIONS: mr_http_versions(sh, pi.name, resp); break;
+    case MR_ROUTE_ROLLBACK: mr_http_rollback(sh, req, pi.name, resp); break;
     case MR_ROUTE_SOURCE: mr_http_source(sh, req, pi.name, resp); break;
     case MR_ROUTE_REFRESH: mr_http_refresh(sh, pi.name, resp); break;
     default: mr_http_error(resp, 500, "unhandled route %d", (int)pi.route); break;

@@ -1,6 +1,6 @@
 /*
- * http_internal.h - what the event loop (loop.c) and the route handlers (handlers.c)
- * share: one parsed request, one response under construction, routes for metrics.
+ * http_internal.h - what the event loop (loop.c) and the route handlers (handlers.c,
+ * versions.c) share: one parsed request, one response under construction, routes for metrics.
  * A request owns an arena freed when its response has been written.
  */
 #ifndef MR_SERVER_HTTP_INTERNAL_H
@@ -71,9 +71,15 @@ mr_route_t mr_http_route_of(const mr_req_t *req, bool *offload);
 void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp);
 /* Sets an error response {"error": msg} with the given status. */
 void mr_http_error(mr_resp_t *resp, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-const char *mr_http_reason(int status);
-/* The error response of a murr status: {"error": message} with its HTTP status. */
+/* Sets the error response of a murr error: the status its code maps to (the one mapping of
+ * murr codes to HTTP statuses, in handlers.c), body {"error": e->message}. */
 void mr_http_error_from(mr_resp_t *resp, const mr_error_t *e);
+/* The raw (not percent-decoded) value of query parameter `name` of the request target, the
+ * first one if repeated; a parameter without '=' has an empty value. False if absent. */
+bool mr_http_query(const mr_req_t *req, const char *name, mr_slice_t *value);
+/* application/json or application/<x>+json, parameters allowed. */
+bool mr_http_is_json_ct(mr_slice_t ct);
+const char *mr_http_reason(int status);
 
 /* Detached mode (fuzzing, tests): a server that neither listens nor starts threads; every
  * handler runs inline on the caller's thread. mr_server_feed_detached opens one connection

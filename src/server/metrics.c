@@ -11,7 +11,7 @@ const char *mr_route_name(mr_route_t r)
 {
     static const char *const names[MR_ROUTE_COUNT] = {"not_found", "health", "openapi", "metrics", "list_tables",
                                                       "create_table", "get_schema", "drop_table", "compact", "fetch",
-                                                      "write", "source", "refresh"};
+                                                      "write", "list_versions", "rollback", "source", "refresh"};
     return (unsigned)r < MR_ROUTE_COUNT ? names[r] : "unknown";
 }
 
@@ -91,25 +91,27 @@ int mr_metrics_render(mr_metrics_t *m, murr_db *db, mr_buf_t *out)
     murr_error e = {0};
     if (murr_list_tables(db, &names, &n, &e) != 0)
         return rc;
-    static const char *const gauges[][2] = {
-        {"murr_table_rows", "Live keys per table."},
-        {"murr_table_live_bytes", "Bytes of live records per table."},
-        {"murr_table_garbage_bytes", "Bytes of superseded records not yet compacted."},
-        {"murr_table_segments", "Segment files per table."},
-        {"murr_table_keydir_bytes", "Memory of the key directory per table."},
-        {"murr_table_mapped_bytes", "Bytes of segment files mapped per table."},
-        {"murr_table_writes_total", "Write requests applied per table."},
-        {"murr_table_compactions_total", "Compactions completed per table."},
+    static const char *const gauges[][3] = {
+        {"murr_table_rows", "Live keys per table.", "gauge"},
+        {"murr_table_live_bytes", "Bytes of live records per table.", "gauge"},
+        {"murr_table_garbage_bytes", "Bytes of superseded records not yet compacted.", "gauge"},
+        {"murr_table_segments", "Segment files per table.", "gauge"},
+        {"murr_table_keydir_bytes", "Memory of the key directory per table.", "gauge"},
+        {"murr_table_mapped_bytes", "Bytes of segment files mapped per table.", "gauge"},
+        {"murr_table_writes_total", "Write requests applied per table.", "counter"},
+        {"murr_table_compactions_total", "Compactions completed per table.", "counter"},
+        {"murr_table_version", "Id of the version each table serves (a replace or rollback changes it).", "gauge"},
     };
     murr_table_stats *st = n ? calloc(n, sizeof(*st)) : NULL;
     for (size_t t = 0; t < n; t++)
         murr_table_stats_get(db, names[t], &st[t], &e);
     for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
         rc |= mr_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", gauges[g][0], gauges[g][1], gauges[g][0],
-                            g >= 6 ? "counter" : "gauge");
+                            gauges[g][2]);
         for (size_t t = 0; t < n; t++) {
-            const uint64_t vals[] = {st[t].rows, st[t].live_bytes, st[t].garbage_bytes, st[t].segments,
-                                     st[t].keydir_bytes, st[t].mapped_bytes, st[t].writes, st[t].compactions};
+            const uint64_t vals[] = {st[t].rows,         st[t].live_bytes,   st[t].garbage_bytes,
+                                     st[t].segments,     st[t].keydir_bytes, st[t].mapped_bytes,
+                                     st[t].writes,       st[t].compactions,  st[t].version};
             rc |= mr_buf_printf(out, "%s{table=\"%s\"} %llu\n", gauges[g][0], names[t], (unsigned long long)vals[g]);
         }
     }

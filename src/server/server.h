@@ -4,8 +4,9 @@
  * N event-loop threads (server.http.threads, default one per CPU) share one listening
  * socket (EPOLLEXCLUSIVE wake-ups); each owns its connections. Requests are parsed with
  * libhttp-parser; reads (fetch, schema, list, health, metrics) run inline on the loop;
- * writes (PUT .../write) and compaction run on a small worker pool so a large upload or a
- * fsync never delays a fetch on another connection. Responses go out with writev of the
+ * writes (PUT .../write), create, drop, compaction, rollback and the version list (which
+ * waits for a replace in progress) run on a small worker pool so a large upload or a fsync
+ * never delays a fetch on another connection. Responses go out with writev of the
  * header plus the answer's own buffers.
  *
  * Thread-safety: start/stop from one thread (main). stop is graceful: it stops accepting,

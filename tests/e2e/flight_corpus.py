@@ -30,9 +30,9 @@ def conn(*calls):
     return b"\x00" + fw.PREFACE + fw.frame(fw.SETTINGS, 0, 0, b"") + b"".join(calls)
 
 
-def put_msgs(table="t"):
+def put_msgs(table="t", desc=None):
     h, _ = fw.ipc_parts(SCHEMA)
-    return [fw.flight_data(header=h, desc=fw.descriptor([table])), fw.flight_data(*fw.ipc_parts(BATCH))]
+    return [fw.flight_data(header=h, desc=desc or fw.descriptor([table])), fw.flight_data(*fw.ipc_parts(BATCH))]
 
 
 def main():
@@ -45,6 +45,10 @@ def main():
         "do_get.bin": conn(call(1, "DoGet", [ticket])),
         "do_put.bin": conn(call(1, "DoPut", put_msgs()), call(3, "DoGet", [ticket])),
         "do_put_unknown_table.bin": conn(call(1, "DoPut", put_msgs("nope"))),
+        "do_put_replace.bin": conn(call(1, "DoPut", put_msgs(desc=fw.cmd_descriptor(
+            json.dumps({"table": "t", "mode": "replace"}).encode()))), call(3, "DoGet", [ticket])),
+        "do_put_bad_cmd.bin": conn(call(1, "DoPut", put_msgs(desc=fw.cmd_descriptor(b'{"table": "t", "mode": 1}'))),
+                                   call(3, "DoPut", put_msgs(desc=fw.cmd_descriptor(b'{"table"')))),
         "bad_ticket.bin": conn(call(1, "DoGet", [fw.ticket(b"not json")])),
         "content_type.bin": conn(call(1, "GetSchema", [fw.descriptor(["t"])], ctype="text/plain")),
         "compressed.bin": conn(call(1, "GetSchema", [fw.descriptor(["t"])], compressed=True)),

@@ -29,6 +29,11 @@ def descriptor(path):
     return b"\x08\x01" + b"".join(field_bytes(3, p.encode()) for p in path)
 
 
+def cmd_descriptor(cmd):
+    """FlightDescriptor{type: CMD, cmd: bytes}"""
+    return b"\x08\x02" + field_bytes(2, cmd)
+
+
 def ticket(obj_bytes):
     return field_bytes(1, obj_bytes)
 

@@ -495,6 +495,8 @@ SERVED = {  # path -> method -> statuses this suite exercises
     "/api/v1/table/{name}/compact": {"post": {200, 404}},
     "/api/v1/table/{name}/fetch": {"post": {200, 400, 404, 415, 422}},
     "/api/v1/table/{name}/write": {"put": {200, 400, 404, 413, 415}},
+    "/api/v1/table/{name}/versions": {"get": {200, 404}},  # test_versions.py
+    "/api/v1/table/{name}/rollback": {"post": {200, 400, 404, 409, 415, 422}},
     "/api/v1/table/{name}/source": {"get": {200, 404}, "put": {200, 400}, "delete": {204, 404}},
     "/api/v1/table/{name}/refresh": {"post": {202, 404}},
 }

@@ -100,6 +100,7 @@ struct mr_flight_stream {
     murr_db *db;                 /* (worker reads) the connection may be gone by then */
     char table[MR_TABLE_NAME_MAX + 1];
     bool have_table;
+    unsigned put_mode;           /* MURR_WRITE_UPSERT, or MURR_WRITE_REPLACE from a CMD descriptor */
     mr_ipc_reader_t *ipc;
     mr_batch_t **batches;
     size_t nbatches, cap_batches;
@@ -136,7 +137,7 @@ void mr_flight_rpc_begin(mr_flight_stream_t *st);
 void mr_flight_rpc_message(mr_flight_stream_t *st, uint8_t *msg, size_t len);
 /* The client half-closed the stream at a message boundary. */
 void mr_flight_rpc_end(mr_flight_stream_t *st);
-/* Worker side of DoPut: begin/append/commit (or abort). Sets job_rc/job_err. */
+/* Worker side of DoPut: begin (in put_mode)/append/commit (or abort). Sets job_rc/job_err. */
 void mr_flight_rpc_put_run(mr_flight_stream_t *st);
 /* Loop side: answer the DoPut (PutResult + OK, or the error). */
 void mr_flight_rpc_put_done(mr_flight_stream_t *st);

@@ -11,10 +11,13 @@
  *  - GetFlightInfo / GetSchema: full table schema; metadata key=<key column> for tables
  *    created in the 0.2 schema form, none for the 0.3 form (as murr 0.3.1).
  *  - ListFlights: one FlightInfo per table.
- *  - DoPut: descriptor in the first message; schema and batches decoded in place as they
- *    arrive; at the end of the stream one atomic write (murr_write_begin/append/commit on
- *    the worker; abort on any error or cancellation), then one PutResult.
+ *  - DoPut: descriptor in the first message (PATH [table]: an upsert; CMD with the JSON
+ *    {"table": t, "mode": "upsert"|"replace"}: either, a replace making the rows the whole
+ *    table as a new version); schema and batches decoded in place as they arrive; at the
+ *    end of the stream one atomic write (murr_write_begin_opt/append/commit on the worker;
+ *    abort on any error or cancellation), then one PutResult.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -207,6 +210,22 @@ static size_t first_path_len(const uint8_t *p, size_t n)
     return SIZE_MAX;
 }
 
+/* Copies the n bytes of name (no NUL among them) into buf if they are a valid table name;
+ * INVALID_ARGUMENT on failure. */
+static bool table_name_copy(mr_flight_stream_t *st, const char *name, size_t n, char *buf, size_t cap)
+{
+    mr_error_t e = {0};
+    if (n >= cap || murr_table_name_check(name, n, &e) != 0) {
+        if (n >= cap)
+            murr_table_name_check("", 0, &e);
+        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "%s", e.message);
+        return false;
+    }
+    memcpy(buf, name, n);
+    buf[n] = '\0';
+    return true;
+}
+
 /* Copies path[0] of a descriptor (unpacked d, raw bytes raw/raw_len) into buf as a table
  * name; INVALID_ARGUMENT on failure. */
 static bool table_of_descriptor(mr_flight_stream_t *st, const fdesc_t *d, const uint8_t *raw, size_t raw_len,
@@ -221,15 +240,7 @@ static bool table_of_descriptor(mr_flight_stream_t *st, const fdesc_t *d, const 
         mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "path[0] contains a NUL byte at offset %zu", n);
         return false;
     }
-    mr_error_t e = {0};
-    if (n >= cap || murr_table_name_check(d->path[0], n, &e) != 0) {
-        if (n >= cap)
-            murr_table_name_check("", 0, &e);
-        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "%s", e.message);
-        return false;
-    }
-    memcpy(buf, d->path[0], n + 1);
-    return true;
+    return table_name_copy(st, d->path[0], n, buf, cap);
 }
 
 /* ---- GetFlightInfo / GetSchema / ListFlights ---- */
@@ -414,6 +425,74 @@ static bool put_keep(mr_flight_stream_t *st, uint8_t *msg)
     return true;
 }
 
+#define PUT_CMD_FORM "{\"table\": \"<name>\", \"mode\": \"upsert\" or \"replace\"}"
+
+/* One member of a DoPut CMD object: "table" (a string) or "mode" (optional). */
+static bool put_cmd_member(mr_flight_stream_t *st, const char *key, json_t *val, bool *have_table)
+{
+    if (strcmp(key, "table") == 0) {
+        if (!json_is_string(val)) {
+            mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoPut CMD descriptor: \"table\" must be a string");
+            return false;
+        }
+        size_t n = json_string_length(val);
+        if (strlen(json_string_value(val)) != n) {
+            mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoPut CMD descriptor: \"table\" contains a NUL at offset %zu",
+                           strlen(json_string_value(val)));
+            return false;
+        }
+        *have_table = true;
+        return table_name_copy(st, json_string_value(val), n, st->table, sizeof(st->table));
+    }
+    if (strcmp(key, "mode") == 0) {
+        const char *m = json_string_value(val);
+        if (m == NULL) {
+            mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoPut CMD descriptor: \"mode\" must be a string");
+            return false;
+        }
+        if (strcmp(m, "upsert") != 0 && strcmp(m, "replace") != 0) {
+            mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT,
+                           "DoPut CMD descriptor: unknown mode \"%.100s\": expected \"upsert\" (the default) or "
+                           "\"replace\"", m);
+            return false;
+        }
+        st->put_mode = strcmp(m, "replace") == 0 ? MURR_WRITE_REPLACE : MURR_WRITE_UPSERT;
+        return true;
+    }
+    mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoPut CMD descriptor: unknown member \"%.100s\" (expected " PUT_CMD_FORM
+                   ")", key);
+    return false;
+}
+
+/* A CMD descriptor: JSON PUT_CMD_FORM, mode optional (upsert). Sets st->table, st->put_mode. */
+static bool put_open_cmd(mr_flight_stream_t *st, const fdesc_t *d)
+{
+    json_error_t je;
+    json_t *root = json_loadb((const char *)d->cmd.data, d->cmd.len, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL) {
+        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT,
+                       "DoPut CMD descriptor (%zu bytes) is not JSON: %s at byte %d; expected " PUT_CMD_FORM, d->cmd.len,
+                       je.text, je.position);
+        return false;
+    }
+    bool ok = json_is_object(root), have_table = false;
+    if (!ok)
+        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoPut CMD descriptor must be a JSON object " PUT_CMD_FORM);
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val)
+    {
+        if (ok)
+            ok = put_cmd_member(st, key, val, &have_table);
+    }
+    if (ok && !have_table) {
+        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoPut CMD descriptor has no \"table\": expected " PUT_CMD_FORM);
+        ok = false;
+    }
+    json_decref(root);
+    return ok;
+}
+
 static bool put_open(mr_flight_stream_t *st, const mr_flight_data_t *fd)
 {
     if (!fd->has_descriptor) {
@@ -427,7 +506,10 @@ static bool put_open(mr_flight_stream_t *st, const mr_flight_data_t *fd)
                        fd->descriptor.len);
         return false;
     }
-    bool ok = table_of_descriptor(st, d, fd->descriptor.ptr, fd->descriptor.len, st->table, sizeof(st->table));
+    st->put_mode = MURR_WRITE_UPSERT;
+    bool ok = d->type == ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD
+                  ? put_open_cmd(st, d)
+                  : table_of_descriptor(st, d, fd->descriptor.ptr, fd->descriptor.len, st->table, sizeof(st->table));
     arrow__flight__protocol__flight_descriptor__free_unpacked(d, NULL);
     if (!ok)
         return false;
@@ -532,18 +614,18 @@ static void put_end(mr_flight_stream_t *st)
         mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoPut stream to %s carried no Arrow schema message", st->table);
         return;
     }
-    if (st->nbatches == 0) {
+    if (st->nbatches == 0 && st->put_mode == MURR_WRITE_UPSERT) {
         put_answer(st);
         return;
     }
-    mr_flight_submit_job(st);
+    mr_flight_submit_job(st); /* a replace of no batches empties the table: a new version */
 }
 
 void mr_flight_rpc_put_run(mr_flight_stream_t *st)
 {
     murr_writer *w = NULL;
     mr_error_t e = {0};
-    int rc = murr_write_begin(st->db, st->table, &w, &e);
+    int rc = murr_write_begin_opt(st->db, st->table, st->put_mode, "flight", &w, &e);
     for (size_t i = 0; rc == 0 && i < st->nbatches; i++) {
         if (atomic_load(&st->cancelled)) {
             rc = mr_err_set(&e, MURR_EINTERNAL, "DoPut to %s cancelled by the client after %zu of %zu batches",

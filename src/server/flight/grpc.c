@@ -41,6 +41,7 @@ int mr_grpc_code_of(int murr_status)
         return MR_GRPC_INVALID_ARGUMENT;
     case MURR_ETOOBIG: case MURR_ENOSPC: return MR_GRPC_RESOURCE_EXHAUSTED;
     case MURR_EBUSY: return MR_GRPC_UNAVAILABLE;
+    case MURR_ECONFLICT: return MR_GRPC_FAILED_PRECONDITION;
     default: return MR_GRPC_INTERNAL; /* ENOMEM, EIO, EINTERNAL, EAGAIN: server faults */
     }
 }

@@ -12,6 +12,19 @@ static int load(mr_config_t *c, const char *yaml, mr_error_t *err)
     return mr_config_load_yaml(c, yaml, strlen(yaml), "test.yaml", err);
 }
 
+/* The YAML mr_config_print_yaml writes (free it); its length in *len if not NULL. */
+static char *printed(const mr_config_t *c, size_t *len)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    cr_assert_eq(mr_config_print_yaml(c, f), 0);
+    fclose(f);
+    if (len)
+        *len = n;
+    return text;
+}
+
 Test(config, defaults_match_reference)
 {
     mr_config_t c;
@@ -102,11 +115,8 @@ Test(config, print_yaml_round_trips)
     mr_config_defaults(&c);
     mr_error_t err = {0};
     cr_assert_eq(load(&c, "server:\n  http:\n    port: 9191\nstorage:\n  path: /p\n  sync_writes: false\n", &err), 0);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    cr_assert_eq(mr_config_print_yaml(&c, f), 0);
-    fclose(f);
+    size_t len;
+    char *text = printed(&c, &len);
     cr_assert(strstr(text, "server:\n  http:\n    host: \"0.0.0.0\"\n    port: 9191\n"), "%s", text);
     cr_assert(strstr(text, "storage:\n  path: \"/p\"\n  sync_writes: false\n"), "%s", text);
     mr_config_t back;
@@ -136,4 +146,30 @@ Test(config, storage_path_resolves_to_cwd_murr)
     cr_assert(!mr_fs_exists(strcat(strcpy((char[4300]){0}, tmpl), "/.murr_write_probe")));
     cr_assert_eq(chdir(old), 0);
     mr_fs_remove_tree(tmpl, NULL);
+}
+
+Test(config, keep_versions_from_file_and_env_with_range)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    cr_assert_eq(c.storage.keep_versions, 1);
+    mr_error_t err = {0};
+    cr_assert_eq(load(&c, "storage:\n  keep_versions: 0\n", &err), 0, "%s", err.message);
+    cr_assert_eq(c.storage.keep_versions, 0);
+    cr_assert_eq(load(&c, "storage:\n  keep_versions: 1000\n", &err), 0, "%s", err.message);
+    cr_assert_eq(c.storage.keep_versions, 1000);
+    cr_assert_eq(load(&c, "storage:\n  keep_versions: 1001\n", &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "storage.keep_versions") && strstr(err.message, "1001") &&
+              strstr(err.message, "[0, 1000]"), "%s", err.message);
+    cr_assert_eq(c.storage.keep_versions, 1000, "a refused value leaves the previous one");
+    cr_assert_eq(load(&c, "storage:\n  keep_versions: -1\n", &err), MURR_EINVAL);
+    char *envp[] = {"MURR_STORAGE_KEEP_VERSIONS=7", NULL};
+    cr_assert_eq(mr_config_apply_env(&c, envp, &err), 0, "%s", err.message);
+    cr_assert_eq(c.storage.keep_versions, 7);
+    char *bad[] = {"MURR_STORAGE_KEEP_VERSIONS=two", NULL};
+    cr_assert_eq(mr_config_apply_env(&c, bad, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "MURR_STORAGE_KEEP_VERSIONS") && strstr(err.message, "two"), "%s", err.message);
+    char *text = printed(&c, NULL);
+    cr_assert(strstr(text, "  keep_versions: 7\n"), "%s", text);
+    free(text);
 }

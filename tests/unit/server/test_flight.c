@@ -67,6 +67,7 @@ Test(grpc, code_mapping)
     cr_assert_eq(mr_grpc_code_of(MURR_EIO), MR_GRPC_INTERNAL);
     cr_assert_eq(mr_grpc_code_of(MURR_EINTERNAL), MR_GRPC_INTERNAL);
     cr_assert_eq(mr_grpc_code_of(MURR_ETOOBIG), MR_GRPC_RESOURCE_EXHAUSTED);
+    cr_assert_eq(mr_grpc_code_of(MURR_ECONFLICT), MR_GRPC_FAILED_PRECONDITION);
     cr_assert_str_eq(mr_grpc_code_name(MR_GRPC_DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED");
     cr_assert_str_eq(mr_grpc_code_name(99), "UNKNOWN");
 }

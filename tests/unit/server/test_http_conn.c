@@ -108,3 +108,67 @@ Test(http_conn, limits_answer_before_the_body)
     cr_assert(strncmp(o, "HTTP/1.1 400 ", 13) == 0, "%s", o);
     free(o);
 }
+
+static const char VERSIONS[] =
+    "PUT /api/v1/table/t/write?mode=replace HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n"
+    "{\"columns\":{\"id\":[\"r\"],\"score\":[4.5]}}"
+    "GET /api/v1/table/t/versions HTTP/1.1\r\n\r\n"
+    "POST /api/v1/table/t/rollback?version=1 HTTP/1.1\r\n\r\n"
+    "POST /api/v1/table/t/rollback HTTP/1.1\r\n\r\n"
+    "PUT /api/v1/table/t/write?x&mode=bogus HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n"
+    "{\"columns\":{\"id\":[\"r\"],\"score\":[4.5]}}"
+    "POST /api/v1/table/t/rollback?version=2 HTTP/1.1\r\nContent-Length: 14\r\nConnection: close\r\n\r\n"
+    "{\"version\": 2}";
+
+Test(http_conn, replace_versions_and_rollback_whole_and_byte_by_byte)
+{
+    for (size_t split = 0; split <= 1; split++) {
+        murr_error e = {0};
+        if (split > 0) { /* a fresh table: version 1, nothing kept */
+            cr_assert_eq(murr_drop_table(db, "t", &e), 0, "%s", e.message);
+            mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
+            cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
+            mr_schema_free(s);
+        }
+        char *o = feed(VERSIONS, split);
+        cr_assert_eq(count(o, "HTTP/1.1 "), 6, "split %zu: %s", split, o);
+        const char *w = strstr(o, "HTTP/1.1 200"), *v = strstr(o, "{\"table\":\"t\",\"serving\":"),
+                   *r1 = strstr(o, "{\"table\":\"t\",\"serving\":1}"), *c = strstr(o, "HTTP/1.1 409"),
+                   *b = strstr(o, "HTTP/1.1 400"), *r2 = strstr(o, "{\"table\":\"t\",\"serving\":2}");
+        cr_assert(w && v && r1 && c && b && r2, "split %zu: %s", split, o);
+        cr_assert(w < v && v < r1 && r1 < c && c < b && b < r2, "out of order: %s", o);
+        cr_assert(strstr(v, "\"serving\":2,\"versions\":[{\"id\":2,\"rows\":1,"), "%s", o);
+        cr_assert(strstr(o, "\"source\":\"http\",\"serving\":true}"), "%s", o);
+        cr_assert(strstr(o, "unknown write mode 'bogus'"), "%s", o);
+        free(o);
+    }
+}
+
+static bool query(const char *url, const char *name, char *out, size_t cap)
+{
+    mr_req_t req = {0};
+    req.url = (char *)url;
+    req.url_len = strlen(url);
+    mr_slice_t v;
+    if (!mr_http_query(&req, name, &v))
+        return false;
+    snprintf(out, cap, "%.*s", (int)v.len, v.ptr);
+    return true;
+}
+
+Test(http_conn, query_parameters)
+{
+    char v[64];
+    cr_assert(query("/w?mode=replace", "mode", v, sizeof(v)) && strcmp(v, "replace") == 0);
+    cr_assert(query("/w?a=1&mode=upsert&mode=replace", "mode", v, sizeof(v)) && strcmp(v, "upsert") == 0,
+              "the first of repeated parameters");
+    cr_assert(query("/w?mode", "mode", v, sizeof(v)) && strcmp(v, "") == 0);
+    cr_assert(query("/w?mode=&x=2", "mode", v, sizeof(v)) && strcmp(v, "") == 0);
+    cr_assert(query("/w?x=a=b", "x", v, sizeof(v)) && strcmp(v, "a=b") == 0);
+    cr_assert(!query("/w?modes=replace&xmode=1", "mode", v, sizeof(v)));
+    cr_assert(!query("/w?a=1#mode=replace", "mode", v, sizeof(v)), "a fragment is not the query");
+    cr_assert(query("/w?mode=replace#f", "mode", v, sizeof(v)) && strcmp(v, "replace") == 0);
+    cr_assert(!query("/w", "mode", v, sizeof(v)));
+    cr_assert(!query("/w?", "mode", v, sizeof(v)));
+    cr_assert(!query("/w?&&", "mode", v, sizeof(v)));
+}
