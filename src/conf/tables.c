@@ -34,8 +34,9 @@ typedef struct ctx {
 static int where_err(const ctx_t *c, const yaml_node_t *n, mr_error_t *err, const char *fmt, const char *a,
                      const char *b)
 {
-    char msg[400];
-    snprintf(msg, sizeof(msg), fmt, a, b);
+    char msg[700];
+    if (snprintf(msg, sizeof(msg), fmt, a, b) < 0)
+        msg[0] = '\0';
     return mr_err_set(err, MURR_EINVAL, "%s:%zu:%zu: %s", c->file, n->start_mark.line + 1, n->start_mark.column + 1,
                       msg);
 }

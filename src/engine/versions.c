@@ -224,13 +224,17 @@ MURR_API int murr_list_versions(murr_db *db, const char *name, murr_version_info
     mr_handle_t *h = mr_catalog_lookup(db, name);
     if (h == NULL)
         return mr_catalog_not_found(err, name);
-    /* under the handle's lock: the store is not swapped (and freed) meanwhile */
-    pthread_mutex_lock(&h->lock);
+    /* inside an epoch: a store swapped out meanwhile stays readable; never waits for a
+     * replace in progress */
+    mr_epoch_guard_t g;
+    mr_epoch_enter(&g);
     mr_store_t *s = atomic_load(&h->store);
     murr_table_stats st;
-    live_stats(s, &st);
+    memset(&st, 0, sizeof(st));
+    if (s)
+        mr_store_stats(s, &st);
+    mr_epoch_exit(&g);
     mr_handle_versions_list(h, s ? &st : NULL, out, count);
-    pthread_mutex_unlock(&h->lock);
     mr_handle_unref(h);
     return 0;
 }
