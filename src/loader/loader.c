@@ -21,6 +21,7 @@
 #define READ_THREADS 4          /* ranged reads of one file in flight */
 #define PROGRESS_NS (5ull * 1000000000ull)
 #define PART_MAX 256
+#define FILE_MAX (16ull << 30)  /* a Parquet file is decoded from memory: the most one may take */
 
 typedef struct follow {
     mr_loader_t *l;
@@ -178,6 +179,9 @@ static void *fetch_main(void *arg)
 static int fetch_object(follow_t *f, const mr_object_t *obj, uint8_t **out, mr_error_t *err)
 {
     *out = NULL;
+    if (obj->size > FILE_MAX)
+        return mr_err_set(err, MURR_ETOOBIG, "'%s%s' has %llu bytes, more than the %llu one Parquet file may have",
+                          f->src->uri, obj->key, (unsigned long long)obj->size, (unsigned long long)FILE_MAX);
     uint8_t *buf = mr_malloc(obj->size ? obj->size : 1);
     if (buf == NULL)
         return mr_err_set(err, MURR_ENOMEM, "cannot allocate %llu bytes for '%s'", (unsigned long long)obj->size,
