@@ -941,6 +941,66 @@ Test(versions, upserts_around_a_replace)
     expect_values("t", "b%04d", 0, 20, 2.0f);
 }
 
+/* An upsert writer that began on version 1 commits after a replace made version 2 serve
+ * and a rollback made version 1 serve again (reopened from its files): its rows land in
+ * version 1 ("an upsert that committed to the old version after the swap began lands in
+ * the kept version"), so they are read now, and after a restart, with the table intact. */
+static void *replace_then_rollback(void *arg)
+{
+    int *rc = arg;
+    mr_batch_t *b = tu_batch_id_cols("b%04d", 0, 20, NCOLS, 2.0f);
+    const murr_batch *bs[] = {b};
+    murr_error e = {0};
+    rc[0] = murr_replace(db, "t", bs, 1, "two", &e);
+    mr_batch_free(b);
+    uint64_t serving = 0;
+    rc[1] = rc[0] ? -1 : murr_rollback(db, "t", 0, &serving, &e);
+    rc[2] = (int)serving;
+    return NULL;
+}
+
+Test(versions, upsert_open_across_a_replace_and_a_rollback)
+{
+    write_fmt("t", "a%04d", 10, 1.0f);
+    murr_error e = {0};
+    murr_writer *w;
+    cr_assert_eq(murr_write_begin(db, "t", &w, &e), 0, "%s", e.message);
+    mr_batch_t *b = tu_batch_id_cols("x%04d", 0, 3, NCOLS, 9.0f);
+    cr_assert_eq(murr_writer_append(w, b, &e), 0, "%s", e.message);
+    mr_batch_free(b);
+    int rc[3] = {-2, -2, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, replace_then_rollback, rc), 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    bool waited = pthread_timedjoin_np(th, NULL, &until) != 0; /* the engine may make them wait for w */
+    int crc = murr_writer_commit(w, &e);
+    if (waited)
+        pthread_join(th, NULL);
+    printf("upsert across replace+rollback: replace/rollback %s for the open writer, commit rc %d\n",
+           waited ? "waited" : "did not wait", crc);
+    cr_assert_eq(rc[0], 0, "replace: rc %d", rc[0]);
+    cr_assert_eq(rc[1], 0, "rollback: rc %d", rc[1]);
+    cr_assert_eq(rc[2], 1, "serving after the rollback: %d", rc[2]);
+    cr_assert_eq(crc, 0, "the writer's commit: rc %d (%s): %s", crc, murr_status_name(crc), e.message);
+    expect_values("t", "a%04d", 0, 10, 1.0f);
+    expect_values("t", "x%04d", 0, 3, 9.0f);
+    write_fmt("t", "y%04d", 4, 8.0f);
+    expect_values("t", "y%04d", 0, 4, 8.0f);
+    murr_close(db);
+    open_keep(1);
+    uint64_t ids[] = {2, 1};
+    expect_versions("t", 1, 2, ids, NULL, NULL);
+    expect_values("t", "a%04d", 0, 10, 1.0f);
+    expect_values("t", "x%04d", 0, 3, 9.0f);
+    expect_values("t", "y%04d", 0, 4, 8.0f);
+    expect_values("t", "b%04d", 0, 20, NAN);
+    murr_table_stats st;
+    cr_assert_eq(murr_table_stats_get(db, "t", &st, &e), 0, "%s", e.message);
+    cr_assert_eq(st.rows, 17, "rows %llu", (unsigned long long)st.rows);
+}
+
 Test(versions, drop_and_create_start_again_at_version_1)
 {
     write_fmt("t", "a%04d", 10, 1.0f);
