@@ -11,15 +11,25 @@ void mr_store_init(mr_store_t *s, const mr_store_ops_t *ops)
     s->txns = 0;
 }
 
+static void txn_started(mr_store_t *s)
+{
+    pthread_mutex_lock(&s->txn_mu);
+    s->txns++;
+    pthread_mutex_unlock(&s->txn_mu);
+}
+
+static void txn_ended(mr_store_t *s);
+
+/* Counted before the backend's begin checks the seal: a quiesce that sealed the store
+ * either waits for this transaction or the begin finds the store sealed. */
 int mr_store_txn_begin(mr_store_t *s, mr_store_txn_t **out, mr_error_t *err)
 {
+    txn_started(s);
     int rc = s->ops->txn_begin(s, out, err);
-    if (rc == 0) {
+    if (rc == 0)
         (*out)->store = s;
-        pthread_mutex_lock(&s->txn_mu);
-        s->txns++;
-        pthread_mutex_unlock(&s->txn_mu);
-    }
+    else
+        txn_ended(s);
     return rc;
 }
 
@@ -44,6 +54,14 @@ void mr_store_txn_abort(mr_store_txn_t *x)
     mr_store_t *s = x->store;
     x->ops->txn_abort(x);
     txn_ended(s);
+}
+
+int mr_store_compact(mr_store_t *s, double min_ratio, bool force, mr_error_t *err)
+{
+    txn_started(s);
+    int rc = s->ops->compact(s, min_ratio, force, err);
+    txn_ended(s);
+    return rc;
 }
 
 void mr_store_quiesce(mr_store_t *s)

@@ -75,14 +75,14 @@ struct mr_store {
     _Atomic bool remove_on_free;
     pthread_mutex_t txn_mu;        /* counts the transactions in flight (mr_store_quiesce) */
     pthread_cond_t txn_cv;
-    uint32_t txns;
+    uint32_t txns;                 /* transactions and compactions in flight */
 };
 
 /* Set by a backend's create/open: one reference, owned by the caller. */
 void mr_store_init(mr_store_t *s, const mr_store_ops_t *ops);
 void mr_store_ref(mr_store_t *s);
 void mr_store_unref(mr_store_t *s);
-/* Seals the store and waits until no transaction of it is in flight: after it returns,
+/* Seals the store and waits until no transaction or compaction of it is in flight: after it returns,
  * nothing writes its files (a version being rolled back to is reopened from them, a
  * pruned one removed). */
 void mr_store_quiesce(mr_store_t *s);
@@ -105,10 +105,8 @@ static inline int mr_store_read_keys(mr_store_t *s, const mr_batch_t *keys, cons
 {
     return s->ops->read_keys(s, keys, columns, ncolumns, flags, out, err);
 }
-static inline int mr_store_compact(mr_store_t *s, double min_ratio, bool force, mr_error_t *err)
-{
-    return s->ops->compact(s, min_ratio, force, err);
-}
+/* Counted like a transaction: mr_store_quiesce waits for a compaction in progress too. */
+int mr_store_compact(mr_store_t *s, double min_ratio, bool force, mr_error_t *err);
 static inline void mr_store_stats(mr_store_t *s, murr_table_stats *out) { s->ops->stats(s, out); }
 
 /* A transaction keeps the ops of its store: every backend's txn starts with this (the

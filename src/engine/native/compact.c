@@ -35,7 +35,13 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
     mr_kd_table_t *kd = atomic_load(&t->kd);
     while (off < size) {
         const uint8_t *p = s->map + off;
-        uint32_t len = mr_rec_len(p);
+        uint32_t len = size - off >= MR_REC_HEADER ? mr_rec_len(p) : 0;
+        if (len < MR_REC_HEADER || (len & 7) || len > size - off) { /* recovery checked it: never loop on damage */
+            mr_free(mv);
+            mr_buf_deinit(&buf);
+            return mr_err_set(err, MURR_ECORRUPT, "compaction of '%s': invalid record length %u at offset %llu of %llu",
+                              s->path, len, (unsigned long long)off, (unsigned long long)size);
+        }
         if (mr_rec_kind(p) == MR_REC_ROW) {
             mr_kd_slot_t *slot = mr_kd_find_rec(t, kd, p);
             uint64_t loc = MR_LOC_MAKE(s->idx, off);
@@ -104,6 +110,9 @@ int mr_table_compact(mr_store_t *st, double min_ratio, bool force, mr_error_t *e
         return mr_table_sealed_error(t, err);
     }
     int rc = 0;
+    /* inside an epoch: segments retired earlier may be freed by any collector meanwhile */
+    mr_epoch_guard_t eg;
+    mr_epoch_enter(&eg);
     mr_segment_t *a = mr_seg_get(t, t->active);
     if (force && a && atomic_load(&a->garbage) > 0 && mr_seg_free_index(t) != 0)
         rc = mr_seg_roll(t, 0, err);
@@ -121,6 +130,7 @@ int mr_table_compact(mr_store_t *st, double min_ratio, bool force, mr_error_t *e
     }
     if (did && rc == 0)
         atomic_fetch_add(&t->compactions, 1);
+    mr_epoch_exit(&eg);
     pthread_mutex_unlock(&t->wlock);
     mr_epoch_collect();
     return rc;

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ layout ---------- */
@@ -188,6 +189,13 @@ void mr_table_destroy(mr_store_t *st, bool remove_files)
     mr_kd_table_free(atomic_load(&t->kd));
     if (atomic_load(&t->snap))
         mr_snap_retire_cb(atomic_load(&t->snap));
+    if (remove_files && t->dirfd >= 0) {
+        /* the directory goes too when empty and still where it was (a dropped table's
+         * moved aside is removed with the trash) */
+        struct stat a, b;
+        if (fstat(t->dirfd, &a) == 0 && stat(t->dir, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            rmdir(t->dir); /* ENOTEMPTY for version 1, the table directory: it stays */
+    }
     if (t->dirfd >= 0)
         close(t->dirfd);
     pthread_mutex_destroy(&t->wlock);
