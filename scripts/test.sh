@@ -25,8 +25,7 @@ if [ "${1:-}" != "--quick" ]; then
   cmake --preset tsan >/dev/null
   cmake --build --preset tsan -j"$jobs" --target test_engine_stress test_engine_stress_versions
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress
-  # compaction off: a known open defect (tests/prog/test_engine_stress_versions.c, issue 12 note)
-  MURR_STRESS_COMPACT=0 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress_versions
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress_versions
 fi
 
 if [ "${1:-}" != "--quick" ]; then

@@ -265,12 +265,11 @@ static void *upsert_writer(void *arg)
     return NULL;
 }
 
-/* MURR_STRESS_COMPACT=0 runs without the compactor thread and background compaction.
- * KNOWN DEFECT (open, issue 12): with compaction running next to upserts and readers, about
- * one run in three (debug build, 2 cores) sees an answer whose keys of one group carry two
- * generations (e.g. "group 11 split in one answer: key g11-042 = 5059, key g11-027 =
- * 5067"), also with replaces, rollbacks and drops off; without compaction, 0 in every run.
- * The suite runs it with compaction off until that is found: see the issue note. */
+/* MURR_STRESS_COMPACT=0 runs without the compactor thread and background compaction (to
+ * tell a compaction fault from others). With compaction on, this program found that a
+ * compacted file could hold the commit marker of rows in an earlier file that stayed, so a
+ * reopened version (rollback, restart) lost them: see
+ * test_engine_segments.c, compaction_keeps_rows_whose_marker_was_in_a_compacted_file. */
 static bool compaction_on(void)
 {
     const char *v = getenv("MURR_STRESS_COMPACT");

@@ -16,6 +16,7 @@
 #include "engine/epoch.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,6 +80,7 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
                     MR_ERROR("engine", "cannot truncate '%s': %s", a->path, strerror(errno));
             } else {
                 atomic_store(&a->size, base + buf.len);
+                t->pending = false; /* the copy ends with its marker */
                 atomic_fetch_add(&a->garbage, MR_REC_MARKER_SIZE);
                 for (size_t i = 0; i < nmv; i++) {
                     const uint8_t *p = s->map + MR_LOC_OFF(mv[i].old_loc);
@@ -99,6 +101,12 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
     return 0;
 }
 
+static int cmp_seg_seq(const void *a, const void *b)
+{
+    uint64_t x = (*(mr_segment_t *const *)a)->seq, y = (*(mr_segment_t *const *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
 int mr_table_compact(mr_store_t *st, double min_ratio, bool force, mr_error_t *err)
 {
     mr_table_t *t = (mr_table_t *)st;
@@ -116,18 +124,35 @@ int mr_table_compact(mr_store_t *st, double min_ratio, bool force, mr_error_t *e
     mr_segment_t *a = mr_seg_get(t, t->active);
     if (force && a && atomic_load(&a->garbage) > 0 && mr_seg_free_index(t) != 0)
         rc = mr_seg_roll(t, 0, err);
-    uint64_t below = t->next_file - 1; /* sealed segments: files before the active one */
-    bool did = false;
-    for (uint32_t idx = 1; idx < MR_TABLE_MAX_SEGMENTS && rc == 0; idx++) {
+    /* The sealed segments (files before the active one) in log order; those past the
+     * garbage ratio are chosen, and with one that begins inside a write, the segment
+     * before it too (recursively): the marker of that write is in the chosen one, and
+     * recovery of the earlier segment's rows needs it, so they must not outlive it. */
+    uint64_t below = t->next_file - 1;
+    mr_segment_t **v = mr_xcalloc(MR_TABLE_MAX_SEGMENTS, sizeof(*v));
+    bool *pick = mr_xcalloc(MR_TABLE_MAX_SEGMENTS, sizeof(*pick));
+    size_t n = 0;
+    for (uint32_t idx = 1; idx < MR_TABLE_MAX_SEGMENTS; idx++) {
         mr_segment_t *s = mr_seg_get(t, idx);
-        if (s == NULL || s->seq >= below || atomic_load(&s->retired))
-            continue;
-        uint64_t size = atomic_load(&s->size), g = atomic_load(&s->garbage);
-        if (size == 0 || g == 0 || (double)g < min_ratio * (double)size)
-            continue;
-        rc = compact_segment_locked(t, s, err);
-        did = true;
+        if (s != NULL && s->seq < below && !atomic_load(&s->retired))
+            v[n++] = s;
     }
+    qsort(v, n, sizeof(*v), cmp_seg_seq);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t size = atomic_load(&v[i]->size), g = atomic_load(&v[i]->garbage);
+        pick[i] = size > 0 && g > 0 && (double)g >= min_ratio * (double)size;
+    }
+    for (size_t i = n; i-- > 1;)
+        if (pick[i] && v[i]->head_continues)
+            pick[i - 1] = true;
+    bool did = false;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (pick[i]) {
+            rc = compact_segment_locked(t, v[i], err);
+            did = true;
+        }
+    mr_free(pick);
+    mr_free(v);
     if (did && rc == 0)
         atomic_fetch_add(&t->compactions, 1);
     mr_epoch_exit(&eg);

@@ -55,6 +55,9 @@ typedef struct mr_segment {
     uint64_t seq;              /* file number: the position in the log, never reused */
     struct mr_table *table;
     _Atomic bool retired;      /* compacted: readers in flight may still use it */
+    bool head_continues;       /* it begins inside a write whose earlier rows (or marker-less
+                                  orphans) are in the previous segment: recovery of that
+                                  segment's rows depends on a marker in this one */
     int fd;
     int dirfd;                 /* the table's directory (not owned) */
     uint8_t *map;
@@ -82,6 +85,7 @@ typedef struct mr_table {
     _Atomic(mr_segment_t *) segs[MR_TABLE_MAX_SEGMENTS];
     uint32_t active;               /* index of the segment appended to (writer only) */
     uint64_t next_file;            /* number of the next segment file (writer only) */
+    bool pending;                  /* rows appended since the last marker (writer only) */
     uint64_t next_seq;
     _Atomic(mr_kd_table_t *) kd;
     _Atomic(mr_snap_t *) snap;     /* the current snapshot (snapshot.h) */

@@ -55,6 +55,7 @@ static void scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, size_t 
     uint64_t size = atomic_load(&s->size), off = 0;
     *valid_end = 0;
     *why = NULL;
+    s->head_continues = *batch_start < out->n; /* rows of an unfinished write carried in */
     while (off < size) {
         const uint8_t *p = s->map + off;
         if ((*why = mr_rec_check(p, size - off)) != NULL)

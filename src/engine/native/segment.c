@@ -118,6 +118,7 @@ int mr_seg_roll(mr_table_t *t, size_t need, mr_error_t *err)
                           t->name, MR_TABLE_MAX_SEGMENTS - 1, (unsigned long long)t->opts->segment_max_bytes);
     mr_segment_t *s;
     MR_RETURN_NOT_OK(mr_seg_open(t, t->next_file, idx, true, need, &s, err));
+    s->head_continues = t->pending;
     t->next_file++;
     atomic_store_explicit(&t->segs[idx], s, memory_order_release);
     t->active = idx;

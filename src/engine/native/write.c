@@ -186,6 +186,8 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
     mr_segment_t *seg = NULL;
     uint64_t base = 0;
     rc = mr_seg_append(t, buf, total, &seg, &base, err);
+    if (rc == 0)
+        t->pending = true;
     mr_free(buf);
     if (rc != 0) {
         x->failed = true;
@@ -217,6 +219,7 @@ int mr_txn_append_marker(mr_table_t *t, uint16_t kind, uint32_t count, mr_segmen
     mr_rec_encode_marker(rec, kind, t->next_seq, count);
     uint64_t base;
     MR_RETURN_NOT_OK(mr_seg_append(t, rec, MR_REC_MARKER_SIZE, seg, &base, err));
+    t->pending = false;
     atomic_fetch_add(&(*seg)->garbage, MR_REC_MARKER_SIZE); /* markers are never live */
     return 0;
 }
