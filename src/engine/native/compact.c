@@ -133,7 +133,7 @@ int mr_table_compact(mr_store_t *st, double min_ratio, bool force, mr_error_t *e
     bool *pick = mr_xcalloc(MR_TABLE_MAX_SEGMENTS, sizeof(*pick));
     size_t n = 0;
     for (uint32_t idx = 1; idx < MR_TABLE_MAX_SEGMENTS; idx++) {
-        mr_segment_t *s = mr_seg_get(t, idx);
+        mr_segment_t *s = mr_seg_live(t, idx);
         if (s != NULL && s->seq < below && !atomic_load(&s->retired))
             v[n++] = s;
     }

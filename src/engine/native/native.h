@@ -82,7 +82,12 @@ typedef struct mr_table {
     const murr_options *opts;
 
     pthread_mutex_t wlock;         /* the one writer; also compaction */
-    _Atomic(mr_segment_t *) segs[MR_TABLE_MAX_SEGMENTS];
+    _Atomic(mr_segment_t *) segs[MR_TABLE_MAX_SEGMENTS]; /* by index: resolves locations until
+                                                            the epoch frees a retired segment */
+    _Atomic(mr_segment_t *) live[MR_TABLE_MAX_SEGMENTS]; /* the same, cleared at retirement: what
+                                                            iterations (stats, compaction, fsync)
+                                                            walk, so that inside an epoch they never
+                                                            pick up a segment retired before it */
     uint32_t active;               /* index of the segment appended to (writer only) */
     uint64_t next_file;            /* number of the next segment file (writer only) */
     bool pending;                  /* rows appended since the last marker (writer only) */
@@ -120,6 +125,12 @@ static inline mr_segment_t *mr_seg_get(mr_table_t *t, uint32_t id)
     if (id == 0 || id >= MR_TABLE_MAX_SEGMENTS)
         return NULL;
     return atomic_load_explicit(&t->segs[id], memory_order_acquire);
+}
+
+/* The segment at index id if it is not retired (iterations; caller inside an epoch). */
+static inline mr_segment_t *mr_seg_live(mr_table_t *t, uint32_t id)
+{
+    return atomic_load_explicit(&t->live[id], memory_order_acquire);
 }
 
 /* The record at loc (NULL if its segment is gone). */

@@ -173,6 +173,7 @@ int mr_table_recover(mr_table_t *t, mr_error_t *err)
         if (rc != 0)
             break;
         atomic_store(&t->segs[idx], s);
+        atomic_store(&t->live[idx], s);
         t->active = idx;
         uint64_t end, bad;
         const char *why;

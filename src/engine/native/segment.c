@@ -53,6 +53,7 @@ static void seg_retire_cb(void *p)
 void mr_seg_retire(mr_table_t *t, mr_segment_t *s)
 {
     atomic_store(&s->retired, true);
+    atomic_store_explicit(&t->live[s->idx], NULL, memory_order_release);
     mr_store_ref(&t->base);
     mr_epoch_retire(seg_retire_cb, s);
 }
@@ -121,6 +122,7 @@ int mr_seg_roll(mr_table_t *t, size_t need, mr_error_t *err)
     s->head_continues = t->pending;
     t->next_file++;
     atomic_store_explicit(&t->segs[idx], s, memory_order_release);
+    atomic_store_explicit(&t->live[idx], s, memory_order_release);
     t->active = idx;
     return 0;
 }

@@ -220,7 +220,7 @@ void mr_table_stats(mr_store_t *st, murr_table_stats *out)
     out->rows = atomic_load_explicit(&kd->count, memory_order_relaxed);
     out->keydir_bytes = mr_kd_table_bytes(kd);
     for (uint32_t i = 1; i < MR_TABLE_MAX_SEGMENTS; i++) {
-        mr_segment_t *s = mr_seg_get(t, i);
+        mr_segment_t *s = mr_seg_live(t, i);
         if (s == NULL || atomic_load(&s->retired))
             continue;
         uint64_t size = atomic_load(&s->size), g = atomic_load(&s->garbage);

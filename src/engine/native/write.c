@@ -255,7 +255,7 @@ int mr_table_txn_commit(mr_store_txn_t *xb, mr_error_t *err)
         mr_epoch_guard_t g;
         mr_epoch_enter(&g);
         for (uint32_t idx = 1; idx < MR_TABLE_MAX_SEGMENTS && rc == 0; idx++) {
-            mr_segment_t *s = mr_seg_get(t, idx);
+            mr_segment_t *s = mr_seg_live(t, idx);
             if (s && s->seq >= x->first_seq && !atomic_load(&s->retired) && fdatasync(s->fd) != 0)
                 rc = mr_err_set(err, errno == ENOSPC || errno == EDQUOT ? MURR_ENOSPC : MURR_EIO,
                                 "fdatasync of '%s' failed: %s; the write is not applied", s->path, strerror(errno));
