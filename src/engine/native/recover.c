@@ -166,12 +166,23 @@ int mr_table_recover(mr_table_t *t, mr_error_t *err)
     size_t batch_start = 0;
     uint64_t last_valid_end = 0;
     int rc = 0;
+    uint32_t idx = 0;
     for (size_t i = 0; i < nids && rc == 0; i++) {
         mr_segment_t *s;
-        uint32_t idx = (uint32_t)i + 1;
-        rc = mr_seg_open(t, ids[i], idx, false, 0, &s, err);
-        if (rc != 0)
+        mr_error_t e = {0};
+        rc = mr_seg_open(t, ids[i], idx + 1, false, 0, &s, &e);
+        if (rc == MURR_ENOTFOUND) {
+            /* listed, then gone: a compacted segment that another store object of this
+             * version (swapped out, its readers draining) is removing; its live rows are in
+             * a later file */
+            rc = 0;
+            continue;
+        }
+        if (rc != 0) {
+            mr_err_copy(err, &e);
             break;
+        }
+        idx++;
         atomic_store(&t->segs[idx], s);
         atomic_store(&t->live[idx], s);
         t->active = idx;

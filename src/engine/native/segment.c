@@ -73,7 +73,8 @@ int mr_seg_open(mr_table_t *t, uint64_t seq, uint32_t idx, bool create, size_t m
     snprintf(path, sizeof(path), "%s/%08llu.seg", t->dir, (unsigned long long)seq);
     int fd = openat(t->dirfd, strrchr(path, '/') + 1, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
     if (fd < 0)
-        return mr_err_set(err, MURR_EIO, "cannot %s segment '%s': %s", create ? "create" : "open", path, strerror(errno));
+        return mr_err_set(err, !create && errno == ENOENT ? MURR_ENOTFOUND : MURR_EIO, "cannot %s segment '%s': %s",
+                          create ? "create" : "open", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
