@@ -23,8 +23,9 @@ if [ "${1:-}" != "--quick" ]; then
     ctest --test-dir build/asan --output-on-failure -j"$jobs"
   echo "== concurrency stress (tsan)"
   cmake --preset tsan >/dev/null
-  cmake --build --preset tsan -j"$jobs" --target test_engine_stress
+  cmake --build --preset tsan -j"$jobs" --target test_engine_stress test_engine_stress_versions
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress_versions
 fi
 
 if [ "${1:-}" != "--quick" ]; then

@@ -34,7 +34,7 @@ typedef struct ctx {
 static int where_err(const ctx_t *c, const yaml_node_t *n, mr_error_t *err, const char *fmt, const char *a,
                      const char *b)
 {
-    char msg[700];
+    char msg[MURR_ERROR_MSG_MAX + 400]; /* a nested message (columns: ...) fits whole; mr_err_set bounds the result */
     if (snprintf(msg, sizeof(msg), fmt, a, b) < 0)
         msg[0] = '\0';
     return mr_err_set(err, MURR_EINVAL, "%s:%zu:%zu: %s", c->file, n->start_mark.line + 1, n->start_mark.column + 1,

@@ -455,8 +455,16 @@ MURR_API int murr_drop_table(murr_db *db, const char *name, murr_error *err)
     mr_handle_mark_dropped(h);
     char *trash = move_to_trash(db, h);
     pthread_mutex_unlock(&db->manifest_lock);
-    mr_handle_set_trash(h, trash ? trash : h->dir);
-    mr_free(trash);
+    if (trash) {
+        mr_handle_set_trash(h, trash);
+        mr_free(trash);
+    } else {
+        /* not moved: the serving store removes its own files (relative to its directory
+         * descriptor, so never a re-created table's); kept versions stay until removed by hand */
+        mr_store_t *s = atomic_load(&h->store);
+        if (s)
+            mr_store_remove_on_free(s);
+    }
     mr_handle_unref(h);
     MR_INFO("engine", "dropped table '%s'", name);
     return 0;

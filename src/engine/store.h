@@ -21,6 +21,7 @@
 #ifndef MR_ENGINE_STORE_H
 #define MR_ENGINE_STORE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -72,12 +73,19 @@ struct mr_store {
     const mr_store_ops_t *ops;
     _Atomic uint32_t refs;
     _Atomic bool remove_on_free;
+    pthread_mutex_t txn_mu;        /* counts the transactions in flight (mr_store_quiesce) */
+    pthread_cond_t txn_cv;
+    uint32_t txns;                 /* transactions and compactions in flight */
 };
 
 /* Set by a backend's create/open: one reference, owned by the caller. */
 void mr_store_init(mr_store_t *s, const mr_store_ops_t *ops);
 void mr_store_ref(mr_store_t *s);
 void mr_store_unref(mr_store_t *s);
+/* Seals the store and waits until no transaction or compaction of it is in flight: after it returns,
+ * nothing writes its files (a version being rolled back to is reopened from them, a
+ * pruned one removed). */
+void mr_store_quiesce(mr_store_t *s);
 /* mr_store_unref as an epoch destructor (for references readers may be using). */
 void mr_store_unref_cb(void *s);
 /* The last unref will remove the store's files (a pruned version, a dropped table). */
@@ -85,10 +93,7 @@ void mr_store_remove_on_free(mr_store_t *s);
 
 static inline int mr_store_status(mr_store_t *s, mr_error_t *err) { return s->ops->status(s, err); }
 static inline void mr_store_seal(mr_store_t *s) { s->ops->seal(s); }
-static inline int mr_store_txn_begin(mr_store_t *s, mr_store_txn_t **out, mr_error_t *err)
-{
-    return s->ops->txn_begin(s, out, err);
-}
+int mr_store_txn_begin(mr_store_t *s, mr_store_txn_t **out, mr_error_t *err);
 static inline int mr_store_read(mr_store_t *s, const char *const *keys, const size_t *key_lens, size_t nkeys,
                                 const char *const *columns, size_t ncolumns, unsigned flags, mr_batch_t **out,
                                 mr_error_t *err)
@@ -100,23 +105,23 @@ static inline int mr_store_read_keys(mr_store_t *s, const mr_batch_t *keys, cons
 {
     return s->ops->read_keys(s, keys, columns, ncolumns, flags, out, err);
 }
-static inline int mr_store_compact(mr_store_t *s, double min_ratio, bool force, mr_error_t *err)
-{
-    return s->ops->compact(s, min_ratio, force, err);
-}
+/* Counted like a transaction: mr_store_quiesce waits for a compaction in progress too. */
+int mr_store_compact(mr_store_t *s, double min_ratio, bool force, mr_error_t *err);
 static inline void mr_store_stats(mr_store_t *s, murr_table_stats *out) { s->ops->stats(s, out); }
 
-/* A transaction keeps the ops of its store: every backend's txn starts with this. */
+/* A transaction keeps the ops of its store: every backend's txn starts with this (the
+ * store is set by mr_store_txn_begin). */
 struct mr_store_txn {
     const mr_store_ops_t *ops;
+    mr_store_t *store;
 };
 static inline int mr_store_txn_append(mr_store_txn_t *x, const mr_batch_t *const *batches, size_t n,
                                       mr_error_t *err)
 {
     return x->ops->txn_append(x, batches, n, err);
 }
-static inline int mr_store_txn_commit(mr_store_txn_t *x, mr_error_t *err) { return x->ops->txn_commit(x, err); }
-static inline void mr_store_txn_abort(mr_store_txn_t *x) { x->ops->txn_abort(x); }
+int mr_store_txn_commit(mr_store_txn_t *x, mr_error_t *err);
+void mr_store_txn_abort(mr_store_txn_t *x);
 
 /* The native engine (engine/native/). */
 extern const mr_store_ops_t mr_native_store_ops;

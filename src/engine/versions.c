@@ -76,6 +76,14 @@ static int swap_in(murr_db *db, mr_handle_t *h, mr_store_t *store, const mr_vers
         return rc;
     }
     pthread_mutex_unlock(&db->manifest_lock);
+    /* Swap, then wait for an upsert that began on the old version before the swap: it
+     * commits into the old version's files (ordered before this swap), and nothing may
+     * write them once a rollback can reopen them or pruning removes them. */
+    if (old)
+        mr_store_ref(old);
+    mr_handle_swap_store(h, store);
+    if (old)
+        mr_store_quiesce(old);
     for (size_t i = keep; i < n; i++) {
         if (old && all[i].id == saved.id) {
             mr_store_remove_on_free(old); /* when readers in flight have left */
@@ -88,7 +96,7 @@ static int swap_in(murr_db *db, mr_handle_t *h, mr_store_t *store, const mr_vers
             MR_WARN("engine", "table '%s': cannot remove pruned version %llu: %s (removed at the next start)",
                     h->name, (unsigned long long)all[i].id, e.message);
     }
-    mr_handle_swap_store(h, store);
+    mr_store_unref(old);
     mr_free(saved_kept);
     mr_free(all);
     return 0;

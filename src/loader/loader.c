@@ -57,6 +57,7 @@ void mr_follow_config_init(mr_follow_config_t *c)
 {
     memset(c, 0, sizeof(*c));
     c->poll_interval_ms = 300000;
+    c->s3.max_retries = 5; /* the documented default (source.h, README); 0 in a config means no retry */
 }
 
 void mr_follow_config_deinit(mr_follow_config_t *c)

@@ -118,6 +118,17 @@ static void json_answer(mr_resp_t *resp, int status, char *text)
     free(text);
 }
 
+/* Answers the table's source status (as GET .../source) with `code`. */
+static void status_answer(mr_loader_t *l, const char *name, int code, mr_resp_t *resp)
+{
+    mr_error_t e = {0};
+    char *status;
+    if (mr_loader_status_json(l, name, &status, &e) == 0)
+        json_answer(resp, code, status);
+    else
+        mr_http_error_from(resp, &e);
+}
+
 static void put_source(mr_sources_t *s, mr_req_t *req, const char *name, mr_resp_t *resp)
 {
     mr_error_t e = {0};
@@ -156,11 +167,7 @@ static void put_source(mr_sources_t *s, mr_req_t *req, const char *name, mr_resp
         mr_http_error_from(resp, &e);
         return;
     }
-    char *status;
-    if (mr_loader_status_json(s->loader, name, &status, &e) == 0)
-        json_answer(resp, 200, status);
-    else
-        mr_http_error_from(resp, &e);
+    status_answer(s->loader, name, 200, resp);
 }
 
 void mr_http_source(const mr_server_shared_t *sh, mr_req_t *req, const char *name, mr_resp_t *resp)
@@ -194,11 +201,7 @@ void mr_http_source(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
             resp->status = 204;
         return;
     }
-    char *status;
-    if (mr_loader_status_json(s->loader, name, &status, &e) == 0)
-        json_answer(resp, 200, status);
-    else
-        mr_http_error_from(resp, &e);
+    status_answer(s->loader, name, 200, resp);
 }
 
 void mr_http_refresh(const mr_server_shared_t *sh, const char *name, mr_resp_t *resp)
@@ -210,9 +213,5 @@ void mr_http_refresh(const mr_server_shared_t *sh, const char *name, mr_resp_t *
         mr_http_error_from(resp, &e);
         return;
     }
-    char *status;
-    if (mr_loader_status_json(sh->sources->loader, name, &status, &e) == 0)
-        json_answer(resp, 202, status);
-    else
-        mr_http_error_from(resp, &e);
+    status_answer(sh->sources->loader, name, 202, resp);
 }

@@ -4,39 +4,14 @@ interval, readers across the swap see all-old or all-new answers, failures keep 
 version, restarts serve from local disk without loading again, two servers converge, and
 sources can be set through the API."""
 import json
-import threading
 import time
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import requests
 
 from conftest import MurrServer, assert_no_sanitizer_report
-
-N = 3000
-COLS = ["f0", "f1", "f2"]
-
-
-def write_partition(root, name, value, n=N, files=3, success=True, key_prefix="u", schema_break=None):
-    """n rows user_id=u0..u{n-1}, every value column = value, in `files` files of 2 row groups."""
-    d = root / name
-    d.mkdir(parents=True, exist_ok=True)
-    per = n // files
-    for i in range(files):
-        lo, hi = i * per, (n if i == files - 1 else (i + 1) * per)
-        cols = {"user_id": pa.array([f"{key_prefix}{k}" for k in range(lo, hi)])}
-        for c in COLS:
-            cols[c] = pa.array([value] * (hi - lo), pa.float32())
-        if schema_break == "missing":
-            del cols["f2"]
-        elif schema_break == "type":
-            cols["f2"] = pa.array(["x"] * (hi - lo))
-        pq.write_table(pa.table(cols), d / f"part-{i}.parquet", row_group_size=max(1, (hi - lo) // 2),
-                       compression="snappy")
-    if success:
-        (d / "_SUCCESS").write_bytes(b"")
-    return d
+from loader_util import (N, assert_first_load, fetch, readers_see_one_version, server, start, status,  # noqa: F401
+                         served, wait_for, write_partition)
 
 
 def config(tmp_path, src, name="feat", poll="300ms", extra=""):
@@ -52,69 +27,13 @@ tables:
     return p
 
 
-def start(tmp_path, conf, data="data", **kw):
-    s = MurrServer(tmp_path / data, args=["-c", str(conf)], **kw)
-    return s.start()
-
-
-def fetch(url, keys, name="feat"):
-    r = requests.post(f"{url}/api/v1/table/{name}/fetch", json={"keys": keys, "columns": COLS}, timeout=10)
-    return r
-
-
-def status(url, name="feat"):
-    r = requests.get(f"{url}/api/v1/table/{name}/source", timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
-
-
-def served(url, name="feat"):
-    return status(url, name).get("serving_partition")
-
-
-@pytest.fixture
-def server(tmp_path):
-    servers = []
-
-    def make(conf, data="data"):
-        s = start(tmp_path, conf, data)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.stop()
-        assert_no_sanitizer_report(s)
-
-
 def test_newest_complete_partition_served_then_new_one_swapped_in(tmp_path, server):
     src = tmp_path / "src"
     write_partition(src, "2026-01-18", 1.0)
     write_partition(src, "2026-01-19", 2.0)
     write_partition(src, "2026-01-20", 9.0, success=False)  # incomplete: ignored
     s = server(config(tmp_path, src))
-    wait_for(lambda: served(s.url) == "2026-01-19", what="2026-01-19 served")
-    r = fetch(s.url, ["u0", f"u{N - 1}", "nope"])
-    assert r.status_code == 200, r.text
-    assert r.json()["columns"]["f0"] == [2.0, 2.0, None]
-    st = status(s.url)
-    assert st["source"] == {"kind": "local", "uri": f"file://{src}/"}
-    assert st["state"] in ("idle", "checking") and st["last_error"] is None
-    assert st["loads"] == 1 and st["rows_loaded"] == N
-    # schema inferred from Parquet, key from config (0.3 form)
-    sch = requests.get(f"{s.url}/api/v1/table/feat/schema").json()
-    assert sch["columns"]["user_id"]["key"] is True and sch["columns"]["f1"]["dtype"] == "float32"
+    assert_first_load(s.url, "2026-01-19", 2.0, {"kind": "local", "uri": f"file://{src}/"})
     # _SUCCESS of 2026-01-20 appears: served within one poll interval (300 ms) plus the load
     (src / "2026-01-20" / "_SUCCESS").write_bytes(b"")
     t0 = time.time()
@@ -135,29 +54,13 @@ def test_readers_across_swaps_see_all_old_or_all_new(tmp_path, server):
     write_partition(src, "dt=2026-01-01", 1.0)
     s = server(config(tmp_path, src, poll="100ms"))
     wait_for(lambda: served(s.url) == "dt=2026-01-01")
-    keys = [f"u{k}" for k in range(0, N, 7)]
-    stop = threading.Event()
-    bad, seen = [], set()
 
-    def reader():
-        sess = requests.Session()
-        while not stop.is_set():
-            r = sess.post(f"{s.url}/api/v1/table/feat/fetch", json={"keys": keys, "columns": COLS}, timeout=10)
-            vals = {v for c in COLS for v in r.json()["columns"][c]}
-            seen.update(vals)
-            if len(vals) != 1:
-                bad.append(sorted(vals, key=str))
-
-    th = threading.Thread(target=reader)
-    th.start()
-    try:
+    def swaps():
         for day in range(2, 7):
             write_partition(src, f"dt=2026-01-0{day}", float(day))
             wait_for(lambda d=day: served(s.url) == f"dt=2026-01-0{d}", what=f"day {day}")
-    finally:
-        stop.set()
-        th.join()
-    assert not bad, f"{len(bad)} answers mixed versions, e.g. {bad[:3]}"
+
+    seen = readers_see_one_version(s.url, swaps)
     assert len(seen) >= 3, seen
 
 

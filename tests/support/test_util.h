@@ -3,6 +3,7 @@
 #define MR_TEST_UTIL_H
 
 #include "core/batch.h"
+#include "core/schema.h"
 
 /* mkdtemp under /tmp; returns a static-lifetime malloc'd path. */
 char *tu_tempdir(const char *tag);
@@ -13,5 +14,10 @@ mr_batch_t *tu_batch_id_score(const char *const *keys, const float *scores, int 
 /* The same shape for n keys printf(key_fmt, first + i) (at most 15 bytes each), every
  * score v. */
 mr_batch_t *tu_batch_id_range(const char *key_fmt, int first, int n, float v);
+/* n keys printf(key_fmt, first + i) (at most 15 bytes each) in a utf8 column `id`, then
+ * ncols float32 columns c0, c1, ... (at most 10), every value v. */
+mr_batch_t *tu_batch_id_cols(const char *key_fmt, int first, int n, int ncols, float v);
+/* The schema of tu_batch_id_cols: key `id`, ncols nullable float32 columns c0.. */
+mr_schema_t *tu_schema_id_cols(int ncols);
 
 #endif

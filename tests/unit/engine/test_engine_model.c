@@ -1,9 +1,12 @@
-/* Model-based test: thousands of random operations (write batches with duplicate keys and
- * nulls across all 12 dtypes, reads with missing and duplicate keys, compact, close and
- * reopen) run against the engine and a trivially correct in-memory reference, compared
- * after every read. Seeds are reproducible: MURR_SEED=<n> reruns one; the seed is in every
- * failure message. Also: concurrent readers never see a torn row while a writer writes
- * and compaction runs. */
+/* Model-based test, run for every storage backend in tu_store_backends, through the store
+ * interface (engine/store.h): thousands of random operations (write batches with
+ * duplicate keys and nulls across all 12 dtypes, in one transaction of one or several
+ * batches, or streaming transactions of several appends that commit or abort, with reads
+ * while they are open; reads with missing and duplicate keys; compact; close and reopen)
+ * run against the store and a trivially correct in-memory reference, compared after every
+ * read. Seeds are reproducible: MURR_SEED=<n> reruns one; the backend and the seed are in
+ * every failure message. Also: concurrent readers never see a torn row while a writer
+ * writes and compaction runs. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +18,7 @@
 #include "core/log.h"
 #include "core/schema.h"
 #include "test_util.h"
+#include "tu_store.h"
 
 #define NKEYS 300
 #define NCOLS 13 /* key + 12 value columns (every dtype, utf8 twice) */
@@ -142,7 +146,9 @@ static mr_batch_t *build_batch(const int *keys, cell_t (*cells)[NCOLS], int n)
     return b;
 }
 
-static void check_read(murr_db *db, uint64_t seed, int step)
+static const char *backend; /* the backend under test, for failure messages */
+
+static void check_read(mr_store_t *st, uint64_t seed, int step)
 {
     int n = (int)(rnd() % 40);
     int qk[40];
@@ -162,10 +168,10 @@ static void check_read(murr_db *db, uint64_t seed, int step)
         cidx[i] = 1 + (int)(rnd() % (NCOLS - 1)); /* duplicates allowed */
         cols[i] = col_names[cidx[i]];
     }
-    murr_batch *b;
-    murr_error e = {0};
-    cr_assert_eq(murr_read(db, "m", keys, lens, (size_t)n, cols, (size_t)ncols, &b, &e), 0, "seed %llu step %d: %s",
-                 (unsigned long long)seed, step, e.message);
+    mr_batch_t *b;
+    mr_error_t e = {0};
+    cr_assert_eq(tu_store_read(st, keys, lens, (size_t)n, cols, (size_t)ncols, &b, &e), 0,
+                 "%s seed %llu step %d: %s", backend, (unsigned long long)seed, step, e.message);
     cr_assert_eq(b->num_rows, n);
     cr_assert_eq(b->num_columns, ncols);
     for (int ci = 0; ci < ncols; ci++) {
@@ -175,15 +181,15 @@ static void check_read(murr_db *db, uint64_t seed, int step)
         for (int r = 0; r < n; r++) {
             model_row_t *m = qk[r] < NKEYS ? &model[qk[r]] : NULL;
             bool want_valid = m && m->present && m->c[c].valid;
-            cr_assert_eq(murr_column_is_valid(col, r), want_valid, "seed %llu step %d col %s row %d key %d",
-                         (unsigned long long)seed, step, col_names[c], r, qk[r]);
+            cr_assert_eq(murr_column_is_valid(col, r), want_valid, "%s seed %llu step %d col %s row %d key %d",
+                         backend, (unsigned long long)seed, step, col_names[c], r, qk[r]);
             if (!want_valid)
                 continue;
             const cell_t *x = &m->c[c];
             if (col_types[c] == MURR_UTF8) {
                 size_t l;
                 const uint8_t *s = mr_column_str(col, r, &l);
-                cr_assert(l == strlen(x->str) && memcmp(s, x->str, l) == 0, "seed %llu step %d string",
+                cr_assert(l == strlen(x->str) && memcmp(s, x->str, l) == 0, "%s seed %llu step %d string", backend,
                           (unsigned long long)seed, step);
             } else if (col_types[c] == MURR_BOOL) {
                 cr_assert_eq(mr_bit_get(col->values, r), (bool)x->bits);
@@ -191,28 +197,87 @@ static void check_read(murr_db *db, uint64_t seed, int step)
                 size_t w = mr_dtype_width(col_types[c]);
                 uint64_t got = 0;
                 memcpy(&got, (const uint8_t *)col->values + (size_t)r * w, w);
-                cr_assert_eq(got, x->bits, "seed %llu step %d col %s", (unsigned long long)seed, step, col_names[c]);
+                cr_assert_eq(got, x->bits, "%s seed %llu step %d col %s", backend, (unsigned long long)seed, step,
+                             col_names[c]);
             }
         }
     }
-    murr_batch_free(b);
+    mr_batch_free(b);
 }
 
-static void run_model(uint64_t seed, int steps)
+#define MAX_PARTS 5
+
+/* Splits rows 0..n into 1..MAX_PARTS consecutive batches (some may be empty); returns how
+ * many. */
+static size_t split_batches(const int *keys, cell_t (*cells)[NCOLS], int n, size_t parts, mr_batch_t **out)
 {
+    int at = 0;
+    for (size_t p = 0; p < parts; p++) {
+        int len = p + 1 == parts ? n - at : (int)(rnd() % (uint64_t)(n - at + 1));
+        out[p] = build_batch(keys + at, cells + at, len);
+        at += len;
+    }
+    return parts;
+}
+
+static void free_batches(mr_batch_t **b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mr_batch_free(b[i]);
+}
+
+/* One write operation: a transaction of one batch, of several batches in one append, or
+ * a streaming transaction of several appends (reads while it is open see none of it) that
+ * commits or aborts. Returns whether the rows were committed. */
+static bool random_write(mr_store_t *st, const int *keys, cell_t (*cells)[NCOLS], int n, uint64_t seed, int step)
+{
+    mr_batch_t *parts[MAX_PARTS];
+    mr_error_t e = {0};
+    uint64_t how = rnd() % 10;
+    if (how < 7) { /* one transaction: one batch, or several at once */
+        size_t np = split_batches(keys, cells, n, how < 5 ? 1 : 2 + (size_t)(rnd() % (MAX_PARTS - 1)), parts);
+        cr_assert_eq(tu_store_write(st, (const mr_batch_t *const *)parts, np, &e), 0, "%s seed %llu step %d: %s",
+                     backend, (unsigned long long)seed, step, e.message);
+        free_batches(parts, np);
+        return true;
+    }
+    /* a streaming transaction of 2..MAX_PARTS appends, committed or aborted */
+    size_t np = split_batches(keys, cells, n, 2 + (size_t)(rnd() % (MAX_PARTS - 1)), parts);
+    mr_store_txn_t *x;
+    cr_assert_eq(mr_store_txn_begin(st, &x, &e), 0, "%s seed %llu step %d: %s", backend, (unsigned long long)seed,
+                 step, e.message);
+    for (size_t p = 0; p < np; p++) {
+        cr_assert_eq(mr_store_txn_append(x, (const mr_batch_t *const *)&parts[p], 1, &e), 0,
+                     "%s seed %llu step %d append %zu: %s", backend, (unsigned long long)seed, step, p, e.message);
+        if (rnd() % 4 == 0)
+            check_read(st, seed, step); /* the model does not have these rows yet */
+    }
+    free_batches(parts, np);
+    bool commit = how < 9;
+    if (commit)
+        cr_assert_eq(mr_store_txn_commit(x, &e), 0, "%s seed %llu step %d commit: %s", backend,
+                     (unsigned long long)seed, step, e.message);
+    else
+        mr_store_txn_abort(x);
+    return commit;
+}
+
+static void run_model(const mr_store_ops_t *ops, uint64_t seed, int steps)
+{
+    backend = ops->name;
     rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
     memset(model, 0, sizeof(model));
     char *dir = tu_tempdir("model");
+    char sdir[512];
+    snprintf(sdir, sizeof(sdir), "%s/m", dir);
     murr_options o;
     murr_options_default(&o);
-    o.background_compaction = false;
     o.sync_writes = false;
     o.segment_max_bytes = 1 << 16; /* many segments: compaction has work */
-    murr_db *db;
-    murr_error e = {0};
-    cr_assert_eq(murr_open(dir, &o, &db, &e), 0, "%s", e.message);
     mr_schema_t *s = model_schema();
-    cr_assert_eq(murr_create_table(db, "m", s, &e), 0, "%s", e.message);
+    tu_store_t ts;
+    mr_error_t e = {0};
+    cr_assert_eq(tu_store_open(&ts, ops, sdir, "m", s, &o, true, &e), 0, "%s: %s", backend, e.message);
     mr_schema_free(s);
     for (int step = 0; step < steps; step++) {
         uint64_t op = rnd() % 100;
@@ -225,44 +290,22 @@ static void run_model(uint64_t seed, int steps)
                 for (int c = 1; c < NCOLS; c++)
                     cells[r][c] = random_cell(col_types[c]);
             }
-            uint64_t how = rnd() % 10;
-            bool committed = true;
-            if (how < 7) { /* one murr_write */
-                mr_batch_t *b = build_batch(keys, cells, n);
-                cr_assert_eq(murr_write(db, "m", b, &e), 0, "seed %llu step %d: %s", (unsigned long long)seed, step,
-                             e.message);
-                mr_batch_free(b);
-            } else { /* a streaming write in two appends, committed or aborted */
-                murr_writer *w;
-                cr_assert_eq(murr_write_begin(db, "m", &w, &e), 0, "%s", e.message);
-                int half = n / 2;
-                mr_batch_t *b1 = build_batch(keys, cells, half);
-                mr_batch_t *b2 = build_batch(keys + half, cells + half, n - half);
-                cr_assert_eq(murr_writer_append(w, b1, &e), 0, "%s", e.message);
-                cr_assert_eq(murr_writer_append(w, b2, &e), 0, "%s", e.message);
-                mr_batch_free(b1);
-                mr_batch_free(b2);
-                committed = how < 9;
-                if (committed)
-                    cr_assert_eq(murr_writer_commit(w, &e), 0, "%s", e.message);
-                else
-                    murr_writer_abort(w);
-            }
+            bool committed = random_write(ts.s, keys, cells, n, seed, step);
             for (int r = 0; committed && r < n; r++) { /* in order: the last duplicate wins */
                 model[keys[r]].present = true;
                 memcpy(model[keys[r]].c, cells[r], sizeof(cells[r]));
             }
         } else if (op < 90) {
-            check_read(db, seed, step);
+            check_read(ts.s, seed, step);
         } else if (op < 95) {
-            cr_assert_eq(murr_compact(db, "m", &e), 0, "%s", e.message);
+            cr_assert_eq(mr_store_compact(ts.s, 0.0, true, &e), 0, "%s seed %llu step %d compact: %s", backend,
+                         (unsigned long long)seed, step, e.message);
         } else {
-            murr_close(db);
-            cr_assert_eq(murr_open(dir, &o, &db, &e), 0, "seed %llu step %d reopen: %s", (unsigned long long)seed, step,
-                         e.message);
+            cr_assert_eq(tu_store_reopen(&ts, &e), 0, "%s seed %llu step %d reopen: %s", backend,
+                         (unsigned long long)seed, step, e.message);
         }
     }
-    murr_close(db);
+    tu_store_free(&ts);
     tu_rmtree(dir);
     free(dir);
 }
@@ -271,17 +314,19 @@ Test(model, random_operations_match_reference, .timeout = 300)
 {
     mr_log_set_level(MR_LOG_ERROR);
     const char *env = getenv("MURR_SEED");
-    if (env) {
-        run_model(strtoull(env, NULL, 10), 3000);
-        return;
+    for (size_t i = 0; i < tu_store_nbackends; i++) {
+        if (env) {
+            run_model(tu_store_backends[i], strtoull(env, NULL, 10), 3000);
+            continue;
+        }
+        for (uint64_t seed = 1; seed <= 6; seed++)
+            run_model(tu_store_backends[i], seed, 1500);
     }
-    for (uint64_t seed = 1; seed <= 6; seed++)
-        run_model(seed, 1500);
 }
 
 /* ---- concurrency: readers see whole rows (all columns equal) while writes + compaction run */
 
-static murr_db *cdb;
+static mr_store_t *cst;
 static _Atomic bool cstop;
 static _Atomic long torn, reads_done;
 
@@ -302,9 +347,9 @@ static void *reader_main(void *arg)
             keys[i] = kb[i];
             lens[i] = strlen(kb[i]);
         }
-        murr_batch *b;
-        murr_error e = {0};
-        if (murr_read(cdb, "c", keys, lens, 64, cols, 3, &b, &e) != 0)
+        mr_batch_t *b;
+        mr_error_t e = {0};
+        if (tu_store_read(cst, keys, lens, 64, cols, 3, &b, &e) != 0)
             continue;
         for (int r = 0; r < 64; r++) {
             if (!murr_column_is_valid(&b->columns[0], r))
@@ -318,26 +363,32 @@ static void *reader_main(void *arg)
             if (a != bb || (size_t)wl != l || memcmp(s, want, l) != 0)
                 atomic_fetch_add(&torn, 1);
         }
-        murr_batch_free(b);
+        mr_batch_free(b);
         atomic_fetch_add(&reads_done, 1);
     }
     return NULL;
 }
 
-Test(concurrency, readers_never_see_torn_rows, .timeout = 300)
+static void run_torn_rows(const mr_store_ops_t *ops)
 {
-    mr_log_set_level(MR_LOG_ERROR);
+    const char *name = ops->name;
     char *dir = tu_tempdir("conc");
+    char sdir[512];
+    snprintf(sdir, sizeof(sdir), "%s/c", dir);
     murr_options o;
     murr_options_default(&o);
     o.sync_writes = false;
     o.segment_max_bytes = 1 << 16;
-    o.compact_garbage_ratio = 0.3;
-    murr_error e = {0};
-    cr_assert_eq(murr_open(dir, &o, &cdb, &e), 0);
+    mr_error_t e = {0};
     mr_schema_t *s = mr_schema_make("k", "k:utf8", "a:int64", "b:int64", "c:utf8", NULL);
-    cr_assert_eq(murr_create_table(cdb, "c", s, &e), 0);
+    tu_store_t ts;
+    cr_assert_eq(tu_store_open(&ts, ops, sdir, "c", s, &o, true, &e), 0, "%s: %s", name, e.message);
     mr_schema_free(s);
+    cst = ts.s;
+    atomic_store(&cstop, false);
+    atomic_store(&torn, 0);
+    atomic_store(&reads_done, 0);
+    tu_compactor_t *bg = tu_compactor_start(ts.s, 0.3, 2000); /* background compaction */
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, reader_main, NULL);
@@ -366,20 +417,28 @@ Test(concurrency, readers_never_see_torn_rows, .timeout = 300)
         mr_colbuilder_finish(&a, b, 1);
         mr_colbuilder_finish(&bb, b, 2);
         mr_colbuilder_finish(&c, b, 3);
-        cr_assert_eq(murr_write(cdb, "c", b, &e), 0, "%s", e.message);
+        cr_assert_eq(tu_store_write(ts.s, (const mr_batch_t *const *)&b, 1, &e), 0, "%s: %s", name, e.message);
         mr_batch_free(b);
         if (round % 50 == 49)
-            cr_assert_eq(murr_compact(cdb, "c", &e), 0, "%s", e.message);
+            cr_assert_eq(mr_store_compact(ts.s, 0.0, true, &e), 0, "%s: %s", name, e.message);
     }
     atomic_store(&cstop, true);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
-    cr_assert_eq(atomic_load(&torn), 0);
-    cr_assert_gt(atomic_load(&reads_done), 0);
+    cr_assert_eq(tu_compactor_stop(bg), 0, "%s: background compaction failed", name);
+    cr_assert_eq(atomic_load(&torn), 0, "%s: %ld torn rows", name, atomic_load(&torn));
+    cr_assert_gt(atomic_load(&reads_done), 0, "%s", name);
     murr_table_stats st;
-    murr_table_stats_get(cdb, "c", &st, &e);
-    cr_assert_eq(st.rows, 500);
-    murr_close(cdb);
+    tu_store_stats(ts.s, &st);
+    cr_assert_eq(st.rows, 500, "%s: %llu rows", name, (unsigned long long)st.rows);
+    tu_store_free(&ts);
     tu_rmtree(dir);
     free(dir);
+}
+
+Test(concurrency, readers_never_see_torn_rows, .timeout = 300)
+{
+    mr_log_set_level(MR_LOG_ERROR);
+    for (size_t i = 0; i < tu_store_nbackends; i++)
+        run_torn_rows(tu_store_backends[i]);
 }

@@ -1,7 +1,7 @@
 /* snapshot.c - snapshots and undo maps of the native store (snapshot.h). Undo maps are
  * anonymous mmaps: a commit of 1M keys into a populated table takes 2M entries (48 MiB),
  * given back to the OS at once when no reader needs it. */
-#include "engine/snapshot.h"
+#include "engine/native/snapshot.h"
 
 #include "core/alloc.h"
 

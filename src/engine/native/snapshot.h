@@ -21,8 +21,8 @@
  * Snapshots and their maps are retired through the epoch when superseded: a reader holds
  * its snapshot, and everything reachable from it, for as long as it is inside its epoch.
  */
-#ifndef MR_ENGINE_SNAPSHOT_H
-#define MR_ENGINE_SNAPSHOT_H
+#ifndef MR_ENGINE_NATIVE_SNAPSHOT_H
+#define MR_ENGINE_NATIVE_SNAPSHOT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -9,8 +9,8 @@
  * through the epoch (see epoch.h). Keys are never deleted individually (a table is
  * dropped whole).
  */
-#ifndef MR_ENGINE_KEYDIR_H
-#define MR_ENGINE_KEYDIR_H
+#ifndef MR_ENGINE_NATIVE_KEYDIR_H
+#define MR_ENGINE_NATIVE_KEYDIR_H
 
 #include <stdatomic.h>
 #include <stddef.h>

@@ -1,0 +1,223 @@
+/*
+ * native.h - internal header of the native storage backend: one store (a version of one
+ * table) as schema -> row layout, append-only segment files holding records (record.h),
+ * the key directory (keydir.h) and snapshots (snapshot.h). Only the backend's own files
+ * include it; the catalog, handles and versions reach a store through store.h.
+ *
+ * The modules: table.c (layout, lifecycle, stats, mr_native_store_ops), segment.c
+ * (segment files), keydir.c (directory tables and the writer's probing), write.c
+ * (transactions), read.c (batched reads), recover.c (scan and recovery), compact.c
+ * (compaction), record.c (the record format's out-of-line parts), snapshot.c.
+ *
+ * Concurrency: one writer per table (wlock): transactions, compaction, and everything
+ * marked "writer" below. Readers take no lock: they enter an epoch (engine/epoch.h), load
+ * the snapshot, the keydir pointer and segment pointers with acquire loads, and read
+ * mapped records. Segments are mapped read-only once, with room to grow to
+ * segment_max_bytes, so appends (pwrite) become visible through the mapping without
+ * remapping. Whatever a reader may still hold (a keydir table, a segment, a snapshot) is
+ * freed through mr_epoch_retire.
+ */
+#ifndef MR_ENGINE_NATIVE_NATIVE_H
+#define MR_ENGINE_NATIVE_NATIVE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "core/batch.h"
+#include "core/key.h"
+#include "core/schema.h"
+#include "engine/native/keydir.h"
+#include "engine/native/record.h"
+#include "engine/native/snapshot.h"
+#include "engine/store.h"
+
+/* GCC 12 at -O3 reports atomic loads from mr_segment_t (a struct ending in a flexible array
+ * member) as "writing 8 bytes into a region of size 0": a false positive of its object-size
+ * tracking on the generic __atomic_load temporary, not an overflow (ASan/UBSan runs agree).
+ * Every module of the backend loads segment fields, so the pragma is here, after the other
+ * headers: it holds for the rest of each file that includes this one. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+
+#define MR_TABLE_MAX_SEGMENTS 4096
+
+typedef struct mr_col_layout {
+    int32_t schema_index;
+    murr_dtype dtype;
+    uint32_t slot;   /* offset of the slot within the fixed area */
+    uint32_t width;  /* slot bytes */
+} mr_col_layout_t;
+
+typedef struct mr_segment {
+    uint32_t idx;              /* index in the table's segs[] (reused once retired) */
+    uint64_t seq;              /* file number: the position in the log, never reused */
+    struct mr_table *table;
+    _Atomic bool retired;      /* compacted: readers in flight may still use it */
+    bool head_continues;       /* it begins inside a write whose earlier rows (or marker-less
+                                  orphans) are in the previous segment: recovery of that
+                                  segment's rows depends on a marker in this one */
+    int fd;
+    int dirfd;                 /* the table's directory (not owned) */
+    uint8_t *map;
+    size_t map_len;
+    _Atomic uint64_t size;     /* bytes written (committed or being committed) */
+    _Atomic uint64_t garbage;  /* bytes of records superseded */
+    char path[];
+} mr_segment_t;
+
+typedef struct mr_table {
+    mr_store_t base;               /* the store interface (store.h); must come first */
+    char *name;
+    char *dir;
+    int dirfd;                     /* dir, opened once: files are named relative to it */
+    mr_schema_t *schema;
+    mr_key_codec_t key;            /* how rows' key columns become the record key */
+    int32_t ncols;                 /* non-key columns */
+    mr_col_layout_t *cols;         /* by non-key index */
+    int32_t *col_of_schema;        /* schema index -> non-key index, -1 for key columns */
+    uint32_t bitmap_bytes;
+    uint32_t fixed_bytes;
+    const murr_options *opts;
+
+    pthread_mutex_t wlock;         /* the one writer; also compaction */
+    _Atomic(mr_segment_t *) segs[MR_TABLE_MAX_SEGMENTS]; /* by index: resolves locations until
+                                                            the epoch frees a retired segment */
+    _Atomic(mr_segment_t *) live[MR_TABLE_MAX_SEGMENTS]; /* the same, cleared at retirement: what
+                                                            iterations (stats, compaction, fsync)
+                                                            walk, so that inside an epoch they never
+                                                            pick up a segment retired before it */
+    uint32_t active;               /* index of the segment appended to (writer only) */
+    uint64_t next_file;            /* number of the next segment file (writer only) */
+    bool pending;                  /* rows appended since the last marker (writer only) */
+    uint64_t next_seq;
+    _Atomic(mr_kd_table_t *) kd;
+    _Atomic(mr_snap_t *) snap;     /* the current snapshot (snapshot.h) */
+
+    _Atomic uint64_t writes;
+    _Atomic uint64_t compactions;
+    _Atomic bool sealed;           /* no new transactions (superseded version, dropped table) */
+    bool damaged;
+    char damage[256];
+} mr_table_t;
+
+/* A write transaction: holds the table's writer lock from begin to commit/abort. Appended
+ * rows go to the segment files at once (possibly across a segment roll) but are published
+ * to the key directory only at commit, after the commit record is durable. An abort (or a
+ * crash) leaves them as garbage; an abort record makes sure a later commit never adopts
+ * them on recovery. (write.c) */
+typedef struct mr_txn {
+    mr_store_txn_t base;
+    mr_table_t *t;
+    uint64_t *locs;
+    size_t nlocs, cap;
+    uint64_t first_seq; /* the first segment file this transaction appended to (0: none) */
+    uint64_t bytes;     /* row bytes appended */
+    bool failed;        /* an append failed part-way: only abort is possible */
+} mr_txn_t;
+
+/* ---- segments (segment.c) ---- */
+
+/* The live segment at index id, or NULL. Readers and writer. */
+static inline mr_segment_t *mr_seg_get(mr_table_t *t, uint32_t id)
+{
+    if (id == 0 || id >= MR_TABLE_MAX_SEGMENTS)
+        return NULL;
+    return atomic_load_explicit(&t->segs[id], memory_order_acquire);
+}
+
+/* The segment at index id if it is not retired (iterations; caller inside an epoch). */
+static inline mr_segment_t *mr_seg_live(mr_table_t *t, uint32_t id)
+{
+    return atomic_load_explicit(&t->live[id], memory_order_acquire);
+}
+
+/* The record at loc (NULL if its segment is gone). */
+static inline const uint8_t *mr_rec_at(mr_table_t *t, uint64_t loc)
+{
+    mr_segment_t *s = mr_seg_get(t, MR_LOC_SEG(loc));
+    if (s == NULL)
+        return NULL;
+    return s->map + MR_LOC_OFF(loc);
+}
+
+/* Opens (or creates) segment file number seq as index idx, mapped for at least min_map
+ * bytes; the caller publishes it in segs[]. */
+int mr_seg_open(mr_table_t *t, uint64_t seq, uint32_t idx, bool create, size_t min_map, mr_segment_t **out,
+                mr_error_t *err);
+/* Unmaps and closes s (NULL: nothing), unlinking its file if asked. */
+void mr_seg_close(mr_segment_t *s, bool unlink_file);
+/* Starts a new active segment (the next file of the log) able to take `need` bytes. Writer. */
+int mr_seg_roll(mr_table_t *t, size_t need, mr_error_t *err);
+/* Retires a compacted segment: closed and unlinked once no reader can hold it. Writer. */
+void mr_seg_retire(mr_table_t *t, mr_segment_t *s);
+/* A free index for a new segment (0: all MR_TABLE_MAX_SEGMENTS - 1 are live). Writer. */
+uint32_t mr_seg_free_index(mr_table_t *t);
+/* Makes the active segment able to take `need` more bytes. Writer. */
+int mr_seg_ensure_room(mr_table_t *t, size_t need, mr_error_t *err);
+/* Appends bytes at the end of the active segment (rolling first if needed); *seg_out and
+ * *base_out say where they landed. Writer. */
+int mr_seg_append(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **seg_out, uint64_t *base_out,
+                  mr_error_t *err);
+/* pwrite of all n bytes at off (0, or -1 with errno). */
+int mr_write_full(int fd, const uint8_t *p, size_t n, off_t off);
+/* The records at locs become garbage (an abort, or rows that never got published). */
+void mr_rows_to_garbage(mr_table_t *t, const uint64_t *locs, size_t n);
+
+/* ---- key directory (keydir.c) ---- */
+
+/* Finds the slot of key (writer side, or recovery). Returns the slot or NULL; *empty gets
+ * the first empty slot on the probe path. */
+mr_kd_slot_t *mr_kd_find(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const char *key, size_t len,
+                         mr_kd_slot_t **empty);
+/* mr_kd_find for the key of record rec. */
+mr_kd_slot_t *mr_kd_find_rec(mr_table_t *t, mr_kd_table_t *kd, const uint8_t *rec);
+/* Publishes key -> loc; the superseded record (if any) becomes garbage. With an undo map,
+ * the key's previous location is recorded before its slot changes. Writer. */
+int mr_kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_t *u);
+/* Grows the directory now so that n more keys fit without growing (load <= 75%). Writer. */
+int mr_kd_reserve(mr_table_t *t, uint64_t n);
+
+/* Does the record at loc hold this key? (mr_snap_key_eq_fn; ctx is the table). Inline so
+ * that the read path's snapshot resolution compiles with it. */
+static inline bool mr_loc_key_eq(void *ctx, uint64_t loc, const char *key, size_t len)
+{
+    const uint8_t *rec = mr_rec_at(ctx, loc);
+    return rec != NULL && mr_rec_key_eq(rec, key, len);
+}
+
+/* ---- write (write.c), recovery (recover.c), errors (table.c) ---- */
+
+/* Writes a marker record (commit or abort) at the end of the log, sequence next_seq. Writer. */
+int mr_txn_append_marker(mr_table_t *t, uint16_t kind, uint32_t count, mr_segment_t **seg, mr_error_t *err);
+/* Opens the table's segments and rebuilds its key directory (may mark it damaged). */
+int mr_table_recover(mr_table_t *t, mr_error_t *err);
+/* "table is damaged and refuses <what>" (MURR_EBUSY). */
+int mr_table_damaged_error(const mr_table_t *t, const char *what, mr_error_t *err);
+/* A sealed table takes no new transaction (MURR_EAGAIN). */
+int mr_table_sealed_error(const mr_table_t *t, mr_error_t *err);
+
+/* The native store's operations (store.h); mr_native_store_ops binds them. dir is the
+ * store's own directory (a table's version). */
+int mr_table_create(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                    mr_store_t **out, mr_error_t *err);
+int mr_table_open(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
+                  mr_store_t **out, mr_error_t *err);
+int mr_table_remove_files(const char *dir, mr_error_t *err);
+void mr_table_destroy(mr_store_t *s, bool remove_files);
+int mr_table_status(mr_store_t *s, mr_error_t *err);
+void mr_table_seal(mr_store_t *s);
+
+int mr_table_txn_begin(mr_store_t *s, mr_store_txn_t **out, mr_error_t *err);
+int mr_table_txn_append(mr_store_txn_t *x, const mr_batch_t *const *batches, size_t n, mr_error_t *err);
+int mr_table_txn_commit(mr_store_txn_t *x, mr_error_t *err);
+void mr_table_txn_abort(mr_store_txn_t *x);
+int mr_table_read(mr_store_t *s, const char *const *keys, const size_t *key_lens, size_t nkeys,
+                  const char *const *columns, size_t ncolumns, unsigned flags, mr_batch_t **out, mr_error_t *err);
+int mr_table_read_keys(mr_store_t *s, const mr_batch_t *keys, const char *const *columns, size_t ncolumns,
+                       unsigned flags, mr_batch_t **out, mr_error_t *err);
+int mr_table_compact(mr_store_t *s, double min_ratio, bool force, mr_error_t *err);
+void mr_table_stats(mr_store_t *s, murr_table_stats *out);
+
+#endif
