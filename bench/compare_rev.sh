@@ -109,7 +109,7 @@ for i in $(seq "$runs"); do
   done
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {printf "%.10g\n", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 col() { local -n m=$1; local side=$2 v=(); for i in $(seq "$runs"); do v+=("${m[$side$i]}"); done; median "${v[@]}"; }
 echo
 echo "| metric | A $short median | B $cur_desc median | B/A | target (<= 5% worse) |"
