@@ -11,7 +11,8 @@
  * Reader: fed bytes as they arrive; yields the schema, then record batches (dictionary
  * batches, including deltas, are applied internally and dictionary-encoded strings are
  * decoded into plain utf8). Accepts the continuation marker and the legacy 4-byte prefix,
- * LargeUtf8/Utf8View/dictionary strings, LZ4_FRAME and ZSTD body compression, sliced
+ * LargeUtf8/Utf8View/dictionary strings, List/LargeList/FixedSizeList of Float32, HalfFloat
+ * and Int8 (list dtypes, decision 0012), LZ4_FRAME and ZSTD body compression, sliced
  * buffers (non-zero offsets), zero-row batches. Unsupported types are refused with an
  * error naming the field and the type.
  */
@@ -31,6 +32,7 @@ typedef struct mr_ipc_field {
     size_t name_len;
     murr_dtype dtype;
     bool nullable;
+    int32_t dim;          /* list dtypes: FixedSizeList size, 0 for List */
 } mr_ipc_field_t;
 
 typedef struct mr_ipc_kv {

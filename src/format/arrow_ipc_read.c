@@ -10,6 +10,7 @@
 #include "format/arrow_ipc.h"
 #include "core/alloc.h"
 #include "core/utf8.h"
+#include "format/arrow_ipc_internal.h"
 #include "format/flatbuf.h"
 
 #include <lz4frame.h>
@@ -36,7 +37,7 @@ static const char *type_name(uint8_t t)
     return t < sizeof(n) / sizeof(n[0]) ? n[t] : "unknown";
 }
 
-typedef enum { K_FIXED, K_BOOL, K_UTF8, K_LARGE_UTF8, K_UTF8_VIEW } kind_t;
+typedef enum { K_FIXED, K_BOOL, K_UTF8, K_LARGE_UTF8, K_UTF8_VIEW, K_LIST } kind_t;
 
 typedef struct field_info {
     kind_t kind;          /* physical layout of the data as sent */
@@ -46,6 +47,8 @@ typedef struct field_info {
     int index_width;      /* dictionary index bytes */
     bool index_signed;
     kind_t dict_kind;     /* layout of the dictionary values */
+    mr_ipc_list_kind_t list_kind; /* K_LIST: List, LargeList or FixedSizeList */
+    int32_t dim;          /* K_LIST: fixed size, or 0 */
 } field_info_t;
 
 typedef struct dict {
@@ -190,6 +193,11 @@ static int parse_field(mr_ipc_reader_t *r, const fb_table_t *ft, size_t i, mr_er
     case T_UTF8: kind = K_UTF8; break;
     case T_LARGE_UTF8: kind = K_LARGE_UTF8; break;
     case T_UTF8_VIEW: kind = K_UTF8_VIEW; break;
+    case T_LIST: case T_FSL: case T_LARGE_LIST:
+        MR_RETURN_NOT_OK(mr_ipc_list_field(ft, tt, &type, has_type, fname, &fi->list_kind, &dt, &fi->dim, tn, sizeof(tn),
+                                           err));
+        kind = K_LIST;
+        break;
     default:
         return mr_err_set(err, MURR_EUNSUPPORTED, "field '%s': unsupported Arrow type %s", fname, type_name(tt));
     }
@@ -212,11 +220,12 @@ static int parse_field(mr_ipc_reader_t *r, const fb_table_t *ft, size_t i, mr_er
         snprintf(tn, sizeof(tn), "Dictionary<Int%d, %s>", fi->index_width * 8, type_name(tt));
     }
     size_t nchildren, cpos;
-    if (fb_vector(ft, 5, 4, &nchildren, &cpos) && nchildren > 0)
+    if (kind != K_LIST && fb_vector(ft, 5, 4, &nchildren, &cpos) && nchildren > 0)
         return mr_err_set(err, MURR_EUNSUPPORTED, "field '%s': nested types are not supported", fname);
     fi->kind = kind;
     fi->dtype = dt;
     f->dtype = dt;
+    f->dim = fi->dim;
     r->schema.type_names[i] = mr_arena_strndup(&r->schema_arena, tn, strlen(tn));
     return 0;
 }
@@ -267,20 +276,6 @@ static int parse_schema(mr_ipc_reader_t *r, const fb_table_t *st, uint64_t off, 
 
 /* ------------------------------------------------------------ record batch ------- */
 
-typedef struct rb_ctx {
-    mr_batch_t *out;
-    const uint8_t *body;      /* in the batch arena */
-    int64_t body_len;
-    const uint8_t *nodes;     /* FieldNode structs */
-    size_t nnodes, node_i;
-    const uint8_t *bufs;      /* Buffer structs */
-    size_t nbufs, buf_i;
-    const uint8_t *variadic;  /* variadicBufferCounts (int64) */
-    size_t nvariadic, variadic_i;
-    int codec;                /* -1 none, 0 LZ4_FRAME, 1 ZSTD */
-    uint64_t msg_off;
-    uint64_t max_decoded;     /* largest decompressed buffer accepted */
-} rb_ctx_t;
 
 static int64_t rd64(const uint8_t *p)
 {
@@ -342,6 +337,22 @@ static int next_buffer(rb_ctx_t *c, const char *fname, const uint8_t **data, int
     }
     *data = dst;
     *len = ulen;
+    return 0;
+}
+
+int mr_ipc_rb_buffer(rb_ctx_t *c, const char *fname, const uint8_t **data, int64_t *len, mr_error_t *err)
+{
+    return next_buffer(c, fname, data, len, err);
+}
+
+int mr_ipc_rb_node(rb_ctx_t *c, const char *fname, int64_t *length, int64_t *null_count, mr_error_t *err)
+{
+    if (c->node_i >= c->nnodes)
+        return mr_err_set(err, MURR_ECORRUPT, "field '%s': record batch at offset %llu has too few field nodes (%zu)",
+                          fname, (unsigned long long)c->msg_off, c->nnodes);
+    *length = rd64(c->nodes + 16 * c->node_i);
+    *null_count = rd64(c->nodes + 16 * c->node_i + 8);
+    c->node_i++;
     return 0;
 }
 
@@ -515,6 +526,8 @@ static int decode_column(rb_ctx_t *c, const mr_ipc_field_t *f, const field_info_
                           (long long)nlen, (long long)rows);
     MR_RETURN_NOT_OK(decode_validity(c, fname, rows, nnull, col, err));
     col->dtype = fi->dtype;
+    if (fi->kind == K_LIST)
+        return mr_ipc_list_decode(c, fname, fi->list_kind, fi->dtype, fi->dim, rows, col, err);
     if (fi->dict) {
         const uint8_t *ib;
         int64_t il;

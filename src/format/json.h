@@ -23,9 +23,12 @@
  * not NUL-terminated); returns the length. Non-finite input writes "null". */
 size_t mr_fmt_f32(float v, char *buf);
 size_t mr_fmt_f64(double v, char *buf);
+/* float16 given as its binary16 bits: the shortest digits that round-trip as float16. */
+size_t mr_fmt_f16(uint16_t bits, char *buf);
 
 /* {"columns":{"<c>":[...],...}}: one member per distinct column name, in batch order;
- * exact integers, shortest floats, NaN/Inf as null, strings escaped per RFC 8259. */
+ * exact integers, shortest floats, NaN/Inf as null, strings escaped per RFC 8259, lists as
+ * arrays of numbers (float16 elements as their shortest float16 digits). */
 int mr_json_write_batch(mr_buf_t *out, const mr_batch_t *b, mr_error_t *err);
 /* Appends a JSON string literal (quoted, escaped). */
 int mr_json_write_string(mr_buf_t *out, const char *s, size_t len);

@@ -11,6 +11,7 @@
  * MR_JSON_MAX_DEPTH; duplicate object members: the last one wins (as serde_json does for
  * maps). Errors carry the byte offset. */
 #include "format/json.h"
+#include "core/half.h"
 #include "core/alloc.h"
 #include "core/utf8.h"
 
@@ -427,6 +428,72 @@ static int elem_error(mr_error_t *err, const char *col, uint32_t row, const char
     return mr_err_set(err, MURR_EINVAL, "Table error: column '%s': Table error: row %u: %s", col, row, detail);
 }
 
+/* A list value: an array of numbers (int8: integers in range), exactly dim of them when the
+ * column has a fixed dimension. Elements go through a scratch buffer, in the element type. */
+static int append_list(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const jnode_t *e, uint32_t row,
+                       mr_error_t *err)
+{
+    char tok[64];
+    if (e->type != J_ARR)
+        return elem_error(err, cs->name, row, "expected an array of numbers (%s), got %s", murr_dtype_name(cs->dtype),
+                          kind(e));
+    if (cs->dim > 0 && e->n != (uint32_t)cs->dim)
+        return mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: vector has %u elements, the column's "
+                          "dimension is %d", cs->name, row, e->n, cs->dim);
+    size_t w = mr_list_elem_width(cs->dtype);
+    mr_buf_t el;
+    mr_buf_init(&el);
+    if (mr_buf_reserve(&el, (size_t)e->n * w + 8) != 0)
+        return MURR_ENOMEM;
+    int rc = 0;
+    for (uint32_t i = 0; i < e->n && rc == 0; i++) {
+        const jnode_t *x = &e->kids[i];
+        if (x->type == J_ARR) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u is an array; lists nest one "
+                            "level deep (%s holds numbers)", cs->name, row, i, murr_dtype_name(cs->dtype));
+            break;
+        }
+        if (x->type != J_NUM) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: expected a number, got %s%s",
+                            cs->name, row, i, kind(x), x->type == J_NULL ? " (list elements cannot be null)" : "");
+            break;
+        }
+        snprintf(tok, sizeof(tok), "%.*s", (int)(x->n > 40 ? 40 : x->n), x->s);
+        if (cs->dtype == MURR_LIST_INT8) {
+            bool neg, is_float;
+            uint64_t mag;
+            bool ok = parse_int_token(x->s, x->n, &neg, &mag, &is_float);
+            if (!ok || is_float || (neg ? mag > 128 : mag > 127)) {
+                rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: `%s` is not an int8 "
+                                "(an integer from -128 to 127)", cs->name, row, i, tok);
+                break;
+            }
+            el.data[el.len++] = (uint8_t)(neg ? (int8_t)(0 - (int64_t)mag) : (int8_t)mag);
+            continue;
+        }
+        char buf[1024];
+        memcpy(buf, x->s, x->n);
+        buf[x->n] = '\0';
+        float f = (float)strtod(buf, NULL);
+        uint16_t h = mr_float_to_half(f);
+        if (isinf(f) || (cs->dtype == MURR_LIST_FLOAT16 && (h & 0x7fffu) == 0x7c00u)) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: number `%s` is out of "
+                            "range for %s", cs->name, row, i, tok,
+                            cs->dtype == MURR_LIST_FLOAT16 ? "float16 (largest 65504)" : "float32 (largest 3.4028235e38)");
+            break;
+        }
+        if (cs->dtype == MURR_LIST_FLOAT16)
+            memcpy(el.data + el.len, &h, 2);
+        else
+            memcpy(el.data + el.len, &f, 4);
+        el.len += w;
+    }
+    if (rc == 0)
+        rc = mr_colbuilder_append_list(cb, el.data, e->n);
+    mr_buf_deinit(&el);
+    return rc;
+}
+
 static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const jnode_t *e, uint32_t row,
                        mr_error_t *err)
 {
@@ -434,6 +501,8 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     if (e->type == J_NULL)
         return mr_colbuilder_append_null(cb);
     switch (cs->dtype) {
+    case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8:
+        return append_list(cb, cs, e, row, err);
     case MURR_UTF8:
         if (e->type != J_STR)
             return elem_error(err, cs->name, row, "expected string, got %s%s", kind(e), "");
@@ -550,7 +619,7 @@ static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool 
         return rc ? mr_err_set(err, rc, "out of memory naming column '%s'", cs->name) : 0;
     }
     mr_colbuilder_t cb;
-    mr_colbuilder_init(&cb, cs->dtype);
+    mr_colbuilder_init_list(&cb, cs->dtype, cs->dim);
     int rc = 0;
     for (uint32_t r = 0; r < arr->n && rc == 0; r++) {
         const jnode_t *e = &arr->kids[r];

@@ -110,6 +110,19 @@ int main(int argc, char **argv)
                 case MURR_UINT64: mr_buf_printf(&out, "%" PRIu64, ((const uint64_t *)v)[r]); break;
                 case MURR_FLOAT32: mr_buf_printf(&out, "\"0x%08x\"", ((const uint32_t *)v)[r]); break;
                 case MURR_FLOAT64: mr_buf_printf(&out, "\"0x%016" PRIx64 "\"", ((const uint64_t *)v)[r]); break;
+                case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8: {
+                    /* elements as hex bit patterns of their width */
+                    size_t w = mr_list_elem_width(col->dtype);
+                    const uint8_t *el = mr_list_elems(col, r);
+                    mr_buf_append_byte(&out, '[');
+                    for (int64_t i = 0; i < mr_list_len(col, r); i++) {
+                        uint32_t bits = 0;
+                        memcpy(&bits, el + (size_t)i * w, w);
+                        mr_buf_printf(&out, "%s\"0x%0*x\"", i ? "," : "", (int)(2 * w), bits);
+                    }
+                    mr_buf_append_byte(&out, ']');
+                    break;
+                }
                 }
             }
             mr_buf_append_cstr(&out, "]}");

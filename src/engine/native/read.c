@@ -22,8 +22,10 @@
 static void copy_column(mr_table_t *t, const mr_col_layout_t *L, int32_t k, const uint8_t *const *recs, size_t nrecs,
                         mr_column_t *col)
 {
-    int32_t *offs = col->dtype == MURR_UTF8 ? col->values : NULL;
+    bool var_list = mr_dtype_is_list(L->dtype) && L->dim == 0;
+    int32_t *offs = col->dtype == MURR_UTF8 || var_list ? col->values : NULL;
     int32_t doff = 0;
+    size_t body = (size_t)t->bitmap_bytes + t->fixed_bytes, ew = mr_list_elem_width(L->dtype);
     for (size_t i = 0; i < nrecs; i++) {
         const uint8_t *rec = recs[i];
         const uint8_t *bm = rec ? mr_rec_body(rec) : NULL;
@@ -31,10 +33,23 @@ static void copy_column(mr_table_t *t, const mr_col_layout_t *L, int32_t k, cons
             mr_bit_clear(col->validity, (int64_t)i);
             if (offs)
                 offs[i + 1] = doff;
+            if (L->vec_bytes)
+                memset((uint8_t *)col->values + i * L->vec_bytes, 0, L->vec_bytes);
             continue;
         }
         const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
         switch (L->dtype) {
+        case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8:
+            if (L->dim > 0) { /* straight into the FixedSizeList child buffer */
+                memcpy((uint8_t *)col->values + i * L->vec_bytes, mr_rec_vec(rec, body, L->vec), L->vec_bytes);
+            } else { /* into the List child buffer; offsets count elements */
+                uint32_t n;
+                const uint8_t *el = mr_rec_list(rec, slot, &n);
+                memcpy(col->data + (size_t)doff * ew, el, (size_t)n * ew);
+                doff += (int32_t)n;
+                offs[i + 1] = doff;
+            }
+            break;
         case MURR_UTF8: {
             uint32_t l;
             const uint8_t *sv = mr_rec_str(rec, slot, &l);
@@ -194,23 +209,28 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
         const mr_column_schema_t *cs = &t->schema->columns[L->schema_index];
         int32_t oc = (int32_t)c + lead;
         mr_batch_set_name(b, oc, cs->name, cs->name_len);
-        int64_t data_len = 0;
-        if (L->dtype == MURR_UTF8) {
+        int64_t data_len = 0; /* utf8: bytes; variable lists: elements */
+        bool var_list = mr_dtype_is_list(L->dtype) && L->dim == 0;
+        if (L->dtype == MURR_UTF8 || var_list) {
             for (size_t i = 0; i < nrows; i++) {
                 const uint8_t *rec = recs[i];
                 if (rec == NULL)
                     continue;
                 const uint8_t *bm = mr_rec_body(rec);
-                if (mr_bit_get(bm, sel[c]))
-                    data_len += mr_rec_str_len(rec, bm + t->bitmap_bytes + L->slot);
+                if (!mr_bit_get(bm, sel[c]))
+                    continue;
+                const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
+                data_len += var_list ? mr_rec_list_count(rec, slot) : mr_rec_str_len(rec, slot);
             }
             if (data_len > INT32_MAX) {
-                rc = mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld bytes of strings exceed the 2 GiB limit of one answer",
-                                cs->name, (long long)data_len);
+                rc = mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld %s exceed the limit of %d in one answer", cs->name,
+                                (long long)data_len, var_list ? "list elements" : "bytes of strings", INT32_MAX);
                 break;
             }
         }
-        if (mr_batch_column_alloc(b, oc, L->dtype, true, data_len) != 0) {
+        int arc = mr_dtype_is_list(L->dtype) ? mr_batch_list_alloc(b, oc, L->dtype, L->dim, true, data_len)
+                                             : mr_batch_column_alloc(b, oc, L->dtype, true, data_len);
+        if (arc != 0) {
             rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate column '%s' for %zu keys", cs->name, nrows);
             break;
         }
