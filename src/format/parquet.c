@@ -97,6 +97,48 @@ static void read_schema_el(tc_reader_t *r, schema_el_t *el)
     tc_leave(r);
 }
 
+/* A top-level group at els[*i] as a list column: the 3-level LIST that pyarrow and duckdb
+ * write (optional or required group annotated LIST > repeated group of one child > leaf
+ * FLOAT or INT32 INT(8)); *i is left on its leaf. Anything else nested is refused naming
+ * the column. */
+static int map_list(const schema_el_t *els, uint32_t nels, uint32_t *i, pq_column_t *col, mr_error_t *err)
+{
+    const schema_el_t *g = &els[*i];
+    bool is_list = g->converted == CT_LIST || g->logical == 3;
+    if (!is_list || g->num_children != 1 || g->repetition == 2 || *i + 2 >= nels)
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': nested columns (groups, maps, structs, lists other than "
+                          "3-level LIST) are not supported", g->name);
+    const schema_el_t *rep = &els[*i + 1], *leaf = &els[*i + 2];
+    if (rep->repetition != 2 || rep->num_children != 1 || rep->type >= 0)
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': a LIST whose middle level is not a repeated group of one "
+                          "field (a 2-level or legacy list) is not supported", g->name);
+    if (leaf->num_children > 0 || leaf->type < 0 || leaf->repetition == 2)
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': list elements that are groups or lists are nested deeper "
+                          "than one level", g->name);
+    bool int8 = leaf->type == PQ_INT32 && ((leaf->logical == 10 && leaf->int_bits == 8 && leaf->int_signed) ||
+                                           (leaf->logical == 0 && leaf->converted == CT_INT_8));
+    if (leaf->type == PQ_FLOAT && leaf->logical == 0)
+        col->dtype = MURR_LIST_FLOAT32;
+    else if (int8)
+        col->dtype = MURR_LIST_INT8;
+    else
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': list elements of Parquet type %s%s are not supported; "
+                          "list columns read FLOAT or INT32 (INT_8) elements", g->name,
+                          leaf->type >= 0 && leaf->type <= 7 ? physical_names[leaf->type] : "?",
+                          leaf->logical ? " with a logical type" : "");
+    size_t bad;
+    if (!mr_utf8_valid((const uint8_t *)g->name, strlen(g->name), &bad) || g->name[0] == '\0')
+        return mr_err_set(err, MURR_ECORRUPT, "schema element %u has an empty or non-UTF-8 name", *i);
+    col->name = mr_xstrdup(g->name);
+    col->physical = leaf->type;
+    col->optional = g->repetition == 1;
+    col->list = true;
+    col->elem_optional = leaf->repetition == 1;
+    col->max_def = 1 + col->optional + col->elem_optional;
+    *i += 2;
+    return 0;
+}
+
 /* Maps a leaf to a murr dtype, or explains why not. */
 static int map_type(const schema_el_t *el, murr_dtype *out, mr_error_t *err)
 {
@@ -313,22 +355,27 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
         rc = mr_err_set(err, MURR_ECORRUPT, "FileMetaData has no schema");
         goto fail;
     }
-    /* flat schema: root group, then leaves only */
-    if (els[0].num_children < 0 || (uint32_t)els[0].num_children != nels - 1) {
-        for (uint32_t i = 1; i < nels; i++)
-            if (els[i].num_children > 0 || els[i].type < 0) {
-                rc = mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': nested columns (groups, lists, maps, structs) are "
-                                "not supported", els[i].name);
-                goto fail;
-            }
+    /* root group, then leaves and 3-level LIST groups (group > repeated group > leaf) */
+    if (els[0].num_children < 0 || (uint32_t)els[0].num_children > nels - 1) {
         rc = mr_err_set(err, MURR_ECORRUPT, "schema root declares %d children but %u elements follow",
                         els[0].num_children, nels - 1);
         goto fail;
     }
-    f->ncols = (int)nels - 1;
+    f->ncols = els[0].num_children;
     f->cols = mr_xcalloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_column_t));
-    for (int c = 0; c < f->ncols; c++) {
-        schema_el_t *el = &els[c + 1];
+    uint32_t ei = 1;
+    for (int c = 0; c < f->ncols; c++, ei++) {
+        if (ei >= nels) {
+            rc = mr_err_set(err, MURR_ECORRUPT, "schema root declares %d children but %u elements follow",
+                            els[0].num_children, nels - 1);
+            goto fail;
+        }
+        schema_el_t *el = &els[ei];
+        if (el->num_children > 0 || el->type < 0) {
+            if ((rc = map_list(els, nels, &ei, &f->cols[c], err)) != 0)
+                goto fail;
+            continue;
+        }
         if (el->num_children > 0 || el->type < 0) {
             rc = mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': nested columns (groups, lists, maps, structs) are not "
                             "supported", el->name);
@@ -348,6 +395,10 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
         f->cols[c].optional = el->repetition == 1;
         if ((rc = map_type(el, &f->cols[c].dtype, err)) != 0)
             goto fail;
+    }
+    if (ei != nels) {
+        rc = mr_err_set(err, MURR_ECORRUPT, "schema has %u elements after its %d columns", nels - ei, f->ncols);
+        goto fail;
     }
     if (have_groups) {
         tc_reader_t g;

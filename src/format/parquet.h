@@ -1,8 +1,11 @@
 /*
- * parquet.h - a Parquet reader for flat schemas, into mr_batch_t, one row group at a time.
+ * parquet.h - a Parquet reader for flat schemas and 3-level LIST columns, into mr_batch_t,
+ * one row group at a time.
  *
  * The whole file is in memory (an HTTP body); mr_pq_open validates the magic, the footer
- * and FileMetaData and maps every column onto a murr dtype, refusing nested or repeated
+ * and FileMetaData and maps every column onto a murr dtype (a 3-level LIST of FLOAT or
+ * INT32 INT_8, as pyarrow and duckdb write lists, onto a variable-length list dtype:
+ * parquet_levels.c assembles rows from its levels), refusing other nested or repeated
  * columns, INT96, decimals, dates, times, timestamps and fixed-length byte arrays with
  * MURR_EUNSUPPORTED naming the column and its type. Pages: data page v1 and v2, dictionary
  * pages; encodings PLAIN, PLAIN_DICTIONARY / RLE_DICTIONARY, RLE / bit-packed levels and

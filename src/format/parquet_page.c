@@ -38,6 +38,7 @@ typedef struct chunk_ctx {
     mr_column_t *out;
     int64_t rows_done, rows;
     mr_buf_t strdata;        /* utf8 bytes of the column */
+    pq_list_out_t list;      /* a LIST column being assembled */
 } chunk_ctx_t;
 
 static int cerr(chunk_ctx_t *c, int code, size_t off, const char *fmt, const char *detail)
@@ -576,8 +577,66 @@ static int decode_dictionary(chunk_ctx_t *c, const uint8_t *p, size_t len, int32
     return rc;
 }
 
+/* One level array of a list page: v1 (h->type 0) with its 4-byte length, v2 of `v2len`. */
+static bool list_levels(const page_hdr_t *h, const uint8_t **p, const uint8_t *end, int32_t v2len, int max,
+                        uint32_t *out, size_t n)
+{
+    int bw = 32 - __builtin_clz((unsigned)max | 1);
+    uint32_t l;
+    if (h->type == 3) {
+        l = (uint32_t)v2len;
+    } else {
+        if (end - *p < 4)
+            return false;
+        memcpy(&l, *p, 4);
+        *p += 4;
+    }
+    if (l > (size_t)(end - *p) || !rle_decode(*p, *p + l, bw, out, n))
+        return false;
+    *p += l;
+    return true;
+}
+
+/* A data page of a LIST column: repetition then definition levels, then the values of
+ * the levels at max_def, assembled into rows by parquet_levels.c. */
+static int decode_list_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *body, size_t blen, size_t off)
+{
+    int64_t n = h->num_values;
+    if (n < 0 || n > MR_PQ_LIST_LEVELS_MAX)
+        return cerr(c, n < 0 ? MURR_ECORRUPT : MURR_ETOOBIG, off, "%s",
+                    "a list page declares a negative number of levels or more than 16777216");
+    const uint8_t *p = body, *end = body + blen;
+    uint32_t *rep = mr_malloc((size_t)(n ? n : 1) * sizeof(uint32_t));
+    uint32_t *def = mr_malloc((size_t)(n ? n : 1) * sizeof(uint32_t));
+    int rc = 0;
+    if (rep == NULL || def == NULL)
+        rc = mr_err_set(c->err, MURR_ENOMEM, "out of memory for %lld levels", (long long)n);
+    else if (!list_levels(h, &p, end, h->rep_len, 1, rep, (size_t)n))
+        rc = cerr(c, MURR_ECORRUPT, off, "%s", "malformed repetition levels");
+    else if (!list_levels(h, &p, end, h->def_len, c->col->max_def, def, (size_t)n))
+        rc = cerr(c, MURR_ECORRUPT, off, "%s", "malformed definition levels");
+    int64_t m = 0;
+    for (int64_t i = 0; rc == 0 && i < n; i++)
+        m += def[i] == (uint32_t)c->col->max_def;
+    uint8_t *fixed = rc == 0 ? mr_malloc(4 * (size_t)(m ? m : 1)) : NULL;
+    uint8_t *scratch = NULL;
+    if (rc == 0 && fixed == NULL)
+        rc = mr_err_set(c->err, MURR_ENOMEM, "out of memory for %lld values", (long long)m);
+    if (rc == 0)
+        rc = decode_values(c, h->encoding, p, end, m, fixed, NULL, &scratch, off);
+    if (rc == 0)
+        rc = mr_pq_assemble_list(&c->list, c->col, c->rg, rep, def, n, fixed, m, c->err);
+    mr_free(scratch);
+    mr_free(fixed);
+    mr_free(rep);
+    mr_free(def);
+    return rc;
+}
+
 static int decode_data_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *body, size_t blen, size_t off)
 {
+    if (c->col->list)
+        return decode_list_page(c, h, body, blen, off);
     int64_t n = h->num_values;
     if (n < 0 || c->rows_done + n > c->rows)
         return cerr(c, MURR_ECORRUPT, off, "%s", "page holds more values than the row group has rows");
@@ -639,9 +698,12 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
     chunk_ctx_t c = {.f = f, .col = &f->cols[ci], .rg = rg, .name = f->cols[ci].name, .err = err, .rows = b->num_rows};
     mr_buf_init(&c.strdata);
     c.out = &b->columns[ci];
-    int rc = mr_batch_column_alloc(b, ci, c.col->dtype, true, 0);
+    int rc = c.col->list ? mr_batch_list_alloc(b, ci, c.col->dtype, 0, true, 0)
+                         : mr_batch_column_alloc(b, ci, c.col->dtype, true, 0);
     if (rc != 0)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for column '%s'", c.name);
+    c.list = (pq_list_out_t){.col = c.out, .rows = c.rows};
+    mr_buf_init(&c.list.elems);
     if (c.rows == 0) { /* an empty row group has no pages to read */
         mr_column_normalize_nulls(c.out, 0);
         return 0;
@@ -654,7 +716,8 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
         return mr_err_set(err, MURR_ECORRUPT, "column '%s' row group %d: chunk [%lld, +%lld) lies outside the file (%zu "
                           "bytes)", c.name, rg, (long long)start, (long long)ch->total_compressed_size, f->len);
     size_t pos = (size_t)start, end = (size_t)start + (size_t)ch->total_compressed_size;
-    while (rc == 0 && c.rows_done < c.rows && pos < end) {
+    /* a list's last row may continue into the chunk's next page: read every page */
+    while (rc == 0 && (c.col->list || c.rows_done < c.rows) && pos < end) {
         tc_reader_t r;
         tc_init(&r, f->data + pos, end - pos);
         page_hdr_t h;
@@ -684,7 +747,7 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
                 rc = cerr(&c, MURR_ECORRUPT, pos, "%s", "v2 level lengths exceed the page");
                 break;
             }
-            if (h.rep_len != 0) {
+            if (h.rep_len != 0 && !c.col->list) {
                 rc = cerr(&c, MURR_EUNSUPPORTED, pos, "%s", "repetition levels in a flat column");
                 break;
             }
@@ -725,6 +788,8 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
         mr_free(page);
         pos = body + (size_t)h.csize;
     }
+    if (c.col->list)
+        c.rows_done = c.list.rows_done;
     if (rc == 0 && c.rows_done != c.rows)
         rc = mr_err_set(err, MURR_ECORRUPT, "column '%s' row group %d: pages hold %lld values, the row group has %lld rows",
                         c.name, rg, (long long)c.rows_done, (long long)c.rows);
@@ -736,8 +801,17 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
             memcpy(c.out->data, c.strdata.data, c.strdata.len);
         c.out->data_len = (int64_t)c.strdata.len;
     }
+    if (rc == 0 && c.col->list) {
+        c.out->data = mr_batch_alloc(b, c.list.elems.len);
+        if (c.out->data == NULL)
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
+        else if (c.list.elems.len)
+            memcpy(c.out->data, c.list.elems.data, c.list.elems.len);
+        c.out->data_len = (int64_t)c.list.elems.len;
+    }
     if (rc == 0)
         mr_column_normalize_nulls(c.out, c.rows);
+    mr_buf_deinit(&c.list.elems);
     mr_buf_deinit(&c.strdata);
     mr_free(c.dict_fixed);
     mr_free(c.dict_spans);

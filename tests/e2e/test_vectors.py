@@ -276,3 +276,28 @@ def test_flight_put_and_get(murr):
         assert info.schema.field("v").type == pa.list_(pa.float32(), 16)
     finally:
         c.close()
+
+
+def test_pypi_client_031_with_list_columns(murr):
+    """murr 0.3.1 (PyPI) does not know the list dtypes: its schema models refuse them with a
+    pydantic ValidationError naming the column's dtype (a clear error, no misread); its data
+    path is Arrow IPC, so writes and reads of vector columns work unchanged."""
+    import pydantic
+    from v03_util import Murr031
+    db = Murr031(murr)
+    create(murr.url, schema("float32", 4))
+    create(murr.url, {"columns": {"id": {"dtype": "utf8", "nullable": False, "key": True},
+                                  "s": {"dtype": "float32"}}}, name="plain")
+    with pytest.raises(pydantic.ValidationError) as ei:
+        db.get_schema("t")
+    text = str(ei.value)
+    assert "columns.v.dtype" in text and "list<float32>" in text
+    with pytest.raises(pydantic.ValidationError):  # one vector table fails the whole listing
+        db.list_tables()
+    assert set(db.get_schema("plain").columns) == {"id", "s"}
+    m = np.arange(12, dtype=np.float32).reshape(3, 4)
+    db.write("t", pa.table({"id": ["a", "b", "c"], "v": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), 4)}))
+    got = db.read("t", {"id": ["c", "x", "a"]}, ["v"])
+    assert got.column("_idx").to_pylist() == [0, 2]
+    assert got.schema.field("v").type == pa.list_(pa.float32(), 4)
+    assert np.array(got.column("v").to_pylist(), np.float32).tobytes() == m[[2, 0]].tobytes()
