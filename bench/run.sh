@@ -62,17 +62,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/servers.sh
 
 redis_args=()
 if want redis || want python; then
-  redis_port=$(free_port)
-  mkdir -p "$work/redis"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis" \
-    --io-threads 2 --io-threads-do-reads yes --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
-  pids+=($!)
-  redis_pid=$!
-  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  start_redis
   redis_args=(--redis-port "$redis_port" --redis-pid "$redis_pid")
   if want python; then redis_args+=(--redis-keep-blob); fi
 fi
