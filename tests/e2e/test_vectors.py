@@ -4,6 +4,7 @@ Arrow IPC writes and answers, JSON writes and answers, Flight DoPut / DoGet; nul
 list level, empty lists; validation errors naming column, row and sizes; restart."""
 import io
 import json
+import re
 from decimal import Decimal
 
 import numpy as np
@@ -232,23 +233,28 @@ def test_non_strict_narrowing_rounds(murr):
     assert np.array(got, np.float16).tobytes() == np.array(vals, np.float32).astype(np.float16).tobytes()
 
 
-def test_restart_keeps_vectors(murr_factory, tmp_path):
-    s = murr_factory(tmp_path / "d")
+def test_restart_and_compaction_keep_vectors(murr_factory, tmp_path):
+    s = murr_factory(tmp_path / "d", extra_env={"MURR_STORAGE_SEGMENT_MAX_BYTES": "65536"})  # ~16 rows a segment
     rng = np.random.default_rng(5)
-    fixed = vectors(rng, "float32", 30, 5, nulls={2})
-    var = vectors(rng, "int8", 30, None, nulls={4}, empty={7})
+    fixed = vectors(rng, "float32", 60, 1000, nulls={2})
+    var = vectors(rng, "int8", 60, None, nulls={4}, empty={7})
     create(s.url, {"columns": {"id": {"dtype": "int64", "nullable": False, "key": True},
                                "name": {"dtype": "utf8"},
-                               "f": {"dtype": "list<float32>", "dim": 5},
+                               "f": {"dtype": "list<float32>", "dim": 1000},
                                "g": {"dtype": "list<int8>"}, "x": {"dtype": "float64"}}})
-    t = pa.table({"id": pa.array(range(30), pa.int64()), "name": [f"n{i}" * (i % 4) for i in range(30)],
-                  "f": arrow_list(fixed, "float32", 5), "g": arrow_list(var, "int8"),
-                  "x": pa.array(np.arange(30, dtype=np.float64))})
+    t = pa.table({"id": pa.array(range(60), pa.int64()), "name": [f"n{i}" * (i % 4) for i in range(60)],
+                  "f": arrow_list(fixed, "float32", 1000), "g": arrow_list(var, "int8"),
+                  "x": pa.array(np.arange(60, dtype=np.float64))})
     assert write_arrow(s.url, t).status_code == 200
+    # overwrite half the rows (garbage), then compact: vectors move to new records
+    assert write_arrow(s.url, t.slice(0, 40)).status_code == 200
+    assert requests.post(f"{s.url}/api/v1/table/t/compact").status_code == 200
+    m = re.search(r'murr_table_compactions_total\{table="t"\} (\d+)', requests.get(f"{s.url}/metrics").text)
+    assert m and int(m.group(1)) >= 1  # sealed segments with garbage were rewritten
     s.stop()
     s.start()
-    got = fetch_arrow(s.url, {"id": list(range(29, -1, -1))}, columns=("name", "f", "g", "x"))
-    for j, i in enumerate(range(29, -1, -1)):
+    got = fetch_arrow(s.url, {"id": list(range(59, -1, -1))}, columns=("name", "f", "g", "x"))
+    for j, i in enumerate(range(59, -1, -1)):
         assert got.column("name")[j].as_py() == f"n{i}" * (i % 4)
         assert bits(None if got.column("f")[j].as_py() is None else np.array(got.column("f")[j].as_py(), np.float32)) \
             == bits(fixed[i])
