@@ -38,7 +38,7 @@ static mr_batch_t *make_batch(uint64_t first, int64_t n, bool half)
     for (int c = 0; c < NFEAT + 1; c++)
         o->columns[c == 0 ? 0 : c + 1] = b->columns[c];
     for (int c = 0; c < NFEAT; c++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "f_%d", c);
         mr_batch_set_name(o, c + 2, name, strlen(name));
     }

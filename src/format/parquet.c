@@ -24,6 +24,7 @@ typedef struct schema_el {
     int logical;         /* LogicalType union field id, 0 none */
     int int_bits;        /* IntType */
     bool int_signed;
+    int type_length;     /* FIXED_LEN_BYTE_ARRAY */
 } schema_el_t;
 
 static const char *const physical_names[] = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY",
@@ -76,6 +77,7 @@ static void read_schema_el(tc_reader_t *r, schema_el_t *el)
     while (tc_field(r, &last, &id, &t)) {
         switch (id) {
         case 1: el->type = (int)tc_int(r, t); break;
+        case 2: el->type_length = (int)tc_int(r, t); break;
         case 3: el->repetition = (int)tc_int(r, t); break;
         case 4: {
             size_t n;
@@ -99,7 +101,7 @@ static void read_schema_el(tc_reader_t *r, schema_el_t *el)
 
 /* A top-level group at els[*i] as a list column: the 3-level LIST that pyarrow and duckdb
  * write (optional or required group annotated LIST > repeated group of one child > leaf
- * FLOAT or INT32 INT(8)); *i is left on its leaf. Anything else nested is refused naming
+ * FLOAT, FIXED_LEN_BYTE_ARRAY(2) FLOAT16 or INT32 INT(8)); *i is left on its leaf. Anything else nested is refused naming
  * the column. */
 static int map_list(const schema_el_t *els, uint32_t nels, uint32_t *i, pq_column_t *col, mr_error_t *err)
 {
@@ -119,11 +121,13 @@ static int map_list(const schema_el_t *els, uint32_t nels, uint32_t *i, pq_colum
                                            (leaf->logical == 0 && leaf->converted == CT_INT_8));
     if (leaf->type == PQ_FLOAT && leaf->logical == 0)
         col->dtype = MURR_LIST_FLOAT32;
+    else if (leaf->type == PQ_FIXED_LEN_BYTE_ARRAY && leaf->type_length == 2 && leaf->logical == 15)
+        col->dtype = MURR_LIST_FLOAT16; /* FLOAT16: binary16 little-endian, as pyarrow writes HalfFloat */
     else if (int8)
         col->dtype = MURR_LIST_INT8;
     else
         return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': list elements of Parquet type %s%s are not supported; "
-                          "list columns read FLOAT or INT32 (INT_8) elements", g->name,
+                          "list columns read FLOAT, FIXED_LEN_BYTE_ARRAY(2) FLOAT16 or INT32 (INT_8) elements", g->name,
                           leaf->type >= 0 && leaf->type <= 7 ? physical_names[leaf->type] : "?",
                           leaf->logical ? " with a logical type" : "");
     size_t bad;

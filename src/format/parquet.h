@@ -3,8 +3,8 @@
  * one row group at a time.
  *
  * The whole file is in memory (an HTTP body); mr_pq_open validates the magic, the footer
- * and FileMetaData and maps every column onto a murr dtype (a 3-level LIST of FLOAT or
- * INT32 INT_8, as pyarrow and duckdb write lists, onto a variable-length list dtype:
+ * and FileMetaData and maps every column onto a murr dtype (a 3-level LIST of FLOAT,
+ * FIXED_LEN_BYTE_ARRAY(2) FLOAT16 or INT32 INT_8, as pyarrow and duckdb write lists, onto a variable-length list dtype:
  * parquet_levels.c assembles rows from its levels), refusing other nested or repeated
  * columns, INT96, decimals, dates, times, timestamps and fixed-length byte arrays with
  * MURR_EUNSUPPORTED naming the column and its type. Pages: data page v1 and v2, dictionary

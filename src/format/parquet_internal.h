@@ -58,7 +58,7 @@ typedef struct pq_list_out {
  * are the page's decode budget: 128 MiB). */
 #define MR_PQ_LIST_LEVELS_MAX ((int64_t)1 << 24)
 
-/* Appends n levels (rep, def) with the m leaf values `vals` (physical FLOAT or INT32, one
+/* Appends n levels (rep, def) with the m leaf values `vals` (physical FLOAT, FLBA(2) or INT32, one
  * per def == max_def) to o. Errors name the column, row group and row: MURR_ECORRUPT for a
  * continuation without a started row, levels above their maxima, more rows than the row
  * group or values than the levels; MURR_EINVAL for a null element or an INT32 outside int8;

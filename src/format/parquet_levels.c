@@ -59,8 +59,9 @@ int mr_pq_assemble_list(pq_list_out_t *o, const pq_column_t *col, int rg, const 
                 return mr_err_set(err, MURR_EINVAL, "column '%s' row group %d row %lld: INT_8 element %d is outside "
                                   "-128..127", col->name, rg, (long long)row, x);
             rc = mr_buf_append_byte(&o->elems, (uint8_t)(int8_t)x);
-        } else {
-            rc = mr_buf_append(&o->elems, vals + 4 * vi, 4);
+        } else { /* FLOAT as float32, FIXED_LEN_BYTE_ARRAY(2) FLOAT16 as binary16: the same bytes */
+            size_t w = mr_list_elem_width(o->col->dtype);
+            rc = mr_buf_append(&o->elems, vals + w * (size_t)vi, w);
         }
         if (rc != 0)
             return mr_err_set(err, MURR_ENOMEM, "column '%s': out of memory for list elements", col->name);

@@ -53,6 +53,7 @@ static size_t phys_width(int physical)
     switch (physical) {
     case PQ_INT32: case PQ_FLOAT: return 4;
     case PQ_INT64: case PQ_DOUBLE: return 8;
+    case PQ_FIXED_LEN_BYTE_ARRAY: return 2; /* only FLOAT16 list elements are mapped (parquet.c) */
     default: return 0;
     }
 }
@@ -618,7 +619,7 @@ static int decode_list_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *
     int64_t m = 0;
     for (int64_t i = 0; rc == 0 && i < n; i++)
         m += def[i] == (uint32_t)c->col->max_def;
-    uint8_t *fixed = rc == 0 ? mr_malloc(4 * (size_t)(m ? m : 1)) : NULL;
+    uint8_t *fixed = rc == 0 ? mr_malloc(phys_width(c->col->physical) * (size_t)(m ? m : 1)) : NULL;
     uint8_t *scratch = NULL;
     if (rc == 0 && fixed == NULL)
         rc = mr_err_set(c->err, MURR_ENOMEM, "out of memory for %lld values", (long long)m);

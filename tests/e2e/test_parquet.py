@@ -32,6 +32,8 @@ def elem_bits(v, t):
     """pq_dump's text of one list element: its bits in hex at the element's width."""
     if pa.types.is_float32(t):
         return "0x%08x" % struct.unpack("<I", struct.pack("<f", v))[0]
+    if pa.types.is_float16(t):
+        return "0x%04x" % struct.unpack("<H", struct.pack("<e", v))[0]
     return "0x%02x" % (v & 0xff)
 
 

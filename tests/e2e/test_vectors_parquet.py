@@ -49,6 +49,19 @@ def test_pyarrow_lists_every_codec_and_page_version(tmp_path, version, dpv, code
     assert groups[0]["columns"]["i"]["dtype"] == "list<int8>"
 
 
+@pytest.mark.parametrize("dpv", ["1.0", "2.0"])
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_pyarrow_float16_lists(tmp_path, dpv, dictionary):
+    """pa.list_(pa.float16()) is written as FIXED_LEN_BYTE_ARRAY(2) annotated FLOAT16."""
+    rng = np.random.default_rng(4)
+    rows = [None if i % 9 == 4 else rng.standard_normal(i % 6).astype(np.float16) for i in range(500)]
+    t = pa.table({"h": pa.array([None if r is None else list(r) for r in rows], pa.list_(pa.float16()))})
+    path = tmp_path / "h.parquet"
+    pq.write_table(t, path, data_page_version=dpv, use_dictionary=dictionary, row_group_size=200)
+    groups = assert_same(path)
+    assert len(groups) == 3 and groups[0]["columns"]["h"]["dtype"] == "list<float16>"
+
+
 def test_pyarrow_not_null_lists_and_elements(tmp_path):
     sch = pa.schema([pa.field("v", pa.list_(pa.field("element", pa.float32(), nullable=False)), nullable=False)])
     t = pa.table({"v": [[1.0, 2.0], [], [3.5]]}, schema=sch)
