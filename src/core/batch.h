@@ -123,7 +123,8 @@ int mr_colbuilder_finish(mr_colbuilder_t *cb, mr_batch_t *b, int32_t col);
  * always succeeds. Otherwise, if strict: MURR_EINVAL "column 'c': expected <to>, got <from>
  * (...)" naming the cast the client needs. Non-strict numeric narrowing: floats round;
  * integer targets refuse values out of range or with a fraction, naming row and value.
- * bool/utf8 never convert to or from other types. */
+ * bool/utf8 never convert to or from other types; list dtypes convert only to list dtypes,
+ * keeping the source's dim (mr_list_column_convert takes the target's dim). */
 int mr_column_convert(mr_batch_t *owner, const mr_column_t *src, int64_t rows, murr_dtype to, bool strict,
                       mr_column_t *out, mr_error_t *err);
 
