@@ -189,7 +189,7 @@ start_peer() { # start_peer <version> <binary> <harness flag prefix>
   env $(env | sed -n 's/^\(MURR_[A-Za-z0-9_]*\)=.*/-u \1/p') "$bin" -c "$dir/config.yaml" >"$dir/log" 2>&1 &
   pid=$!
   pids+=($pid)
-  for _ in $(seq 300); do grep -q 'Listening for HTTP requests on' "$dir/log" && break; sleep 0.1; done
+  for _ in $(seq 300); do grep -qs 'Listening for HTTP requests on' "$dir/log" && break; sleep 0.1; done
   grep -q 'Listening for HTTP requests on' "$dir/log" || { echo "murr $v did not start:"; cat "$dir/log"; exit 1; }
   peer_args+=("--$flag-port" "$http" "--$flag-pid" "$pid" "--$flag-dir" "$dir/data")
   peer_versions+=("$("$bin" --version | cut -d' ' -f2)")
