@@ -184,6 +184,11 @@ void mr_rows_to_garbage(mr_table_t *t, const uint64_t *locs, size_t n);
  * the first empty slot on the probe path. */
 mr_kd_slot_t *mr_kd_find(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const char *key, size_t len,
                          mr_kd_slot_t **empty);
+/* Readers' batched lookup (no lock; caller inside an epoch): recs[i] = the current record
+ * of keys[i] in kd, or NULL; hashes[i] = its fixed hash. Hashing, slot loads, record loads
+ * and key compares run as a pipeline so that the misses of many keys overlap. */
+void mr_kd_lookup(mr_table_t *t, mr_kd_table_t *kd, const char *const *keys, const size_t *key_lens, size_t n,
+                  uint64_t *hashes, const uint8_t **recs);
 /* mr_kd_find for the key of record rec. */
 mr_kd_slot_t *mr_kd_find_rec(mr_table_t *t, mr_kd_table_t *kd, const uint8_t *rec);
 /* Publishes key -> loc; the superseded record (if any) becomes garbage. With an undo map,

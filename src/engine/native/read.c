@@ -1,8 +1,9 @@
 /* read.c - batched reads of the native store (mr_table_read) and reads by key columns
  * (mr_table_read_keys). Workload: ~1,000 keys x all columns in tens of microseconds, in
- * three passes so that DRAM misses overlap: hash every key and prefetch its first slot;
- * probe, prefetching each matching record before comparing its key; copy the requested
- * columns one by one from the (now cached) records.
+ * passes so that DRAM misses overlap: find every key's record (mr_kd_lookup, keydir.c: a
+ * pipeline of hash + slot prefetch, probe + record prefetch, key compare); resolve keys a
+ * later commit touched back to the snapshot; copy the requested columns one by one from
+ * the (now cached) records.
  *
  * Rules: readers take no lock and never wait. The caller is inside an epoch (epoch.h), so
  * the snapshot, the keydir table and the segments loaded here stay mapped until it
@@ -133,35 +134,8 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
     size_t nprobe = snap->empty ? 0 : nkeys; /* empty at the snapshot: every key is missing */
     for (size_t i = nprobe; i < nkeys; i++)
         recs[i] = NULL;
-    /* Pass 1: hash every key, prefetch its first slot. */
-    for (size_t i = 0; i < nprobe; i++) {
-        hashes[i] = mr_kd_fix_hash(mr_hash64(keys[i], key_lens[i]));
-        __builtin_prefetch(&kd->slots[hashes[i] & kd->mask]);
-    }
-    /* Pass 2: probe; on a fingerprint match prefetch the record and compare the key. */
-    for (size_t i = 0; i < nprobe; i++) {
-        uint64_t h = hashes[i], j = h & kd->mask;
-        recs[i] = NULL;
-        for (;;) {
-            mr_kd_slot_t *s = &kd->slots[j];
-            uint64_t sh = atomic_load_explicit(&s->hash, memory_order_acquire);
-            if (sh == 0)
-                break;
-            if (sh == h) {
-                uint64_t loc = atomic_load_explicit(&s->loc, memory_order_acquire);
-                const uint8_t *rec = loc ? mr_rec_at(t, loc) : NULL;
-                if (rec) {
-                    __builtin_prefetch(rec);
-                    __builtin_prefetch(rec + 64);
-                    if (mr_rec_key_eq(rec, keys[i], key_lens[i])) {
-                        recs[i] = rec;
-                        break;
-                    }
-                }
-            }
-            j = (j + 1) & kd->mask;
-        }
-    }
+    /* Passes 1-2: find every key's current record (keydir.c pipelines the misses). */
+    mr_kd_lookup(t, kd, keys, key_lens, nprobe, hashes, recs);
     /* A commit after our snapshot started publishing: take each key as of the snapshot. */
     if (nprobe && atomic_load_explicit(&snap->undo, memory_order_acquire) != NULL)
         for (size_t i = 0; i < nprobe; i++) {
