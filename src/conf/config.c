@@ -40,6 +40,8 @@ static const key_def_t keys[] = {
     {"server.grpc.port", K_U16, F(grpc.port), 0, 65535, "Flight/gRPC port"},
     {"server.grpc.max_message_size", K_U64, F(grpc.max_message_size), 1024, UINT64_MAX, "gRPC message limit"},
     {"server.grpc.enabled", K_BOOL, F(grpc.enabled), 0, 0, "serve Flight/gRPC"},
+    {"server.grpc.max_connections", K_U32, F(grpc.max_connections), 1, 10000000, "Flight connection cap"},
+    {"server.grpc.idle_timeout_ms", K_U32, F(grpc.idle_timeout_ms), 1, 86400000, "Flight idle connection timeout"},
     {"storage.path", K_STR, F(storage.path), 0, 0, "data directory"},
     {"storage.sync_writes", K_BOOL, F(storage.sync_writes), 0, 0, "fdatasync before acknowledging a write"},
     {"storage.segment_max_bytes", K_U64, F(storage.segment_max_bytes), 1 << 16, UINT64_MAX, "segment roll size"},
@@ -66,6 +68,8 @@ void mr_config_defaults(mr_config_t *c)
     c->grpc.port = 8081;
     c->grpc.max_message_size = 64ull << 20;
     c->grpc.enabled = true;
+    c->grpc.max_connections = 10000;
+    c->grpc.idle_timeout_ms = 300000;
     c->storage.sync_writes = true;
     c->storage.segment_max_bytes = 256ull << 20;
     c->storage.compact_garbage_ratio = 0.5;

@@ -36,6 +36,8 @@ typedef struct mr_config {
         uint16_t port;
         uint64_t max_message_size;
         bool enabled;
+        uint32_t max_connections;   /* open Flight connections; more are closed at accept */
+        uint32_t idle_timeout_ms;   /* no stream open this long: GOAWAY and close */
     } grpc;
     struct {
         char path[4096];            /* "" until resolved */
