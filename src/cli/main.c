@@ -171,6 +171,7 @@ int main(int argc, char **argv)
     }
     /* one event core under both listeners (docs/decisions/0008-event-core.md) */
     mr_ev_core_t *core = mr_ev_core_new((int)cfg.http.threads, 0);
+    mr_ev_core_set_output_budget(core, cfg.output.budget_bytes, cfg.output.stall_ms);
     mr_server_t *srv = NULL;
     mr_flight_server_t *flight = NULL;
     rc = mr_server_listen(core, &cfg, db, sources, &srv, &err);

@@ -28,6 +28,13 @@ uint32_t mr_ev_listener_max_connections(const mr_ev_listener_t *l) { return l->s
 unsigned mr_ev_listener_open(const mr_ev_listener_t *l) { return atomic_load(&l->open); }
 bool mr_ev_core_stopping(const mr_ev_core_t *core) { return atomic_load(&core->stopping); }
 int mr_ev_core_nloops(const mr_ev_core_t *core) { return core->nloops; }
+uint64_t mr_ev_core_output_queued(const mr_ev_core_t *core) { return atomic_load(&core->out_queued); }
+
+void mr_ev_core_set_output_budget(mr_ev_core_t *core, uint64_t bytes, uint32_t stall_ms)
+{
+    core->out_budget = bytes;
+    core->out_stall_ms = stall_ms;
+}
 int mr_ev_core_nworkers(const mr_ev_core_t *core) { return core->nworkers; }
 
 static const mr_ev_proto_ops_t *ops_of(const mr_ev_conn_t *c) { return c->listener->spec.ops; }
@@ -38,7 +45,7 @@ void mr_ev_conn_update(mr_ev_conn_t *c)
 {
     if (c->closed || c->fd < 0)
         return;
-    uint32_t mask = (c->in_paused || c->eof ? 0 : (EPOLLIN | EPOLLRDHUP)) | (c->want_out ? EPOLLOUT : 0) |
+    uint32_t mask = (c->in_paused || c->eof || mr_ev_out_full(c) ? 0 : (EPOLLIN | EPOLLRDHUP)) | (c->want_out ? EPOLLOUT : 0) |
                     c->tr.ops->wants(c->tr.t);
     if (mask == c->ev_mask)
         return;
@@ -139,7 +146,7 @@ static mr_ev_conn_t *conn_open(mr_ev_loop_t *l, mr_ev_listener_t *li, int fd, mr
     c->listener = li;
     c->fd = fd;
     c->tr = tr;
-    c->out = mr_ev_outq_new();
+    c->out = mr_ev_outq_new(&l->core->out_queued);
     c->last_ns = mr_now_ns();
     atomic_fetch_add(&li->open, 1);
     atomic_fetch_add(&l->core->conns, 1);
@@ -210,6 +217,21 @@ static void tick(mr_ev_loop_t *l, uint64_t now)
             if (c->closed)
                 continue;
         }
+        if (mr_ev_out_held(c) > mr_ev_out_share(c)) {
+            /* over its share of the output budget: closed if the peer reads nothing for
+             * the stall deadline (others keep being served meanwhile) */
+            if (c->over_since_ns == 0)
+                c->over_since_ns = now;
+            else if (now - c->over_since_ns > (uint64_t)l->core->out_stall_ms * 1000000u) {
+                MR_WARN("evcore", "%s: connection closed: %zu bytes of answers unread for %u ms, over its share "
+                        "(%zu bytes) of the output budget (%llu bytes, %u connections)",
+                        c->listener->what, mr_ev_out_held(c), l->core->out_stall_ms, mr_ev_out_share(c),
+                        (unsigned long long)l->core->out_budget, atomic_load(&l->core->conns));
+                mr_ev_conn_close(c);
+                continue;
+            }
+        } else
+            c->over_since_ns = 0;
         uint64_t idle_ns = (uint64_t)c->listener->spec.idle_timeout_ms * 1000000u;
         bool quiet = c->jobs == 0 && ops->is_quiet(c);
         if (quiet && mr_ev_out_queued(c) == 0 && stopping) {
@@ -344,6 +366,8 @@ static mr_ev_core_t *core_alloc(int loops, int workers)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     core->nloops = loops > 0 ? loops : (int)(ncpu > 0 ? ncpu : 1);
     core->nworkers = workers > 0 ? workers : core->nloops < 2 ? 2 : core->nloops;
+    core->out_budget = 256ull << 20;
+    core->out_stall_ms = 10000;
     core->loops = mr_xcalloc((size_t)core->nloops, sizeof(mr_ev_loop_t));
     for (int i = 0; i < core->nloops; i++)
         loop_init(core, &core->loops[i]);
@@ -507,6 +531,8 @@ int mr_ev_detached_run(mr_ev_core_t *core, const uint8_t *data, size_t len, size
         uint32_t events = (c->ev_mask & (EPOLLIN | EPOLLRDHUP)) | (mr_ev_out_queued(c) > 0 ? EPOLLOUT : 0);
         if (events)
             on_event(c, events);
+        else if (eof && l->done == NULL && c->jobs == 0)
+            break; /* all input delivered, nothing to write, no job: no event will come */
         if (!c->closed)
             mr_ev_jobs_complete(l);
         drain_peer(sv[1], out);

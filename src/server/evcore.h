@@ -88,8 +88,10 @@ typedef struct mr_ev_listener_spec {
 
 #define MR_EV_TICK_MS 50
 /* Output queued on one connection above which its protocol stops producing (per connection,
- * a flow-control mark; the global budget is on top of it). */
+ * a flow-control mark; the share of the global budget can be lower, mr_ev_out_limit). */
 #define MR_EV_OUT_HIGH_WATER (8u << 20)
+/* A connection's share of the output budget never drops below this (a few answers). */
+#define MR_EV_OUT_MIN_SHARE (256u << 10)
 
 struct mr_ev_conn {
     mr_ev_loop_t *loop;
@@ -107,6 +109,7 @@ struct mr_ev_conn {
     uint32_t ev_mask;
     int jobs;                      /* jobs running for this connection */
     uint64_t last_ns;              /* last byte read or written */
+    uint64_t over_since_ns;        /* over its output share without the peer reading since; 0: not */
 };
 
 /* ---- the core ---- */
@@ -119,6 +122,16 @@ int mr_ev_core_listen(mr_ev_core_t *core, const mr_ev_listener_spec_t *spec, mr_
                       mr_error_t *err);
 int mr_ev_core_start(mr_ev_core_t *core, mr_error_t *err);
 int mr_ev_core_nloops(const mr_ev_core_t *core);
+/* The output budget (before start): bytes queued and not yet read by the peers, all
+ * connections of all listeners together. A connection's share is max(MR_EV_OUT_MIN_SHARE,
+ * budget / open connections). While the total is over the budget, a connection over its
+ * share stops producing (mr_ev_out_full) and its input is not read (so the total stays
+ * under about budget + connections x share, and a connection under its share is always
+ * served); a connection over its share for stall_ms without the peer reading a byte is
+ * closed. Default: 256 MiB, 10 s. */
+void mr_ev_core_set_output_budget(mr_ev_core_t *core, uint64_t bytes, uint32_t stall_ms);
+/* (any thread) output queued now, all connections */
+uint64_t mr_ev_core_output_queued(const mr_ev_core_t *core);
 int mr_ev_core_nworkers(const mr_ev_core_t *core);
 /* Graceful stop: stop accepting, on_drain every connection, wait for in-flight jobs and for
  * connections to close (quiet ones are closed; output drains), up to drain_ms; then close
@@ -158,11 +171,24 @@ void mr_ev_submit(mr_ev_conn_t *c, mr_ev_job_t *j);
  * written, or when the connection closes); release may be NULL. 0, or MURR_EIO on a closed
  * connection (release is called at once). */
 int mr_ev_out_ref(mr_ev_conn_t *c, const void *p, size_t len, void (*release)(void *), void *arg);
+/* The same, for ranges that keep `held` more bytes alive until release (an answer's request
+ * arena): counted in the output budget with the bytes themselves. */
+int mr_ev_out_ref_held(mr_ev_conn_t *c, const void *p, size_t len, void (*release)(void *), void *arg, size_t held);
 /* Queues a copy of `len` bytes (small pieces coalesce). 0, MURR_ENOMEM, or MURR_EIO (closed). */
 int mr_ev_out_copy(mr_ev_conn_t *c, const void *p, size_t len);
 /* Bytes queued and not yet written. */
 size_t mr_ev_out_queued(const mr_ev_conn_t *c);
-static inline bool mr_ev_out_full(const mr_ev_conn_t *c) { return mr_ev_out_queued(c) > MR_EV_OUT_HIGH_WATER; }
+/* What the queue costs the output budget: the bytes plus what they keep alive. */
+size_t mr_ev_out_held(const mr_ev_conn_t *c);
+/* This connection's share of the output budget now. */
+size_t mr_ev_out_share(const mr_ev_conn_t *c);
+/* What a protocol may queue before it stops producing: its high-water mark, or while the
+ * total is over the budget, min(high_water, the share). */
+size_t mr_ev_out_limit(const mr_ev_conn_t *c, size_t high_water);
+static inline bool mr_ev_out_full(const mr_ev_conn_t *c)
+{
+    return mr_ev_out_held(c) > mr_ev_out_limit(c, MR_EV_OUT_HIGH_WATER);
+}
 /* Writes what the transport takes now; arms EPOLLOUT when it would block. 0, or -1 when the
  * connection broke (the caller closes it). */
 int mr_ev_flush(mr_ev_conn_t *c);

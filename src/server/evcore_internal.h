@@ -45,6 +45,9 @@ struct mr_ev_core {
     _Atomic bool stopping, quit;
     _Atomic int jobs_running;      /* submitted and not yet completed on their loop */
     _Atomic unsigned conns;        /* open connections, all listeners */
+    _Atomic uint64_t out_queued;   /* output queued and unwritten, all connections */
+    uint64_t out_budget;
+    uint32_t out_stall_ms;
     /* the job queue (jlock only) */
     pthread_mutex_t jlock;
     pthread_cond_t jcond;
@@ -63,7 +66,7 @@ void mr_ev_jobs_complete(mr_ev_loop_t *l);
 void mr_ev_conn_update(mr_ev_conn_t *c);
 
 /* evcore_out.c */
-mr_ev_outq_t *mr_ev_outq_new(void);
+mr_ev_outq_t *mr_ev_outq_new(_Atomic uint64_t *global);
 /* Releases everything still queued and frees the queue. */
 void mr_ev_outq_free(mr_ev_outq_t *q);
 

@@ -35,6 +35,12 @@
 #include "server/http_internal.h"
 
 #define READ_CHUNK 65536
+/* Input read ahead of the parser: beyond this the bytes stay in the kernel until the parser
+ * has consumed what is buffered (a client pipelining requests it never reads the answers of
+ * pins at most this much input, on top of its share of the output budget). */
+#define READ_AHEAD (1u << 20)
+/* A fetch body above this many bytes (about 5,000 JSON keys) is answered on a worker. */
+#define MR_HTTP_FETCH_INLINE_MAX (64u << 10)
 
 /* What one answer's queued ranges point into, freed when its last range is written. */
 typedef struct out_chunk {
@@ -58,7 +64,14 @@ typedef struct conn {
     bool hvalue_started;
     bool in_message, headers_done, expect_continue, keep_alive;
     bool request_ready, busy, close_after, read_closed;
-    int early_status;            /* 413 / 431 / 501 / 505 / 507 decided during parsing */
+    int early_status;            /* 400 / 413 / 431 / 501 / 505 / 507 decided during parsing */
+    /* chunked framing: http-parser (non-strict build) takes any two bytes after a chunk's
+     * data for its CRLF; we check them (RFC 9112 7.1: chunk-data CRLF) */
+    uint64_t chunk_left;         /* data bytes of the current chunk still to come */
+    uint64_t chunk_size;         /* the current chunk's declared size, for the message */
+    size_t crlf_at;              /* offset in `in` of the next CRLF byte to check */
+    int crlf_need;               /* CRLF bytes still to check (2, 1 or 0) */
+    uint8_t crlf_bad;            /* the byte found instead */
     char te[64];                 /* Transfer-Encoding as sent (truncated), for the 501 */
     size_t te_len;
     uint64_t msg_start_ns;
@@ -117,8 +130,11 @@ static int flush_out(conn_t *c) { return mr_ev_flush(&c->ev); }
 /* Queues the chunk's ranges (head first, then the zero-copy parts); the last one frees it. */
 static void enqueue(conn_t *c, out_chunk_t *ch, const struct iovec *iov, int n)
 {
+    /* the budget counts what the answer keeps alive: its request arena and header buffer */
+    size_t held = ch->head.cap + (ch->arena ? ch->arena->total : 0);
     for (int i = 0; i < n; i++)
-        mr_ev_out_ref(&c->ev, iov[i].iov_base, iov[i].iov_len, i == n - 1 ? chunk_free : NULL, ch);
+        mr_ev_out_ref_held(&c->ev, iov[i].iov_base, iov[i].iov_len, i == n - 1 ? chunk_free : NULL, ch,
+                           i == n - 1 ? held : 0);
 }
 
 static void send_raw(conn_t *c, const char *s)
@@ -221,6 +237,8 @@ static int on_message_begin(http_parser *p)
     c->headers_done = false;
     c->expect_continue = false;
     c->te_len = 0;
+    c->crlf_need = 0;
+    c->chunk_left = 0;
     c->msg_start_ns = mr_now_ns();
     req_free(c->req);
     c->req = req_new();
@@ -382,9 +400,26 @@ static void stream_decode(mr_req_t *r, const char *at, size_t len)
 
 /* A chunk that declares more than the rest of max_payload_size is refused at its header,
  * before its bytes arrive (a 2^63-byte chunk used to hold the connection open). */
+/* Checks the CRLF after a chunk's data as far as `in` holds it (the rest at the next call). */
+static void check_chunk_crlf(conn_t *c)
+{
+    while (c->crlf_need > 0 && c->crlf_at < c->in_len && c->early_status == 0) {
+        uint8_t want = c->crlf_need == 2 ? '\r' : '\n', got = c->in[c->crlf_at];
+        if (got != want) {
+            c->crlf_bad = got;
+            c->early_status = 400;
+            http_parser_pause(&c->parser, 1);
+            return;
+        }
+        c->crlf_at++;
+        c->crlf_need--;
+    }
+}
+
 static int on_chunk_header(http_parser *p)
 {
     conn_t *c = p->data;
+    c->chunk_left = c->chunk_size = p->content_length;
     uint64_t limit = c->srv->cfg.http.max_payload_size, have = c->req->body.len;
     if (p->content_length > limit || have > limit - p->content_length) {
         c->early_status = 413;
@@ -397,6 +432,16 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     conn_t *c = p->data;
     mr_req_t *r = c->req;
+    if ((p->flags & F_CHUNKED) && len <= c->chunk_left) {
+        c->chunk_left -= len;
+        if (c->chunk_left == 0) {
+            c->crlf_at = (size_t)((const uint8_t *)at + len - c->in);
+            c->crlf_need = 2;
+            check_chunk_crlf(c);
+            if (c->early_status)
+                return 0;
+        }
+    }
     if (r->body.len + len > c->srv->cfg.http.max_payload_size) {
         c->early_status = 413;
         http_parser_pause(p, 1);
@@ -457,7 +502,11 @@ static void dispatch(conn_t *c)
     }
     bool offload;
     mr_route_t route = mr_http_route_of(req, &offload);
-    (void)route;
+    /* A large fetch (a body-size proxy for its key count, known once the body is in) runs
+     * on a worker: a 2.5M-key fetch on the loop stalled every other connection of it for
+     * ~80 ms (docs/decisions/0008-event-core.md). */
+    if (route == MR_ROUTE_FETCH && req->body.len > MR_HTTP_FETCH_INLINE_MAX)
+        offload = true;
     if (offload) {
         job_t *j = mr_xcalloc(1, sizeof(*j));
         j->ev.run = job_run;
@@ -490,7 +539,10 @@ again:;
             break;
         if (HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED)
             http_parser_pause(&c->parser, 0);
-        size_t n = http_parser_execute(&c->parser, &g_settings, (const char *)c->in, c->in_len);
+        check_chunk_crlf(c); /* the part of a chunk's CRLF that arrived after its data */
+        size_t n = 0;
+        if (c->early_status == 0)
+            n = http_parser_execute(&c->parser, &g_settings, (const char *)c->in, c->in_len);
         enum http_errno en = HTTP_PARSER_ERRNO(&c->parser);
         if (en != HPE_OK && en != HPE_PAUSED) {
             if (en == HPE_HEADER_OVERFLOW)
@@ -501,6 +553,7 @@ again:;
         }
         memmove(c->in, c->in + n, c->in_len - n);
         c->in_len -= n;
+        c->crlf_at = c->crlf_at >= n ? c->crlf_at - n : 0;
         if (c->early_status) {
             char msg[160];
             if (c->early_status == 413)
@@ -509,6 +562,9 @@ again:;
             else if (c->early_status == 505)
                 snprintf(msg, sizeof(msg), "HTTP/%u.%u is not supported: use HTTP/1.1 or HTTP/1.0",
                          c->parser.http_major, c->parser.http_minor);
+            else if (c->early_status == 400)
+                snprintf(msg, sizeof(msg), "malformed chunked body: the %llu bytes of chunk data are followed by "
+                         "0x%02x instead of CRLF", (unsigned long long)c->chunk_size, c->crlf_bad);
             else if (c->early_status == 501)
                 snprintf(msg, sizeof(msg), "Transfer-Encoding `%.*s` is not supported: send the body as is or "
                          "chunked only", (int)c->te_len, c->te);
@@ -552,7 +608,7 @@ static void on_input(mr_ev_conn_t *ev)
         ssize_t r = mr_ev_conn_read(&c->ev, c->in + c->in_len, c->in_cap - c->in_len);
         if (r > 0) {
             c->in_len += (size_t)r;
-            if (c->busy || c->in_len > (4u << 20) || out_full(c))
+            if (c->busy || c->in_len > READ_AHEAD || out_full(c))
                 break; /* process what we have; more stays in the kernel */
             continue;
         }

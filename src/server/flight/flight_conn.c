@@ -198,7 +198,7 @@ static ssize_t data_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
 {
     mr_flight_stream_t *st = src->ptr;
     mr_flight_conn_t *c = user;
-    if (queued(c) >= OUT_HIGH_WATER) {
+    if (queued(c) >= mr_ev_out_limit(&c->ev, OUT_HIGH_WATER)) {
         if (!st->deferred) {
             st->deferred = true;
             st->next_deferred = c->deferred;
@@ -355,14 +355,15 @@ static int send_data_cb(nghttp2_session *h2, nghttp2_frame *frame, const uint8_t
 static bool conn_flush(mr_flight_conn_t *c)
 {
     for (int round = 0; round < 1024; round++) {
-        if (queued(c) < OUT_HIGH_WATER && nghttp2_session_want_write(c->h2)) {
+        size_t limit = mr_ev_out_limit(&c->ev, OUT_HIGH_WATER);
+        if (queued(c) < limit && nghttp2_session_want_write(c->h2)) {
             if (nghttp2_session_send(c->h2) != 0)
                 return false;
         }
         size_t before = queued(c);
         if (mr_ev_flush(&c->ev) != 0)
             return false;
-        if (queued(c) < OUT_HIGH_WATER && c->deferred) { /* room again: resume providers */
+        if (queued(c) < limit && c->deferred) { /* room again: resume providers */
             mr_flight_stream_t *d = c->deferred;
             c->deferred = NULL;
             while (d) {
