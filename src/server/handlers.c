@@ -427,7 +427,7 @@ static int fetch_json(const mr_server_shared_t *sh, mr_req_t *req, const char *n
     if (rc == MURR_ESYNTAX)
         mr_err_prefix(e, "Failed to parse the request body as JSON: ");
     if (rc == 0)
-        rc = mr_fetch_json(sh->db, name, &fr, &req->arena, b, e);
+        rc = mr_fetch_json(sh->db, name, &fr, sh->cfg->http.max_fetch_keys, &req->arena, b, e);
     if (rc == MURR_ESHAPE) /* parse-time or against the table's key: the 0.2 answer, 422 */
         mr_err_prefix(e, "Failed to deserialize the JSON body into the target type: ");
     return rc;
@@ -441,8 +441,8 @@ static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
     switch (fetch_body_of(req)) {
     case FETCH_JSON: rc = fetch_json(sh, req, name, &b, &e); break;
     case FETCH_ARROW:
-        rc = mr_fetch_arrow(sh->db, name, req->body.data, req->body.len, sh->cfg->http.max_payload_size, &req->arena,
-                            &b, &e);
+        rc = mr_fetch_arrow(sh->db, name, req->body.data, req->body.len, sh->cfg->http.max_payload_size,
+                            sh->cfg->http.max_fetch_keys, &req->arena, &b, &e);
         break;
     case FETCH_PARQUET:
         mr_http_error(resp, 415, "fetch requests are JSON (`Content-Type: application/json`) or Arrow IPC "

@@ -397,7 +397,8 @@ static void rpc_do_get(mr_flight_stream_t *st, const uint8_t *msg, size_t len)
     memcpy(table, fr.table.ptr, fr.table.len);
     table[fr.table.len] = '\0';
     murr_batch *b;
-    rc = mr_fetch_json(mr_flight_stream_db(st), table, &fr, &st->arena, &b, &e);
+    rc = mr_fetch_json(mr_flight_stream_db(st), table, &fr, mr_flight_stream_cfg(st)->http.max_fetch_keys, &st->arena,
+                       &b, &e);
     if (rc != 0) {
         fail_from(st, rc, &e);
         goto done;
