@@ -116,7 +116,8 @@ static int cmp_obj_key(const void *a, const void *b)
  * children, sorted) as indexes into objs. Returns false when there is none. */
 static bool newest_complete(mr_object_list_t *objs, char *part, size_t **files, size_t *nfiles)
 {
-    qsort(objs->v, objs->n, sizeof(*objs->v), cmp_obj_key);
+    if (objs->n > 1)
+        qsort(objs->v, objs->n, sizeof(*objs->v), cmp_obj_key);
     part[0] = '\0';
     for (size_t i = 0; i < objs->n; i++) {
         const char *k = objs->v[i].key, *slash = strchr(k, '/');
