@@ -607,7 +607,9 @@ static int write_json(const mr_server_shared_t *sh, mr_req_t *req, const char *n
     murr_schema *s;
     MR_RETURN_NOT_OK(murr_describe_table(sh->db, name, &s, e));
     mr_batch_t *b;
-    int rc = mr_json_parse_write((const char *)req->body.data, req->body.len, s, &b, e);
+    mr_budget_t budget; /* decision 0009 */
+    mr_budget_init(&budget, sh->cfg->http.max_payload_size, "server.http.max_payload_size");
+    int rc = mr_json_parse_write((const char *)req->body.data, req->body.len, s, &budget, &b, e);
     murr_schema_free(s);
     if (rc == MURR_ESHAPE || rc == MURR_ESYNTAX)
         return e->code = MURR_EINVAL; /* the reference answers 400 for every bad write body */

@@ -154,3 +154,21 @@ def test_just_under_the_budget_still_lands(small):
     got = requests.post(f"{small.url}/api/v1/table/n/fetch", json={"keys": {"id": [5, 4 * n - 1]},
                                                                     "columns": ["v"]}).json()
     assert got == {"columns": {"_idx": [0, 1], "v": [15, (4 * n - 1) * 3]}}
+
+
+def test_json_write_tree_is_budgeted(small):
+    """A 12 MiB JSON body of small numbers (6 Mi values) needs ~16x its size as a parse tree:
+    refused by the budget instead of taking ~300 MB; a 100 KB one lands."""
+    put_table(small, "n", INT_SCHEMA)
+    n = 3 * MiB
+    body = '{"columns":{"id":[' + ",".join(["0"] * n) + '],"v":[' + ",".join(["1"] * n) + "]}}"
+    r, grown = rise(small, lambda: requests.put(f"{small.url}/api/v1/table/n/write", data=body,
+                                                headers={"Content-Type": "application/json"}))
+    assert_budget_413(r, "the JSON document tree")
+    assert grown < BOUND, f"peak RSS grew by {grown / MiB:.0f} MiB"
+    rows = 10_000
+    ok = json.dumps({"columns": {"id": list(range(rows)), "v": [i * 7 for i in range(rows)]}})
+    r = requests.put(f"{small.url}/api/v1/table/n/write", data=ok, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    got = requests.post(f"{small.url}/api/v1/table/n/fetch", json={"keys": {"id": [9999]}, "columns": ["v"]}).json()
+    assert got == {"columns": {"_idx": [0], "v": [69993]}}
