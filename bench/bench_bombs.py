@@ -51,25 +51,27 @@ class Server:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:  # still decoding (or writing) a bomb
+            self.proc.kill()
+            self.proc.wait()
 
 
-def bomb_rows(binary, work, payload):
+def bomb_rows(binary, work, payload, emit):
     s = Server(binary, work, payload)
     requests.put(f"{s.url}/api/v1/table/s", json=bombs.string_table_schema()).raise_for_status()
     requests.put(f"{s.url}/api/v1/table/n", json=bombs.INT_SCHEMA).raise_for_status()
     cases = [("Parquet 8 dict columns x 8192 x 64 KiB", "s", bombs.parquet_dictionary_bomb(), bombs.PARQUET),
              ("Arrow IPC dictionary 12000 x 64 KiB, zstd", "s", bombs.ipc_dictionary_bomb(), bombs.ARROW),
              ("Arrow IPC zstd 16 batches x 128 MiB", "n", bombs.ipc_zstd_bomb(16, 8 * MiB), bombs.ARROW)]
-    out = []
     for name, table, body, ctype in cases:
-        before = bombs.vm_hwm(s.proc.pid)
+        before = bombs.reset_peak(s.proc.pid)
         t0 = time.monotonic()
         r = requests.put(f"{s.url}/api/v1/table/{table}/write", data=body, headers={"Content-Type": ctype})
         dt = time.monotonic() - t0
-        out.append((name, len(body), r.status_code, dt, bombs.vm_hwm(s.proc.pid) - before))
+        emit(name, len(body), r.status_code, dt, bombs.vm_hwm(s.proc.pid) - before)
     s.stop()
-    return out
 
 
 def legit_bodies(rows):
@@ -126,9 +128,11 @@ def main():
         for label, binary in (("A", args.a), ("B", args.b)):
             for payload in (None, args.small_payload):
                 p = payload or (1 << 30)
-                for name, size, status, dt, grown in bomb_rows(binary, work, payload):
+
+                def emit(name, size, status, dt, grown, label=label, p=p):
                     print(f"| {label} | {p} | {name} | {size} | {status} | {dt:.2f} | {grown / MiB:.0f} | "
                           f"{grown / p:.2f}x |", flush=True)
+                bomb_rows(binary, work, payload, emit)
     bodies, times = ingest(args.a, args.b, work, args.rows, args.rounds)
     print(f"\n| write ({args.rows} rows x (utf8 key + 10 float32)) | body MB | A median s | B median s | "
           f"A rows/s | B rows/s | B/A time |")

@@ -12,6 +12,15 @@ PARQUET = "application/vnd.apache.parquet"
 MiB = 1 << 20
 
 
+def reset_peak(pid):
+    """Resets the peak RSS of pid to its current RSS (writing 5 to /proc/<pid>/clear_refs,
+    Linux >= 4.0) and returns that RSS in bytes: VmHWM read later minus this is the growth
+    caused by what ran in between, whatever peaks came before."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    return vm_hwm(pid)
+
+
 def vm_hwm(pid):
     """Peak resident set size of process pid, bytes (VmHWM of /proc/<pid>/status)."""
     with open(f"/proc/{pid}/status") as f:

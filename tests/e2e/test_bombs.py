@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from bombs import (ARROW, INT_SCHEMA, PARQUET, MiB, ipc_dictionary_bomb, ipc_stream, ipc_zstd_bomb,
-                   parquet_dictionary_bomb, string_table_schema, vm_hwm)
+                   parquet_dictionary_bomb, reset_peak, string_table_schema, vm_hwm)
 
 PAYLOAD = 16 * MiB          # server.http.max_payload_size for these servers
 # body + decoded <= 2 x PAYLOAD by the budget; the margin covers allocator slack, the
@@ -38,7 +38,7 @@ def write(srv, name, body, ctype):
 
 def rise(srv, fn):
     """Runs fn() and returns (its result, the growth of the server's peak RSS)."""
-    before = vm_hwm(srv.proc.pid)
+    before = reset_peak(srv.proc.pid)
     out = fn()
     return out, vm_hwm(srv.proc.pid) - before
 
@@ -108,7 +108,7 @@ def test_flight_do_put_bombs_are_resource_exhausted(small):
              ("n", pa.record_batch([pa.array(np.zeros(MiB, dtype=np.int64))] * 2, names=["id", "v"]),
               "a ZSTD buffer")]
     for table, batch, needle in cases:
-        before = vm_hwm(small.proc.pid)
+        before = reset_peak(small.proc.pid)
         with pytest.raises((fl.FlightError, pa.ArrowInvalid)) as ei:
             w, _ = client.do_put(fl.FlightDescriptor.for_path(table), batch.schema, options=opts)
             for _ in range(4):  # 4 x 16 MiB for the int batches: they add up
