@@ -575,7 +575,7 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
     mr_budget_init(&budget, sh->cfg->http.max_payload_size, "server.http.max_payload_size");
     int rc = mr_pq_open(req->body.data, req->body.len, &budget, &f, e);
     if (rc != 0) {
-        mr_err_prefix(e, "Table error: invalid Parquet: ");
+        mr_err_prefix(e, rc == MURR_ETOOBIG ? "Table error: Parquet: " : "Table error: invalid Parquet: ");
         return rc == MURR_ENOMEM || rc == MURR_EUNSUPPORTED || rc == MURR_ETOOBIG ? rc : MURR_ECORRUPT;
     }
     murr_writer *w = NULL;
@@ -583,8 +583,8 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
     for (int g = 0; g < mr_pq_num_row_groups(f) && rc == 0; g++) {
         mr_batch_t *b;
         rc = mr_pq_read_row_group(f, g, &b, e);
-        if (rc != 0) {
-            mr_err_prefix(e, "Table error: invalid Parquet: ");
+        if (rc != 0) { /* over the decode budget the file may be valid: say which */
+            mr_err_prefix(e, rc == MURR_ETOOBIG ? "Table error: Parquet: " : "Table error: invalid Parquet: ");
             break;
         }
         rc = murr_writer_append(w, b, e);
