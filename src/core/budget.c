@@ -65,8 +65,6 @@ int mr_budget_charge_n(mr_budget_t *b, uint64_t count, uint64_t size, const char
     return mr_budget_charge(b, bytes, what, column, err);
 }
 
-uint64_t mr_budget_room(const mr_budget_t *b) { return b->used >= b->limit ? 0 : b->limit - b->used; }
-
 int mr_budget_refuse(const mr_budget_t *b, uint64_t at_least, const char *what, const char *column, mr_error_t *err)
 {
     char n[40];

@@ -49,8 +49,8 @@ int mr_budget_charge_n(mr_budget_t *b, uint64_t count, uint64_t size, const char
 /* The refusal of a decoder that stopped counting as soon as its total passed the room left
  * (at_least > mr_budget_room): MURR_ETOOBIG, "... needs at least N bytes ...". */
 int mr_budget_refuse(const mr_budget_t *b, uint64_t at_least, const char *what, const char *column, mr_error_t *err);
-/* Bytes that can still be charged (limit - used). */
-uint64_t mr_budget_room(const mr_budget_t *b);
+/* Bytes that can still be charged (limit - used); inline: decoders test it per value. */
+static inline uint64_t mr_budget_room(const mr_budget_t *b) { return b->used >= b->limit ? 0 : b->limit - b->used; }
 /* Gives back bytes charged earlier (transient scratch that has been freed). */
 void mr_budget_release(mr_budget_t *b, uint64_t bytes);
 

@@ -551,9 +551,6 @@ static int reserve_strings(chunk_ctx_t *c, const span_t *spans, int64_t m)
         if (total > INT32_MAX - c->strdata.len)
             return mr_err_set(c->err, MURR_ETOOBIG, "column '%s': more than 2 GiB of strings in row group %d", c->name,
                               c->rg);
-        if (total > mr_budget_room(c->budget)) /* stop at once, not after millions of rows */
-            return mr_budget_refuse(c->budget, total, "the strings of the column (dictionary expansion included)",
-                                    c->name, c->err);
     }
     if (total <= c->strdata.cap - c->strdata.len)
         return 0;
