@@ -135,7 +135,7 @@ static murr_batch *arrow_stages(murr_db *db, pcase_t *pc, const mr_buf_t *body, 
 {
     mr_error_t e = {0};
     uint64_t t = bench_now_ns();
-    mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_batch_t **bs;
     size_t n, ncols;
     if (mr_ipc_reader_borrow(r, body->data, body->len, &e) != 0 || mr_ipc_read_all(r, &bs, &n, &e) != 0 || n != 1)

@@ -222,7 +222,7 @@ static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
             /* verify the last column of the first key */
             float want = bench_value(krows[0], g_cols - 1);
             if (mode == 0) {
-                mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+                mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
                 mr_error_t e = {0};
                 mr_ipc_reader_feed(rd, resp.data + o, l, &e);
                 mr_batch_t *b = NULL;

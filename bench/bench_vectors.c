@@ -292,7 +292,7 @@ static int run_wire(int mport, int mpid, int rport, int rpid)
             }
             check_vec("redis", krows[3], rr->element[3]->str, false);
             freeReplyObject(rr);
-            mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+            mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
             mr_error_t e = {0};
             mr_batch_t *ab = NULL;
             mr_ipc_reader_feed(rd, resp.data + o, l, &e);

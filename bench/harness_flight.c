@@ -224,7 +224,7 @@ static void put_flight_data(mr_buf_t *out, const char *table, const mr_ipc_msg_t
 /* Decodes a DoGet answer (gRPC messages of FlightData) and checks every value of every row. */
 static void check_answer(const bench_workload_t *w, const fl_conn_t *c, const uint64_t *krows, int read)
 {
-    mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_error_t e = {0};
     size_t pos = 0;
     int64_t row = 0;

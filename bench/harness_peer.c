@@ -57,7 +57,7 @@ static void peer_request(const bench_kw_t *kw, int gen, const uint64_t *rows, mr
 static void peer_check(const char *peer, const bench_workload_t *w, int gen, const uint64_t *rows,
                        const uint8_t *data, size_t len)
 {
-    mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_error_t e = {0};
     int lead = gen == 3 ? 1 : 0;
     int64_t seen = 0;

@@ -1,17 +1,25 @@
 /* libFuzzer driver: columnar JSON write bodies decoded against a schema with every scalar
- * dtype and one with list columns; successful batches are validated and written back as JSON. */
+ * dtype and one with list columns, under the decode budget of the server's default limits
+ * (decision 0009); successful batches are validated and written back as JSON. */
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/config.h"
+#include "core/budget.h"
 #include "format/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void decode(const mr_schema_t *s, const uint8_t *data, size_t size)
 {
+    static mr_config_t cfg;
+    if (cfg.http.max_payload_size == 0)
+        mr_config_defaults(&cfg);
+    mr_budget_t budget;
+    mr_budget_init(&budget, cfg.http.max_payload_size, "server.http.max_payload_size");
     mr_batch_t *b = NULL;
     mr_error_t e = {0};
-    if (mr_json_parse_write((const char *)data, size, s, &b, &e) == 0) {
+    if (mr_json_parse_write((const char *)data, size, s, &budget, &b, &e) == 0) {
         if (mr_batch_validate(b, &e) != 0)
             __builtin_trap();
         mr_buf_t out;

@@ -76,17 +76,28 @@ int mr_batch_set_name(mr_batch_t *b, int32_t col, const char *name, size_t len)
     return 0;
 }
 
+static uint64_t values_bytes(murr_dtype t, int64_t rows)
+{
+    if (t == MURR_BOOL)
+        return mr_bitmap_bytes(rows);
+    if (t == MURR_UTF8)
+        return (uint64_t)(rows + 1) * 4;
+    return (uint64_t)rows * mr_dtype_width(t);
+}
+
+uint64_t mr_batch_column_bytes(murr_dtype t, int64_t rows, bool with_validity, int64_t data_len)
+{
+    if (rows < 0 || data_len < 0)
+        return UINT64_MAX;
+    return values_bytes(t, rows) + (with_validity ? mr_bitmap_bytes(rows) : 0) +
+           (t == MURR_UTF8 ? (uint64_t)data_len : 0);
+}
+
 int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len)
 {
     mr_column_t *c = &b->columns[col];
     int64_t rows = b->num_rows;
-    size_t vbytes;
-    if (t == MURR_BOOL)
-        vbytes = mr_bitmap_bytes(rows);
-    else if (t == MURR_UTF8)
-        vbytes = (size_t)(rows + 1) * 4;
-    else
-        vbytes = (size_t)rows * mr_dtype_width(t);
+    size_t vbytes = (size_t)values_bytes(t, rows);
     c->dtype = t;
     c->null_count = 0;
     c->values = mr_batch_calloc(b, vbytes);

@@ -31,6 +31,8 @@ int mr_batch_set_name(mr_batch_t *b, int32_t col, const char *name, size_t len);
 /* Allocates the buffers of column `col` for dtype t: values zeroed (utf8: num_rows+1 zero
  * offsets), validity (all valid) if with_validity, data_len bytes of utf8 data. */
 int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len);
+/* The bytes mr_batch_column_alloc takes for a column of `rows` rows (for decode budgets). */
+uint64_t mr_batch_column_bytes(murr_dtype t, int64_t rows, bool with_validity, int64_t data_len);
 /* Takes ownership of a buffer from mr_malloc: it is mr_free'd with the batch. */
 int mr_batch_adopt(mr_batch_t *b, void *p);
 /* Runs fn(arg) when the batch is freed (after nothing in it is used any more). */

@@ -237,8 +237,12 @@ int mr_schema_from_jansson(const json_t *root, mr_schema_t **out, mr_error_t *er
     if (n > MR_SCHEMA_MAX_COLUMNS)
         return mr_err_set(err, MURR_EINVAL, "Table error: schema has %zu columns, the limit is %d", n,
                           MR_SCHEMA_MAX_COLUMNS);
-    mr_schema_t *s = mr_xcalloc(1, sizeof(*s));
-    s->columns = mr_xcalloc(n ? n : 1, sizeof(mr_column_schema_t));
+    /* sized by the request body: fails the request, never aborts the process */
+    mr_schema_t *s = mr_calloc(1, sizeof(*s));
+    if (s == NULL || (s->columns = mr_calloc(n ? n : 1, sizeof(mr_column_schema_t))) == NULL) {
+        mr_free(s);
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for a schema of %zu columns", n);
+    }
     s->form = key ? MURR_SCHEMA_FORM2 : MURR_SCHEMA_FORM3;
     bool key_found = false;
     const char *name;
@@ -247,8 +251,11 @@ int mr_schema_from_jansson(const json_t *root, mr_schema_t **out, mr_error_t *er
     json_object_foreach((json_t *)cols, name, cv) {
         mr_column_schema_t *col = &s->columns[s->num_columns];
         col->name_len = strlen(name);
-        col->name = mr_xcalloc(1, col->name_len + 1);
-        memcpy(col->name, name, col->name_len);
+        if ((col->name = mr_strndup(name, col->name_len)) == NULL) {
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for the name of column %d (%zu bytes)", s->num_columns,
+                            col->name_len);
+            goto fail;
+        }
         s->num_columns++;
         if ((rc = parse_column(name, cv, col, err)) != 0)
             goto fail;

@@ -79,9 +79,14 @@ typedef struct mr_ipc_schema {
     mr_ipc_kv_t *meta;
 } mr_ipc_schema_t;
 
-/* max_message: a limit on one message's metadata and on its body (bytes); a decompressed
- * buffer may be at most 8x that. 0 = no message limit, 16 GiB for decompressed buffers. */
-mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message);
+/* max_message: a limit on one message's metadata and on its body (bytes; 0 = none); a
+ * message declaring more is MURR_ECORRUPT. payload_limit sets the stream's decode budget
+ * (core/budget.h: every byte the reader allocates for the stream, all its batches and
+ * dictionaries together, is charged before it is allocated; over it, MURR_ETOOBIG naming
+ * limit_source, the bytes needed and the field). */
+mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message, uint64_t payload_limit, const char *limit_source);
+/* The stream's decode budget (limit, bytes charged so far, peak). */
+const struct mr_budget *mr_ipc_reader_budget(const mr_ipc_reader_t *r);
 void mr_ipc_reader_free(mr_ipc_reader_t *r);
 /* Appends input bytes (copied as needed). */
 int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err);
@@ -91,7 +96,8 @@ int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_e
 int mr_ipc_reader_borrow(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err);
 /* Decodes the next record batch: 0 with *out set (caller frees), 0 with *out == NULL at
  * end-of-stream, MURR_EAGAIN when more input is needed, or an error (ECORRUPT,
- * EUNSUPPORTED, ETOOBIG, ENOMEM) with a message naming the offset/field. */
+ * EUNSUPPORTED, ETOOBIG: over the decode budget, ENOMEM) with a message naming the
+ * offset/field. */
 int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err);
 /* The input has ended: 0 if it ended at a message boundary after the schema, else
  * MURR_ECORRUPT ("truncated ... at offset N"). */

@@ -3,6 +3,7 @@
 #ifndef MR_FORMAT_ARROW_IPC_INTERNAL_H
 #define MR_FORMAT_ARROW_IPC_INTERNAL_H
 
+#include "core/budget.h"
 #include "format/arrow_ipc.h"
 #include "format/flatbuf.h"
 
@@ -18,13 +19,16 @@ typedef struct rb_ctx {
     size_t nvariadic, variadic_i;
     int codec;                /* -1 none, 0 LZ4_FRAME, 1 ZSTD */
     uint64_t msg_off;
-    uint64_t max_decoded;     /* largest decompressed buffer accepted */
+    mr_budget_t *budget;      /* the stream's: charged before every allocation (decision 0009) */
 } rb_ctx_t;
 
 /* The next body buffer of the batch (range-checked, decompressed) and the next field node
  * {length, null_count} (arrow_ipc_read.c). */
 int mr_ipc_rb_buffer(rb_ctx_t *c, const char *fname, const uint8_t **data, int64_t *len, mr_error_t *err);
 int mr_ipc_rb_node(rb_ctx_t *c, const char *fname, int64_t *length, int64_t *null_count, mr_error_t *err);
+/* n bytes in the batch for `what` of field fname, charged to the stream's budget first; NULL
+ * with err set (MURR_ETOOBIG over the budget, MURR_ENOMEM). */
+void *mr_ipc_rb_alloc(rb_ctx_t *c, uint64_t n, const char *what, const char *fname, mr_error_t *err);
 
 /* Arrow List / LargeList / FixedSizeList of Float32, HalfFloat or Int8 (decision 0012). */
 typedef enum { MR_IPC_LIST, MR_IPC_LARGE_LIST, MR_IPC_FIXED_LIST } mr_ipc_list_kind_t;

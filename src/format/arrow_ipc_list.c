@@ -165,9 +165,9 @@ int mr_ipc_list_decode(rb_ctx_t *c, const char *fname, mr_ipc_list_kind_t kind, 
     if (rows > 0 && (ol < 0 || (uint64_t)ol / ow < (uint64_t)rows + 1))
         return mr_err_set(err, MURR_ECORRUPT, "field '%s': list offsets buffer has %lld bytes, %lld needed", fname,
                           (long long)ol, (long long)((rows + 1) * (int64_t)ow));
-    int32_t *o = mr_batch_alloc(c->out, (size_t)(rows + 1) * 4);
+    int32_t *o = mr_ipc_rb_alloc(c, (uint64_t)(rows + 1) * 4, "list offsets", fname, err);
     if (o == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "field '%s': cannot allocate %lld list offsets", fname, (long long)rows + 1);
+        return err ? err->code : MURR_ENOMEM;
     int64_t base = 0, prev = 0;
     for (int64_t i = 0; i <= rows; i++) {
         int64_t v = 0;

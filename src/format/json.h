@@ -87,7 +87,11 @@ int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, cons
  * fraction/exponent, floats any number; null anywhere. Errors: MURR_ESYNTAX / MURR_ESHAPE
  * for bad JSON ("Table error: invalid JSON: ..."), MURR_EINVAL for a missing schema column,
  * a bad element (column, row, expected vs got), ragged arrays (column, lengths), a null in
- * a non-nullable column or the key. Extra members are ignored. */
-int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err);
+ * a non-nullable column or the key. Extra members are ignored. The document tree and the
+ * batch's columns are charged to `budget` (core/budget.h, required) before they are
+ * allocated: MURR_ETOOBIG over it, naming the limit and the size needed. */
+struct mr_budget;
+int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, struct mr_budget *budget,
+                        mr_batch_t **out, mr_error_t *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include "format/json.h"
 #include "core/half.h"
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/utf8.h"
 
 #include <errno.h>
@@ -39,8 +40,22 @@ typedef struct jparser {
     const char *p, *end, *start;
     mr_arena_t *a;
     mr_error_t *err;
+    mr_budget_t *budget;   /* write bodies: the tree is charged to it; NULL: not charged */
     int depth;
 } jparser_t;
+
+/* n bytes of the document tree in the parse arena, charged to the budget first; NULL with
+ * j->err set (MURR_ETOOBIG, MURR_ENOMEM). */
+static void *jalloc(jparser_t *j, size_t n, size_t align)
+{
+    if (j->budget && mr_budget_charge(j->budget, n, "the JSON document tree", NULL, j->err) != 0)
+        return NULL;
+    void *p = mr_arena_alloc_aligned(j->a, n, align);
+    if (p == NULL)
+        mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON (%zu bytes at byte %zu)", n,
+                   (size_t)(j->p - j->start));
+    return p;
+}
 
 static int jerr(jparser_t *j, const char *what)
 {
@@ -135,9 +150,9 @@ static int parse_string(jparser_t *j, jnode_t *n)
         q++;
     }
     size_t cap = (size_t)(q - s) + 4;
-    char *out = mr_arena_alloc_aligned(j->a, cap, 1);
+    char *out = jalloc(j, cap, 1);
     if (out == NULL)
-        return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing a %zu-byte string", cap);
+        return j->err ? j->err->code : MURR_ENOMEM;
     size_t o = (size_t)(j->p - s);
     memcpy(out, s, o);
     for (;;) {
@@ -248,9 +263,9 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
         return jerr(j, "nesting deeper than 64 levels");
     j->p++;
     size_t cap = 8, cnt = 0; /* nodes (objects: 2 per member) */
-    jnode_t *kids = mr_arena_alloc(j->a, cap * sizeof(jnode_t));
+    jnode_t *kids = jalloc(j, cap * sizeof(jnode_t), 8);
     if (kids == NULL)
-        return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON");
+        return j->err ? j->err->code : MURR_ENOMEM;
     skip_ws(j);
     if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
         j->p++;
@@ -262,9 +277,9 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
     for (;;) {
         if (cnt + 2 > cap) {
             size_t ncap = cap * 2;
-            jnode_t *nk = mr_arena_alloc(j->a, ncap * sizeof(jnode_t));
+            jnode_t *nk = jalloc(j, ncap * sizeof(jnode_t), 8);
             if (nk == NULL)
-                return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON");
+                return j->err ? j->err->code : MURR_ENOMEM;
             memcpy(nk, kids, cnt * sizeof(jnode_t));
             kids = nk;
             cap = ncap;
@@ -331,11 +346,12 @@ static int parse_value(jparser_t *j, jnode_t *n)
     }
 }
 
-static int parse_document(mr_arena_t *a, const char *body, size_t len, jnode_t *root, mr_error_t *err)
+static int parse_document(mr_arena_t *a, const char *body, size_t len, mr_budget_t *budget, jnode_t *root,
+                          mr_error_t *err)
 {
     if (body == NULL) /* an empty request body has no buffer at all */
         body = "";
-    jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err};
+    jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err, .budget = budget};
     MR_RETURN_NOT_OK(parse_value(&j, root));
     skip_ws(&j);
     if (j.p != j.end)
@@ -676,13 +692,24 @@ static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_onl
 
 /* ---- columnar write bodies ---- */
 
-int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err)
+/* What column i of the batch will take: its buffers for `rows` rows and its string bytes. */
+static uint64_t column_bytes(const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows)
+{
+    int64_t strings = 0;
+    if (cs->dtype == MURR_UTF8)
+        for (uint32_t r = 0; r < arr->n; r++)
+            strings += arr->kids[r].type == J_STR ? (int64_t)arr->kids[r].n : 0;
+    return mr_batch_column_bytes(cs->dtype, rows, true, strings);
+}
+
+int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_budget_t *budget, mr_batch_t **out,
+                        mr_error_t *err)
 {
     *out = NULL;
     mr_arena_t a;
     mr_arena_init(&a, 1 << 16);
     jnode_t root;
-    int rc = parse_document(&a, body, len, &root, err);
+    int rc = parse_document(&a, body, len, budget, &root, err);
     if (rc != 0) {
         mr_err_prefix(err, "Table error: invalid JSON: ");
         goto out;
@@ -701,6 +728,10 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
     }
     if ((rc = column_arrays(cols, schema, false, arrs, &rows, err)) != 0)
         goto out;
+    for (int32_t i = 0; i < schema->num_columns; i++)
+        if ((rc = mr_budget_charge(budget, column_bytes(arrs[i], &schema->columns[i], rows), "the rows of the column",
+                                   schema->columns[i].name, err)) != 0)
+            goto out;
     mr_batch_t *b = mr_batch_new(schema->num_columns, rows);
     if (b == NULL) {
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u rows", rows);
@@ -794,7 +825,7 @@ int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_t
 {
     memset(out, 0, sizeof(*out));
     jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, body, len, &root, err));
+    MR_RETURN_NOT_OK(parse_document(a, body, len, NULL, &root, err));
     if (root.type != J_OBJ)
         return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
     if (want_table) {
@@ -901,6 +932,6 @@ int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, cons
                                size_t *n, mr_error_t *err)
 {
     jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, text, len, &root, err));
+    MR_RETURN_NOT_OK(parse_document(a, text, len, NULL, &root, err));
     return string_list(&root, what, a, out, n, err);
 }

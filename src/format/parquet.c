@@ -3,6 +3,7 @@
  * parquet_page.c. Field ids follow parquet-format's parquet.thrift. */
 #include "format/parquet_internal.h"
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/utf8.h"
 #include "format/thrift_compact.h"
 
@@ -133,7 +134,8 @@ static int map_list(const schema_el_t *els, uint32_t nels, uint32_t *i, pq_colum
     size_t bad;
     if (!mr_utf8_valid((const uint8_t *)g->name, strlen(g->name), &bad) || g->name[0] == '\0')
         return mr_err_set(err, MURR_ECORRUPT, "schema element %u has an empty or non-UTF-8 name", *i);
-    col->name = mr_xstrdup(g->name);
+    if ((col->name = mr_strndup(g->name, strlen(g->name))) == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for the name of column '%s'", g->name);
     col->physical = leaf->type;
     col->optional = g->repetition == 1;
     col->list = true;
@@ -298,7 +300,7 @@ static int corrupt(mr_error_t *err, const tc_reader_t *r, size_t base)
                       base + tc_offset(r));
 }
 
-int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *err)
+int mr_pq_open(const uint8_t *data, size_t len, mr_budget_t *budget, mr_pq_file_t **out, mr_error_t *err)
 {
     *out = NULL;
     if (len < 12 || memcmp(data, "PAR1", 4) != 0)
@@ -314,9 +316,12 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
     size_t base = len - 8 - flen;
     tc_reader_t r;
     tc_init(&r, data + base, flen);
-    mr_pq_file_t *f = mr_xcalloc(1, sizeof(*f));
+    mr_pq_file_t *f = mr_calloc(1, sizeof(*f));
+    if (f == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for a Parquet file handle");
     f->data = data;
     f->len = len;
+    f->budget = budget;
     schema_el_t *els = NULL;
     uint32_t nels = 0;
     int rc = 0;
@@ -337,7 +342,13 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
                 rc = mr_err_set(err, MURR_ECORRUPT, "schema has %u elements (limit 100000)", nels);
                 goto fail;
             }
-            els = mr_xcalloc(nels ? nels : 1, sizeof(schema_el_t));
+            if ((rc = mr_budget_charge_n(budget, nels ? nels : 1, sizeof(schema_el_t), "the schema", NULL, err)) != 0)
+                goto fail;
+            els = mr_calloc(nels ? nels : 1, sizeof(schema_el_t));
+            if (els == NULL) {
+                rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u schema elements", nels);
+                goto fail;
+            }
             for (uint32_t i = 0; i < nels && !r.bad; i++)
                 read_schema_el(&r, &els[i]);
         } else if (id == 3) {
@@ -366,7 +377,12 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
         goto fail;
     }
     f->ncols = els[0].num_children;
-    f->cols = mr_xcalloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_column_t));
+    f->cols = mr_calloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_column_t));
+    if (f->cols == NULL) {
+        rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %d columns", f->ncols);
+        f->ncols = 0;
+        goto fail;
+    }
     uint32_t ei = 1;
     for (int c = 0; c < f->ncols; c++, ei++) {
         if (ei >= nels) {
@@ -394,7 +410,10 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
             rc = mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': repeated columns are not supported", el->name);
             goto fail;
         }
-        f->cols[c].name = mr_xstrdup(el->name);
+        if ((f->cols[c].name = mr_strndup(el->name, strlen(el->name))) == NULL) {
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for the name of column %d", c);
+            goto fail;
+        }
         f->cols[c].physical = el->type;
         f->cols[c].optional = el->repetition == 1;
         if ((rc = map_type(el, &f->cols[c].dtype, err)) != 0)
@@ -414,9 +433,20 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
                             f->ncols, groups_len);
             goto fail;
         }
-        f->groups = mr_xcalloc(n ? n : 1, sizeof(pq_row_group_t));
+        uint64_t nchunks = (uint64_t)(n ? n : 1) * (uint64_t)(f->ncols ? f->ncols : 1);
+        if ((rc = mr_budget_charge_n(budget, nchunks, sizeof(pq_chunk_t), "the row group metadata", NULL, err)) != 0)
+            goto fail;
+        f->groups = mr_calloc(n ? n : 1, sizeof(pq_row_group_t));
+        if (f->groups == NULL) {
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u row groups", n);
+            goto fail;
+        }
         for (uint32_t i = 0; i < n && !g.bad; i++) {
-            f->groups[i].chunks = mr_xcalloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_chunk_t));
+            f->groups[i].chunks = mr_calloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_chunk_t));
+            if (f->groups[i].chunks == NULL) {
+                rc = mr_err_set(err, MURR_ENOMEM, "out of memory for row group %u", i);
+                goto fail;
+            }
             f->ngroups = (int)i + 1;
             if ((rc = read_row_group(&g, &f->groups[i], f->ncols, err)) != 0) {
                 mr_err_prefix(err, "row group %u: ", i);
@@ -456,6 +486,8 @@ int mr_pq_read_row_group(mr_pq_file_t *f, int rg, mr_batch_t **out, mr_error_t *
     if (rows > (int64_t)f->len * 8 + 64) /* each row takes at least one bit somewhere */
         return mr_err_set(err, MURR_ECORRUPT, "row group %d claims %lld rows, more than a %zu-byte file can hold", rg,
                           (long long)rows, f->len);
+    MR_RETURN_NOT_OK(mr_budget_charge_n(f->budget, (uint64_t)(f->ncols ? f->ncols : 1), sizeof(mr_column_t),
+                                        "a row group batch", NULL, err));
     mr_batch_t *b = mr_batch_new(f->ncols, rows);
     if (b == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for row group %d", rg);

@@ -38,6 +38,7 @@ typedef struct pq_row_group {
 struct mr_pq_file {
     const uint8_t *data;
     size_t len;
+    struct mr_budget *budget; /* the caller's, borrowed: charged by every decode */
     int64_t num_rows;
     int ncols;
     pq_column_t *cols;

@@ -137,7 +137,7 @@ static int empty_key_batch(const mr_ipc_schema_t *sch, mr_batch_t **out, mr_erro
 static int stream_error(int rc, mr_error_t *err)
 {
     mr_err_prefix(err, "Table error: invalid Arrow IPC stream in the fetch request: ");
-    if (rc == MURR_EAGAIN || rc == MURR_EINTERNAL || rc == MURR_ETOOBIG)
+    if (rc == MURR_EAGAIN || rc == MURR_EINTERNAL) /* ETOOBIG (the decode budget) stays: 413 */
         rc = MURR_ECORRUPT;
     err->code = rc;
     return rc;
@@ -147,7 +147,7 @@ int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t l
                    uint64_t max_keys, mr_arena_t *a, murr_batch **out, mr_error_t *err)
 {
     static const uint8_t none[1];
-    mr_ipc_reader_t *r = mr_ipc_reader_new(max_message);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(max_message, max_message, "server.http.max_payload_size");
     if (r == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for an Arrow reader");
     mr_batch_t **bs = NULL, *keys = NULL;

@@ -27,8 +27,8 @@ int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint
                   murr_batch **out, mr_error_t *err);
 
 /* body: the complete request stream, borrowed (zero copy) for the duration of the call;
- * max_message bounds one IPC message (mr_ipc_reader_new). Errors: MURR_ECORRUPT /
- * MURR_EUNSUPPORTED for a bad stream, MURR_EINVAL for missing or malformed "columns"
+ * max_message bounds one IPC message and the decode budget of the stream (mr_ipc_reader_new).
+ * Errors: MURR_ECORRUPT / MURR_EUNSUPPORTED for a bad stream, MURR_ETOOBIG over the budget, MURR_EINVAL for missing or malformed "columns"
  * metadata, then those of murr_read_keys (names, dtypes, nulls of the key columns). */
 int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t len, uint64_t max_message,
                    uint64_t max_keys, mr_arena_t *a, murr_batch **out, mr_error_t *err);

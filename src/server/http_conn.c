@@ -369,7 +369,8 @@ static int on_headers_complete(http_parser *p)
         memmem(r->content_type.ptr, r->content_type.len, MR_IPC_CONTENT_TYPE, strlen(MR_IPC_CONTENT_TYPE))) {
         bool offload;
         if (mr_http_route_of(r, &offload) == MR_ROUTE_WRITE)
-            r->ipc = mr_ipc_reader_new(srv->cfg.http.max_payload_size);
+            r->ipc = mr_ipc_reader_new(srv->cfg.http.max_payload_size, srv->cfg.http.max_payload_size,
+                                       "server.http.max_payload_size");
     }
     return 0;
 }
@@ -390,9 +391,16 @@ static void stream_decode(mr_req_t *r, const char *at, size_t len)
         }
         if (rc != 0 || b == NULL)
             return; /* error recorded, or end of stream */
-        if (r->nbatches == r->cap_batches) {
-            r->cap_batches = r->cap_batches ? r->cap_batches * 2 : 8;
-            r->batches = mr_xrealloc(r->batches, r->cap_batches * sizeof(*r->batches));
+        if (r->nbatches == r->cap_batches) { /* sized by the body: fails the request, never aborts */
+            size_t cap = r->cap_batches ? r->cap_batches * 2 : 8;
+            mr_batch_t **nb = mr_realloc(r->batches, cap * sizeof(*nb));
+            if (nb == NULL) {
+                mr_batch_free(b);
+                mr_err_set(&r->ipc_err, MURR_ENOMEM, "out of memory for %zu record batches", cap);
+                return;
+            }
+            r->batches = nb;
+            r->cap_batches = cap;
         }
         r->batches[r->nbatches++] = b;
     }

@@ -529,7 +529,8 @@ static bool put_open(mr_flight_stream_t *st, const mr_flight_data_t *fd)
         return false;
     }
     murr_schema_free(s);
-    st->ipc = mr_ipc_reader_new(mr_flight_stream_cfg(st)->grpc.max_message_size);
+    st->ipc = mr_ipc_reader_new(mr_flight_stream_cfg(st)->grpc.max_message_size,
+                                mr_flight_stream_cfg(st)->http.max_payload_size, "server.http.max_payload_size");
     /* borrowed mode: record batches point into the message buffers (kept alive by them) */
     static const uint8_t none[1];
     if (st->ipc == NULL || mr_ipc_reader_borrow(st->ipc, none, 0, &e) != 0) {
