@@ -28,12 +28,20 @@ static void http_get(int port, const char *path, char *buf, size_t cap)
     close(fd);
 }
 
-Test(embed, http_and_flight_serve_the_callers_db)
+static murr_db *open_db(char **dir)
 {
-    char *dir = tu_tempdir("embed");
+    *dir = tu_tempdir("embed");
     murr_db *db = NULL;
     murr_error e = {0};
-    cr_assert_eq(murr_open(dir, NULL, &db, &e), 0, "%s", e.message);
+    cr_assert_eq(murr_open(*dir, NULL, &db, &e), 0, "%s", e.message);
+    return db;
+}
+
+Test(embed, http_and_flight_serve_the_callers_db)
+{
+    char *dir;
+    murr_db *db = open_db(&dir);
+    murr_error e = {0};
     murr_schema *s = NULL;
     const char *js = "{\"columns\":{\"id\":{\"dtype\":\"utf8\",\"nullable\":false,\"key\":true}}}";
     cr_assert_eq(murr_schema_from_json(js, strlen(js), &s, &e), 0, "%s", e.message);
@@ -58,10 +66,9 @@ Test(embed, http_and_flight_serve_the_callers_db)
 
 Test(embed, bad_ports_and_a_taken_port_are_errors)
 {
-    char *dir = tu_tempdir("embed");
-    murr_db *db = NULL;
+    char *dir;
+    murr_db *db = open_db(&dir);
     murr_error e = {0};
-    cr_assert_eq(murr_open(dir, NULL, &db, &e), 0, "%s", e.message);
     murr_server_options o;
     murr_server_options_default(&o);
     o.http_port = 70000;

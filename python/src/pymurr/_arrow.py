@@ -1,0 +1,103 @@
+"""Arrow helpers shared by every mode: input normalisation and the numpy / torch views."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import pyarrow as pa
+
+ARROW_IPC_MIME = "application/vnd.apache.arrow.stream"
+COLUMNS_METADATA = b"columns"
+IDX_COLUMN = "_idx"
+
+DataLike = Union[pa.Table, pa.RecordBatch, Any]  # Any: a pandas DataFrame or a {name: values} mapping
+KeysLike = Union[pa.Table, pa.RecordBatch, Mapping[str, Any], Sequence[Any], pa.Array]
+
+# Arrow types murr stores directly; others are cast to these before they leave the process
+_WIDE = {pa.large_string(): pa.string()}
+if hasattr(pa, "string_view"):
+    _WIDE[pa.string_view()] = pa.string()
+
+
+def to_table(data: DataLike) -> pa.Table:
+    """A pyarrow Table from a Table, RecordBatch, pandas DataFrame or ``{name: values}``."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    return pa.table(dict(data))
+
+
+def narrow_types(table: pa.Table) -> pa.Table:
+    """Large strings and string views become utf8 (int32 offsets), murr's layout."""
+    fields = [pa.field(f.name, _WIDE.get(f.type, f.type), f.nullable) for f in table.schema]
+    target = pa.schema(fields)
+    return table if target.equals(table.schema) else table.cast(target)
+
+
+def keys_table(keys: KeysLike, key_columns: Callable[[], List[str]]) -> pa.Table:
+    """Keys as a table of the key columns. A plain sequence or Array is the values of a
+    single-column key (``key_columns()`` names the table's key columns)."""
+    if isinstance(keys, (pa.Table, pa.RecordBatch)) or isinstance(keys, Mapping):
+        return narrow_types(to_table(keys))
+    names = key_columns()
+    if len(names) != 1:
+        raise TypeError("keys as a sequence need a table with a single key column, not %s; pass {column: values}"
+                        % names)
+    return narrow_types(pa.table({names[0]: keys}))
+
+
+def keys_json(keys: pa.Table) -> Dict[str, list]:
+    return {name: keys.column(name).to_pylist() for name in keys.column_names}
+
+
+def fetch_request(keys: pa.Table, columns: Sequence[str]) -> pa.Table:
+    metadata = dict(keys.schema.metadata or {})
+    metadata[COLUMNS_METADATA] = json.dumps(list(columns)).encode()
+    return keys.replace_schema_metadata(metadata)
+
+
+def table_to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def ipc_to_table(data: Any) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
+def to_numpy(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+    """``{column: numpy array}``. A column of one chunk without nulls of a numeric dtype is a
+    view of the Arrow buffer (no copy; read-only); columns with nulls become float arrays
+    with NaN (integers: float64) and utf8/bool columns object/bool arrays (copies)."""
+    out: Dict[str, np.ndarray] = {}
+    names = list(columns) if columns is not None else list(table.column_names)
+    for name in names:
+        col = table.column(name)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        out[name] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+def to_torch(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+    """``{column: torch.Tensor}`` through DLPack (no copy for numeric columns without nulls).
+    Needs torch installed; it is not a dependency of pymurr."""
+    import torch  # noqa: PLC0415 - optional
+
+    out: Dict[str, Any] = {}
+    names = list(columns) if columns is not None else list(table.column_names)
+    for name in names:
+        col = table.column(name)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        if col.null_count == 0 and pa.types.is_integer(col.type) or pa.types.is_floating(col.type) and col.null_count == 0:
+            out[name] = torch.from_dlpack(col)  # pyarrow exports primitive arrays without nulls
+        else:
+            out[name] = torch.from_numpy(np.array(col.to_numpy(zero_copy_only=False)))
+    return out
