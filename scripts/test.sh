@@ -36,3 +36,14 @@ fi
 
 echo "== end-to-end tests (pytest)"
 MURR_BUILD_DIR="$PWD/build/debug" MURR_BIN="$PWD/build/debug/murr" build/venv/bin/python -m pytest -q tests/e2e
+
+echo "== Python package (pip install ./python into build/pyvenv, pytest python/tests)"
+# a venv of its own (the e2e venv stays untouched); the package is rebuilt every run, from
+# this checkout, by scikit-build-core with the repository's CMake. PyPI murr 0.3.1 is the
+# interop peer of the tests; torch is not installed (its tests skip).
+if [ ! -x build/pyvenv/bin/python ]; then
+  "$(build/venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv build/pyvenv
+fi
+build/pyvenv/bin/pip install -q pyarrow numpy pandas pytest murr==0.3.1
+build/pyvenv/bin/pip install -q --force-reinstall --no-deps ./python
+(cd python && ../build/pyvenv/bin/python -m pytest -q -p no:cacheprovider tests)

@@ -50,6 +50,20 @@ def keys_table(keys: KeysLike, key_columns: Callable[[], List[str]]) -> pa.Table
     return narrow_types(pa.table({names[0]: keys}))
 
 
+def keys_batch(keys: KeysLike, key_columns: Callable[[], List[str]]) -> pa.RecordBatch:
+    """``keys_table`` as one RecordBatch; a plain list of values skips the Table (the hot
+    path of embedded reads)."""
+    if isinstance(keys, (list, tuple, pa.Array)):
+        names = key_columns()
+        if len(names) == 1:
+            arr = keys if isinstance(keys, pa.Array) else pa.array(keys)
+            if arr.type in _WIDE:
+                arr = arr.cast(_WIDE[arr.type])
+            return pa.RecordBatch.from_arrays([arr], names=names)
+    kt = keys_table(keys, key_columns)
+    return kt.combine_chunks().to_batches()[0] if kt.num_rows else pa.RecordBatch.from_pylist([], schema=kt.schema)
+
+
 def keys_json(keys: pa.Table) -> Dict[str, list]:
     return {name: keys.column(name).to_pylist() for name in keys.column_names}
 
@@ -75,14 +89,18 @@ def to_numpy(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[
     """``{column: numpy array}``. A column of one chunk without nulls of a numeric dtype is a
     view of the Arrow buffer (no copy; read-only); columns with nulls become float arrays
     with NaN (integers: float64) and utf8/bool columns object/bool arrays (copies)."""
-    out: Dict[str, np.ndarray] = {}
+    if columns is None and isinstance(table, pa.RecordBatch):
+        return {name: _column_numpy(col) for name, col in zip(table.schema.names, table.columns)}
     names = list(columns) if columns is not None else list(table.column_names)
-    for name in names:
-        col = table.column(name)
-        if isinstance(col, pa.ChunkedArray):
-            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-        out[name] = col.to_numpy(zero_copy_only=False)
-    return out
+    return {name: _column_numpy(table.column(name)) for name in names}
+
+
+def _column_numpy(col: Union[pa.Array, pa.ChunkedArray]) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    if col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        return np.asarray(col)  # a view of the Arrow buffer
+    return col.to_numpy(zero_copy_only=False)
 
 
 def to_torch(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]] = None) -> Dict[str, Any]:

@@ -223,14 +223,22 @@ class Database(ClientBase):
         ``{name: values}``), or for a single-column key a sequence of values. The answer is
         sparse as in the PyPI client: one row per key found, first column ``_idx`` (uint32,
         the key's position in ``keys``), then ``columns``; no copy of the engine's result."""
-        kt = _arrow.keys_table(keys, lambda: self._key_columns(table))
+        return pa.Table.from_batches([self._read_batch(table, keys, columns)])
+
+    def read_numpy(self, table: str, keys: _arrow.KeysLike, columns: Sequence[str]) -> Dict[str, Any]:
+        """``read`` then ``to_numpy``: ``{"_idx": ..., column: array}``, views of the engine's
+        result (numeric columns without nulls), which lives as long as the arrays do."""
+        return _arrow.to_numpy(self._read_batch(table, keys, columns))
+
+    def _read_batch(self, table: str, keys: _arrow.KeysLike, columns: Sequence[str]) -> pa.RecordBatch:
         cols = self._columns.get(tuple(columns))
         if cols is None:
             cols = (c_char_p * len(columns))(*[c.encode() for c in columns])
+            if len(self._columns) > 256:
+                self._columns.clear()
             self._columns[tuple(columns)] = cols
         err = Error()
-        kb = _import_batch(kt.combine_chunks().to_batches()[0] if kt.num_rows else
-                           pa.RecordBatch.from_pylist([], schema=kt.schema), err)
+        kb = _import_batch(_arrow.keys_batch(keys, lambda: self._key_columns(table)), err)
         out = c_void_p()
         try:
             db = self._enter()
@@ -241,7 +249,7 @@ class Database(ClientBase):
                 self._leave()
         finally:
             lib.murr_batch_free(kb)
-        return pa.Table.from_batches([_export_batch(out.value, err)])
+        return _export_batch(out.value, err)
 
     # ---- maintenance, versions ----
 
