@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ Test(embed, http_and_flight_serve_the_callers_db)
     murr_server_stop(srv);
     murr_close(db);
     tu_rmtree(dir);
+    free(dir);
 }
 
 Test(embed, bad_ports_and_a_taken_port_are_errors)
@@ -84,4 +86,5 @@ Test(embed, bad_ports_and_a_taken_port_are_errors)
     murr_server_stop(srv);
     murr_close(db);
     tu_rmtree(dir);
+    free(dir);
 }
