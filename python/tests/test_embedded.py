@@ -91,6 +91,24 @@ def test_close_waits_for_readers_in_flight(tmp_path):
     assert errors == []
 
 
+def test_a_database_dropped_without_close_is_closed(tmp_path):
+    import gc
+
+    from pymurr._lib import lib
+
+    before = lib.murr_memory_in_use()
+    db = pymurr.open(str(tmp_path / "d"), sync_writes=False)
+    make(db)
+    db.write("t", pa.table({"id": ["k%d" % i for i in range(20000)], "f": pa.array(range(20000), pa.float32()),
+                            "s": ["v"] * 20000}))
+    opened = lib.murr_memory_in_use()
+    assert opened > before + 100_000, (before, opened)  # the key directory of 20k keys at least
+    del db
+    gc.collect()
+    after = lib.murr_memory_in_use()
+    assert after < before + (opened - before) // 10, (before, opened, after)
+
+
 def test_interpreter_exit_closes_the_database(tmp_path):
     path = str(tmp_path / "d")
     code = ("import pymurr, pyarrow as pa\n"

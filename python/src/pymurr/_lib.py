@@ -74,6 +74,7 @@ _SIGNATURES = {
     "murr_batch_free": (None, [_P]),
     "murr_batch_export_arrow": (c_int, [_P, POINTER(ArrowArray), POINTER(ArrowSchema), _E]),
     "murr_batch_import_arrow": (c_int, [POINTER(ArrowArray), POINTER(ArrowSchema), POINTER(_P), _E]),
+    "murr_memory_in_use": (c_uint64, []),
     "murr_server_options_default": (None, [POINTER(ServerOptions)]),
     "murr_server_start": (c_int, [_P, POINTER(ServerOptions), POINTER(_P), _E]),
     "murr_server_http_port": (c_int, [_P]),

@@ -105,6 +105,11 @@ class Database(ClientBase):
         lib.murr_close(db)
         _open_dbs.discard(self)
 
+    def __del__(self) -> None:
+        # a Database dropped without close() (no thread can be using it any more)
+        if getattr(self, "_db", None) is not None:
+            self.close()
+
     def _enter(self) -> int:
         with self._cond:
             if self._db is None:
