@@ -152,3 +152,23 @@ def test_write_of_unsupported_type_names_the_column(tmp_path):
         assert got.column("f").to_pylist() == [1.0, None, 3.0]
         assert got.column("s").to_pylist() == ["1", "2", "3"]
         assert np.isnan(pymurr.to_numpy(got)["f"][1])
+
+
+def test_list_keys_fast_path_and_its_fallbacks(tmp_path):
+    with pymurr.open(str(tmp_path / "d"), sync_writes=False) as db:
+        make(db)
+        db.write("t", pa.table({"id": ["nul\0inside", ""], "f": pa.array([7.0, 8.0], pa.float32()), "s": ["n", "e"]}))
+        # keys holding NUL cannot be NUL-joined: the pyarrow path answers them
+        got = db.read("t", ["nul\0inside", "a", "nul"], ["s"]).sort_by("_idx")
+        assert got.column("_idx").to_pylist() == [0, 1] and got.column("s").to_pylist() == ["n", "x"]
+        # the empty key and a duplicate at the ends of the joined buffer
+        got = db.read("t", ["", "c", ""], ["f"]).sort_by("_idx")
+        assert got.column("_idx").to_pylist() == [0, 1, 2] and got.column("f").to_pylist() == [8.0, 3.0, 8.0]
+        with pytest.raises((pymurr.InvalidRequestError, pa.ArrowException, TypeError)):
+            db.read("t", ["a", 5], ["f"])
+        # the key form is looked up again after a drop: same name, an int64 key now
+        db.drop_table("t")
+        db.create_table("t", {"columns": {"id": {"dtype": "int64", "nullable": False, "key": True},
+                                          "f": {"dtype": "float32"}}})
+        db.write("t", pa.table({"id": [3], "f": pa.array([1.25], pa.float32())}))
+        assert db.read("t", [3, 4], ["f"]).column("f").to_pylist() == [1.25]

@@ -74,6 +74,8 @@ _SIGNATURES = {
     "murr_batch_free": (None, [_P]),
     "murr_batch_export_arrow": (c_int, [_P, POINTER(ArrowArray), POINTER(ArrowSchema), _E]),
     "murr_batch_import_arrow": (c_int, [POINTER(ArrowArray), POINTER(ArrowSchema), POINTER(_P), _E]),
+    "murr_py_read_joined": (c_int, [_P, c_char_p, c_char_p, c_size_t, c_size_t, POINTER(c_char_p), c_size_t,
+                                    ctypes.c_uint, POINTER(_P), _E]),
     "murr_memory_in_use": (c_uint64, []),
     "murr_server_options_default": (None, [POINTER(ServerOptions)]),
     "murr_server_start": (c_int, [_P, POINTER(ServerOptions), POINTER(_P), _E]),

@@ -53,6 +53,7 @@ class Database(ClientBase):
         self._cond = threading.Condition()
         self._active = 0
         self._keys: Dict[str, List[str]] = {}
+        self._utf8: Dict[str, bool] = {}
         self._columns: Dict[Sequence[str], Any] = {}
         self.http_port: Optional[int] = None
         self.grpc_port: Optional[int] = None
@@ -139,6 +140,7 @@ class Database(ClientBase):
             self._leave()
             lib.murr_schema_free(sch)
         self._keys.pop(name, None)
+        self._utf8.pop(name, None)
 
     def drop_table(self, name: str) -> None:
         err = Error()
@@ -148,6 +150,7 @@ class Database(ClientBase):
         finally:
             self._leave()
         self._keys.pop(name, None)
+        self._utf8.pop(name, None)
 
     def list_tables(self) -> Dict[str, TableSchema]:
         """``{name: schema}`` of every table."""
@@ -243,8 +246,22 @@ class Database(ClientBase):
                 self._columns.clear()
             self._columns[tuple(columns)] = cols
         err = Error()
-        kb = _import_batch(_arrow.keys_batch(keys, lambda: self._key_columns(table)), err)
         out = c_void_p()
+        if type(keys) is list and keys and self._utf8_key(table):
+            try:
+                joined = "\0".join(keys)
+            except TypeError:  # not all str: the general path says which
+                joined = None
+            if joined is not None and joined.count("\0") == len(keys) - 1:
+                data = joined.encode()
+                db = self._enter()
+                try:
+                    check(lib.murr_py_read_joined(db, table.encode(), data, len(data), len(keys), cols, len(columns),
+                                                  READ_SPARSE, byref(out), byref(err)), err)
+                finally:
+                    self._leave()
+                return _export_batch(out.value, err)
+        kb = _import_batch(_arrow.keys_batch(keys, lambda: self._key_columns(table)), err)
         try:
             db = self._enter()
             try:
@@ -255,6 +272,16 @@ class Database(ClientBase):
         finally:
             lib.murr_batch_free(kb)
         return _export_batch(out.value, err)
+
+    def _utf8_key(self, table: str) -> bool:
+        """True when the table's key is one utf8 column (its keys are the strings themselves)."""
+        u = self._utf8.get(table)
+        if u is None:
+            schema = self.get_schema(table)
+            keys = schema.key_columns
+            u = len(keys) == 1 and schema.columns[keys[0]].dtype.value == "utf8"
+            self._utf8[table] = u
+        return u
 
     # ---- maintenance, versions ----
 
