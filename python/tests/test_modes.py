@@ -185,3 +185,46 @@ def test_read_numpy_and_torch(db, name):
         pytest.skip("torch is not installed")
     t = pymurr.to_torch(db.read(name, ["b", "a"], ["f"]))
     assert sorted(t["f"].tolist()) == [1.5, 2.5]
+
+
+def test_list_columns_round_trip(db, name):
+    """Embedding columns: a fixed pa.list_(pa.float32(), 4) and a variable pa.list_(pa.float16())
+    (and int8), written and read back with the Arrow types pyarrow gave them."""
+    db.create_table(name, key_schema(v=ColumnSchema(dtype=DType.LIST_FLOAT32, dim=4),
+                                     h=ColumnSchema(dtype=DType.LIST_FLOAT16),
+                                     q=ColumnSchema(dtype="list<int8>", dim=2)))
+    assert db.get_schema(name).columns["v"] == ColumnSchema(dtype=DType.LIST_FLOAT32, dim=4)
+    assert db.get_schema(name).columns["h"].dim is None
+    v = pa.array([[1.0, 2.0, 3.0, 4.0], None, [0.5, -0.5, 1e30, -7.25]], pa.list_(pa.float32(), 4))
+    h = pa.array([[1.5, -2.0], [], [65504.0, 0.0009765625, -0.0]], pa.list_(pa.float16()))
+    q = pa.array([[-128, 127], [0, 1], None], pa.list_(pa.int8(), 2))
+    # a slice: the rows start inside the child arrays (offsets and elements not at 0)
+    full = pa.table({"id": ["skip", "k0", "k1", "k2"],
+                     "v": pa.concat_arrays([pa.array([[9.0] * 4], v.type), v]),
+                     "h": pa.concat_arrays([pa.array([[9.0]], h.type), h]),
+                     "q": pa.concat_arrays([pa.array([[9, 9]], q.type), q])})
+    db.write(name, full.slice(1))
+    got = by_idx(db.read(name, ["k2", "k0", "k1", "nope"], ["v", "h", "q"]))
+    assert got.column("_idx").to_pylist() == [0, 1, 2]
+    assert got.schema.field("v").type == pa.list_(pa.float32(), 4)
+    assert got.schema.field("h").type == pa.list_(pa.float16())
+    assert got.schema.field("q").type == pa.list_(pa.int8(), 2)
+    assert got.column("v").to_pylist() == [[0.5, -0.5, np.float32(1e30).item(), -7.25], [1.0, 2.0, 3.0, 4.0], None]
+    assert got.column("h").to_pylist() == [[65504.0, 0.0009765625, -0.0], [1.5, -2.0], []]
+    assert got.column("q").to_pylist() == [None, [-128, 127], [0, 1]]
+    arrays = db.read_numpy(name, ["k2", "k0"], ["v"])
+    order = np.argsort(arrays["_idx"])
+    assert arrays["v"].shape == (2, 4) and arrays["v"].dtype == np.float32
+    assert arrays["v"][order].tolist() == [[0.5, -0.5, np.float32(1e30).item(), -7.25], [1.0, 2.0, 3.0, 4.0]]
+
+
+def test_list_column_errors(db, name):
+    db.create_table(name, key_schema(v=ColumnSchema(dtype=DType.LIST_FLOAT32, dim=4)))
+    with pytest.raises(pymurr.InvalidRequestError) as e:
+        db.write(name, pa.table({"id": ["a"], "v": pa.array([[1.0, 2.0, 3.0]], pa.list_(pa.float32(), 3))}))
+    assert "'v'" in str(e.value)
+    with pytest.raises(pymurr.InvalidRequestError) as e:
+        db.write(name, pa.table({"id": ["a"], "v": pa.array([[1.0, None, 3.0, 4.0]], pa.list_(pa.float32(), 4))}))
+    assert "'v'" in str(e.value) and "null" in str(e.value)
+    db.write(name, pa.table({"id": ["a"], "v": pa.array([[1.0, 2.0, 3.0, 4.0]], pa.list_(pa.float32()))}))
+    assert db.read(name, ["a"], ["v"]).column("v").to_pylist() == [[1.0, 2.0, 3.0, 4.0]]

@@ -87,8 +87,10 @@ def ipc_to_table(data: Any) -> pa.Table:
 
 def to_numpy(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
     """``{column: numpy array}``. A column of one chunk without nulls of a numeric dtype is a
-    view of the Arrow buffer (no copy; read-only); columns with nulls become float arrays
-    with NaN (integers: float64) and utf8/bool columns object/bool arrays (copies)."""
+    view of the Arrow buffer (no copy; read-only), a fixed-size list (embedding) column
+    without nulls a 2-D ``rows x dim`` view; columns with nulls become float arrays with NaN
+    (integers: float64), utf8/bool columns object/bool arrays and variable-length or
+    nullable lists object arrays of arrays (copies)."""
     if columns is None and isinstance(table, pa.RecordBatch):
         return {name: _column_numpy(col) for name, col in zip(table.schema.names, table.columns)}
     names = list(columns) if columns is not None else list(table.column_names)
@@ -100,6 +102,10 @@ def _column_numpy(col: Union[pa.Array, pa.ChunkedArray]) -> np.ndarray:
         col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     if col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
         return np.asarray(col)  # a view of the Arrow buffer
+    if pa.types.is_fixed_size_list(col.type) and col.null_count == 0:
+        # rows x dim, a view of the elements (murr's child arrays start at the slice's first row)
+        dim = col.type.list_size
+        return np.asarray(col.flatten()).reshape(len(col), dim)
     return col.to_numpy(zero_copy_only=False)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Mapping, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 
 class DType(str, Enum):
@@ -28,9 +28,13 @@ class DType(str, Enum):
     UINT64 = "uint64"
     FLOAT32 = "float32"
     FLOAT64 = "float64"
+    # embedding vectors (murr's decision 0012; not in the PyPI 0.3.1 client's enum)
+    LIST_FLOAT32 = "list<float32>"
+    LIST_FLOAT16 = "list<float16>"
+    LIST_INT8 = "list<int8>"
 
 
-_COLUMN_FIELDS = ("dtype", "nullable", "key", "strict")
+_COLUMN_FIELDS = ("dtype", "nullable", "key", "strict", "dim")
 
 
 @dataclass
@@ -39,13 +43,16 @@ class ColumnSchema:
 
     Key columns must be non-nullable and of a utf8 or integer dtype. A strict column only
     accepts writes which cannot change a value: set ``strict=False`` to allow lossy casts
-    such as float64 into a float32 column.
+    such as float64 into a float32 column. A list column (an embedding) has a fixed
+    ``dim`` (elements per row) or none (variable length); ``dim`` is dumped only when set,
+    so a schema without lists is the PyPI client's JSON.
     """
 
     dtype: DType
     nullable: bool = True
     key: bool = False
     strict: bool = True
+    dim: Optional[int] = None
 
     def __post_init__(self) -> None:
         self.dtype = DType(self.dtype)
@@ -62,7 +69,11 @@ class ColumnSchema:
         return cls(**dict(obj))
 
     def model_dump(self, mode: str = "json") -> Dict[str, Any]:
-        return {"dtype": self.dtype.value, "nullable": self.nullable, "key": self.key, "strict": self.strict}
+        out: Dict[str, Any] = {"dtype": self.dtype.value, "nullable": self.nullable, "key": self.key,
+                               "strict": self.strict}
+        if self.dim is not None:
+            out["dim"] = self.dim
+        return out
 
 
 @dataclass
@@ -91,7 +102,7 @@ class TableSchema:
         for name, col in obj["columns"].items():
             c = ColumnSchema.model_validate(col)
             if key is not None and name == key:
-                c = ColumnSchema(c.dtype, c.nullable, True, c.strict)
+                c = ColumnSchema(c.dtype, c.nullable, True, c.strict, c.dim)
             columns[name] = c
         return cls(columns)
 

@@ -143,3 +143,153 @@ Test(arrow_import, utf8_offsets_past_the_data_are_corrupt)
     cr_assert_eq(murr_batch_import_arrow(&a, &s, &b, &e), MURR_ECORRUPT, "%s", e.message);
     cr_assert_not_null(a.release);
 }
+
+/* A batch of 3 rows: "v" list<float32> dim 2 (row 1 null), "w" variable list<int8>. */
+static mr_batch_t *list_batch(void)
+{
+    mr_batch_t *b = mr_batch_new(2, 3);
+    cr_assert_not_null(b);
+    cr_assert_eq(mr_batch_set_name(b, 0, "v", 1), 0);
+    cr_assert_eq(mr_batch_set_name(b, 1, "w", 1), 0);
+    cr_assert_eq(mr_batch_list_alloc(b, 0, MURR_LIST_FLOAT32, 2, true, 0), 0);
+    cr_assert_eq(mr_batch_list_alloc(b, 1, MURR_LIST_INT8, 0, false, 3), 0);
+    float *v = b->columns[0].values;
+    const float vv[6] = {1, 2, 0, 0, 5, 6};
+    memcpy(v, vv, sizeof(vv));
+    b->columns[0].validity[0] = 0x5;
+    b->columns[0].null_count = 1;
+    int32_t *off = b->columns[1].values;
+    off[0] = 0, off[1] = 2, off[2] = 2, off[3] = 3; /* [7, -8], [], [9] */
+    int8_t *w = (int8_t *)b->columns[1].data;
+    w[0] = 7, w[1] = -8, w[2] = 9;
+    return b;
+}
+
+Test(arrow_export, list_columns_are_fixed_size_and_variable_lists_over_the_batch_buffers)
+{
+    mr_batch_t *b = list_batch();
+    const void *v_values = b->columns[0].values, *w_off = b->columns[1].values, *w_data = b->columns[1].data;
+    struct ArrowArray a;
+    struct ArrowSchema s;
+    murr_error e = {0};
+    cr_assert_eq(murr_batch_export_arrow(b, &a, &s, &e), 0, "%s", e.message);
+    cr_assert_str_eq(s.children[0]->format, "+w:2");
+    cr_assert_eq(s.children[0]->n_children, 1);
+    cr_assert_str_eq(s.children[0]->children[0]->format, "f");
+    cr_assert_str_eq(s.children[0]->children[0]->name, "item");
+    cr_assert_str_eq(s.children[1]->format, "+l");
+    cr_assert_str_eq(s.children[1]->children[0]->format, "c");
+    const struct ArrowArray *v = a.children[0], *w = a.children[1];
+    cr_assert_eq(v->n_buffers, 1, "a FixedSizeList has only a validity buffer");
+    cr_assert_eq(v->null_count, 1);
+    cr_assert_eq(v->n_children, 1);
+    cr_assert_eq(v->children[0]->length, 6, "3 rows x dim 2 elements");
+    cr_assert_eq(v->children[0]->null_count, 0);
+    cr_assert_eq(v->children[0]->buffers[1], v_values, "elements are the batch's, not a copy");
+    cr_assert_eq(w->n_buffers, 2);
+    cr_assert_eq(w->buffers[0], NULL, "no nulls: no validity");
+    cr_assert_eq(w->buffers[1], w_off);
+    cr_assert_eq(w->children[0]->length, 3);
+    cr_assert_eq(w->children[0]->buffers[1], w_data);
+    a.release(&a);
+    s.release(&s);
+}
+
+/* Rows 1..2 of a FixedSizeList<float16, 2> whose child starts at element offset 1, and of a
+ * List<float32> whose offsets start at 3 (rebased: a copy), with a null element under the
+ * null row 1 of the fixed column (accepted: pyarrow writes such slots). */
+Test(arrow_import, list_slices_are_views_of_the_child_elements)
+{
+    static const uint16_t halfs[9] = {0, 0x3C00, 0x4000, 0, 0, 0x4200, 0x4400, 0x4500, 0x4600}; /* 1 2 . . 3 4 5 6 */
+    static const uint8_t v_valid[1] = {0x5};                  /* rows 0 and 2 valid, row 1 null */
+    static const uint8_t h_valid[2] = {0xE7, 0x01};           /* child elements 3, 4 (under row 1) null */
+    static const int32_t w_off[4] = {3, 4, 6, 9};
+    static const float floats[9] = {0, 0, 0, 10, 20, 21, 30, 31, 32};
+    const void *hb[2] = {h_valid, halfs}, *vb[1] = {v_valid}, *fb[2] = {NULL, floats}, *wb[2] = {NULL, w_off};
+    struct ArrowArray h = {.length = 8, .offset = 1, .null_count = 2, .n_buffers = 2, .buffers = hb,
+                           .release = count_release};
+    struct ArrowArray f = {.length = 9, .n_buffers = 2, .buffers = fb, .release = count_release};
+    struct ArrowArray *hp[1] = {&h}, *fp[1] = {&f};
+    struct ArrowArray kids[2] = {
+        {.length = 3, .null_count = 1, .n_buffers = 1, .n_children = 1, .buffers = vb, .children = hp,
+         .release = count_release},
+        {.length = 3, .n_buffers = 2, .n_children = 1, .buffers = wb, .children = fp, .release = count_release},
+    };
+    struct ArrowArray *kp[2] = {&kids[0], &kids[1]};
+    const void *pb[1] = {NULL};
+    struct ArrowArray a = {.length = 2, .offset = 1, .n_buffers = 1, .n_children = 2, .buffers = pb, .children = kp,
+                           .release = count_release};
+    struct ArrowSchema hs = {.format = "e", .name = "item"}, fs = {.format = "f", .name = "item"};
+    struct ArrowSchema *hsp[1] = {&hs}, *fsp[1] = {&fs};
+    struct ArrowSchema ks[2] = {{.format = "+w:2", .name = "v", .n_children = 1, .children = hsp},
+                                {.format = "+l", .name = "w", .n_children = 1, .children = fsp}};
+    struct ArrowSchema *ksp[2] = {&ks[0], &ks[1]};
+    struct ArrowSchema s = {.format = "+s", .n_children = 2, .children = ksp};
+    murr_batch *b = NULL;
+    murr_error e = {0};
+    cr_assert_eq(murr_batch_import_arrow(&a, &s, &b, &e), 0, "%s", e.message);
+    cr_assert_eq(b->num_rows, 2);
+    const murr_column *v = &b->columns[0], *w = &b->columns[1];
+    cr_assert_eq(v->dtype, MURR_LIST_FLOAT16);
+    cr_assert_eq(v->dim, 2);
+    cr_assert_eq(v->null_count, 1);
+    cr_assert_not(murr_column_is_valid(v, 0));
+    cr_assert(murr_column_is_valid(v, 1));
+    cr_assert_eq(mr_list_elems(v, 1), (const uint8_t *)&halfs[5], "row 2 of the source: child elements 4..5 + 1");
+    cr_assert_eq(w->dtype, MURR_LIST_FLOAT32);
+    cr_assert_eq(w->dim, 0);
+    cr_assert_eq(mr_list_len(w, 0), 2);
+    cr_assert_eq(mr_list_len(w, 1), 3);
+    cr_assert_eq(mr_list_elems(w, 0), (const uint8_t *)&floats[4], "no copy of the elements");
+    cr_assert_eq(w->data_len, 5 * 4);
+    murr_batch_free(b);
+}
+
+/* One list column "v" of format `format` over child `item` of `item_format`. */
+static int import_one_list(const char *format, const char *item_format, const struct ArrowArray *item,
+                           const void *offsets, int64_t rows, murr_error *e)
+{
+    const void *vb[2] = {NULL, offsets}, *pb[1] = {NULL};
+    struct ArrowArray *ip[1] = {(struct ArrowArray *)item};
+    struct ArrowArray kid = {.length = rows, .n_buffers = format[1] == 'w' ? 1 : 2, .n_children = 1, .buffers = vb,
+                             .children = ip, .release = count_release};
+    struct ArrowArray *kp[1] = {&kid};
+    struct ArrowArray a = {.length = rows, .n_buffers = 1, .n_children = 1, .buffers = pb, .children = kp,
+                           .release = count_release};
+    struct ArrowSchema is = {.format = item_format, .name = "item"};
+    struct ArrowSchema *isp[1] = {&is};
+    struct ArrowSchema ks = {.format = format, .name = "v", .n_children = 1, .children = isp};
+    struct ArrowSchema *ksp[1] = {&ks};
+    struct ArrowSchema s = {.format = "+s", .n_children = 1, .children = ksp};
+    murr_batch *b = NULL;
+    int rc = murr_batch_import_arrow(&a, &s, &b, e);
+    if (rc == 0)
+        murr_batch_free(b);
+    return rc;
+}
+
+Test(arrow_import, list_errors_name_the_column_and_the_numbers)
+{
+    static const float elems[4] = {1, 2, 3, 4};
+    static const uint8_t one_null[1] = {0xB}; /* element 2 null */
+    static const int32_t off[3] = {0, 2, 5};
+    const void *eb[2] = {NULL, elems}, *nb[2] = {one_null, elems};
+    struct ArrowArray item = {.length = 4, .n_buffers = 2, .buffers = eb, .release = count_release};
+    murr_error e = {0};
+    cr_assert_eq(import_one_list("+w:2", "f", &item, NULL, 2, &e), 0, "%s", e.message);
+    cr_assert_eq(import_one_list("+w:2", "f", &item, NULL, 3, &e), MURR_EINVAL);
+    cr_assert(strstr(e.message, "'v'") && strstr(e.message, "4 elements") && strstr(e.message, "need 6"), "%s",
+              e.message);
+    cr_assert_eq(import_one_list("+l", "f", &item, off, 2, &e), MURR_EINVAL, "offsets up to 5 over 4 elements");
+    cr_assert(strstr(e.message, "need 5"), "%s", e.message);
+    cr_assert_eq(import_one_list("+L", "f", &item, off, 2, &e), MURR_EUNSUPPORTED);
+    cr_assert(strstr(e.message, "'+L'"), "%s", e.message);
+    cr_assert_eq(import_one_list("+l", "g", &item, off, 1, &e), MURR_EUNSUPPORTED);
+    cr_assert(strstr(e.message, "'g'") && strstr(e.message, "float16"), "%s", e.message);
+    cr_assert_eq(import_one_list("+w:0", "f", &item, NULL, 1, &e), MURR_EUNSUPPORTED);
+    cr_assert_eq(import_one_list("+w:2x", "f", &item, NULL, 1, &e), MURR_EUNSUPPORTED);
+    struct ArrowArray with_null = {.length = 4, .null_count = 1, .n_buffers = 2, .buffers = nb,
+                                   .release = count_release};
+    cr_assert_eq(import_one_list("+w:2", "f", &with_null, NULL, 2, &e), MURR_EINVAL, "a null element under a valid row");
+    cr_assert(strstr(e.message, "row 1") && strstr(e.message, "element 0"), "%s", e.message);
+}
