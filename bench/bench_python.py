@@ -12,10 +12,14 @@ into a data directory through embedded mode; the embedded figures are taken firs
 directory is served by the bundled binary (pymurr.serve, a separate process) for the three
 clients. Redis (redis-server started here) holds the same rows as blobs. Keys are drawn
 before the timed region (uniform, existing); the timed region is one call from a list of
-str keys to numpy arrays; a warm-up of reads/10 + 5 precedes the timed reads; every answer
-is checked against the formula outside the timed region. p50/p99 in microseconds.
+str keys to numpy arrays (murr: the dict of column arrays read_numpy returns; Redis: the
+rows x cols array of np.frombuffer); a warm-up of reads/10 + 5 precedes the timed reads;
+every answer is stacked into a matrix and checked against the formula outside the timed
+region. p50/p99 in microseconds. "embedded read" is the pyarrow Table answer (read()).
+With --only-embedded only the embedded rows run (A/B runs of two pymurr builds); a --dir
+that already holds the table is reused instead of loaded again.
 
-Usage: bench_python.py [--rows N] [--cols C] [--keys K] [--reads R] [--dir DIR] [--seed S]
+Usage: bench_python.py [--rows N] [--cols C] [--keys K] [--reads R] [--dir DIR] [--seed S] [--only-embedded]
 """
 from __future__ import annotations
 
@@ -51,13 +55,15 @@ def check(name, idx, mat, rows, cols):
         sys.exit("bench_python %s: wrong answer (shape %s, expected %s)" % (name, mat.shape, want.shape))
 
 
-def measure(name, read, key_sets, row_sets, cols, warm):
+def measure(name, read, key_sets, row_sets, cols, warm, shape=None):
+    """p50/p99 of read(keys); shape(answer, cols) -> (positions, matrix) runs after the
+    timed region, for the check only (None: the answer is that pair already)."""
     lat = []
     for i, (keys, rows) in enumerate(zip(key_sets, row_sets)):
         t0 = time.perf_counter_ns()
         out = read(keys)
         dt = time.perf_counter_ns() - t0
-        idx, mat = out
+        idx, mat = shape(out, cols) if shape else out
         check(name, idx, mat, rows, cols)
         if i >= warm:
             lat.append(dt)
@@ -70,6 +76,10 @@ def from_arrays(arrays, cols):
     return arrays["_idx"].astype(np.int64), np.stack([arrays["col_%d" % c] for c in range(cols)], axis=1)
 
 
+def from_table(table, cols):
+    return from_arrays(pymurr.to_numpy(table), cols)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -79,6 +89,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1_000_000)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--only-embedded", action="store_true",
+                    help="embedded rows only (no Redis, no server): A/B runs of the in-process path")
     a = ap.parse_args()
     work = a.dir or tempfile.mkdtemp(prefix="bench_python-")
     data = os.path.join(work, "data")
@@ -89,21 +101,28 @@ def main():
     key_sets = [[str(r) for r in rows.tolist()] for rows in row_sets]
     results = []
 
-    # ---- load (embedded) and the embedded figure ----
+    # ---- load (embedded; a --dir already holding the table is reused) and the embedded figures ----
     t0 = time.time()
     db = pymurr.open(data, sync_writes=False)
-    db.create_table("bench", {"columns": {"id": {"dtype": "utf8", "nullable": False, "key": True},
-                                          **{c: {"dtype": "float32"} for c in cols}}})
-    for lo in range(0, a.rows, a.batch):
-        r = np.arange(lo, min(a.rows, lo + a.batch))
-        v = values(r, a.cols)
-        db.write("bench", pa.table({"id": pa.array(r.astype(str)), **{c: v[:, i] for i, c in enumerate(cols)}}))
-    print("loaded %d rows x %d float32 in %.1f s (embedded, sync_writes off)" % (a.rows, a.cols, time.time() - t0),
-          file=sys.stderr)
+    if "bench" in db.list_tables():
+        print("reusing table 'bench' in %s" % data, file=sys.stderr)
+    else:
+        db.create_table("bench", {"columns": {"id": {"dtype": "utf8", "nullable": False, "key": True},
+                                              **{c: {"dtype": "float32"} for c in cols}}})
+        for lo in range(0, a.rows, a.batch):
+            r = np.arange(lo, min(a.rows, lo + a.batch))
+            v = values(r, a.cols)
+            db.write("bench", pa.table({"id": pa.array(r.astype(str)), **{c: v[:, i] for i, c in enumerate(cols)}}))
+        print("loaded %d rows x %d float32 in %.1f s (embedded, sync_writes off)" % (a.rows, a.cols, time.time() - t0),
+              file=sys.stderr)
     results.append(("embedded (pymurr.open, read_numpy)", measure(
-        "embedded", lambda k: from_arrays(db.read_numpy("bench", k, cols), a.cols), key_sets, row_sets, a.cols, warm)))
-    db.close()
-
+        "embedded", lambda k: db.read_numpy("bench", k, cols), key_sets, row_sets, a.cols, warm, from_arrays)))
+    results.append(("embedded read (pyarrow Table)", measure(
+        "embedded-read", lambda k: db.read("bench", k, cols), key_sets, row_sets, a.cols, warm, from_table)))
+    if a.only_embedded:
+        db.close()
+        report(a, results)
+        return
     # ---- Redis blob ----
     import redis
 
@@ -145,13 +164,11 @@ def main():
     with pymurr.serve({"storage.path": data, "storage.sync_writes": False}) as srv:
         fc = srv.connect("flight")
         results.append(("pymurr sync Flight (connect grpc://)", measure(
-            "flight", lambda k: from_arrays(fc.read_numpy("bench", k, cols), a.cols), key_sets, row_sets, a.cols,
-            warm)))
+            "flight", lambda k: fc.read_numpy("bench", k, cols), key_sets, row_sets, a.cols, warm, from_arrays)))
         fc.close()
         hc = pymurr.connect(srv.endpoint)
         results.append(("pymurr sync HTTP (connect http://)", measure(
-            "http", lambda k: from_arrays(hc.read_numpy("bench", k, cols), a.cols), key_sets, row_sets, a.cols,
-            warm)))
+            "http", lambda k: hc.read_numpy("bench", k, cols), key_sets, row_sets, a.cols, warm, from_arrays)))
         hc.close()
         from murr.client import Client
 
@@ -159,16 +176,19 @@ def main():
         pc = Client(srv.endpoint)
 
         def pypi(keys):
-            t = loop.run_until_complete(pc.read("bench", {"id": keys}, cols))
-            return from_arrays(pymurr.to_numpy(t), a.cols)
+            return pymurr.to_numpy(loop.run_until_complete(pc.read("bench", {"id": keys}, cols)))
 
         results.append(("PyPI murr 0.3.1 Client (async httpx)", measure("pypi", pypi, key_sets, row_sets, a.cols,
-                                                                         warm)))
+                                                                         warm, from_arrays)))
         loop.run_until_complete(pc.close())
         loop.close()
 
     if a.dir is None:
         shutil.rmtree(work, ignore_errors=True)
+    report(a, results)
+
+
+def report(a, results):
     emb = results[0][1][0]
     print("| path (%d keys x %d float32, %d rows, %d reads) | p50 us | p99 us | p50 / embedded p50 |"
           % (a.keys, a.cols, a.rows, a.reads))

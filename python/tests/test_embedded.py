@@ -172,3 +172,60 @@ def test_list_keys_fast_path_and_its_fallbacks(tmp_path):
                                           "f": {"dtype": "float32"}}})
         db.write("t", pa.table({"id": [3], "f": pa.array([1.25], pa.float32())}))
         assert db.read("t", [3, 4], ["f"]).column("f").to_pylist() == [1.25]
+
+
+def test_read_numpy_views_the_result_and_frees_it_with_the_last_array(tmp_path):
+    import gc
+
+    from pymurr._lib import lib
+
+    with pymurr.open(str(tmp_path / "d"), sync_writes=False) as db:
+        db.create_table("n", {"columns": {"id": {"dtype": "utf8", "nullable": False, "key": True},
+                                          "f": {"dtype": "float32"}, "i": {"dtype": "int16"},
+                                          "v": {"dtype": "list<float16>", "dim": 3}}})
+        n = 50_000
+        db.write("n", pa.table({"id": [str(k) for k in range(n)], "f": pa.array(np.arange(n, dtype=np.float32)),
+                                "i": pa.array(np.arange(n, dtype=np.int16) % 1000),
+                                "v": pa.FixedSizeListArray.from_arrays(
+                                    pa.array(np.arange(3 * n, dtype=np.float16)), 3)}))
+        keys = [str(k) for k in range(0, n, 2)] + ["missing"]
+        gc.collect()
+        before = lib.murr_memory_in_use()
+        got = db.read_numpy("n", keys, ["f", "v", "i"])
+        held = lib.murr_memory_in_use()
+        assert held > before + 25_000 * 10, (before, held)  # the engine's result, not a copy in numpy
+        assert list(got) == ["_idx", "f", "v", "i"]
+        assert got["_idx"].dtype == np.uint32 and got["i"].dtype == np.int16
+        assert got["v"].dtype == np.float16 and got["v"].shape == (25_000, 3)
+        order = np.argsort(got["_idx"])
+        assert got["_idx"][order].tolist() == list(range(25_000))
+        assert got["f"][order].tolist() == [float(k) for k in range(0, n, 2)]
+        assert got["i"][order][:3].tolist() == [0, 2, 4]
+        assert got["v"][order][1].tolist() == [6.0, 7.0, 8.0]
+        # the arrays are over the result's buffers: one allocation of rows x width each
+        base_f, base_v = got["f"].__array_interface__["data"][0], got["v"].__array_interface__["data"][0]
+        assert base_f != base_v
+        f = got.pop("f")
+        del got
+        gc.collect()
+        assert lib.murr_memory_in_use() == held, "one array still holds the whole result"
+        assert f[order][:2].tolist() == [0.0, 2.0]
+        del f
+        gc.collect()
+        assert lib.murr_memory_in_use() <= before, "the last array freed the result"
+
+
+def test_read_numpy_without_the_fast_path_matches_to_numpy_of_read(tmp_path):
+    with pymurr.open(str(tmp_path / "d"), sync_writes=False) as db:
+        make(db)
+        db.write("t", pa.table({"id": ["n"], "f": pa.array([None], pa.float32()), "s": pa.array([None], pa.string())}))
+        keys = ["c", "n", "a"]
+        for columns in (["s"], ["f"], ["f", "s"]):  # a utf8 column, nulls: the pyarrow conversion
+            got = db.read_numpy("t", keys, columns)
+            want = pymurr.to_numpy(db.read("t", keys, columns))
+            assert list(got) == list(want)
+            for c in want:
+                np.testing.assert_array_equal(got[c], want[c])
+        assert np.isnan(db.read_numpy("t", ["n"], ["f"])["f"][0])
+        empty = db.read_numpy("t", ["nope"], ["f"])
+        assert empty["_idx"].shape == (0,) and empty["f"].dtype == np.float32

@@ -76,6 +76,7 @@ _SIGNATURES = {
     "murr_batch_import_arrow": (c_int, [POINTER(ArrowArray), POINTER(ArrowSchema), POINTER(_P), _E]),
     "murr_py_read_joined": (c_int, [_P, c_char_p, c_char_p, c_size_t, c_size_t, POINTER(c_char_p), c_size_t,
                                     ctypes.c_uint, POINTER(_P), _E]),
+    "murr_py_batch_columns": (c_int64, [_P, POINTER(c_int64), c_size_t]),
     "murr_memory_in_use": (c_uint64, []),
     "murr_server_options_default": (None, [POINTER(ServerOptions)]),
     "murr_server_start": (c_int, [_P, POINTER(ServerOptions), POINTER(_P), _E]),
@@ -85,6 +86,8 @@ _SIGNATURES = {
 }
 
 READ_SPARSE = 1
+PY_ESPLIT = -2  # murr_py_read_joined: the joined keys do not split into len(keys) (py_read.c)
+PY_COL_FIELDS = 5  # int64s per column of murr_py_batch_columns
 
 
 def _load() -> ctypes.CDLL:
@@ -118,4 +121,4 @@ def take_string(p: int) -> str:
 
 
 __all__ = ["lib", "check", "take_string", "Error", "Options", "VersionInfo", "ServerOptions", "ArrowArray",
-           "ArrowSchema", "READ_SPARSE", "byref"]
+           "ArrowSchema", "READ_SPARSE", "PY_ESPLIT", "PY_COL_FIELDS", "byref"]

@@ -11,14 +11,15 @@ import atexit
 import ctypes
 import threading
 import weakref
-from ctypes import byref, c_char_p, c_size_t, c_uint64, c_void_p
+from ctypes import byref, c_char_p, c_int64, c_size_t, c_uint64, c_void_p
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from . import _arrow
 from ._api import ClientBase
-from ._lib import READ_SPARSE, ArrowArray, ArrowSchema, Error, Options, ServerOptions, VersionInfo, check, lib, take_string
+from ._lib import PY_COL_FIELDS, PY_ESPLIT, READ_SPARSE, ArrowArray, ArrowSchema, Error, Options, ServerOptions, VersionInfo, check, lib, take_string
 from .errors import InvalidRequestError
 from .schema import SchemaLike, TableSchema, schema_json
 
@@ -231,14 +232,18 @@ class Database(ClientBase):
         ``{name: values}``), or for a single-column key a sequence of values. The answer is
         sparse as in the PyPI client: one row per key found, first column ``_idx`` (uint32,
         the key's position in ``keys``), then ``columns``; no copy of the engine's result."""
-        return pa.Table.from_batches([self._read_batch(table, keys, columns)])
+        return pa.Table.from_batches([_export_batch(self._read_result(table, keys, columns), Error())])
 
     def read_numpy(self, table: str, keys: _arrow.KeysLike, columns: Sequence[str]) -> Dict[str, Any]:
         """``read`` then ``to_numpy``: ``{"_idx": ..., column: array}``, views of the engine's
-        result (numeric columns without nulls), which lives as long as the arrays do."""
-        return _arrow.to_numpy(self._read_batch(table, keys, columns))
+        result, which lives as long as the arrays do. When every column is numeric (or a
+        fixed-size list: a ``rows x dim`` array) without nulls, the arrays are built over the
+        result's buffers directly, without pyarrow (the hot path); otherwise as ``to_numpy``
+        of ``read``."""
+        return _numpy_result(self._read_result(table, keys, columns), columns)
 
-    def _read_batch(self, table: str, keys: _arrow.KeysLike, columns: Sequence[str]) -> pa.RecordBatch:
+    def _read_result(self, table: str, keys: _arrow.KeysLike, columns: Sequence[str]) -> int:
+        """The engine's result batch (a murr_batch pointer the caller owns)."""
         cols = self._columns.get(tuple(columns))
         if cols is None:
             cols = (c_char_p * len(columns))(*[c.encode() for c in columns])
@@ -249,18 +254,19 @@ class Database(ClientBase):
         out = c_void_p()
         if type(keys) is list and keys and self._utf8_key(table):
             try:
-                joined = "\0".join(keys)
+                data = "\0".join(keys).encode()
             except TypeError:  # not all str: the general path says which
-                joined = None
-            if joined is not None and joined.count("\0") == len(keys) - 1:
-                data = joined.encode()
+                data = None
+            if data is not None:
                 db = self._enter()
                 try:
-                    check(lib.murr_py_read_joined(db, table.encode(), data, len(data), len(keys), cols, len(columns),
-                                                  READ_SPARSE, byref(out), byref(err)), err)
+                    rc = lib.murr_py_read_joined(db, table.encode(), data, len(data), len(keys), cols, len(columns),
+                                                 READ_SPARSE, byref(out), byref(err))
                 finally:
                     self._leave()
-                return _export_batch(out.value, err)
+                if rc != PY_ESPLIT:  # else a key holds NUL: the join is ambiguous, read the general way
+                    check(rc, err)
+                    return out.value
         kb = _import_batch(_arrow.keys_batch(keys, lambda: self._key_columns(table)), err)
         try:
             db = self._enter()
@@ -271,7 +277,7 @@ class Database(ClientBase):
                 self._leave()
         finally:
             lib.murr_batch_free(kb)
-        return _export_batch(out.value, err)
+        return out.value
 
     def _utf8_key(self, table: str) -> bool:
         """True when the table's key is one utf8 column (its keys are the strings themselves)."""
@@ -346,3 +352,49 @@ def _export_batch(batch: int, err: Error) -> pa.RecordBatch:
         lib.murr_batch_free(batch)
         check(rc, err)
     return pa.RecordBatch._import_from_c(ctypes.addressof(arr), ctypes.addressof(sch))
+
+
+# numpy dtypes of murr's dtypes (murr_dtype order; None: utf8 and bool, read through pyarrow);
+# a list dtype's entry is its element's
+_NUMPY_DTYPES = [None, None, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+                 np.float32, np.float64, np.float32, np.float16, np.int8]
+_LIST_DTYPES = 12
+
+
+class _Result:
+    """Owns an engine result batch for the numpy arrays over its buffers: freed when the last
+    of them is collected."""
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def __del__(self, _free: Any = lib.murr_batch_free) -> None:
+        _free(self.batch)
+
+
+def _numpy_result(batch: int, columns: Sequence[str]) -> Dict[str, Any]:
+    """``{"_idx": ..., column: array}`` of an engine result (which this takes over)."""
+    n = len(columns) + 1
+    desc = (c_int64 * (PY_COL_FIELDS * n))()
+    rows = lib.murr_py_batch_columns(batch, desc, len(desc))
+    fields = desc[:]
+    plain = rows >= 0 and all(fields[i + 4] == 0 and (fields[i + 1] > 0 or rows == 0)
+                              for i in range(0, PY_COL_FIELDS * n, PY_COL_FIELDS))
+    if not plain:  # strings, bools, nulls or variable lists: the general conversion
+        return _arrow.to_numpy(_export_batch(batch, Error()))
+    owner = _Result(batch)
+    out: Dict[str, Any] = {}
+    for name, i in zip([_arrow.IDX_COLUMN, *columns], range(0, PY_COL_FIELDS * n, PY_COL_FIELDS)):
+        dtype = _NUMPY_DTYPES[fields[i + 2]]
+        if rows == 0:
+            arr = np.empty(0, dtype)
+        else:
+            mem = (ctypes.c_char * fields[i + 1]).from_address(fields[i])
+            mem._owner = owner  # the arrays keep the batch alive through their base
+            arr = np.frombuffer(mem, dtype)
+        if fields[i + 2] >= _LIST_DTYPES:
+            arr = arr.reshape(rows, fields[i + 3])
+        out[name] = arr
+    return out
