@@ -229,3 +229,43 @@ def test_read_numpy_without_the_fast_path_matches_to_numpy_of_read(tmp_path):
         assert np.isnan(db.read_numpy("t", ["n"], ["f"])["f"][0])
         empty = db.read_numpy("t", ["nope"], ["f"])
         assert empty["_idx"].shape == (0,) and empty["f"].dtype == np.float32
+
+
+def test_in_process_servers_share_the_engine_and_stop_on_close(tmp_path):
+    import socket
+
+    import pyarrow.flight as fl
+
+    db = pymurr.open(str(tmp_path / "d"), http_port=0, grpc_port=0, sync_writes=False)
+    make(db)
+    ports = (db.http_port, db.grpc_port)
+    assert db.flight_endpoint == "grpc://127.0.0.1:%d" % db.grpc_port and db.grpc_port != db.http_port
+    # pyarrow's own Flight client (not pymurr's) against the in-process Flight server
+    info = fl.connect(db.flight_endpoint).get_schema(fl.FlightDescriptor.for_path("t"))
+    assert info.schema.names == ["id", "f", "s"]
+    with pymurr.connect(db.endpoint) as c:
+        c.write("t", pa.table({"id": ["h"], "f": pa.array([9.5], pa.float32()), "s": ["over http"]}))
+    assert db.read("t", ["h"], ["s"]).column("s").to_pylist() == ["over http"]
+    db.close()
+    for port in ports:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "port %d still accepts after close()" % port
+
+
+def test_http_client_reuses_its_connection(tmp_path):
+    import re
+    import urllib.request
+
+    with pymurr.open(str(tmp_path / "d"), http_port=0, sync_writes=False) as db:
+        make(db)
+
+        def accepted():
+            text = urllib.request.urlopen(db.endpoint + "/metrics").read().decode()
+            return int(re.search(r"^murr_http_connections_total (\d+)", text, re.M).group(1))
+
+        before = accepted()
+        with pymurr.connect(db.endpoint) as c:
+            for _ in range(20):
+                assert c.read("t", ["a"], ["f"]).column("f").to_pylist() == [1.0]
+            c.get_schema("t")
+        assert accepted() - before == 2, "20 reads and a schema over one connection (+1: this /metrics call)"
