@@ -359,6 +359,7 @@ def _export_batch(batch: int, err: Error) -> pa.RecordBatch:
 _NUMPY_DTYPES = [None, None, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
                  np.float32, np.float64, np.float32, np.float16, np.int8]
 _LIST_DTYPES = 12
+_CHAR = ctypes.c_char
 
 
 class _Result:
@@ -378,23 +379,23 @@ def _numpy_result(batch: int, columns: Sequence[str]) -> Dict[str, Any]:
     """``{"_idx": ..., column: array}`` of an engine result (which this takes over)."""
     n = len(columns) + 1
     desc = (c_int64 * (PY_COL_FIELDS * n))()
-    rows = lib.murr_py_batch_columns(batch, desc, len(desc))
+    rows = lib.murr_py_batch_columns(batch, desc, PY_COL_FIELDS * n)
     fields = desc[:]
-    plain = rows >= 0 and all(fields[i + 4] == 0 and (fields[i + 1] > 0 or rows == 0)
-                              for i in range(0, PY_COL_FIELDS * n, PY_COL_FIELDS))
-    if not plain:  # strings, bools, nulls or variable lists: the general conversion
+    sizes, dtypes = fields[1::PY_COL_FIELDS], fields[2::PY_COL_FIELDS]
+    if rows < 0 or any(fields[4::PY_COL_FIELDS]) or (rows and not all(sizes)):
+        # strings, bools, nulls or variable lists: the general conversion
         return _arrow.to_numpy(_export_batch(batch, Error()))
     owner = _Result(batch)
-    out: Dict[str, Any] = {}
-    for name, i in zip([_arrow.IDX_COLUMN, *columns], range(0, PY_COL_FIELDS * n, PY_COL_FIELDS)):
-        dtype = _NUMPY_DTYPES[fields[i + 2]]
-        if rows == 0:
-            arr = np.empty(0, dtype)
-        else:
-            mem = (ctypes.c_char * fields[i + 1]).from_address(fields[i])
+    if rows == 0:
+        arrays = [np.empty(0, _NUMPY_DTYPES[d]) for d in dtypes]
+    else:
+        arrays = []
+        for addr, size, d in zip(fields[0::PY_COL_FIELDS], sizes, dtypes):
+            mem = (_CHAR * size).from_address(addr)
             mem._owner = owner  # the arrays keep the batch alive through their base
-            arr = np.frombuffer(mem, dtype)
-        if fields[i + 2] >= _LIST_DTYPES:
-            arr = arr.reshape(rows, fields[i + 3])
-        out[name] = arr
-    return out
+            arrays.append(np.frombuffer(mem, _NUMPY_DTYPES[d]))
+    if max(dtypes) >= _LIST_DTYPES:  # fixed-size lists: rows x dim
+        for i, (d, dim) in enumerate(zip(dtypes, fields[3::PY_COL_FIELDS])):
+            if d >= _LIST_DTYPES:
+                arrays[i] = arrays[i].reshape(rows, dim)
+    return dict(zip([_arrow.IDX_COLUMN, *columns], arrays))
