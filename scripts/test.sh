@@ -47,3 +47,13 @@ fi
 build/pyvenv/bin/pip install -q pyarrow numpy pandas pytest murr==0.3.1
 build/pyvenv/bin/pip install -q --force-reinstall --no-deps ./python
 (cd python && ../build/pyvenv/bin/python -m pytest -q -p no:cacheprovider tests)
+if [ "${1:-}" != "--quick" ]; then
+  echo "== Python package tests on the asan libmurr_py and server (ASan + UBSan; leak checks off: the interpreter's)"
+  # the sources as checked out (PYTHONPATH) over build/asan's murr_internal: only libmurr_py links anew
+  cmake --preset asan -DMURR_PYTHON=ON >/dev/null
+  cmake --build --preset asan -j"$jobs" --target murr_py murr
+  (cd python && LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)" \
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    PYTHONPATH="$PWD/src" PYMURR_LIB="$PWD/../build/asan/python/libmurr_py.so" PYMURR_SERVER_BIN="$PWD/../build/asan/murr" \
+    ../build/pyvenv/bin/python -m pytest -q -p no:cacheprovider tests)
+fi
