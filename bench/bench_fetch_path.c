@@ -216,7 +216,7 @@ static uint64_t whole(murr_db *db, const pcase_t *pc, const mr_buf_t *body, mr_a
     uint64_t t = bench_now_ns();
     int rc;
     if (pc->form == BENCH_KW_ARROW) {
-        rc = mr_fetch_arrow(db, bench_kw_table_name[pc->table], body->data, body->len, 0, UINT64_MAX, a, &out, &e);
+        rc = mr_fetch_arrow(db, bench_kw_table_name[pc->table], body->data, body->len, UINT64_MAX, UINT64_MAX, a, &out, &e);
     } else {
         mr_fetch_req_t fr;
         rc = mr_json_parse_fetch(a, (const char *)body->data, body->len, false, &fr, &e);
