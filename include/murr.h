@@ -358,6 +358,60 @@ typedef struct murr_table_stats {
 
 MURR_API int murr_table_stats_get(murr_db *db, const char *name, murr_table_stats *out, murr_error *err);
 
+/* ---------------------------------------------------------------------------------------
+ * Arrow C Data Interface (https://arrow.apache.org/docs/format/CDataInterface.html): a
+ * batch crosses into another Arrow implementation (pyarrow, duckdb, ...) in the same
+ * process without copying a buffer. Implemented by src/format/arrow_c.c.
+ * ------------------------------------------------------------------------------------- */
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+struct ArrowSchema {
+    const char *format;
+    const char *name;
+    const char *metadata;
+    int64_t flags;
+    int64_t n_children;
+    struct ArrowSchema **children;
+    struct ArrowSchema *dictionary;
+    void (*release)(struct ArrowSchema *);
+    void *private_data;
+};
+struct ArrowArray {
+    int64_t length;
+    int64_t null_count;
+    int64_t offset;
+    int64_t n_buffers;
+    int64_t n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+#endif
+
+/* Moves `batch` into *out_array (a struct array, one child per column, no copy: the
+ * buffers are the batch's) and describes it in *out_schema (struct of the columns, each
+ * nullable, formats "u" "b" "c" "s" "i" "l" "C" "S" "I" "L" "f" "g"). On success the batch
+ * belongs to the array: the consumer's call of out_array->release frees it (children are
+ * released with their parent); out_schema->release frees the schema. On failure
+ * (MURR_ENOMEM) nothing is moved: the caller still owns the batch. */
+MURR_API int murr_batch_export_arrow(murr_batch *batch, struct ArrowArray *out_array,
+                                     struct ArrowSchema *out_schema, murr_error *err);
+/* A batch over the buffers of an Arrow struct array (a record batch as exported by
+ * pyarrow's RecordBatch._export_to_c), without copying fixed-width values or utf8 data:
+ * `array` is moved into the batch (its release is set to NULL here and called by
+ * murr_batch_free); `schema` is only read (the caller releases it). Column formats are
+ * the twelve above ("U" large_utf8, dictionaries, nested types: MURR_EUNSUPPORTED naming
+ * the column and format); a validity or bool bitmap at a bit offset is copied to offset 0.
+ * The buffers are validated as mr_batch_validate does (offsets within data, UTF-8, null
+ * counts). Errors leave `array` unreleased and owned by the caller. */
+MURR_API int murr_batch_import_arrow(struct ArrowArray *array, const struct ArrowSchema *schema,
+                                     murr_batch **out, murr_error *err);
+
 /* Bytes currently allocated through murr's counting allocator (whole process). */
 MURR_API uint64_t murr_memory_in_use(void);
 

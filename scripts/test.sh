@@ -36,3 +36,24 @@ fi
 
 echo "== end-to-end tests (pytest)"
 MURR_BUILD_DIR="$PWD/build/debug" MURR_BIN="$PWD/build/debug/murr" build/venv/bin/python -m pytest -q tests/e2e
+
+echo "== Python package (pip install ./python into build/pyvenv, pytest python/tests)"
+# a venv of its own (the e2e venv stays untouched); the package is rebuilt every run, from
+# this checkout, by scikit-build-core with the repository's CMake. PyPI murr 0.3.1 is the
+# interop peer of the tests; torch is not installed (its tests skip).
+if [ ! -x build/pyvenv/bin/python ]; then
+  "$(build/venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv build/pyvenv
+fi
+build/pyvenv/bin/pip install -q pyarrow numpy pandas pytest murr==0.3.1
+build/pyvenv/bin/pip install -q --force-reinstall --no-deps ./python
+(cd python && ../build/pyvenv/bin/python -m pytest -q -p no:cacheprovider tests)
+if [ "${1:-}" != "--quick" ]; then
+  echo "== Python package tests on the asan libmurr_py and server (ASan + UBSan; leak checks off: the interpreter's)"
+  # the sources as checked out (PYTHONPATH) over build/asan's murr_internal: only libmurr_py links anew
+  cmake --preset asan -DMURR_PYTHON=ON >/dev/null
+  cmake --build --preset asan -j"$jobs" --target murr_py murr
+  (cd python && LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)" \
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    PYTHONPATH="$PWD/src" PYMURR_LIB="$PWD/../build/asan/python/libmurr_py.so" PYMURR_SERVER_BIN="$PWD/../build/asan/murr" \
+    ../build/pyvenv/bin/python -m pytest -q -p no:cacheprovider tests)
+fi

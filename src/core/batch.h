@@ -81,6 +81,12 @@ int64_t mr_list_len(const mr_column_t *c, int64_t row);
 const uint8_t *mr_list_elems(const mr_column_t *c, int64_t row);
 /* Checks a list column's invariants (dimension, offsets within its values). */
 int mr_list_column_validate(const mr_column_t *c, int64_t rows, mr_error_t *err);
+/* Null elements of an input list column are refused except under a null list (pyarrow
+ * writes null slots there for a FixedSizeList): cv is the child's validity bitmap of clen
+ * elements, element e belongs to row r by offsets off (+ base; NULL: fixed size dim) over
+ * rows [0, rows) of col (its validity set). MURR_EINVAL naming field, row and element. */
+int mr_list_check_null_elems(const char *fname, const mr_column_t *col, const int32_t *off, int64_t base, int32_t dim,
+                             int64_t rows, const uint8_t *cv, int64_t clen, mr_error_t *err);
 /* Converts n elements between element types (rounding to nearest for float16; int8 targets
  * take integers in -128..127 only: else MURR_EINVAL with *bad the first element's index). */
 int mr_list_convert_elems(murr_dtype from, const uint8_t *src, murr_dtype to, uint8_t *dst, int64_t n, int64_t *bad);

@@ -63,6 +63,30 @@ int mr_list_column_validate(const mr_column_t *c, int64_t rows, mr_error_t *err)
     return 0;
 }
 
+int mr_list_check_null_elems(const char *fname, const mr_column_t *col, const int32_t *off, int64_t base, int32_t dim,
+                             int64_t rows, const uint8_t *cv, int64_t clen, mr_error_t *err)
+{
+    int64_t r = 0;
+    for (int64_t e = 0; e < clen; e++) {
+        if (mr_bit_get(cv, e))
+            continue;
+        if (off == NULL) {
+            r = e / dim;
+        } else {
+            while (r < rows && off[r + 1] + base <= e)
+                r++;
+            if (r >= rows || off[r] + base > e)
+                continue; /* an element no list row covers */
+        }
+        if (r < rows && murr_column_is_valid(col, r))
+            return mr_err_set(err, MURR_EINVAL,
+                              "field '%s' row %lld: element %lld is null; list elements cannot be null (a whole list "
+                              "can)",
+                              fname, (long long)r, (long long)(e - (off ? off[r] + base : r * dim)));
+    }
+    return 0;
+}
+
 /* ---- element conversion ---- */
 
 static double load_elem(murr_dtype t, const uint8_t *p, int64_t i)

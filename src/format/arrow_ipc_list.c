@@ -81,33 +81,6 @@ int mr_ipc_list_field(const fb_table_t *ft, uint8_t tt, const fb_table_t *type, 
     return 0;
 }
 
-/* Null elements are refused except under a null list (pyarrow writes null slots there for
- * a FixedSizeList): element e of list row r, rows [0, rows) of col, offsets off (NULL:
- * fixed size dim). */
-static int check_child_nulls(const char *fname, const mr_column_t *col, const int32_t *off, int64_t base, int32_t dim,
-                             int64_t rows, const uint8_t *cv, int64_t clen, mr_error_t *err)
-{
-    int64_t r = 0;
-    for (int64_t e = 0; e < clen; e++) {
-        if (mr_bit_get(cv, e))
-            continue;
-        if (off == NULL) {
-            r = e / dim;
-        } else {
-            while (r < rows && off[r + 1] + base <= e)
-                r++;
-            if (r >= rows || off[r] + base > e)
-                continue; /* an element no list row covers */
-        }
-        if (r < rows && murr_column_is_valid(col, r))
-            return mr_err_set(err, MURR_EINVAL,
-                              "field '%s' row %lld: element %lld is null; list elements cannot be null (a whole list "
-                              "can)",
-                              fname, (long long)r, (long long)(e - (off ? off[r] + base : r * dim)));
-    }
-    return 0;
-}
-
 /* The child array's node, validity and values: clen elements of w bytes (the node's length
  * must be `expect`, or at least it when !exact); nulls only under null lists. */
 static int child_values(rb_ctx_t *c, const char *fname, const mr_column_t *col, const int32_t *off, int64_t base,
@@ -132,7 +105,7 @@ static int child_values(rb_ctx_t *c, const char *fname, const mr_column_t *col, 
         if (mr_bitmap_count(vb, 0, clen) != clen - cnull)
             return mr_err_set(err, MURR_ECORRUPT, "field '%s': list child null_count %lld disagrees with its bitmap",
                               fname, (long long)cnull);
-        MR_RETURN_NOT_OK(check_child_nulls(fname, col, off, base, dim, rows, vb, clen, err));
+        MR_RETURN_NOT_OK(mr_list_check_null_elems(fname, col, off, base, dim, rows, vb, clen, err));
     }
     MR_RETURN_NOT_OK(mr_ipc_rb_buffer(c, fname, &db, &dl, err));
     if ((uint64_t)clen > (uint64_t)dl / w)

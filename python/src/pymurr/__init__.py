@@ -1,0 +1,60 @@
+"""pymurr: murr in Python.
+
+* ``pymurr.open(path, http_port=None)`` - the engine in this process (``Database``);
+  results are zero-copy Arrow; ``http_port`` also serves it over HTTP in-process.
+* ``pymurr.connect(endpoint)`` - a sync client: ``http://`` (``HttpClient``) or
+  ``grpc://`` (Arrow Flight, ``FlightClient``).
+* ``pymurr.serve(config=None)`` - runs the bundled server binary (``Server``, a context
+  manager with ``.endpoint``).
+
+Every mode has the method names, schema model and errors of the PyPI ``murr`` 0.3.1 client
+(``create_table``, ``write``, ``read``, ``list_tables``, ``get_schema``, ``drop_table``,
+``compact``), synchronous, plus ``replace``, ``versions``, ``rollback`` and ``read_numpy``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+from ._arrow import IDX_COLUMN, to_numpy, to_torch
+from .embedded import Database
+from .errors import (InvalidRequestError, MurrError, ServerError, TableAlreadyExistsError,
+                     TableNotFoundError)
+from .flight import FlightClient
+from .http import HttpClient
+from .launcher import Server
+from .schema import ColumnSchema, DType, TableSchema
+
+__version__ = "0.3.0"
+
+_builtin_open = open
+
+
+def open(path: str, http_port: Optional[int] = None, **options: Any) -> Database:  # noqa: A001
+    """Opens (creating if needed) the data directory ``path`` in this process. ``http_port``
+    (0: any free port) starts murr's HTTP server on the same engine (``db.endpoint``).
+    ``options``: ``sync_writes``, ``keep_versions``, ``background_compaction``,
+    ``grpc_port`` (also serve Flight), ``host``."""
+    return Database(path, http_port, **options)
+
+
+def connect(endpoint: str, **options: Any) -> Union[HttpClient, FlightClient]:
+    """A synchronous client: ``http://host:port`` over HTTP, ``grpc://host:port`` over
+    Arrow Flight (``http_endpoint=`` for the calls Flight has not: create, drop, schema,
+    compact, versions)."""
+    if endpoint.startswith("http://"):
+        return HttpClient(endpoint, **options)
+    if endpoint.startswith("grpc://") or endpoint.startswith("grpc+tcp://"):
+        return FlightClient(endpoint, **options)
+    raise ValueError("endpoint %r: expected http://host:port or grpc://host:port" % endpoint)
+
+
+def serve(config: Optional[Mapping[str, Any]] = None, **options: Any) -> Server:
+    """Starts the bundled murr server on free ports with ``config`` (nested or dotted keys of
+    murr's configuration, e.g. ``{"storage.sync_writes": False}``) and waits until it
+    answers ``/health``. Use as a context manager; ``.endpoint`` is its HTTP address."""
+    return Server(config, **options)
+
+
+__all__ = ["open", "connect", "serve", "Database", "HttpClient", "FlightClient", "Server", "TableSchema",
+           "ColumnSchema", "DType", "MurrError", "TableNotFoundError", "TableAlreadyExistsError",
+           "InvalidRequestError", "ServerError", "IDX_COLUMN", "to_numpy", "to_torch"]
