@@ -57,7 +57,7 @@ typedef struct out_chunk {
 
 typedef struct loop loop_t;
 
-typedef enum { HDR_OTHER, HDR_CT, HDR_ACCEPT, HDR_EXPECT, HDR_TE } hdr_kind_t;
+typedef enum { HDR_OTHER, HDR_CT, HDR_ACCEPT, HDR_EXPECT, HDR_TE, HDR_AUTH } hdr_kind_t;
 
 typedef struct conn {
     loop_t *loop;
@@ -237,6 +237,8 @@ static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close
         mr_buf_printf(&ch->head, "Content-Type: %s\r\n", resp->content_type);
     if (resp->allow)
         mr_buf_printf(&ch->head, "Allow: %s\r\n", resp->allow);
+    if (resp->www_authenticate)
+        mr_buf_printf(&ch->head, "WWW-Authenticate: %s\r\n", resp->www_authenticate);
     if (resp->status != 204) /* RFC 9110 8.6: no Content-Length in a 204 */
         mr_buf_printf(&ch->head, "Content-Length: %zu\r\n", body_len);
     mr_buf_printf(&ch->head, "%s\r\n", close_conn ? "Connection: close\r\n" : "");
@@ -371,6 +373,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             c->hkind = r->has_content_type ? HDR_OTHER : HDR_CT; /* first value wins */
         else if (fl == 6 && strncasecmp(f, "accept", 6) == 0)
             c->hkind = r->accept.len ? HDR_OTHER : HDR_ACCEPT;
+        else if (fl == 13 && strncasecmp(f, "authorization", 13) == 0) /* several: refused (auth.c) */
+            c->hkind = r->has_authorization++ ? HDR_OTHER : HDR_AUTH;
         else if (fl == 6 && strncasecmp(f, "expect", 6) == 0)
             c->hkind = HDR_EXPECT;
         else if (fl == 17 && strncasecmp(f, "transfer-encoding", 17) == 0) {
@@ -384,6 +388,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     switch (c->hkind) {
     case HDR_CT: append_slice(&r->arena, &r->content_type, at, len); break;
     case HDR_ACCEPT: append_slice(&r->arena, &r->accept, at, len); break;
+    case HDR_AUTH: append_slice(&r->arena, &r->authorization, at, len); break;
     case HDR_EXPECT:
         if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
             c->expect_continue = true;

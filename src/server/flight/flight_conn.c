@@ -280,13 +280,15 @@ int mr_flight_respond(mr_flight_stream_t *st)
 {
     if (st->responded || st->done)
         return MURR_EINTERNAL;
-    nghttp2_nv nv[2] = {
+    const char *auth = st->resp_authorization;
+    nghttp2_nv nv[3] = {
         {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"authorization", (uint8_t *)auth, 13, auth ? strlen(auth) : 0, NGHTTP2_NV_FLAG_NO_INDEX},
     };
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = data_read_cb};
     st->responded = true;
-    int rv = nghttp2_submit_response(st->conn->h2, st->id, nv, 2, &dp);
+    int rv = nghttp2_submit_response(st->conn->h2, st->id, nv, auth ? 3 : 2, &dp);
     return rv == 0 ? 0 : MURR_EINTERNAL;
 }
 
@@ -567,6 +569,9 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
     } else if (IS("grpc-encoding")) {
         copy_hdr(st->encoding, sizeof(st->encoding), value, valuelen, NULL);
         st->has_encoding = true;
+    } else if (IS("authorization")) {
+        if (st->nauthorization++ == 0)
+            copy_hdr(st->authorization, sizeof(st->authorization), value, valuelen, &st->authorization_too_long);
     } else if (IS("grpc-timeout")) {
         copy_hdr(st->timeout_text, sizeof(st->timeout_text), value, valuelen, NULL);
         st->has_timeout = true;
