@@ -5,7 +5,8 @@
  *
  * Usage: bench_auth --open-port P --auth-port P --token T [--rounds R] [--per-round K]
  *                   [--keys N] [--rows N]
- * T must have read, write and admin (it creates and fills the table on the auth server). */
+ * T must have read, write and admin (it creates and fills the table on the auth server).
+ * T = "-": send no token to either (an A/B of two builds serving without tokens). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,8 @@ int main(int argc, char **argv)
                         "[--keys N] [--rows N>=keys]\n");
         return 2;
     }
+    if (strcmp(token, "-") == 0)
+        token = NULL;
     mr_buf_t resp;
     mr_buf_init(&resp);
     int fo = bench_http_connect(open_port), fa = bench_http_connect(auth_port);
@@ -137,9 +140,10 @@ int main(int argc, char **argv)
     double o50 = (double)t_open[n / 2] / 1e3, a50 = (double)t_auth[n / 2] / 1e3;
     double o99 = (double)t_open[n * 99 / 100] / 1e3, a99 = (double)t_auth[n * 99 / 100] / 1e3;
     printf("| side | fetches | p50 us | p99 us |\n|---|---:|---:|---:|\n");
-    printf("| cleartext, no tokens | %zu | %.1f | %.1f |\n", n, o50, o99);
-    printf("| cleartext, bearer token (read scope checked) | %zu | %.1f | %.1f |\n", n, a50, a99);
-    printf("ratio token/no-token: p50 %.3f, p99 %.3f\n", a50 / o50, a99 / o99);
+    printf("| A: port %d, no token | %zu | %.1f | %.1f |\n", open_port, n, o50, o99);
+    printf("| B: port %d, %s | %zu | %.1f | %.1f |\n", auth_port, token ? "bearer token (scope checked)" : "no token",
+           n, a50, a99);
+    printf("ratio B/A: p50 %.3f, p99 %.3f\n", a50 / o50, a99 / o99);
     free(t_open);
     free(t_auth);
     mr_buf_deinit(&body);

@@ -379,3 +379,22 @@ def test_print_config_shows_the_keys_and_no_secret(tmp_path):
     assert 'cert_file: ""' in out and 'client_ca_file: ""' in out
     for t in TOKENS.values():
         assert t not in out
+
+
+def test_two_authorization_headers_are_refused(srv):
+    """Which of two tokens counts is not guessed: 401 even when both are valid."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    t = TOKENS["read"]
+    s.sendall(f"GET /api/v1/table HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\n"
+              f"Authorization: Bearer {t}\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 401 "), data[:200]
+    assert b'error=\\"invalid_request\\"' in data or b'error="invalid_request"' in data
+    c = fl.connect(f"grpc://127.0.0.1:{srv.grpc_port}")
+    o = fl.FlightCallOptions(headers=[(b"authorization", b"Bearer " + t.encode())] * 2)
+    with pytest.raises(fl.FlightUnauthenticatedError, match="not one 'Bearer <token>'"):
+        list(c.list_flights(options=o))
