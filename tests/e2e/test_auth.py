@@ -293,7 +293,20 @@ def test_authenticate_basic_token_returns_a_bearer_token_that_works(srv, client)
         assert got == ("ok" if scope == "read" else "denied")
 
 
+class _PayloadAuth(fl.ClientAuthHandler):
+    """The older pyarrow handshake: credentials in HandshakeRequest payloads, no header."""
+
+    def authenticate(self, outgoing, incoming):
+        outgoing.write(TOKENS["read"].encode())
+        incoming.read()
+
+    def get_token(self):
+        return b""
+
+
 def test_handshake_refuses_wrong_or_missing_credentials(client):
+    with pytest.raises(fl.FlightUnauthenticatedError, match="Handshake needs credentials: the call header"):
+        client.authenticate(_PayloadAuth())
     with pytest.raises(fl.FlightUnauthenticatedError, match="not one of server.auth.tokens_file"):
         client.authenticate_basic_token("u", WRONG)
     with pytest.raises(fl.FlightUnauthenticatedError):

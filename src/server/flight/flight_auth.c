@@ -26,14 +26,20 @@ static void refuse(mr_flight_stream_t *st, mr_auth_result_t r, unsigned need, un
 {
     char ns[24], hs[24];
     mr_auth_count_failure(MR_AUTH_FLIGHT, r);
+    bool handshake = st->rpc == MR_FLIGHT_RPC_HANDSHAKE;
     switch (r) {
     case MR_AUTH_MISSING:
+        if (handshake) {
+            mr_flight_fail(st, MR_GRPC_UNAUTHENTICATED, "Handshake needs credentials: the call header "
+                           "'authorization: Basic base64(user:token)' (authenticate_basic_token) or 'Bearer <token>'");
+            break;
+        }
         mr_flight_fail(st, MR_GRPC_UNAUTHENTICATED, "%s needs the call header 'authorization: Bearer <token>' with "
                        "scope %s (or a Handshake with basic credentials)", what, mr_auth_scopes_str(need, ns, sizeof(ns)));
         break;
     case MR_AUTH_MALFORMED:
-        mr_flight_fail(st, MR_GRPC_UNAUTHENTICATED, "the authorization header is not one 'Bearer <token>' (token68, "
-                       "at most %d characters)", MR_AUTH_TOKEN_MAX);
+        mr_flight_fail(st, MR_GRPC_UNAUTHENTICATED, "the authorization header is not one 'Bearer <token>'%s (token68, "
+                       "at most %d characters)", handshake ? " or 'Basic base64(user:token)'" : "", MR_AUTH_TOKEN_MAX);
         break;
     case MR_AUTH_WRONG_TOKEN:
         mr_flight_fail(st, MR_GRPC_UNAUTHENTICATED, "the token is not one of server.auth.tokens_file");
@@ -79,14 +85,11 @@ bool mr_flight_authorize(mr_flight_stream_t *st, unsigned need, const char *what
     return false;
 }
 
-void mr_flight_handshake_end(mr_flight_stream_t *st)
+void mr_flight_handshake_begin(mr_flight_stream_t *st)
 {
     mr_auth_t *a = mr_auth_acquire();
-    if (a == NULL) { /* nothing to authenticate against: an empty, successful handshake */
-        if (mr_flight_respond(st) != 0)
-            mr_flight_fail(st, MR_GRPC_INTERNAL, "cannot start the Handshake response");
-        return;
-    }
+    if (a == NULL)
+        return; /* nothing to authenticate against: an empty, successful handshake */
     const char *h, *tok = NULL;
     size_t n, tl = 0;
     unsigned have = 0;
@@ -107,7 +110,7 @@ void mr_flight_handshake_end(mr_flight_stream_t *st)
         }
     }
     mr_auth_unref(a);
-    if (r != MR_AUTH_OK) {
+    if (r != MR_AUTH_OK) { /* at once: a client may wait for an answer before it half-closes */
         refuse(st, r, MR_AUTH_NONE, have, "Handshake");
         return;
     }
@@ -121,6 +124,10 @@ void mr_flight_handshake_end(mr_flight_stream_t *st)
     v[7 + tl] = '\0';
     memset(scratch, 0, sizeof(scratch));
     st->resp_authorization = v;
-    if (mr_flight_respond(st) != 0)
+}
+
+void mr_flight_handshake_end(mr_flight_stream_t *st)
+{
+    if (!st->done && mr_flight_respond(st) != 0)
         mr_flight_fail(st, MR_GRPC_INTERNAL, "cannot start the Handshake response");
 }

@@ -141,9 +141,11 @@ unsigned mr_flight_scope_of_rpc(mr_flight_rpc_t rpc, bool replace);
  * (UNAUTHENTICATED / PERMISSION_DENIED, counted in murr_auth_failures_total). `what` names
  * the operation in the message. */
 bool mr_flight_authorize(mr_flight_stream_t *st, unsigned need, const char *what);
-/* Answers a Handshake whose client half-closed: the `authorization: Bearer <token>` response
- * header for valid basic (or bearer) credentials, else UNAUTHENTICATED; with no tokens
- * configured an empty OK. */
+/* Handshake, at its headers: checks the basic (or bearer) credentials and fails the call
+ * with UNAUTHENTICATED at once when they are missing or wrong; valid ones are answered, when
+ * the client half-closes (mr_flight_handshake_end), with the response header
+ * `authorization: Bearer <token>`. No tokens configured: an empty OK. */
+void mr_flight_handshake_begin(mr_flight_stream_t *st);
 void mr_flight_handshake_end(mr_flight_stream_t *st);
 
 /* ---- RPC handlers (flight_rpc.c) ---- */

@@ -87,6 +87,8 @@ void mr_flight_rpc_begin(mr_flight_stream_t *st)
     }
     if (msg)
         mr_flight_fail(st, MR_GRPC_UNIMPLEMENTED, "%s", msg);
+    if (st->rpc == MR_FLIGHT_RPC_HANDSHAKE)
+        mr_flight_handshake_begin(st);
     if (st->rpc == MR_FLIGHT_RPC_DO_PUT)
         st->db = mr_flight_stream_db(st);
 }
@@ -698,8 +700,7 @@ void mr_flight_rpc_end(mr_flight_stream_t *st)
         return;
     }
     if (st->rpc == MR_FLIGHT_RPC_HANDSHAKE) {
-        if (!st->done)
-            mr_flight_handshake_end(st);
+        mr_flight_handshake_end(st);
         return;
     }
     if (st->unary_msg == NULL) {
