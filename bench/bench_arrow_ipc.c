@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     for (int it = 0; it < 2 * iters; it++) {
         bool borrow = it < iters;
         uint64_t t0 = bench_now_ns();
-        mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+        mr_ipc_reader_t *r = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
         mr_error_t e = {0};
         if (borrow)
             mr_ipc_reader_borrow(r, stream.data, stream.len, &e);

@@ -135,7 +135,7 @@ static murr_batch *arrow_stages(murr_db *db, pcase_t *pc, const mr_buf_t *body, 
 {
     mr_error_t e = {0};
     uint64_t t = bench_now_ns();
-    mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_batch_t **bs;
     size_t n, ncols;
     if (mr_ipc_reader_borrow(r, body->data, body->len, &e) != 0 || mr_ipc_read_all(r, &bs, &n, &e) != 0 || n != 1)
@@ -216,11 +216,11 @@ static uint64_t whole(murr_db *db, const pcase_t *pc, const mr_buf_t *body, mr_a
     uint64_t t = bench_now_ns();
     int rc;
     if (pc->form == BENCH_KW_ARROW) {
-        rc = mr_fetch_arrow(db, bench_kw_table_name[pc->table], body->data, body->len, 0, a, &out, &e);
+        rc = mr_fetch_arrow(db, bench_kw_table_name[pc->table], body->data, body->len, 0, UINT64_MAX, a, &out, &e);
     } else {
         mr_fetch_req_t fr;
         rc = mr_json_parse_fetch(a, (const char *)body->data, body->len, false, &fr, &e);
-        rc = rc ? rc : mr_fetch_json(db, bench_kw_table_name[pc->table], &fr, a, &out, &e);
+        rc = rc ? rc : mr_fetch_json(db, bench_kw_table_name[pc->table], &fr, UINT64_MAX, a, &out, &e);
     }
     if (rc != 0)
         die("whole fetch", &e);

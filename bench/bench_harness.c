@@ -11,10 +11,13 @@
  *   redis:   redis-blob (SET key -> packed little-endian float32; one MGET), redis-hash
  *            (HSET per key, field col_i -> 4-byte float32; pipelined HMGET);
  *   pg:      PostgreSQL blob (BYTEA) and one REAL column per feature (harness_pg.c);
- *   rocksdb: embedded RocksDB, profiles mmap (PlainTable) and block (harness_rocksdb.c).
+ *   rocksdb: embedded RocksDB, profiles mmap (PlainTable) and block (harness_rocksdb.c);
+ *   murr-0.2.1, murr-0.3.1: the Rust murr servers from crates.io, each with its best request
+ *            form (harness_peer.c; bench/run.sh --peers starts them).
  * Usage: bench_harness [--backends LIST] [--murr-port P --murr-pid PID [--murr-dir DIR]] [--murr-grpc-port P]
  *                      [--redis-port P --redis-pid PID [--redis-keep-blob]]
  *                      [--pg-conninfo STR --pg-pid PID [--pg-data DIR]] [--rocksdb-dir DIR]
+ *                      [--murr021-port P --murr021-pid PID [--murr021-dir DIR]] [--murr031-... likewise]
  *                      [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
  * --redis-keep-blob: after the Redis figures, load the blob layout again under keys "b:<key>"
  * (untimed) so bench/py_e2e.py can read both Redis layouts.
@@ -219,7 +222,7 @@ static void bench_murr(int port, int pid, result_t *arrow, result_t *json)
             /* verify the last column of the first key */
             float want = bench_value(krows[0], g_cols - 1);
             if (mode == 0) {
-                mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+                mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
                 mr_error_t e = {0};
                 mr_ipc_reader_feed(rd, resp.data + o, l, &e);
                 mr_batch_t *b = NULL;
@@ -492,6 +495,8 @@ static void print_bytes_col(int64_t b)
 int main(int argc, char **argv)
 {
     int murr_port = 0, murr_grpc_port = 0, murr_pid = 0, redis_port = 0, redis_pid = 0, pg_pid = 0;
+    int peer_port[2] = {0, 0}, peer_pid[2] = {0, 0};
+    const char *peer_dir[2] = {NULL, NULL};
     const char *backends = "murr,murr-flight,redis,pg,rocksdb", *pg_conninfo = NULL, *pg_data = NULL, *rocksdb_dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--redis-keep-blob")) {
@@ -519,6 +524,12 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--pg-pid")) pg_pid = atoi(v);
         else if (!strcmp(f, "--pg-data")) pg_data = v;
         else if (!strcmp(f, "--rocksdb-dir")) rocksdb_dir = v;
+        else if (!strcmp(f, "--murr021-port")) peer_port[0] = atoi(v);
+        else if (!strcmp(f, "--murr021-pid")) peer_pid[0] = atoi(v);
+        else if (!strcmp(f, "--murr021-dir")) peer_dir[0] = v;
+        else if (!strcmp(f, "--murr031-port")) peer_port[1] = atoi(v);
+        else if (!strcmp(f, "--murr031-pid")) peer_pid[1] = atoi(v);
+        else if (!strcmp(f, "--murr031-dir")) peer_dir[1] = v;
         else { fprintf(stderr, "bench_harness: unknown flag %s\n", f); return 2; }
     }
     if (g_cols < 1 || g_cols > 60 || g_keys < 1 || g_reads < 1 || g_rows < 1 || g_batch < 1) {
@@ -527,11 +538,12 @@ int main(int argc, char **argv)
         return 2;
     }
     bench_workload_t w = {.rows = g_rows, .batch = g_batch, .cols = g_cols, .keys = g_keys, .reads = g_reads};
-    result_t res[9] = {{.name = "murr HTTP + Arrow IPC"}, {.name = "murr HTTP + JSON"}, {.name = "Redis blob (MGET)"},
+    result_t res[11] = {{.name = "murr HTTP + Arrow IPC"}, {.name = "murr HTTP + JSON"}, {.name = "Redis blob (MGET)"},
                        {.name = "Redis hash (pipelined HMGET)"}, {.name = "PostgreSQL blob (BYTEA, = ANY)"},
                        {.name = "PostgreSQL columns (REAL, = ANY)"}, {.name = "RocksDB mmap (PlainTable, multi_get)"},
                        {.name = "RocksDB block (BlockBased + bloom, multi_get)"},
-                       {.name = "murr Flight DoGet"}};
+                       {.name = "murr Flight DoGet"}, {.name = "murr 0.2.1 (Rust) JSON keys -> Arrow"},
+                       {.name = "murr 0.3.1 (Rust) Arrow keys -> Arrow"}};
     char notes[4][256] = {{0}};
     int64_t pg_dir_bytes = -1;
     if (murr_port && bench_list_has(backends, "murr"))
@@ -567,13 +579,23 @@ int main(int argc, char **argv)
         snprintf(notes[1], sizeof(notes[1]), "RocksDB: skipped (bench_harness was built without librocksdb-dev)");
 #endif
     }
+    static const char *const peer_names[2] = {"murr-0.2.1", "murr-0.3.1"};
+    for (int p = 0; p < 2; p++) {
+        if (!bench_list_has(backends, peer_names[p]))
+            continue;
+        if (peer_port[p] == 0) {
+            fprintf(stderr, "bench_harness: backend %s needs --murr0%d1-port\n", peer_names[p], p + 2);
+            return 2;
+        }
+        harness_peer_run(&w, peer_names[p], p + 2, peer_port[p], peer_pid[p], peer_dir[p], &res[9 + p]);
+    }
     printf("\n%llu rows x %d float32 columns, %d random keys per read, %d reads (closed loop, 1 connection)\n\n",
            (unsigned long long)g_rows, g_cols, g_keys, g_reads);
     printf("| backend | ingest rows/s | memory B/row | memory measured as | disk MiB | read p50 us | p99 us | p999 us "
            "| p50 vs Redis blob |\n");
     printf("|---|---:|---:|---|---:|---:|---:|---:|---:|\n");
-    static const int order[9] = {0, 1, 8, 2, 3, 4, 5, 6, 7};
-    for (int oi = 0; oi < 9; oi++) {
+    static const int order[11] = {0, 1, 8, 9, 10, 2, 3, 4, 5, 6, 7};
+    for (int oi = 0; oi < 11; oi++) {
         int i = order[oi];
         if (!res[i].ran)
             continue;
@@ -585,6 +607,10 @@ int main(int argc, char **argv)
         print_bytes_col(res[i].disk_bytes);
         printf(" %.1f | %.1f | %.1f | %s |\n", res[i].p50, res[i].p99, res[i].p999, ratio);
     }
+    for (int p = 0; p < 2; p++)
+        if (res[0].ran && res[9 + p].ran)
+            printf("\nmurr HTTP + Arrow IPC vs %s: p50 %.2fx faster, p99 %.2fx (same run)\n", res[9 + p].name,
+                   res[9 + p].p50 / res[0].p50, res[9 + p].p99 / res[0].p99);
     for (int i = 0; i < 4; i++)
         if (notes[i][0])
             printf("\n%s\n", notes[i]);

@@ -203,7 +203,7 @@ static void check_idx(const kcase_t *kc, const uint64_t *rows, const uint32_t *i
 /* Arrow answer: every batch of the stream, columns found by name. */
 static void check_arrow(const kcase_t *kc, const uint64_t *rows, const uint8_t *data, size_t len)
 {
-    mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_error_t e = {0};
     mr_batch_t *b = NULL;
     bool sparse = kc->form != F_LIST;

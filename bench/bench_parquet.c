@@ -4,6 +4,7 @@
 #include "bench_common.h"
 #include "core/alloc.h"
 #include "core/fs.h"
+#include "core/budget.h"
 #include "format/parquet.h"
 
 int main(int argc, char **argv)
@@ -22,7 +23,9 @@ int main(int argc, char **argv)
         for (int rep = 0; rep < 3; rep++) {
             uint64_t t0 = bench_now_ns();
             mr_pq_file_t *f;
-            if (mr_pq_open(data, len, &f, &e) != 0) {
+            mr_budget_t budget; /* as an HTTP write at the default limit */
+            mr_budget_init(&budget, (uint64_t)1 << 30, "server.http.max_payload_size");
+            if (mr_pq_open(data, len, &budget, &f, &e) != 0) {
                 fprintf(stderr, "%s: %s\n", argv[i], e.message);
                 return 1;
             }

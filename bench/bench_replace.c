@@ -216,12 +216,12 @@ int main(int argc, char **argv)
     if (murr_open(dir, &o, &db, &e) != 0) { fprintf(stderr, "murr_open: %s\n", e.message); return 1; }
     murr_schema s = {.num_columns = cols + 1, .key_index = 0, .num_keys = 1, .form = MURR_SCHEMA_FORM2};
     s.columns = calloc((size_t)cols + 1, sizeof(murr_column_schema));
-    s.columns[0] = (murr_column_schema){"key", 3, MURR_UTF8, false, true, true};
+    s.columns[0] = (murr_column_schema){"key", 3, MURR_UTF8, false, true, true, 0};
     const char **cn = malloc(sizeof(char *) * (size_t)cols);
     for (int c = 0; c < cols; c++) {
         char *n = malloc(16);
         snprintf(n, 16, "col_%d", c);
-        s.columns[c + 1] = (murr_column_schema){n, strlen(n), MURR_FLOAT32, false, true, false};
+        s.columns[c + 1] = (murr_column_schema){n, strlen(n), MURR_FLOAT32, false, true, false, 0};
         cn[c] = n;
     }
     if (murr_create_table(db, "bench", &s, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }

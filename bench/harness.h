@@ -65,8 +65,30 @@ static inline bool bench_check_row(const char *backend, uint64_t row, const floa
     return true;
 }
 
+/* Fills res's latency percentiles from lat[0, n) (ns). */
+static inline void bench_result_latency(bench_result_t *res, uint64_t *lat, size_t n)
+{
+    res->p50 = bench_pct_us(lat, n, 0.5);
+    res->p99 = bench_pct_us(lat, n, 0.99);
+    res->p999 = bench_pct_us(lat, n, 0.999);
+}
+
 /* Bytes allocated on disk under dir (du: st_blocks x 512, every file once), -1 if unreadable. */
 int64_t bench_du(const char *dir);
+
+/* Completes the row of a server backend after its timed reads lat[0, n): percentiles,
+ * memory = RSS of pid now minus rss0 (before the load), disk = du of dir (NULL: -1). */
+static inline void bench_result_server(bench_result_t *res, uint64_t *lat, size_t n, int pid, uint64_t rss0,
+                                       const char *dir)
+{
+    bench_result_latency(res, lat, n);
+    uint64_t rss1 = bench_rss(pid);
+    res->mem_bytes = rss1 > rss0 ? rss1 - rss0 : 0;
+    res->mem_what = "server RSS";
+    res->disk_bytes = dir ? bench_du(dir) : -1;
+    res->ran = true;
+}
+
 
 /* PostgreSQL: loads tables bench_blob (key TEXT PRIMARY KEY, value BYTEA) and bench_cols
  * (key TEXT PRIMARY KEY, col_i REAL) with COPY BINARY in batches, then reads with
@@ -89,5 +111,12 @@ void harness_rocksdb_run(const bench_workload_t *w, const char *dir, bench_resul
  * table_dir (NULL: -1). Exits non-zero naming the RPC, grpc-status and message on a failure. */
 void harness_flight_run(const bench_workload_t *w, int port, int pid, const char *table, const char *table_dir,
                         bench_result_t *res);
+
+/* A Rust murr server (crates.io) on 127.0.0.1:port, generation gen = 2 (0.2.1) or 3 (0.3.1),
+ * named `peer` in messages (harness_peer.c): creates table bench, loads it, reads with the
+ * generation's best request form, every value checked. memory = server (pid) RSS delta;
+ * disk = du of dir (NULL: -1). Exits non-zero on a failure or a wrong answer. */
+void harness_peer_run(const bench_workload_t *w, const char *peer, int gen, int port, int pid, const char *dir,
+                      bench_result_t *res);
 
 #endif

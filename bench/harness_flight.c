@@ -224,7 +224,7 @@ static void put_flight_data(mr_buf_t *out, const char *table, const mr_ipc_msg_t
 /* Decodes a DoGet answer (gRPC messages of FlightData) and checks every value of every row. */
 static void check_answer(const bench_workload_t *w, const fl_conn_t *c, const uint64_t *krows, int read)
 {
-    mr_ipc_reader_t *rd = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_error_t e = {0};
     size_t pos = 0;
     int64_t row = 0;
@@ -351,14 +351,7 @@ void harness_flight_run(const bench_workload_t *w, int port, int pid, const char
             lat[r] = dt;
         check_answer(w, &c, krows, r);
     }
-    res->p50 = bench_pct_us(lat, (size_t)w->reads, 0.5);
-    res->p99 = bench_pct_us(lat, (size_t)w->reads, 0.99);
-    res->p999 = bench_pct_us(lat, (size_t)w->reads, 0.999);
-    uint64_t rss1 = bench_rss(pid);
-    res->mem_bytes = rss1 > rss0 ? rss1 - rss0 : 0;
-    res->mem_what = "server RSS";
-    res->disk_bytes = table_dir ? bench_du(table_dir) : -1;
-    res->ran = true;
+    bench_result_server(res, lat, (size_t)w->reads, pid, rss0, table_dir);
     nghttp2_session_del(c.h2);
     close(c.fd);
     free(kbuf);

@@ -272,9 +272,7 @@ int64_t harness_pg_run(const bench_workload_t *w, const char *conninfo, int post
             if (rd >= 0)
                 lat[rd] = dt;
         }
-        res->p50 = bench_pct_us(lat, (size_t)w->reads, 0.5);
-        res->p99 = bench_pct_us(lat, (size_t)w->reads, 0.99);
-        res->p999 = bench_pct_us(lat, (size_t)w->reads, 0.999);
+        bench_result_latency(res, lat, (size_t)w->reads);
         uint64_t pss1 = pg_pss_tree(postmaster_pid);
         res->mem_bytes = pss1 > pss0 ? pss1 - pss0 : 0;
         res->mem_what = "PSS";

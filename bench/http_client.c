@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,17 @@ void bench_http_send_all(int fd, struct iovec *iov, int n)
     }
 }
 
+/* The Content-Length of a response head of n bytes (0 if absent). Header names are
+ * case-insensitive (compared only at line starts: this runs inside the timed region): murr writes "Content-Length", hyper (the Rust murr peers) "content-length". */
+static size_t content_length(const uint8_t *head, size_t n)
+{
+    static const char name[] = "\r\ncontent-length:";
+    for (size_t i = 0; i + sizeof(name) - 1 <= n; i++)
+        if (head[i] == '\r' && strncasecmp((const char *)head + i, name, sizeof(name) - 1) == 0)
+            return strtoull((const char *)head + i + sizeof(name) - 1, NULL, 10);
+    return 0;
+}
+
 int bench_http_read_response(int fd, mr_buf_t *buf, size_t *body_off, size_t *body_len)
 {
     buf->len = 0;
@@ -64,8 +76,7 @@ int bench_http_read_response(int fd, mr_buf_t *buf, size_t *body_off, size_t *bo
             uint8_t *e = memmem(buf->data, buf->len, "\r\n\r\n", 4);
             if (e) {
                 hdr_end = (size_t)(e - buf->data) + 4;
-                uint8_t *cl = memmem(buf->data, hdr_end, "Content-Length: ", 16);
-                clen = cl ? strtoull((char *)cl + 16, NULL, 10) : 0;
+                clen = content_length(buf->data, hdr_end);
             }
         }
         if (hdr_end && buf->len >= hdr_end + clen)

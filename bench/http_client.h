@@ -2,7 +2,7 @@
  * (keep-alive, TCP_NODELAY): what bench_harness and bench_keys time their requests with.
  * Every failure (connect, write, a closed connection) prints a message and exits the
  * process: a benchmark that lost its server has nothing to report. Not thread-safe per
- * connection; one thread per fd. Responses must carry Content-Length (murr's always do). */
+ * connection; one thread per fd. Responses must carry Content-Length (murr and the Rust murr peers always do). */
 #ifndef MR_BENCH_HTTP_CLIENT_H
 #define MR_BENCH_HTTP_CLIENT_H
 

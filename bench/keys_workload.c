@@ -147,10 +147,11 @@ static void json_body(const bench_kw_t *w, mr_buf_t *body, int table, int form, 
     mr_buf_printf(body, ",\"columns\":%s}", w->colnames_json);
 }
 
-/* An Arrow IPC stream of the key columns, schema metadata {"columns": [...]}, into body. */
-static void arrow_body(const bench_kw_t *w, mr_buf_t *body, int table, const uint64_t *rows)
+void bench_kw_arrow_request(const bench_kw_t *w, int table, const char *key_name, const uint64_t *rows, mr_buf_t *body)
 {
     mr_batch_t *b = bench_kw_key_batch(table, rows, w->keys);
+    if (key_name != NULL)
+        mr_batch_set_name(b, 0, key_name, strlen(key_name));
     mr_arena_t a;
     mr_arena_init(&a, 4096);
     struct iovec *iov;
@@ -190,7 +191,7 @@ void bench_kw_gen_rows(const bench_kw_t *w, uint64_t *seed, int hits, uint64_t *
 void bench_kw_request_body(const bench_kw_t *w, int table, int form, const uint64_t *rows, mr_buf_t *body)
 {
     if (form == BENCH_KW_ARROW)
-        arrow_body(w, body, table, rows);
+        bench_kw_arrow_request(w, table, NULL, rows, body);
     else
         json_body(w, body, table, form, rows);
 }

@@ -43,5 +43,8 @@ void bench_kw_gen_rows(const bench_kw_t *w, uint64_t *seed, int hits, uint64_t *
 /* Appends the request body of `form` for w->keys rows (JSON, or an Arrow IPC stream of the
  * key columns with schema metadata "columns"). Exits if the Arrow encoder fails. */
 void bench_kw_request_body(const bench_kw_t *w, int table, int form, const uint64_t *rows, mr_buf_t *body);
+/* The Arrow IPC form alone (schema metadata "columns"), the first key column named key_name
+ * instead of the table's own name (NULL: keep it), for servers with another key column. */
+void bench_kw_arrow_request(const bench_kw_t *w, int table, const char *key_name, const uint64_t *rows, mr_buf_t *body);
 
 #endif

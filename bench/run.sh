@@ -11,6 +11,7 @@
 #
 # Usage: bench/run.sh [--smoke] [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
 #                     [--backends LIST] [--py-reads R] [--pg-shared-buffers SIZE]
+#                     [--peers] [--murr021-bin PATH] [--murr031-bin PATH]
 #   defaults: 10M rows, 10 columns, 1,000 keys per read, 5,000 reads, 1M-row write batches,
 #             --backends murr,murr-flight,redis,pg,rocksdb,keys,python,engine (any subset,
 #             comma-separated; murr-flight = Arrow Flight DoPut load + DoGet reads, port parsed
@@ -19,12 +20,25 @@
 #             keys = bench_keys against the same murr server: three more tables of N rows
 #             (k_utf8, k_int64, k_compound), R reads per case, 12 cases interleaved; then
 #             bench_fetch_path, the same fetches in process stage by stage (its own copy)
+#   --peers: add the Rust murr servers from crates.io, murr-0.2.1 and murr-0.3.1, to the
+#            backends (or name them in --backends; never in the default list nor in
+#            scripts/test.sh: building one takes 25-35 minutes). Each is read by bench_harness
+#            with its best request form (harness_peer.c). The binary: --murr021-bin /
+#            --murr031-bin or $MURR021_BIN / $MURR031_BIN (a path ending in .xz is decompressed
+#            into the cache first), else the cache, else `cargo install murr --version X
+#            --locked --root <cache>/murr-X`; the cache is $BENCH_PEER_CACHE, default
+#            ${XDG_CACHE_HOME:-~/.cache}/murr-bench-peers (outside the source tree). The script
+#            writes each peer's config (loopback ports, a data dir in the work dir, `storage.mmap:
+#            {}`: 0.2.1 panics at start without a backend) and kills it at the end (neither
+#            version stops gracefully on SIGTERM).
 #   --smoke: 10K rows, 200 reads, 100 Python reads, 100 bench_keys reads per case (what the
 #            test suite runs so the harness never rots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=10000000 cols=10 keys=1000 reads=5000 batch=1000000 py_reads=500 pg_shared_buffers=4GB keys_reads=""
 backends=murr,murr-flight,redis,pg,rocksdb,keys,python,engine
+peer_bin_021=${MURR021_BIN:-} peer_bin_031=${MURR031_BIN:-}
+peer_cache=${BENCH_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/murr-bench-peers}
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) rows=10000 reads=200 batch=5000 py_reads=100 pg_shared_buffers=128MB keys_reads=100; shift ;;
@@ -36,13 +50,16 @@ while [ $# -gt 0 ]; do
     --backends) backends=$2; shift 2 ;;
     --py-reads) py_reads=$2; shift 2 ;;
     --pg-shared-buffers) pg_shared_buffers=$2; shift 2 ;;
+    --peers) backends=$backends,murr-0.2.1,murr-0.3.1; shift ;;
+    --murr021-bin) peer_bin_021=$2; shift 2 ;;
+    --murr031-bin) peer_bin_031=$2; shift 2 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 for b in ${backends//,/ }; do
   case "$b" in
-    murr|murr-flight|redis|pg|rocksdb|keys|python|engine) ;;
-    *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,murr-flight,redis,pg,rocksdb,keys,python,engine)" >&2; exit 2 ;;
+    murr|murr-flight|redis|pg|rocksdb|keys|python|engine|murr-0.2.1|murr-0.3.1) ;;
+    *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,murr-flight,redis,pg,rocksdb,keys,python,engine,murr-0.2.1,murr-0.3.1)" >&2; exit 2 ;;
   esac
 done
 keys_reads=${keys_reads:-$reads}
@@ -62,17 +79,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/servers.sh
 
 redis_args=()
 if want redis || want python; then
-  redis_port=$(free_port)
-  mkdir -p "$work/redis"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis" \
-    --io-threads 2 --io-threads-do-reads yes --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
-  pids+=($!)
-  redis_pid=$!
-  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  start_redis
   redis_args=(--redis-port "$redis_port" --redis-pid "$redis_pid")
   if want python; then redis_args+=(--redis-keep-blob); fi
 fi
@@ -139,6 +150,47 @@ if want pg; then
   fi
 fi
 
+# The Rust murr peers: a binary from the option/variable, the cache or cargo install.
+peer_binary() { # peer_binary <version> <given path or empty>: prints the binary's path
+  local v=$1 given=$2 dest="$peer_cache/murr-$1/bin/murr"
+  if [ -n "$given" ]; then
+    case "$given" in
+      *.xz) if [ ! -x "$dest" ] || [ "$given" -nt "$dest" ]; then
+              mkdir -p "$(dirname "$dest")" && xz -dc "$given" >"$dest.tmp" && chmod +x "$dest.tmp" && mv "$dest.tmp" "$dest"
+            fi
+            echo "$dest" ;;
+      *) [ -x "$given" ] || { echo "bench/run.sh: murr $v binary '$given' is not executable" >&2; return 1; }
+         echo "$given" ;;
+    esac
+    return 0
+  fi
+  if [ ! -x "$dest" ]; then
+    command -v cargo >/dev/null || { echo "bench/run.sh: murr $v: no binary given (--murr0${v:2:1}1-bin) or cached at $dest, and no cargo to build it" >&2; return 1; }
+    echo "building murr $v with cargo install into $peer_cache/murr-$v (25-35 minutes on 2 cores) ..." >&2
+    cargo install murr --version "$v" --locked --root "$peer_cache/murr-$v" >&2
+  fi
+  echo "$dest"
+}
+peer_args=()
+peer_versions=()
+start_peer() { # start_peer <version> <binary> <harness flag prefix>
+  local v=$1 bin=$2 flag=$3 dir="$work/peer-$1" http grpc pid
+  http=$(free_port) grpc=$(free_port)
+  mkdir -p "$dir/data"
+  printf 'server:\n  http:\n    host: 127.0.0.1\n    port: %s\n  grpc:\n    host: 127.0.0.1\n    port: %s\nstorage:\n  path: %s\n  mmap: {}\n' \
+    "$http" "$grpc" "$dir/data" >"$dir/config.yaml"
+  # without our MURR_* variables: the Rust murr reads them as configuration too
+  env $(env | sed -n 's/^\(MURR_[A-Za-z0-9_]*\)=.*/-u \1/p') "$bin" -c "$dir/config.yaml" >"$dir/log" 2>&1 &
+  pid=$!
+  pids+=($pid)
+  for _ in $(seq 300); do grep -qs 'Listening for HTTP requests on' "$dir/log" && break; sleep 0.1; done
+  grep -q 'Listening for HTTP requests on' "$dir/log" || { echo "murr $v did not start:"; cat "$dir/log"; exit 1; }
+  peer_args+=("--$flag-port" "$http" "--$flag-pid" "$pid" "--$flag-dir" "$dir/data")
+  peer_versions+=("$("$bin" --version | cut -d' ' -f2)")
+}
+if want murr-0.2.1; then bin_021=$(peer_binary 0.2.1 "$peer_bin_021") || exit 1; start_peer 0.2.1 "$bin_021" murr021; fi
+if want murr-0.3.1; then bin_031=$(peer_binary 0.3.1 "$peer_bin_031") || exit 1; start_peer 0.3.1 "$bin_031" murr031; fi
+
 rocks_args=()
 if want rocksdb; then
   mkdir -p "$work/rocksdb"
@@ -147,16 +199,18 @@ fi
 rocks_version=$(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || echo "not installed")
 
 harness_backends=""
-for b in murr murr-flight redis pg rocksdb; do
+for b in murr murr-flight redis pg rocksdb murr-0.2.1 murr-0.3.1; do
   if want $b || { want python && { [ $b = murr ] || [ $b = redis ]; }; }; then
     harness_backends="$harness_backends${harness_backends:+,}$b"
   fi
 done
 redis_version=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
-echo "## bench_harness (murr $(build/release/murr --version | cut -d' ' -f2), redis $redis_version, postgres ${pg_version:-not run}, rocksdb $rocks_version)"
+peer_note=""
+[ ${#peer_versions[@]} -eq 0 ] || peer_note=", Rust murr ${peer_versions[*]}"
+echo "## bench_harness (murr $(build/release/murr --version | cut -d' ' -f2), redis $redis_version, postgres ${pg_version:-not run}, rocksdb $rocks_version$peer_note)"
 if [ -n "$harness_backends" ]; then
   build/release/bench_harness --backends "$harness_backends" "${murr_args[@]}" "${redis_args[@]}" \
-    "${pg_args[@]}" "${rocks_args[@]}" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch"
+    "${pg_args[@]}" "${rocks_args[@]}" "${peer_args[@]}" --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch"
 fi
 
 if want keys; then

@@ -86,7 +86,7 @@ static void fuzz_messages(uint8_t mode, const uint8_t *data, size_t size)
     size_t piece = (size_t)(mode >> 1) + 1;
     mr_grpc_deframer_t d;
     mr_grpc_deframer_init(&d, 1 << 16);
-    mr_ipc_reader_t *r = mr_ipc_reader_new(1 << 16);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(1 << 16, (uint64_t)1 << 30, "server.http.max_payload_size (default)");
     static const uint8_t none[1];
     mr_ipc_reader_borrow(r, none, 0, NULL);
     uint8_t *keep[64];

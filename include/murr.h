@@ -71,7 +71,11 @@ typedef struct murr_error {
 MURR_API const char *murr_status_name(int code);
 
 /* ---------------------------------------------------------------------------------------
- * Data types: the 12 dtypes of murr. Names are the lowercase strings of the schema JSON.
+ * Data types: the 15 dtypes of murr. Names are the lowercase strings of the schema JSON.
+ * The three list dtypes are embedding vectors (decision 0012): a list of float32, float16
+ * or int8 elements per row, fixed size when the column's `dim` is > 0 (schema JSON
+ * {"dtype": "list<float32>", "dim": 768}), variable length when it is 0. Elements are never
+ * null; a whole list may be (nullable at the list level).
  * ------------------------------------------------------------------------------------- */
 typedef enum murr_dtype {
     MURR_UTF8 = 0,
@@ -86,9 +90,13 @@ typedef enum murr_dtype {
     MURR_UINT64 = 9,
     MURR_FLOAT32 = 10,
     MURR_FLOAT64 = 11,
+    MURR_LIST_FLOAT32 = 12, /* "list<float32>" */
+    MURR_LIST_FLOAT16 = 13, /* "list<float16>": IEEE 754 binary16 elements */
+    MURR_LIST_INT8 = 14,    /* "list<int8>": quantised embeddings */
 } murr_dtype;
 
-#define MURR_DTYPE_COUNT 12
+#define MURR_DTYPE_COUNT 15
+#define MURR_LIST_DIM_MAX 65536 /* the largest fixed dimension of a list column */
 
 /* "utf8", "bool", "int8", ... ; "?" for an out-of-range value. */
 MURR_API const char *murr_dtype_name(murr_dtype t);
@@ -103,6 +111,11 @@ MURR_API int murr_dtype_parse(const char *name, size_t len, murr_dtype *out);
  *  - values: fixed-width dtypes: num_rows little-endian values; bool: bit-packed like
  *    validity; utf8: num_rows+1 int32 offsets, monotonically non-decreasing, into `data`.
  *  - data/data_len: utf8 bytes (valid UTF-8 per row); NULL/0 for other dtypes.
+ *  - list dtypes: dim > 0 (fixed size): values holds num_rows * dim elements (a null row's
+ *    are zeros when murr built the batch, unspecified in decoded input), data NULL; dim == 0 (variable length): values holds num_rows+1 int32
+ *    offsets counted in elements, monotonically non-decreasing, into data, whose data_len
+ *    is in bytes (a whole number of elements). Both are Arrow's FixedSizeList / List
+ *    buffers (the child array's values), so answers are written without a copy.
  *  - Buffers are 8-byte aligned and padded to a multiple of 8 bytes when murr allocated
  *    them, so an Arrow IPC writer can point at them directly.
  * A batch is released with murr_batch_free, which frees everything it owns.
@@ -116,6 +129,7 @@ typedef struct murr_column {
     void *values;
     uint8_t *data;
     int64_t data_len;
+    int32_t dim;        /* list dtypes: elements per row if fixed size, 0 if variable; else 0 */
 } murr_column;
 
 typedef struct murr_batch {
@@ -140,6 +154,7 @@ static inline bool murr_column_is_valid(const murr_column *c, int64_t row)
  *                        "nullable": <bool>, "strict": <bool>}, ...}}
  *   form 3 (murr 0.3):  {"columns": {"<col>": {"dtype": "<dtype>", "nullable": <bool>,
  *                        "key": <bool>, "strict": <bool>}, ...}}
+ * A list column may carry "dim": N (fixed size, both forms; written back when set).
  * Column order is kept. nullable defaults to true; strict defaults to true (strict=false
  * allows lossy conversions such as float64 -> float32 on write); key defaults to false.
  * The key is one or more columns (key = true), in schema order (a compound key); key
@@ -154,6 +169,8 @@ typedef struct murr_column_schema {
     bool nullable;
     bool strict;
     bool key;                     /* part of the table key */
+    int32_t dim;                  /* list dtypes: fixed size (1..MURR_LIST_DIM_MAX), or 0 for
+                                     variable length ("dim" absent); 0 for other dtypes */
 } murr_column_schema;
 
 typedef enum murr_schema_form {

@@ -14,6 +14,7 @@
 #include "conf/config.h"
 #include "core/log.h"
 #include "server/auth.h"
+#include "server/evcore.h"
 #include "server/flight/flight.h"
 #include "server/server.h"
 #include "server/sources.h"
@@ -219,25 +220,28 @@ int main(int argc, char **argv)
         murr_close(db);
         return 2;
     }
+    /* one event core under both listeners (docs/decisions/0008-event-core.md) */
+    mr_ev_core_t *core = mr_ev_core_new((int)cfg.http.threads, 0);
+    mr_ev_core_set_output_budget(core, cfg.output.budget_bytes, cfg.output.stall_ms);
     mr_server_t *srv = NULL;
-    if (mr_server_start(&cfg, db, sources, &srv, &err) != 0) {
+    mr_flight_server_t *flight = NULL;
+    rc = mr_server_listen(core, &cfg, db, sources, &srv, &err);
+    if (rc == 0 && cfg.grpc.enabled)
+        rc = mr_flight_listen(core, &cfg, db, &flight, &err);
+    if (rc == 0)
+        rc = mr_ev_core_start(core, &err);
+    if (rc != 0) {
         MR_ERROR("murr", "Server error: %s", err.message);
+        mr_ev_core_stop(core, 0);
+        mr_flight_free(flight);
+        mr_server_free(srv);
         mr_sources_free(sources);
         murr_close(db);
         return 1;
     }
     MR_INFO("murr", "Listening for HTTP requests on %s:%u", cfg.http.host, mr_server_http_port(srv));
-    mr_flight_server_t *flight = NULL;
-    if (cfg.grpc.enabled) {
-        if (mr_flight_start(&cfg, db, &flight, &err) != 0) {
-            MR_ERROR("murr", "Server error: %s", err.message);
-            mr_server_stop(srv);
-            mr_sources_free(sources);
-            murr_close(db);
-            return 1;
-        }
+    if (flight)
         MR_INFO("murr", "Listening for Flight requests on %s:%u", cfg.grpc.host, mr_flight_port(flight));
-    }
 
     int sig = 0;
     for (;;) {
@@ -251,8 +255,10 @@ int main(int argc, char **argv)
             MR_INFO("murr", "SIGHUP: reloaded %s", cfg.auth.tokens_file);
     }
     MR_INFO("murr", "received %s, shutting down: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    mr_flight_stop(flight);
-    mr_server_stop(srv);
+    unsigned left = mr_ev_core_stop(core, MR_SERVER_DRAIN_MS);
+    MR_INFO("murr", "servers stopped (%u connections still open at the drain deadline)", left);
+    mr_flight_free(flight);
+    mr_server_free(srv);
     mr_sources_free(sources); /* a load in progress is abandoned: never swapped in */
     murr_close(db);
     mr_auth_install(NULL);

@@ -36,10 +36,18 @@ static const key_def_t keys[] = {
     {"server.http.max_connections", K_U32, F(http.max_connections), 1, 10000000, "connection cap"},
     {"server.http.header_timeout_ms", K_U32, F(http.header_timeout_ms), 1, 86400000, "time to receive headers"},
     {"server.http.idle_timeout_ms", K_U32, F(http.idle_timeout_ms), 1, 86400000, "keep-alive idle timeout"},
+    {"server.http.max_fetch_keys", K_U64, F(http.max_fetch_keys), 1, UINT64_MAX,
+     "keys in one fetch (HTTP and Flight DoGet)"},
     {"server.grpc.host", K_STR, F(grpc.host), 0, 0, "Flight/gRPC listen address"},
     {"server.grpc.port", K_U16, F(grpc.port), 0, 65535, "Flight/gRPC port"},
     {"server.grpc.max_message_size", K_U64, F(grpc.max_message_size), 1024, UINT64_MAX, "gRPC message limit"},
     {"server.grpc.enabled", K_BOOL, F(grpc.enabled), 0, 0, "serve Flight/gRPC"},
+    {"server.output_budget_bytes", K_U64, F(output.budget_bytes), 1 << 20, UINT64_MAX,
+     "answers queued and unread by clients, all connections"},
+    {"server.output_stall_ms", K_U32, F(output.stall_ms), 1, 86400000,
+     "a connection over its share of the output budget and not reading this long is closed"},
+    {"server.grpc.max_connections", K_U32, F(grpc.max_connections), 1, 10000000, "Flight connection cap"},
+    {"server.grpc.idle_timeout_ms", K_U32, F(grpc.idle_timeout_ms), 1, 86400000, "Flight idle connection timeout"},
     {"server.auth.tokens_file", K_STR, F(auth.tokens_file), 0, 0, "bearer tokens, one '<scopes> <token>' a line"},
     {"server.tls.cert_file", K_STR, F(tls.cert_file), 0, 0, "PEM certificate chain (TLS on both listeners)"},
     {"server.tls.key_file", K_STR, F(tls.key_file), 0, 0, "PEM private key of cert_file"},
@@ -66,10 +74,15 @@ void mr_config_defaults(mr_config_t *c)
     c->http.max_connections = 10000;
     c->http.header_timeout_ms = 10000;
     c->http.idle_timeout_ms = 60000;
+    c->http.max_fetch_keys = 10000000;
     snprintf(c->grpc.host, sizeof(c->grpc.host), "0.0.0.0");
     c->grpc.port = 8081;
     c->grpc.max_message_size = 64ull << 20;
     c->grpc.enabled = true;
+    c->grpc.max_connections = 10000;
+    c->grpc.idle_timeout_ms = 300000;
+    c->output.budget_bytes = 256ull << 20;
+    c->output.stall_ms = 10000;
     c->storage.sync_writes = true;
     c->storage.segment_max_bytes = 256ull << 20;
     c->storage.compact_garbage_ratio = 0.5;

@@ -30,13 +30,20 @@ typedef struct mr_config {
         uint32_t max_connections;
         uint32_t header_timeout_ms;
         uint32_t idle_timeout_ms;
+        uint64_t max_fetch_keys;    /* keys in one fetch (HTTP and Flight DoGet); more: 413 */
     } http;
     struct {
         char host[256];
         uint16_t port;
         uint64_t max_message_size;
         bool enabled;
+        uint32_t max_connections;   /* open Flight connections; more are closed at accept */
+        uint32_t idle_timeout_ms;   /* no stream open this long: GOAWAY and close */
     } grpc;
+    struct {
+        uint64_t budget_bytes;      /* answers queued and unread, all connections of both listeners */
+        uint32_t stall_ms;          /* over its share and not reading this long: closed */
+    } output;
     struct {
         char tokens_file[4096];     /* "" = no access control (server/auth.h) */
     } auth;

@@ -76,17 +76,28 @@ int mr_batch_set_name(mr_batch_t *b, int32_t col, const char *name, size_t len)
     return 0;
 }
 
+static uint64_t values_bytes(murr_dtype t, int64_t rows)
+{
+    if (t == MURR_BOOL)
+        return mr_bitmap_bytes(rows);
+    if (t == MURR_UTF8)
+        return (uint64_t)(rows + 1) * 4;
+    return (uint64_t)rows * mr_dtype_width(t);
+}
+
+uint64_t mr_batch_column_bytes(murr_dtype t, int64_t rows, bool with_validity, int64_t data_len)
+{
+    if (rows < 0 || data_len < 0)
+        return UINT64_MAX;
+    return values_bytes(t, rows) + (with_validity ? mr_bitmap_bytes(rows) : 0) +
+           (t == MURR_UTF8 ? (uint64_t)data_len : 0);
+}
+
 int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len)
 {
     mr_column_t *c = &b->columns[col];
     int64_t rows = b->num_rows;
-    size_t vbytes;
-    if (t == MURR_BOOL)
-        vbytes = mr_bitmap_bytes(rows);
-    else if (t == MURR_UTF8)
-        vbytes = (size_t)(rows + 1) * 4;
-    else
-        vbytes = (size_t)rows * mr_dtype_width(t);
+    size_t vbytes = (size_t)values_bytes(t, rows);
     c->dtype = t;
     c->null_count = 0;
     c->values = mr_batch_calloc(b, vbytes);
@@ -189,15 +200,22 @@ static int concat_column(const mr_batch_t *const *bs, size_t n, int32_t col, mr_
         data_len += bs[i]->columns[col].data_len;
         nulls += bs[i]->columns[col].null_count;
     }
-    if (c0->dtype == MURR_UTF8 && data_len > INT32_MAX)
-        return mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld bytes of strings in %zu batches exceed the utf8 limit "
-                          "of %d bytes", c0->name, (long long)data_len, n, INT32_MAX);
-    if (mr_batch_column_alloc(out, col, c0->dtype, nulls > 0, c0->dtype == MURR_UTF8 ? data_len : 0) != 0 ||
-        mr_batch_set_name(out, col, c0->name, c0->name_len) != 0)
+    bool list = mr_dtype_is_list(c0->dtype);
+    /* offsets (utf8, variable lists) count units of `unit` bytes of data */
+    bool offsets = c0->dtype == MURR_UTF8 || (list && c0->dim == 0);
+    size_t unit = list ? mr_list_elem_width(c0->dtype) : 1;
+    if (offsets && data_len / (int64_t)unit > INT32_MAX)
+        return mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld bytes of values in %zu batches exceed the limit of %d "
+                          "offsets", c0->name, (long long)data_len, n, INT32_MAX);
+    int arc = list ? mr_batch_list_alloc(out, col, c0->dtype, c0->dim, nulls > 0, data_len / (int64_t)unit)
+                   : mr_batch_column_alloc(out, col, c0->dtype, nulls > 0, offsets ? data_len : 0);
+    if (arc != 0 || mr_batch_set_name(out, col, c0->name, c0->name_len) != 0)
         return mr_err_set(err, MURR_ENOMEM, "out of memory concatenating column '%s' (%lld rows)", c0->name,
                           (long long)out->num_rows);
     mr_column_t *d = &out->columns[col];
-    size_t w = c0->dtype == MURR_UTF8 || c0->dtype == MURR_BOOL ? 0 : mr_dtype_width(c0->dtype);
+    size_t w = offsets || c0->dtype == MURR_BOOL ? 0
+               : list                            ? (size_t)c0->dim * unit
+                                                 : mr_dtype_width(c0->dtype);
     int64_t row = 0, pos = 0;
     for (size_t i = 0; i < n; i++) {
         const mr_column_t *c = &bs[i]->columns[col];
@@ -208,21 +226,21 @@ static int concat_column(const mr_batch_t *const *bs, size_t n, int32_t col, mr_
             memcpy((uint8_t *)d->values + (size_t)row * w, c->values, (size_t)rows * w);
         for (int64_t r = 0; c0->dtype == MURR_BOOL && r < rows; r++)
             mr_bit_put(d->values, row + r, mr_bit_get(c->values, r));
-        if (c0->dtype == MURR_UTF8) {
+        if (offsets) {
             const int32_t *so = c->values;
             int32_t *dof = d->values;
             for (int64_t r = 0; r < rows; r++)
                 dof[row + r + 1] = (int32_t)(pos + so[r + 1] - so[0]);
             if (so[rows] > so[0])
-                memcpy(d->data + pos, c->data + so[0], (size_t)(so[rows] - so[0]));
+                memcpy(d->data + (size_t)pos * unit, c->data + (size_t)so[0] * unit, (size_t)(so[rows] - so[0]) * unit);
             pos += so[rows] - so[0];
         }
         for (int64_t r = 0; d->validity != NULL && r < rows; r++)
             mr_bit_put(d->validity, row + r, murr_column_is_valid(c, r));
         row += rows;
     }
-    if (d->dtype == MURR_UTF8)
-        d->data_len = pos;
+    if (offsets)
+        d->data_len = pos * (int64_t)unit;
     d->null_count = nulls;
     return 0;
 }
@@ -240,7 +258,8 @@ int mr_batch_concat(const mr_batch_t *const *batches, size_t n, mr_batch_t **out
             return mr_err_set(err, MURR_EINVAL, "batch %zu has %d columns, batch 0 has %d", i, b->num_columns,
                               b0->num_columns);
         for (int32_t c = 0; c < b0->num_columns; c++)
-            if (b->columns[c].dtype != b0->columns[c].dtype || b->columns[c].name_len != b0->columns[c].name_len ||
+            if (b->columns[c].dtype != b0->columns[c].dtype || b->columns[c].dim != b0->columns[c].dim ||
+                b->columns[c].name_len != b0->columns[c].name_len ||
                 memcmp(b->columns[c].name, b0->columns[c].name, b0->columns[c].name_len) != 0)
                 return mr_err_set(err, MURR_EINVAL, "batch %zu: column %d is '%s' (%s), in batch 0 it is '%s' (%s)", i,
                                   c, b->columns[c].name, murr_dtype_name(b->columns[c].dtype), b0->columns[c].name,
@@ -287,6 +306,10 @@ int mr_batch_validate(const mr_batch_t *b, mr_error_t *err)
         if (nulls != c->null_count)
             return mr_err_set(err, MURR_ECORRUPT, "column '%s': null_count %lld but validity bitmap has %lld nulls",
                               c->name, (long long)c->null_count, (long long)nulls);
+        if (mr_dtype_is_list(c->dtype)) {
+            MR_RETURN_NOT_OK(mr_list_column_validate(c, rows, err));
+            continue;
+        }
         if (c->dtype != MURR_UTF8)
             continue;
         const int32_t *off = c->values;
@@ -321,6 +344,12 @@ void mr_colbuilder_init(mr_colbuilder_t *cb, murr_dtype t)
 {
     memset(cb, 0, sizeof(*cb));
     cb->dtype = t;
+}
+
+void mr_colbuilder_init_list(mr_colbuilder_t *cb, murr_dtype t, int32_t dim)
+{
+    mr_colbuilder_init(cb, t);
+    cb->dim = dim;
 }
 
 void mr_colbuilder_deinit(mr_colbuilder_t *cb)
@@ -378,15 +407,21 @@ static int push_offset(mr_colbuilder_t *cb)
         int32_t zero = 0;
         MR_RETURN_NOT_OK(mr_buf_append(&cb->values, &zero, 4));
     }
-    if (cb->data.len > INT32_MAX)
+    size_t unit = mr_dtype_is_list(cb->dtype) ? mr_list_elem_width(cb->dtype) : 1; /* list offsets count elements */
+    if (cb->data.len / unit > INT32_MAX)
         return MURR_ETOOBIG;
-    int32_t end = (int32_t)cb->data.len;
+    int32_t end = (int32_t)(cb->data.len / unit);
     return mr_buf_append(&cb->values, &end, 4);
 }
 
 int mr_colbuilder_append_null(mr_colbuilder_t *cb)
 {
-    if (cb->dtype == MURR_UTF8) {
+    if (mr_dtype_is_list(cb->dtype) && cb->dim > 0) {
+        size_t n = (size_t)cb->dim * mr_list_elem_width(cb->dtype);
+        MR_RETURN_NOT_OK(mr_buf_reserve(&cb->values, n));
+        memset(cb->values.data + cb->values.len, 0, n);
+        cb->values.len += n;
+    } else if (cb->dtype == MURR_UTF8 || mr_dtype_is_list(cb->dtype)) {
         MR_RETURN_NOT_OK(push_offset(cb));
     } else {
         uint64_t zero = 0;
@@ -438,6 +473,18 @@ int mr_colbuilder_append_str(mr_colbuilder_t *cb, const char *s, size_t len)
     return finish_row(cb, true);
 }
 
+int mr_colbuilder_append_list(mr_colbuilder_t *cb, const void *elems, size_t n)
+{
+    size_t bytes = n * mr_list_elem_width(cb->dtype);
+    if (cb->dim > 0) {
+        MR_RETURN_NOT_OK(mr_buf_append(&cb->values, elems, bytes));
+    } else {
+        MR_RETURN_NOT_OK(mr_buf_append(&cb->data, elems, bytes));
+        MR_RETURN_NOT_OK(push_offset(cb));
+    }
+    return finish_row(cb, true);
+}
+
 /* Copies a builder buffer into the batch arena (aligned, padded). */
 static void *move_buf(mr_batch_t *b, mr_buf_t *buf, size_t min)
 {
@@ -454,7 +501,9 @@ int mr_colbuilder_finish(mr_colbuilder_t *cb, mr_batch_t *b, int32_t col)
         return MURR_EINTERNAL;
     mr_column_t *c = &b->columns[col];
     c->dtype = cb->dtype;
-    size_t vmin = cb->dtype == MURR_UTF8 ? 4 : 0;
+    c->dim = cb->dim;
+    bool offsets = cb->dtype == MURR_UTF8 || (mr_dtype_is_list(cb->dtype) && cb->dim == 0);
+    size_t vmin = offsets ? 4 : 0;
     c->values = move_buf(b, &cb->values, vmin);
     if (c->values == NULL)
         return MURR_ENOMEM;
@@ -467,14 +516,14 @@ int mr_colbuilder_finish(mr_colbuilder_t *cb, mr_batch_t *b, int32_t col)
     }
     c->data = NULL;
     c->data_len = 0;
-    if (cb->dtype == MURR_UTF8) {
+    if (offsets) {
         c->data = move_buf(b, &cb->data, 0);
         if (c->data == NULL)
             return MURR_ENOMEM;
         c->data_len = (int64_t)cb->data.len;
     }
     mr_colbuilder_deinit(cb);
-    mr_colbuilder_init(cb, c->dtype);
+    mr_colbuilder_init_list(cb, c->dtype, c->dim);
     return 0;
 }
 
@@ -573,6 +622,12 @@ int mr_column_convert(mr_batch_t *owner, const mr_column_t *src, int64_t rows, m
                       mr_column_t *out, mr_error_t *err)
 {
     murr_dtype from = src->dtype;
+    if (mr_dtype_is_list(from) || mr_dtype_is_list(to)) {
+        if (!mr_dtype_is_list(to))
+            return mr_err_set(err, MURR_EINVAL, "column '%s': expected %s, got %s (no conversion between these types)",
+                              src->name, murr_dtype_name(to), murr_dtype_name(from));
+        return mr_list_column_convert(owner, src, rows, to, src->dim, strict, out, err);
+    }
     if (from == to) {
         *out = *src;
         return 0;

@@ -31,6 +31,8 @@ int mr_batch_set_name(mr_batch_t *b, int32_t col, const char *name, size_t len);
 /* Allocates the buffers of column `col` for dtype t: values zeroed (utf8: num_rows+1 zero
  * offsets), validity (all valid) if with_validity, data_len bytes of utf8 data. */
 int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len);
+/* The bytes mr_batch_column_alloc takes for a column of `rows` rows (for decode budgets). */
+uint64_t mr_batch_column_bytes(murr_dtype t, int64_t rows, bool with_validity, int64_t data_len);
 /* Takes ownership of a buffer from mr_malloc: it is mr_free'd with the batch. */
 int mr_batch_adopt(mr_batch_t *b, void *p);
 /* Runs fn(arg) when the batch is freed (after nothing in it is used any more). */
@@ -69,9 +71,31 @@ static inline const uint8_t *mr_column_str(const mr_column_t *c, int64_t row, si
     return c->data + off[row];
 }
 
+/* ---- list columns (batch_list.c; layout in murr.h) ---- */
+/* Allocates column `col` as list dtype t: dim > 0: rows * dim elements, NOT zeroed (the
+ * caller writes every row, zeros for null ones); dim == 0: rows+1 zero offsets and nelems
+ * elements of data (not zeroed). */
+int mr_batch_list_alloc(mr_batch_t *b, int32_t col, murr_dtype t, int32_t dim, bool with_validity, int64_t nelems);
+/* Elements of row `row` (valid rows; a fixed list's null rows are zeros) and their count. */
+int64_t mr_list_len(const mr_column_t *c, int64_t row);
+const uint8_t *mr_list_elems(const mr_column_t *c, int64_t row);
+/* Checks a list column's invariants (dimension, offsets within its values). */
+int mr_list_column_validate(const mr_column_t *c, int64_t rows, mr_error_t *err);
+/* Converts n elements between element types (rounding to nearest for float16; int8 targets
+ * take integers in -128..127 only: else MURR_EINVAL with *bad the first element's index). */
+int mr_list_convert_elems(murr_dtype from, const uint8_t *src, murr_dtype to, uint8_t *dst, int64_t n, int64_t *bad);
+double mr_list_elem_value(murr_dtype t, const uint8_t *elems, int64_t i);
+/* Converts a list column to the table column's dtype and dim (0: variable length): element
+ * widening int8 -> float16 -> float32 always; narrowing only if !strict; every valid row of
+ * a fixed-size target must have exactly to_dim elements. Equal dtype and dim share buffers.
+ * Errors: MURR_EINVAL naming column, row, element and sizes. */
+int mr_list_column_convert(mr_batch_t *owner, const mr_column_t *src, int64_t rows, murr_dtype to, int32_t to_dim,
+                           bool strict, mr_column_t *out, mr_error_t *err);
+
 /* ---- column builder: append values one at a time (JSON, tests, slow paths) ---- */
 typedef struct mr_colbuilder {
     murr_dtype dtype;
+    int32_t dim;        /* list dtypes: fixed size, or 0 for variable length */
     int64_t rows;
     int64_t null_count;
     mr_buf_t values;
@@ -80,6 +104,7 @@ typedef struct mr_colbuilder {
 } mr_colbuilder_t;
 
 void mr_colbuilder_init(mr_colbuilder_t *cb, murr_dtype t);
+void mr_colbuilder_init_list(mr_colbuilder_t *cb, murr_dtype t, int32_t dim);
 void mr_colbuilder_deinit(mr_colbuilder_t *cb);
 int mr_colbuilder_append_null(mr_colbuilder_t *cb);
 /* Integer dtypes: the value is truncated to the width; callers range-check first. */
@@ -89,6 +114,8 @@ int mr_colbuilder_append_uint(mr_colbuilder_t *cb, uint64_t v);
 int mr_colbuilder_append_float(mr_colbuilder_t *cb, double v);
 int mr_colbuilder_append_bool(mr_colbuilder_t *cb, bool v);
 int mr_colbuilder_append_str(mr_colbuilder_t *cb, const char *s, size_t len);
+/* A list of n elements already in the column's element type (n == dim when fixed). */
+int mr_colbuilder_append_list(mr_colbuilder_t *cb, const void *elems, size_t n);
 /* Moves the built buffers into column `col` of b (whose num_rows must equal cb->rows). */
 int mr_colbuilder_finish(mr_colbuilder_t *cb, mr_batch_t *b, int32_t col);
 
@@ -98,7 +125,8 @@ int mr_colbuilder_finish(mr_colbuilder_t *cb, mr_batch_t *b, int32_t col);
  * always succeeds. Otherwise, if strict: MURR_EINVAL "column 'c': expected <to>, got <from>
  * (...)" naming the cast the client needs. Non-strict numeric narrowing: floats round;
  * integer targets refuse values out of range or with a fraction, naming row and value.
- * bool/utf8 never convert to or from other types. */
+ * bool/utf8 never convert to or from other types; list dtypes convert only to list dtypes,
+ * keeping the source's dim (mr_list_column_convert takes the target's dim). */
 int mr_column_convert(mr_batch_t *owner, const mr_column_t *src, int64_t rows, murr_dtype to, bool strict,
                       mr_column_t *out, mr_error_t *err);
 

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 void mr_schema_free(mr_schema_t *s)
@@ -87,6 +88,13 @@ int mr_schema_validate(const mr_schema_t *s, mr_error_t *err)
                               c->name_len, MR_COLUMN_NAME_MAX);
         if ((unsigned)c->dtype >= MURR_DTYPE_COUNT)
             return mr_err_set(err, MURR_EINVAL, "Table error: column '%s' has invalid dtype %d", c->name, (int)c->dtype);
+        if (!mr_dtype_is_list(c->dtype) && c->dim != 0)
+            return mr_err_set(err, MURR_EINVAL, "Table error: column '%s' has \"dim\": %d but dtype %s; only list dtypes "
+                              "(list<float32>, list<float16>, list<int8>) take a dimension", c->name, c->dim,
+                              murr_dtype_name(c->dtype));
+        if (c->dim < 0 || c->dim > MURR_LIST_DIM_MAX)
+            return mr_err_set(err, MURR_EINVAL, "Table error: column '%s' has \"dim\": %d; a fixed dimension is 1 to %d",
+                              c->name, c->dim, MURR_LIST_DIM_MAX);
         if (c->name_len == strlen(MURR_IDX_COLUMN) && memcmp(c->name, MURR_IDX_COLUMN, c->name_len) == 0)
             return mr_err_set(err, MURR_EINVAL,
                               "Table error: column name '%s' is reserved (it is the request-position column of "
@@ -174,9 +182,21 @@ static int parse_column(const char *name, json_t *cv, mr_column_schema_t *col, m
             if (murr_dtype_parse(json_string_value(v), json_string_length(v), &col->dtype) != 0)
                 return mr_err_set(err, MURR_ESHAPE,
                                   "columns.%s.dtype: unknown dtype '%s', expected one of utf8, bool, int8, int16, "
-                                  "int32, int64, uint8, uint16, uint32, uint64, float32, float64",
-                                  name, json_string_value(v));
+                                  "int32, int64, uint8, uint16, uint32, uint64, float32, float64, list<float32>, "
+                                  "list<float16>, list<int8>%s",
+                                  name, json_string_value(v),
+                                  strncmp(json_string_value(v), "list<list<", 10) == 0
+                                      ? " (lists nest one level deep: a list's elements are float32, float16 or int8)"
+                                      : "");
             have_dtype = true;
+        } else if (strcmp(k, "dim") == 0) {
+            if (!json_is_integer(v))
+                return mr_err_set(err, MURR_ESHAPE, "columns.%s.dim: expected an integer, got %s", name, json_kind(v));
+            json_int_t d = json_integer_value(v);
+            if (d < 1 || d > MURR_LIST_DIM_MAX)
+                return mr_err_set(err, MURR_EINVAL, "Table error: column '%s' has \"dim\": %lld; a fixed dimension is 1 "
+                                  "to %d", name, (long long)d, MURR_LIST_DIM_MAX);
+            col->dim = (int32_t)d;
         } else if (strcmp(k, "nullable") == 0 || strcmp(k, "strict") == 0 || strcmp(k, "key") == 0) {
             if (!json_is_boolean(v))
                 return mr_err_set(err, MURR_ESHAPE, "columns.%s.%s: expected a boolean, got %s", name, k, json_kind(v));
@@ -184,7 +204,7 @@ static int parse_column(const char *name, json_t *cv, mr_column_schema_t *col, m
             *dst = json_is_true(v);
         } else {
             return mr_err_set(err, MURR_ESHAPE,
-                              "columns.%s: unknown field `%s`, expected `dtype`, `nullable`, `key` or `strict`", name, k);
+                              "columns.%s: unknown field `%s`, expected `dtype`, `dim`, `nullable`, `key` or `strict`", name, k);
         }
     }
     if (!have_dtype)
@@ -217,8 +237,12 @@ int mr_schema_from_jansson(const json_t *root, mr_schema_t **out, mr_error_t *er
     if (n > MR_SCHEMA_MAX_COLUMNS)
         return mr_err_set(err, MURR_EINVAL, "Table error: schema has %zu columns, the limit is %d", n,
                           MR_SCHEMA_MAX_COLUMNS);
-    mr_schema_t *s = mr_xcalloc(1, sizeof(*s));
-    s->columns = mr_xcalloc(n ? n : 1, sizeof(mr_column_schema_t));
+    /* sized by the request body: fails the request, never aborts the process */
+    mr_schema_t *s = mr_calloc(1, sizeof(*s));
+    if (s == NULL || (s->columns = mr_calloc(n ? n : 1, sizeof(mr_column_schema_t))) == NULL) {
+        mr_free(s);
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for a schema of %zu columns", n);
+    }
     s->form = key ? MURR_SCHEMA_FORM2 : MURR_SCHEMA_FORM3;
     bool key_found = false;
     const char *name;
@@ -227,8 +251,11 @@ int mr_schema_from_jansson(const json_t *root, mr_schema_t **out, mr_error_t *er
     json_object_foreach((json_t *)cols, name, cv) {
         mr_column_schema_t *col = &s->columns[s->num_columns];
         col->name_len = strlen(name);
-        col->name = mr_xcalloc(1, col->name_len + 1);
-        memcpy(col->name, name, col->name_len);
+        if ((col->name = mr_strndup(name, col->name_len)) == NULL) {
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for the name of column %d (%zu bytes)", s->num_columns,
+                            col->name_len);
+            goto fail;
+        }
         s->num_columns++;
         if ((rc = parse_column(name, cv, col, err)) != 0)
             goto fail;
@@ -286,6 +313,8 @@ json_t *mr_schema_to_jansson(const mr_schema_t *s)
         const mr_column_schema_t *c = &s->columns[i];
         json_t *cv = json_object();
         json_object_set_new(cv, "dtype", json_string(murr_dtype_name(c->dtype)));
+        if (c->dim > 0)
+            json_object_set_new(cv, "dim", json_integer(c->dim));
         json_object_set_new(cv, "nullable", json_boolean(c->nullable));
         if (!form2)
             json_object_set_new(cv, "key", json_boolean(c->key));
@@ -334,6 +363,11 @@ mr_schema_t *mr_schema_make(const char *key, ...)
         c->strict = true;
         if (c->nullable)
             dl--;
+        const char *bracket = memchr(dt, '[', dl); /* "list<float32>[768]": fixed size */
+        if (bracket != NULL) {
+            c->dim = atoi(bracket + 1);
+            dl = (size_t)(bracket - dt);
+        }
         if (murr_dtype_parse(dt, dl, &c->dtype) != 0)
             abort();
         for (const char *k = key; *k;) { /* key: one name, or a comma-separated list */

@@ -31,7 +31,8 @@ void mr_schema_free(mr_schema_t *s);
 int32_t mr_schema_find(const mr_schema_t *s, const char *name, size_t len);
 /* Builds a schema in code (tests, benches): key (one name: form 2; "a,b": a compound key in
  * form 3) then columns "name:dtype[?]" where
- * a trailing '?' means nullable, e.g. mr_schema_make("id", "id:utf8", "score:float32?", NULL). */
+ * a trailing '?' means nullable and "[N]" after a list dtype a fixed dimension
+ * ("emb:list<float32>[768]?"), e.g. mr_schema_make("id", "id:utf8", "score:float32?", NULL). */
 mr_schema_t *mr_schema_make(const char *key, ...);
 
 #endif

@@ -11,7 +11,8 @@
  * Reader: fed bytes as they arrive; yields the schema, then record batches (dictionary
  * batches, including deltas, are applied internally and dictionary-encoded strings are
  * decoded into plain utf8). Accepts the continuation marker and the legacy 4-byte prefix,
- * LargeUtf8/Utf8View/dictionary strings, LZ4_FRAME and ZSTD body compression, sliced
+ * LargeUtf8/Utf8View/dictionary strings, List/LargeList/FixedSizeList of Float32, HalfFloat
+ * and Int8 (list dtypes, decision 0012), LZ4_FRAME and ZSTD body compression, sliced
  * buffers (non-zero offsets), zero-row batches. Unsupported types are refused with an
  * error naming the field and the type.
  */
@@ -31,6 +32,7 @@ typedef struct mr_ipc_field {
     size_t name_len;
     murr_dtype dtype;
     bool nullable;
+    int32_t dim;          /* list dtypes: FixedSizeList size, 0 for List */
 } mr_ipc_field_t;
 
 typedef struct mr_ipc_kv {
@@ -77,9 +79,14 @@ typedef struct mr_ipc_schema {
     mr_ipc_kv_t *meta;
 } mr_ipc_schema_t;
 
-/* max_message: a limit on one message's metadata and on its body (bytes); a decompressed
- * buffer may be at most 8x that. 0 = no message limit, 16 GiB for decompressed buffers. */
-mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message);
+/* max_message: a limit on one message's metadata and on its body (bytes; 0 = none); a
+ * message declaring more is MURR_ECORRUPT. payload_limit sets the stream's decode budget
+ * (core/budget.h: every byte the reader allocates for the stream, all its batches and
+ * dictionaries together, is charged before it is allocated; over it, MURR_ETOOBIG naming
+ * limit_source, the bytes needed and the field). */
+mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message, uint64_t payload_limit, const char *limit_source);
+/* The stream's decode budget (limit, bytes charged so far, peak). */
+const struct mr_budget *mr_ipc_reader_budget(const mr_ipc_reader_t *r);
 void mr_ipc_reader_free(mr_ipc_reader_t *r);
 /* Appends input bytes (copied as needed). */
 int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err);
@@ -89,7 +96,8 @@ int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_e
 int mr_ipc_reader_borrow(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err);
 /* Decodes the next record batch: 0 with *out set (caller frees), 0 with *out == NULL at
  * end-of-stream, MURR_EAGAIN when more input is needed, or an error (ECORRUPT,
- * EUNSUPPORTED, ETOOBIG, ENOMEM) with a message naming the offset/field. */
+ * EUNSUPPORTED, ETOOBIG: over the decode budget, ENOMEM) with a message naming the
+ * offset/field. */
 int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err);
 /* The input has ended: 0 if it ended at a message boundary after the schema, else
  * MURR_ECORRUPT ("truncated ... at offset N"). */

@@ -9,7 +9,9 @@
  * per buffer. Field numbers follow Arrow's Schema.fbs / Message.fbs. */
 #include "format/arrow_ipc.h"
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/utf8.h"
+#include "format/arrow_ipc_internal.h"
 #include "format/flatbuf.h"
 
 #include <lz4frame.h>
@@ -36,7 +38,7 @@ static const char *type_name(uint8_t t)
     return t < sizeof(n) / sizeof(n[0]) ? n[t] : "unknown";
 }
 
-typedef enum { K_FIXED, K_BOOL, K_UTF8, K_LARGE_UTF8, K_UTF8_VIEW } kind_t;
+typedef enum { K_FIXED, K_BOOL, K_UTF8, K_LARGE_UTF8, K_UTF8_VIEW, K_LIST } kind_t;
 
 typedef struct field_info {
     kind_t kind;          /* physical layout of the data as sent */
@@ -46,7 +48,12 @@ typedef struct field_info {
     int index_width;      /* dictionary index bytes */
     bool index_signed;
     kind_t dict_kind;     /* layout of the dictionary values */
+    mr_ipc_list_kind_t list_kind; /* K_LIST: List, LargeList or FixedSizeList */
+    int32_t dim;          /* K_LIST: fixed size, or 0 */
 } field_info_t;
+
+/* what a batch costs before its buffers: the first arena chunk (core/batch.c) */
+#define BATCH_OVERHEAD 4096u
 
 typedef struct dict {
     int64_t id;
@@ -68,14 +75,16 @@ struct mr_ipc_reader {
     field_info_t *finfo;
     dict_t *dicts;
     size_t ndicts;
+    mr_budget_t budget;   /* every byte decoded from this stream */
 };
 
-mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message)
+mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message, uint64_t payload_limit, const char *limit_source)
 {
     mr_ipc_reader_t *r = mr_calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
     r->max_message = max_message;
+    mr_budget_init(&r->budget, payload_limit, limit_source);
     mr_buf_init(&r->in);
     mr_arena_init(&r->schema_arena, 1024);
     return r;
@@ -124,6 +133,8 @@ int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_e
 }
 
 const mr_ipc_schema_t *mr_ipc_reader_schema(const mr_ipc_reader_t *r) { return r->have_schema ? &r->schema : NULL; }
+
+const mr_budget_t *mr_ipc_reader_budget(const mr_ipc_reader_t *r) { return &r->budget; }
 
 /* ---------------------------------------------------------------- schema --------- */
 
@@ -190,6 +201,11 @@ static int parse_field(mr_ipc_reader_t *r, const fb_table_t *ft, size_t i, mr_er
     case T_UTF8: kind = K_UTF8; break;
     case T_LARGE_UTF8: kind = K_LARGE_UTF8; break;
     case T_UTF8_VIEW: kind = K_UTF8_VIEW; break;
+    case T_LIST: case T_FSL: case T_LARGE_LIST:
+        MR_RETURN_NOT_OK(mr_ipc_list_field(ft, tt, &type, has_type, fname, &fi->list_kind, &dt, &fi->dim, tn, sizeof(tn),
+                                           err));
+        kind = K_LIST;
+        break;
     default:
         return mr_err_set(err, MURR_EUNSUPPORTED, "field '%s': unsupported Arrow type %s", fname, type_name(tt));
     }
@@ -212,11 +228,12 @@ static int parse_field(mr_ipc_reader_t *r, const fb_table_t *ft, size_t i, mr_er
         snprintf(tn, sizeof(tn), "Dictionary<Int%d, %s>", fi->index_width * 8, type_name(tt));
     }
     size_t nchildren, cpos;
-    if (fb_vector(ft, 5, 4, &nchildren, &cpos) && nchildren > 0)
+    if (kind != K_LIST && fb_vector(ft, 5, 4, &nchildren, &cpos) && nchildren > 0)
         return mr_err_set(err, MURR_EUNSUPPORTED, "field '%s': nested types are not supported", fname);
     fi->kind = kind;
     fi->dtype = dt;
     f->dtype = dt;
+    f->dim = fi->dim;
     r->schema.type_names[i] = mr_arena_strndup(&r->schema_arena, tn, strlen(tn));
     return 0;
 }
@@ -267,20 +284,17 @@ static int parse_schema(mr_ipc_reader_t *r, const fb_table_t *st, uint64_t off, 
 
 /* ------------------------------------------------------------ record batch ------- */
 
-typedef struct rb_ctx {
-    mr_batch_t *out;
-    const uint8_t *body;      /* in the batch arena */
-    int64_t body_len;
-    const uint8_t *nodes;     /* FieldNode structs */
-    size_t nnodes, node_i;
-    const uint8_t *bufs;      /* Buffer structs */
-    size_t nbufs, buf_i;
-    const uint8_t *variadic;  /* variadicBufferCounts (int64) */
-    size_t nvariadic, variadic_i;
-    int codec;                /* -1 none, 0 LZ4_FRAME, 1 ZSTD */
-    uint64_t msg_off;
-    uint64_t max_decoded;     /* largest decompressed buffer accepted */
-} rb_ctx_t;
+
+void *mr_ipc_rb_alloc(rb_ctx_t *c, uint64_t n, const char *what, const char *fname, mr_error_t *err)
+{
+    if (mr_budget_charge(c->budget, n, what, fname, err) != 0)
+        return NULL;
+    void *p = mr_batch_alloc(c->out, (size_t)n);
+    if (p == NULL)
+        mr_err_set(err, MURR_ENOMEM, "field '%s': cannot allocate %llu bytes for %s", fname ? fname : "?",
+                   (unsigned long long)n, what);
+    return p;
+}
 
 static int64_t rd64(const uint8_t *p)
 {
@@ -318,12 +332,9 @@ static int next_buffer(rb_ctx_t *c, const char *fname, const uint8_t **data, int
     }
     if (ulen < 0)
         return mr_err_set(err, MURR_ECORRUPT, "field '%s': invalid uncompressed length %lld", fname, (long long)ulen);
-    if ((uint64_t)ulen > c->max_decoded)
-        return mr_err_set(err, MURR_ETOOBIG, "field '%s': buffer decompresses to %lld bytes, above the limit of %llu",
-                          fname, (long long)ulen, (unsigned long long)c->max_decoded);
-    uint8_t *dst = mr_batch_alloc(c->out, (size_t)ulen);
+    uint8_t *dst = mr_ipc_rb_alloc(c, (uint64_t)ulen, c->codec == 1 ? "a ZSTD buffer" : "an LZ4 buffer", fname, err);
     if (dst == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "field '%s': cannot allocate %lld bytes to decompress", fname, (long long)ulen);
+        return err ? err->code : MURR_ENOMEM;
     if (c->codec == 1) {
         size_t got = ZSTD_decompress(dst, (size_t)ulen, p + 8, (size_t)(l - 8));
         if (ZSTD_isError(got) || got != (size_t)ulen)
@@ -345,12 +356,29 @@ static int next_buffer(rb_ctx_t *c, const char *fname, const uint8_t **data, int
     return 0;
 }
 
+int mr_ipc_rb_buffer(rb_ctx_t *c, const char *fname, const uint8_t **data, int64_t *len, mr_error_t *err)
+{
+    return next_buffer(c, fname, data, len, err);
+}
+
+int mr_ipc_rb_node(rb_ctx_t *c, const char *fname, int64_t *length, int64_t *null_count, mr_error_t *err)
+{
+    if (c->node_i >= c->nnodes)
+        return mr_err_set(err, MURR_ECORRUPT, "field '%s': record batch at offset %llu has too few field nodes (%zu)",
+                          fname, (unsigned long long)c->msg_off, c->nnodes);
+    *length = rd64(c->nodes + 16 * c->node_i);
+    *null_count = rd64(c->nodes + 16 * c->node_i + 8);
+    c->node_i++;
+    return 0;
+}
+
 /* Makes a pointer usable for `align`-aligned access: copy into the batch if needed. */
-static const uint8_t *aligned(rb_ctx_t *c, const uint8_t *p, int64_t len, size_t align)
+static const uint8_t *aligned(rb_ctx_t *c, const uint8_t *p, int64_t len, size_t align, const char *fname,
+                              mr_error_t *err)
 {
     if (((uintptr_t)p & (align - 1)) == 0)
         return p;
-    uint8_t *d = mr_batch_alloc(c->out, (size_t)len);
+    uint8_t *d = mr_ipc_rb_alloc(c, (uint64_t)len, "an aligned copy of values", fname, err);
     if (d)
         memcpy(d, p, (size_t)len);
     return d;
@@ -374,9 +402,9 @@ static int decode_validity(rb_ctx_t *c, const char *fname, int64_t rows, int64_t
         return mr_err_set(err, MURR_ECORRUPT, "field '%s': validity buffer has %lld bytes, %zu needed for %lld rows", fname,
                           (long long)l, mr_bitmap_bytes(rows), (long long)rows);
     /* copy so trailing bits are clean and the count can be checked */
-    uint8_t *v = mr_batch_alloc(c->out, mr_bitmap_bytes(rows));
+    uint8_t *v = mr_ipc_rb_alloc(c, mr_bitmap_bytes(rows), "a validity bitmap", fname, err);
     if (v == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory");
+        return err->code;
     mr_bitmap_copy(v, p, 0, rows);
     col->validity = v;
     col->null_count = rows - mr_bitmap_count(v, 0, rows);
@@ -400,9 +428,9 @@ static int decode_strings(rb_ctx_t *c, const char *fname, kind_t kind, int64_t r
         if (rows > 0 && ol < (rows + 1) * (int64_t)w)
             return mr_err_set(err, MURR_ECORRUPT, "field '%s': offsets buffer has %lld bytes, %lld needed", fname,
                               (long long)ol, (long long)((rows + 1) * (int64_t)w));
-        int32_t *o = mr_batch_alloc(c->out, (size_t)(rows + 1) * 4);
+        int32_t *o = mr_ipc_rb_alloc(c, (uint64_t)(rows + 1) * 4, "string offsets", fname, err);
         if (o == NULL)
-            return mr_err_set(err, MURR_ENOMEM, "out of memory");
+            return err->code;
         int64_t base = 0, prev = 0;
         for (int64_t i = 0; i <= rows; i++) {
             int64_t v;
@@ -442,10 +470,10 @@ static int decode_strings(rb_ctx_t *c, const char *fname, kind_t kind, int64_t r
         nvar = rd64(c->variadic + 8 * c->variadic_i++);
     if (nvar < 0 || (size_t)nvar > c->nbufs)
         return mr_err_set(err, MURR_ECORRUPT, "field '%s': invalid variadic buffer count %lld", fname, (long long)nvar);
-    const uint8_t **vp = mr_batch_alloc(c->out, sizeof(uint8_t *) * (size_t)(nvar ? nvar : 1));
-    int64_t *vlen = mr_batch_alloc(c->out, sizeof(int64_t) * (size_t)(nvar ? nvar : 1));
+    const uint8_t **vp = mr_ipc_rb_alloc(c, sizeof(uint8_t *) * (uint64_t)(nvar ? nvar : 1), "view buffers", fname, err);
+    int64_t *vlen = vp ? mr_ipc_rb_alloc(c, sizeof(int64_t) * (uint64_t)(nvar ? nvar : 1), "view buffers", fname, err) : NULL;
     if (!vp || !vlen)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory");
+        return err->code;
     for (int64_t k = 0; k < nvar; k++)
         MR_RETURN_NOT_OK(next_buffer(c, fname, &vp[k], &vlen[k], err));
     int64_t total = 0;
@@ -465,15 +493,17 @@ static int decode_strings(rb_ctx_t *c, const char *fname, kind_t kind, int64_t r
                                   (long long)i, bi);
         }
         total += len;
-        /* views may share bytes: materialising them can amplify, so bound the result */
-        if (total > INT32_MAX || (uint64_t)total > c->max_decoded)
-            return mr_err_set(err, MURR_ETOOBIG, "field '%s': strings of one batch exceed %llu bytes once materialised",
-                              fname, (unsigned long long)(c->max_decoded < INT32_MAX ? c->max_decoded : INT32_MAX));
+        /* views may share bytes: materialising them can amplify, so bound the result (early:
+         * the loop stops as soon as the budget cannot hold it) */
+        if (total > INT32_MAX)
+            return mr_err_set(err, MURR_ETOOBIG, "field '%s': more than 2 GiB of strings in one batch", fname);
+        if ((uint64_t)total > mr_budget_room(c->budget))
+            return mr_budget_refuse(c->budget, (uint64_t)total, "materialising Utf8View strings", fname, err);
     }
-    int32_t *o = mr_batch_alloc(c->out, (size_t)(rows + 1) * 4);
-    uint8_t *d = mr_batch_alloc(c->out, (size_t)total);
+    int32_t *o = mr_ipc_rb_alloc(c, (uint64_t)(rows + 1) * 4, "string offsets", fname, err);
+    uint8_t *d = o ? mr_ipc_rb_alloc(c, (uint64_t)total, "materialising Utf8View strings", fname, err) : NULL;
     if (!o || !d)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory");
+        return err->code;
     int64_t pos = 0;
     o[0] = 0;
     for (int64_t i = 0; i < rows; i++) {
@@ -515,6 +545,8 @@ static int decode_column(rb_ctx_t *c, const mr_ipc_field_t *f, const field_info_
                           (long long)nlen, (long long)rows);
     MR_RETURN_NOT_OK(decode_validity(c, fname, rows, nnull, col, err));
     col->dtype = fi->dtype;
+    if (fi->kind == K_LIST)
+        return mr_ipc_list_decode(c, fname, fi->list_kind, fi->dtype, fi->dim, rows, col, err);
     if (fi->dict) {
         const uint8_t *ib;
         int64_t il;
@@ -534,10 +566,10 @@ static int decode_column(rb_ctx_t *c, const mr_ipc_field_t *f, const field_info_
             int32_t *o = NULL;
             uint8_t *data = NULL;
             if (pass == 1) {
-                o = mr_batch_alloc(c->out, (size_t)(rows + 1) * 4);
-                data = mr_batch_alloc(c->out, (size_t)total);
+                o = mr_ipc_rb_alloc(c, (uint64_t)(rows + 1) * 4, "string offsets", fname, err);
+                data = o ? mr_ipc_rb_alloc(c, (uint64_t)total, "dictionary expansion", fname, err) : NULL;
                 if (!o || !data)
-                    return mr_err_set(err, MURR_ENOMEM, "out of memory");
+                    return err->code;
                 o[0] = 0;
             }
             int64_t pos = 0;
@@ -558,10 +590,11 @@ static int decode_column(rb_ctx_t *c, const mr_ipc_field_t *f, const field_info_
                     if (pass == 1)
                         memcpy(data + pos, d->data + d->offsets[idx], (size_t)l);
                     pos += l;
-                    if (pos > INT32_MAX || (uint64_t)pos > c->max_decoded)
-                        return mr_err_set(err, MURR_ETOOBIG, "field '%s': dictionary strings of one batch exceed %llu "
-                                          "bytes once materialised", fname,
-                                          (unsigned long long)(c->max_decoded < INT32_MAX ? c->max_decoded : INT32_MAX));
+                    if (pos > INT32_MAX)
+                        return mr_err_set(err, MURR_ETOOBIG, "field '%s': more than 2 GiB of dictionary strings in one "
+                                          "batch", fname);
+                    if (pass == 0 && (uint64_t)pos > mr_budget_room(c->budget)) /* stop at once */
+                        return mr_budget_refuse(c->budget, (uint64_t)pos, "dictionary expansion", fname, err);
                 }
                 if (pass == 1)
                     o[i + 1] = (int32_t)pos;
@@ -584,9 +617,9 @@ static int decode_column(rb_ctx_t *c, const mr_ipc_field_t *f, const field_info_
         if (l < rows * (int64_t)w)
             return mr_err_set(err, MURR_ECORRUPT, "field '%s': values buffer has %lld bytes, %lld needed for %lld rows",
                               fname, (long long)l, (long long)(rows * (int64_t)w), (long long)rows);
-        col->values = (void *)aligned(c, p, rows * (int64_t)w, w);
+        col->values = (void *)aligned(c, p, rows * (int64_t)w, w, fname, err);
         if (col->values == NULL && rows > 0)
-            return mr_err_set(err, MURR_ENOMEM, "out of memory");
+            return err->code;
         return 0;
     }
     case K_BOOL: {
@@ -596,9 +629,9 @@ static int decode_column(rb_ctx_t *c, const mr_ipc_field_t *f, const field_info_
         if (l < (int64_t)mr_bitmap_bytes(rows))
             return mr_err_set(err, MURR_ECORRUPT, "field '%s': boolean buffer has %lld bytes, %zu needed", fname,
                               (long long)l, mr_bitmap_bytes(rows));
-        uint8_t *v = mr_batch_alloc(c->out, mr_bitmap_bytes(rows));
+        uint8_t *v = mr_ipc_rb_alloc(c, mr_bitmap_bytes(rows), "boolean values", fname, err);
         if (v == NULL)
-            return mr_err_set(err, MURR_ENOMEM, "out of memory");
+            return err->code;
         mr_bitmap_copy(v, p, 0, rows);
         col->values = v;
         return 0;
@@ -624,7 +657,7 @@ static int rb_setup(mr_ipc_reader_t *r, const fb_table_t *rb, const uint8_t *bod
     c->out = out;
     c->msg_off = off;
     c->codec = -1;
-    c->max_decoded = r->max_message ? r->max_message * 8 : (uint64_t)1 << 34;
+    c->budget = &r->budget;
     *rows = fb_i64(rb, 0, 0);
     if (*rows < 0 || *rows > ((int64_t)1 << 40))
         return mr_err_set(err, MURR_ECORRUPT, "record batch at offset %llu: invalid length %lld", (unsigned long long)off,
@@ -656,18 +689,18 @@ static int rb_setup(mr_ipc_reader_t *r, const fb_table_t *rb, const uint8_t *bod
         return 0;
     }
     /* own the body: the input buffer may move */
-    uint8_t *copy = mr_batch_alloc(out, (size_t)body_len);
-    if (copy == NULL && body_len > 0)
-        return mr_err_set(err, MURR_ENOMEM, "cannot allocate %lld bytes for a record batch body", (long long)body_len);
+    uint8_t *copy = mr_ipc_rb_alloc(c, (uint64_t)body_len, "a record batch body", NULL, err);
+    if (copy == NULL)
+        return err->code;
     if (body_len)
         memcpy(copy, body, (size_t)body_len);
     c->body = copy;
     c->body_len = body_len;
     /* the metadata (nodes, buffers) also lives in the input: copy those vectors too */
     if (c->nnodes) {
-        uint8_t *n = mr_batch_alloc(out, 16 * c->nnodes);
+        uint8_t *n = mr_ipc_rb_alloc(c, 16 * (uint64_t)c->nnodes, "field nodes", NULL, err);
         if (n == NULL)
-            return mr_err_set(err, MURR_ENOMEM, "out of memory");
+            return err->code;
         memcpy(n, c->nodes, 16 * c->nnodes);
         c->nodes = n;
     }
@@ -679,6 +712,9 @@ static int decode_record_batch(mr_ipc_reader_t *r, const fb_table_t *rb, const u
 {
     if (!r->have_schema)
         return mr_err_set(err, MURR_ECORRUPT, "record batch at offset %llu before the schema", (unsigned long long)off);
+    /* the batch itself: its first arena chunk and the column array */
+    MR_RETURN_NOT_OK(mr_budget_charge(&r->budget, BATCH_OVERHEAD + sizeof(mr_column_t) * (uint64_t)r->schema.nfields,
+                                      "a record batch", NULL, err));
     mr_batch_t *b = mr_batch_new((int32_t)r->schema.nfields, 0);
     if (b == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory");
@@ -697,6 +733,61 @@ static int decode_record_batch(mr_ipc_reader_t *r, const fb_table_t *rb, const u
         return rc;
     }
     *out = b;
+    return 0;
+}
+
+static uint64_t dict_bytes(const dict_t *d) { return (uint64_t)(d->n + 1) * 4 + (uint64_t)d->data_len + 1; }
+
+/* Stores decoded dictionary values (rows strings in col) as dictionary `id`, replacing it or,
+ * for a delta, appending to it; the growth is charged to the stream's budget first. */
+static int dict_store(mr_ipc_reader_t *r, int64_t id, bool delta, const mr_column_t *col, int64_t rows,
+                      const char *fname, mr_error_t *err)
+{
+    dict_t *d = NULL;
+    for (size_t k = 0; k < r->ndicts; k++)
+        if (r->dicts[k].id == id)
+            d = &r->dicts[k];
+    if (d == NULL) {
+        dict_t *nd = mr_realloc(r->dicts, (r->ndicts + 1) * sizeof(dict_t));
+        if (nd == NULL)
+            return mr_err_set(err, MURR_ENOMEM, "out of memory for dictionary %lld", (long long)id);
+        r->dicts = nd;
+        d = &r->dicts[r->ndicts++];
+        memset(d, 0, sizeof(*d));
+        d->id = id;
+    } else if (!delta) {
+        mr_budget_release(&r->budget, dict_bytes(d));
+        mr_free(d->offsets);
+        mr_free(d->data);
+        memset(d, 0, sizeof(*d));
+        d->id = id;
+    }
+    const int32_t *o = col->values;
+    int64_t add = rows > 0 ? o[rows] : 0;
+    if (d->data_len + add > INT32_MAX)
+        return mr_err_set(err, MURR_ETOOBIG, "field '%s': dictionary %lld would hold %lld bytes, more than 2 GiB", fname,
+                          (long long)id, (long long)(d->data_len + add));
+    uint64_t before = d->offsets ? dict_bytes(d) : 0;
+    MR_RETURN_NOT_OK(mr_budget_charge(&r->budget, (uint64_t)(d->n + rows + 1) * 4 + (uint64_t)(d->data_len + add) + 1 -
+                                                      before, "a dictionary", fname, err));
+    int32_t *no = mr_realloc(d->offsets, (size_t)(d->n + rows + 1) * sizeof(int32_t));
+    if (no != NULL) {
+        if (d->offsets == NULL)
+            no[0] = 0;
+        d->offsets = no;
+    }
+    uint8_t *nd = no ? mr_realloc(d->data, (size_t)(d->data_len + add + 1)) : NULL;
+    if (nd == NULL) { /* what is kept is still consistent (n, data_len unchanged) */
+        mr_budget_release(&r->budget, (uint64_t)(d->n + rows + 1) * 4 + (uint64_t)(d->data_len + add) + 1 - before);
+        return mr_err_set(err, MURR_ENOMEM, "field '%s': out of memory for dictionary %lld (%lld bytes)", fname,
+                          (long long)id, (long long)(d->data_len + add));
+    }
+    d->data = nd;
+    memcpy(d->data + d->data_len, col->data, (size_t)add);
+    for (int64_t i = 1; i <= rows; i++)
+        d->offsets[d->n + i] = (int32_t)(d->data_len + o[i]);
+    d->n += rows;
+    d->data_len += add;
     return 0;
 }
 
@@ -720,9 +811,15 @@ static int decode_dictionary(mr_ipc_reader_t *r, const fb_table_t *db, const uin
     fb_table_t rb;
     if (!fb_table_field(db, 1, &rb))
         return mr_err_set(err, MURR_ECORRUPT, "dictionary batch at offset %llu has no data", (unsigned long long)off);
+    /* the values are decoded into a scratch batch, then copied into the dictionary: the
+     * scratch is charged while it lives */
+    uint64_t used_before = r->budget.used;
+    MR_RETURN_NOT_OK(mr_budget_charge(&r->budget, BATCH_OVERHEAD, "a dictionary batch", f->name, err));
     mr_batch_t *tmp = mr_batch_new(1, 0);
-    if (tmp == NULL)
+    if (tmp == NULL) {
+        mr_budget_release(&r->budget, BATCH_OVERHEAD);
         return mr_err_set(err, MURR_ENOMEM, "out of memory");
+    }
     rb_ctx_t c;
     int64_t rows;
     int rc = rb_setup(r, &rb, body, body_len, off, tmp, &c, &rows, err);
@@ -739,38 +836,11 @@ static int decode_dictionary(mr_ipc_reader_t *r, const fb_table_t *db, const uin
             rc = mr_err_set(err, MURR_EINVAL, "field '%s': dictionary %lld has invalid UTF-8 at byte %zu", f->name,
                             (long long)id, bad);
     }
-    if (rc == 0) {
-        dict_t *d = NULL;
-        for (size_t k = 0; k < r->ndicts; k++)
-            if (r->dicts[k].id == id)
-                d = &r->dicts[k];
-        if (d == NULL || !delta) {
-            if (d == NULL) {
-                r->dicts = mr_xrealloc(r->dicts, (r->ndicts + 1) * sizeof(dict_t));
-                d = &r->dicts[r->ndicts++];
-            } else {
-                mr_free(d->offsets);
-                mr_free(d->data);
-            }
-            memset(d, 0, sizeof(*d));
-            d->id = id;
-            d->offsets = mr_xcalloc(1, sizeof(int32_t));
-        }
-        const int32_t *o = col.values;
-        int64_t add = rows > 0 ? o[rows] : 0;
-        if (d->data_len + add > INT32_MAX) {
-            rc = mr_err_set(err, MURR_ETOOBIG, "dictionary %lld is larger than 2 GiB", (long long)id);
-        } else {
-            d->offsets = mr_xrealloc(d->offsets, (size_t)(d->n + rows + 1) * sizeof(int32_t));
-            d->data = mr_xrealloc(d->data, (size_t)(d->data_len + add + 1));
-            memcpy(d->data + d->data_len, col.data, (size_t)add);
-            for (int64_t i = 1; i <= rows; i++)
-                d->offsets[d->n + i] = (int32_t)(d->data_len + o[i]);
-            d->n += rows;
-            d->data_len += add;
-        }
-    }
+    uint64_t scratch = r->budget.used - used_before;
+    if (rc == 0)
+        rc = dict_store(r, id, delta, &col, rows, f->name, err);
     mr_batch_free(tmp);
+    mr_budget_release(&r->budget, scratch);
     return rc;
 }
 
@@ -804,12 +874,18 @@ static int handle_message(mr_ipc_reader_t *r, const uint8_t *meta, size_t meta_l
 int mr_ipc_reader_message(mr_ipc_reader_t *r, const uint8_t *meta, size_t meta_len, const uint8_t *body,
                           size_t body_len, mr_batch_t **out, mr_error_t *err)
 {
+    mr_error_t local;
+    if (err == NULL) /* the decoders read err->code after a failed charge */
+        err = &local;
     *out = NULL;
     return handle_message(r, meta, meta_len, body, (int64_t)body_len, 0, out, err);
 }
 
 int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err)
 {
+    mr_error_t local;
+    if (err == NULL) /* the decoders read err->code after a failed charge */
+        err = &local;
     *out = NULL;
     for (;;) {
         if (r->eos)
@@ -845,8 +921,9 @@ int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err)
             return mr_err_set(err, MURR_ECORRUPT,
                               "message at offset %llu declares %d bytes of metadata but only %zu bytes follow",
                               (unsigned long long)off, mlen, avail - hdr);
+        /* a message larger than the body limit cannot be a valid message of this body */
         if (r->max_message && (uint64_t)mlen > r->max_message)
-            return mr_err_set(err, MURR_ETOOBIG, "metadata of %d bytes at offset %llu exceeds the limit of %llu", mlen,
+            return mr_err_set(err, MURR_ECORRUPT, "metadata of %d bytes at offset %llu exceeds the limit of %llu", mlen,
                               (unsigned long long)off, (unsigned long long)r->max_message);
         if (avail - hdr < (size_t)mlen)
             return MURR_EAGAIN;
@@ -858,9 +935,8 @@ int mr_ipc_reader_next(mr_ipc_reader_t *r, mr_batch_t **out, mr_error_t *err)
             return mr_err_set(err, MURR_ECORRUPT, "message at offset %llu: invalid flatbuffer root", (unsigned long long)off);
         int64_t body_len = fb_i64(&msg, 3, 0);
         if (body_len < 0 || (r->max_message && (uint64_t)body_len > r->max_message))
-            return mr_err_set(err, body_len < 0 ? MURR_ECORRUPT : MURR_ETOOBIG,
-                              "message at offset %llu declares a body of %lld bytes", (unsigned long long)off,
-                              (long long)body_len);
+            return mr_err_set(err, MURR_ECORRUPT, "message at offset %llu declares a body of %lld bytes (limit %llu)",
+                              (unsigned long long)off, (long long)body_len, (unsigned long long)r->max_message);
         if ((uint64_t)(avail - hdr - (size_t)mlen) < (uint64_t)body_len) {
             if (r->borrowed)
                 return mr_err_set(err, MURR_ECORRUPT,

@@ -13,7 +13,7 @@
 static const uint8_t zeros[64];
 
 enum { HDR_SCHEMA = 1, HDR_RECORD_BATCH = 3 };
-enum { T_INT = 2, T_FLOAT = 3, T_UTF8 = 5, T_BOOL = 6 };
+enum { T_INT = 2, T_FLOAT = 3, T_UTF8 = 5, T_BOOL = 6, T_LIST = 12, T_FSL = 16 };
 
 /* Copies the builder's bytes into the arena (8-aligned) as the message metadata. */
 static int finish_meta(mr_arena_t *a, mr_buf_t *b, mr_ipc_msg_t *out, mr_error_t *err)
@@ -43,10 +43,19 @@ static size_t begin_message(mr_buf_t *b, uint8_t hdr_type, int64_t body_len, siz
     return pos;
 }
 
-static void type_of(murr_dtype t, uint8_t *type_type, fb_field_t *tf, int *ntf)
+/* The Arrow type of a murr dtype; a list dtype's is List or FixedSizeList (its element
+ * type: elem_type_of). */
+static void type_of(murr_dtype t, int32_t dim, uint8_t *type_type, fb_field_t *tf, int *ntf)
 {
     *ntf = 0;
     switch (t) {
+    case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8:
+        *type_type = dim > 0 ? T_FSL : T_LIST;
+        if (dim > 0) {
+            tf[0] = (fb_field_t){0, 4, (uint64_t)(uint32_t)dim, false};
+            *ntf = 1;
+        }
+        break;
     case MURR_UTF8: *type_type = T_UTF8; break;
     case MURR_BOOL: *type_type = T_BOOL; break;
     case MURR_FLOAT32: *type_type = T_FLOAT; tf[0] = (fb_field_t){0, 2, 1, false}; *ntf = 1; break;
@@ -78,7 +87,7 @@ static int encode_schema_uncached(mr_arena_t *a, const mr_ipc_field_t *fields, s
         uint8_t tt;
         fb_field_t tf[2];
         int ntf;
-        type_of(fields[i].dtype, &tt, tf, &ntf);
+        type_of(fields[i].dtype, fields[i].dim, &tt, tf, &ntf);
         fb_field_t ff[] = {{0, 4, 0, true}, {1, 1, fields[i].nullable, false}, {2, 1, tt, false}, {3, 4, 0, true},
                            {5, 4, 0, true}};
         size_t fp[3];
@@ -86,7 +95,27 @@ static int encode_schema_uncached(mr_arena_t *a, const mr_ipc_field_t *fields, s
         fbb_patch(&b, fvec + 4 + 4 * i, fpos);
         fbb_patch(&b, fp[0], fbb_string(&b, fields[i].name, fields[i].name_len));
         fbb_patch(&b, fp[1], fbb_table(&b, tf, ntf, NULL));
-        fbb_patch(&b, fp[2], fbb_offset_vector(&b, 0));
+        if (!mr_dtype_is_list(fields[i].dtype)) {
+            fbb_patch(&b, fp[2], fbb_offset_vector(&b, 0));
+            continue;
+        }
+        /* one child, "item" (nullable, as pyarrow declares it; murr never sends null elements) */
+        murr_dtype et = fields[i].dtype == MURR_LIST_FLOAT32 ? MURR_FLOAT32 : MURR_INT8;
+        if (fields[i].dtype == MURR_LIST_FLOAT16) {
+            tt = T_FLOAT;
+            tf[0] = (fb_field_t){0, 2, 0, false}; /* Precision HALF */
+            ntf = 1;
+        } else {
+            type_of(et, 0, &tt, tf, &ntf);
+        }
+        size_t cvec = fbb_offset_vector(&b, 1);
+        fbb_patch(&b, fp[2], cvec);
+        fb_field_t cf[] = {{0, 4, 0, true}, {1, 1, 1, false}, {2, 1, tt, false}, {3, 4, 0, true}, {5, 4, 0, true}};
+        size_t cp[3];
+        fbb_patch(&b, cvec + 4, fbb_table(&b, cf, 5, cp));
+        fbb_patch(&b, cp[0], fbb_string(&b, "item", 4));
+        fbb_patch(&b, cp[1], fbb_table(&b, tf, ntf, NULL));
+        fbb_patch(&b, cp[2], fbb_offset_vector(&b, 0));
     }
     if (nmeta) {
         size_t mvec = fbb_offset_vector(&b, nmeta);
@@ -161,7 +190,8 @@ static int schema_cache_key(mr_buf_t *k, const mr_ipc_field_t *fields, size_t nf
 {
     int rc = 0;
     for (size_t i = 0; i < nfields && rc == 0; i++) {
-        uint32_t hdr[3] = {(uint32_t)fields[i].name_len, (uint32_t)fields[i].dtype, fields[i].nullable};
+        uint32_t hdr[4] = {(uint32_t)fields[i].name_len, (uint32_t)fields[i].dtype, fields[i].nullable,
+                           (uint32_t)fields[i].dim};
         rc = mr_buf_append(k, hdr, sizeof(hdr));
         rc = rc ? rc : mr_buf_append(k, fields[i].name, fields[i].name_len);
     }
@@ -181,7 +211,7 @@ int mr_ipc_encode_schema(mr_arena_t *a, const mr_ipc_field_t *fields, size_t nfi
     /* build the key in a stack buffer when it fits, else skip the cache */
     size_t need = 0;
     for (size_t i = 0; i < nfields; i++)
-        need += 12 + fields[i].name_len;
+        need += 16 + fields[i].name_len;
     for (size_t i = 0; i < nmeta; i++)
         need += strlen(meta[i].key) + strlen(meta[i].value) + 2;
     if (c == NULL || need > sizeof(stack))
@@ -230,7 +260,8 @@ mr_ipc_field_t *mr_ipc_fields_of_batch(mr_arena_t *a, const mr_batch_t *b)
     if (f == NULL)
         return NULL;
     for (int32_t i = 0; i < b->num_columns; i++)
-        f[i] = (mr_ipc_field_t){b->columns[i].name, b->columns[i].name_len, b->columns[i].dtype, !is_idx(&b->columns[i])};
+        f[i] = (mr_ipc_field_t){b->columns[i].name, b->columns[i].name_len, b->columns[i].dtype, !is_idx(&b->columns[i]),
+                                b->columns[i].dim};
     return f;
 }
 
@@ -257,15 +288,48 @@ static void add_buffer(body_builder_t *bb, const void *p, int64_t len)
     }
 }
 
+/* The buffers of a list column's rows [row_off, +rows) after its validity: List offsets
+ * (rebased when sliced), then the child's (empty) validity and values, pointing into c. */
+static int encode_list(mr_arena_t *a, body_builder_t *bb, const mr_column_t *c, int64_t row_off, int64_t rows, bool whole,
+                       int64_t *elems)
+{
+    size_t w = mr_list_elem_width(c->dtype);
+    if (c->dim > 0) {
+        *elems = rows * c->dim;
+        add_buffer(bb, NULL, 0);
+        add_buffer(bb, (const uint8_t *)c->values + (size_t)row_off * (size_t)c->dim * w, *elems * (int64_t)w);
+        return 0;
+    }
+    const int32_t *off = c->values;
+    const int32_t *no = off + row_off;
+    if (!whole || off[0] != 0) {
+        int32_t *rebased = mr_arena_alloc(a, (size_t)(rows + 1) * 4);
+        if (rebased == NULL)
+            return MURR_ENOMEM;
+        for (int64_t r = 0; r <= rows; r++)
+            rebased[r] = off[row_off + r] - off[row_off];
+        no = rebased;
+    }
+    *elems = no[rows];
+    add_buffer(bb, no, (rows + 1) * 4);
+    add_buffer(bb, NULL, 0);
+    add_buffer(bb, c->data + (size_t)off[row_off] * w, *elems * (int64_t)w);
+    return 0;
+}
+
 int mr_ipc_encode_batch(mr_arena_t *a, const mr_batch_t *b, int64_t row_off, int64_t rows, mr_ipc_msg_t *out,
                         mr_error_t *err)
 {
     if (row_off < 0 || rows < 0 || row_off + rows > b->num_rows)
         return mr_err_set(err, MURR_EINVAL, "slice [%lld, %lld) is outside the batch of %lld rows", (long long)row_off,
                           (long long)(row_off + rows), (long long)b->num_rows);
-    size_t nbuf = 0;
-    for (int32_t i = 0; i < b->num_columns; i++)
-        nbuf += b->columns[i].dtype == MURR_UTF8 ? 3 : 2;
+    size_t nbuf = 0, nnodes = 0; /* a list column is two nodes: the list, its child */
+    for (int32_t i = 0; i < b->num_columns; i++) {
+        const mr_column_t *c = &b->columns[i];
+        bool list = mr_dtype_is_list(c->dtype);
+        nbuf += c->dtype == MURR_UTF8 ? 3 : list ? (c->dim > 0 ? 3 : 4) : 2;
+        nnodes += list ? 2 : 1;
+    }
     body_builder_t bb = {0};
     bb.cap = (int)nbuf * 2 + 1;
     bb.iov = mr_arena_alloc(a, sizeof(struct iovec) * (size_t)bb.cap);
@@ -281,10 +345,11 @@ int mr_ipc_encode_batch(mr_arena_t *a, const mr_batch_t *b, int64_t row_off, int
     size_t rb_pos = fbb_table(&m, rf, 3, rp);
     fbb_patch(&m, hdr_field, rb_pos);
     uint8_t *nodes;
-    size_t nodes_pos = fbb_struct_vector(&m, (size_t)b->num_columns, 16, 8, &nodes);
+    size_t nodes_pos = fbb_struct_vector(&m, nnodes, 16, 8, &nodes);
     fbb_patch(&m, rp[0], nodes_pos);
     /* node structs: {length, null_count}; computed after the slice is known */
-    int64_t *node_vals = mr_arena_alloc(a, 16 * (size_t)(b->num_columns ? b->num_columns : 1));
+    int64_t *node_vals = mr_arena_alloc(a, 16 * (nnodes ? nnodes : 1));
+    size_t ni = 0;
     size_t bufs_pos = fbb_struct_vector(&m, nbuf, 16, 8, &bb.bufs);
     fbb_patch(&m, rp[1], bufs_pos);
     bb.bufs = m.data + bufs_pos + 4;
@@ -292,8 +357,9 @@ int mr_ipc_encode_batch(mr_arena_t *a, const mr_batch_t *b, int64_t row_off, int
     for (int32_t i = 0; i < b->num_columns; i++) {
         const mr_column_t *c = &b->columns[i];
         int64_t nulls = c->validity ? rows - mr_bitmap_count(c->validity, row_off, rows) : 0;
-        node_vals[2 * i] = rows;
-        node_vals[2 * i + 1] = nulls;
+        node_vals[2 * ni] = rows;
+        node_vals[2 * ni + 1] = nulls;
+        ni++;
         /* validity */
         if (nulls == 0) {
             add_buffer(&bb, NULL, 0);
@@ -306,7 +372,14 @@ int mr_ipc_encode_batch(mr_arena_t *a, const mr_batch_t *b, int64_t row_off, int
             mr_bitmap_copy(v, c->validity, row_off, rows);
             add_buffer(&bb, v, (int64_t)mr_bitmap_bytes(rows));
         }
-        if (c->dtype == MURR_BOOL) {
+        if (mr_dtype_is_list(c->dtype)) {
+            int64_t elems;
+            if (encode_list(a, &bb, c, row_off, rows, whole, &elems) != 0)
+                return mr_err_set(err, MURR_ENOMEM, "out of memory");
+            node_vals[2 * ni] = elems; /* the child: elements, never null */
+            node_vals[2 * ni + 1] = 0;
+            ni++;
+        } else if (c->dtype == MURR_BOOL) {
             if ((row_off & 7) == 0) {
                 add_buffer(&bb, (const uint8_t *)c->values + row_off / 8, (int64_t)mr_bitmap_bytes(rows));
             } else {
@@ -335,7 +408,7 @@ int mr_ipc_encode_batch(mr_arena_t *a, const mr_batch_t *b, int64_t row_off, int
             add_buffer(&bb, (const uint8_t *)c->values + (size_t)row_off * w, rows * (int64_t)w);
         }
     }
-    memcpy(m.data + nodes_pos + 4, node_vals, 16 * (size_t)b->num_columns);
+    memcpy(m.data + nodes_pos + 4, node_vals, 16 * nnodes);
     /* body length into the Message (field 3, 8 bytes): rewrite through the vtable */
     {
         int32_t so;

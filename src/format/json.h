@@ -23,9 +23,12 @@
  * not NUL-terminated); returns the length. Non-finite input writes "null". */
 size_t mr_fmt_f32(float v, char *buf);
 size_t mr_fmt_f64(double v, char *buf);
+/* float16 given as its binary16 bits: the shortest digits that round-trip as float16. */
+size_t mr_fmt_f16(uint16_t bits, char *buf);
 
 /* {"columns":{"<c>":[...],...}}: one member per distinct column name, in batch order;
- * exact integers, shortest floats, NaN/Inf as null, strings escaped per RFC 8259. */
+ * exact integers, shortest floats, NaN/Inf as null, strings escaped per RFC 8259, lists as
+ * arrays of numbers (float16 elements as their shortest float16 digits). */
 int mr_json_write_batch(mr_buf_t *out, const mr_batch_t *b, mr_error_t *err);
 /* Appends a JSON string literal (quoted, escaped). */
 int mr_json_write_string(mr_buf_t *out, const char *s, size_t len);
@@ -84,7 +87,11 @@ int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, cons
  * fraction/exponent, floats any number; null anywhere. Errors: MURR_ESYNTAX / MURR_ESHAPE
  * for bad JSON ("Table error: invalid JSON: ..."), MURR_EINVAL for a missing schema column,
  * a bad element (column, row, expected vs got), ragged arrays (column, lengths), a null in
- * a non-nullable column or the key. Extra members are ignored. */
-int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err);
+ * a non-nullable column or the key. Extra members are ignored. The document tree and the
+ * batch's columns are charged to `budget` (core/budget.h, required) before they are
+ * allocated: MURR_ETOOBIG over it, naming the limit and the size needed. */
+struct mr_budget;
+int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, struct mr_budget *budget,
+                        mr_batch_t **out, mr_error_t *err);
 
 #endif

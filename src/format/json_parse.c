@@ -11,7 +11,9 @@
  * MR_JSON_MAX_DEPTH; duplicate object members: the last one wins (as serde_json does for
  * maps). Errors carry the byte offset. */
 #include "format/json.h"
+#include "core/half.h"
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/utf8.h"
 
 #include <errno.h>
@@ -38,8 +40,22 @@ typedef struct jparser {
     const char *p, *end, *start;
     mr_arena_t *a;
     mr_error_t *err;
+    mr_budget_t *budget;   /* write bodies: the tree is charged to it; NULL: not charged */
     int depth;
 } jparser_t;
+
+/* n bytes of the document tree in the parse arena, charged to the budget first; NULL with
+ * j->err set (MURR_ETOOBIG, MURR_ENOMEM). */
+static void *jalloc(jparser_t *j, size_t n, size_t align)
+{
+    if (j->budget && mr_budget_charge(j->budget, n, "the JSON document tree", NULL, j->err) != 0)
+        return NULL;
+    void *p = mr_arena_alloc_aligned(j->a, n, align);
+    if (p == NULL)
+        mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON (%zu bytes at byte %zu)", n,
+                   (size_t)(j->p - j->start));
+    return p;
+}
 
 static int jerr(jparser_t *j, const char *what)
 {
@@ -134,9 +150,9 @@ static int parse_string(jparser_t *j, jnode_t *n)
         q++;
     }
     size_t cap = (size_t)(q - s) + 4;
-    char *out = mr_arena_alloc_aligned(j->a, cap, 1);
+    char *out = jalloc(j, cap, 1);
     if (out == NULL)
-        return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing a %zu-byte string", cap);
+        return j->err ? j->err->code : MURR_ENOMEM;
     size_t o = (size_t)(j->p - s);
     memcpy(out, s, o);
     for (;;) {
@@ -247,9 +263,9 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
         return jerr(j, "nesting deeper than 64 levels");
     j->p++;
     size_t cap = 8, cnt = 0; /* nodes (objects: 2 per member) */
-    jnode_t *kids = mr_arena_alloc(j->a, cap * sizeof(jnode_t));
+    jnode_t *kids = jalloc(j, cap * sizeof(jnode_t), 8);
     if (kids == NULL)
-        return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON");
+        return j->err ? j->err->code : MURR_ENOMEM;
     skip_ws(j);
     if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
         j->p++;
@@ -261,9 +277,9 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
     for (;;) {
         if (cnt + 2 > cap) {
             size_t ncap = cap * 2;
-            jnode_t *nk = mr_arena_alloc(j->a, ncap * sizeof(jnode_t));
+            jnode_t *nk = jalloc(j, ncap * sizeof(jnode_t), 8);
             if (nk == NULL)
-                return mr_err_set(j->err, MURR_ENOMEM, "out of memory parsing JSON");
+                return j->err ? j->err->code : MURR_ENOMEM;
             memcpy(nk, kids, cnt * sizeof(jnode_t));
             kids = nk;
             cap = ncap;
@@ -330,11 +346,12 @@ static int parse_value(jparser_t *j, jnode_t *n)
     }
 }
 
-static int parse_document(mr_arena_t *a, const char *body, size_t len, jnode_t *root, mr_error_t *err)
+static int parse_document(mr_arena_t *a, const char *body, size_t len, mr_budget_t *budget, jnode_t *root,
+                          mr_error_t *err)
 {
     if (body == NULL) /* an empty request body has no buffer at all */
         body = "";
-    jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err};
+    jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err, .budget = budget};
     MR_RETURN_NOT_OK(parse_value(&j, root));
     skip_ws(&j);
     if (j.p != j.end)
@@ -427,6 +444,72 @@ static int elem_error(mr_error_t *err, const char *col, uint32_t row, const char
     return mr_err_set(err, MURR_EINVAL, "Table error: column '%s': Table error: row %u: %s", col, row, detail);
 }
 
+/* A list value: an array of numbers (int8: integers in range), exactly dim of them when the
+ * column has a fixed dimension. Elements go through a scratch buffer, in the element type. */
+static int append_list(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const jnode_t *e, uint32_t row,
+                       mr_error_t *err)
+{
+    char tok[64];
+    if (e->type != J_ARR)
+        return elem_error(err, cs->name, row, "expected an array of numbers (%s), got %s", murr_dtype_name(cs->dtype),
+                          kind(e));
+    if (cs->dim > 0 && e->n != (uint32_t)cs->dim)
+        return mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: vector has %u elements, the column's "
+                          "dimension is %d", cs->name, row, e->n, cs->dim);
+    size_t w = mr_list_elem_width(cs->dtype);
+    mr_buf_t el;
+    mr_buf_init(&el);
+    if (mr_buf_reserve(&el, (size_t)e->n * w + 8) != 0)
+        return MURR_ENOMEM;
+    int rc = 0;
+    for (uint32_t i = 0; i < e->n && rc == 0; i++) {
+        const jnode_t *x = &e->kids[i];
+        if (x->type == J_ARR) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u is an array; lists nest one "
+                            "level deep (%s holds numbers)", cs->name, row, i, murr_dtype_name(cs->dtype));
+            break;
+        }
+        if (x->type != J_NUM) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: expected a number, got %s%s",
+                            cs->name, row, i, kind(x), x->type == J_NULL ? " (list elements cannot be null)" : "");
+            break;
+        }
+        snprintf(tok, sizeof(tok), "%.*s", (int)(x->n > 40 ? 40 : x->n), x->s);
+        if (cs->dtype == MURR_LIST_INT8) {
+            bool neg, is_float;
+            uint64_t mag;
+            bool ok = parse_int_token(x->s, x->n, &neg, &mag, &is_float);
+            if (!ok || is_float || (neg ? mag > 128 : mag > 127)) {
+                rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: `%s` is not an int8 "
+                                "(an integer from -128 to 127)", cs->name, row, i, tok);
+                break;
+            }
+            el.data[el.len++] = (uint8_t)(neg ? (int8_t)(0 - (int64_t)mag) : (int8_t)mag);
+            continue;
+        }
+        char buf[1024];
+        memcpy(buf, x->s, x->n);
+        buf[x->n] = '\0';
+        float f = (float)strtod(buf, NULL);
+        uint16_t h = mr_float_to_half(f);
+        if (isinf(f) || (cs->dtype == MURR_LIST_FLOAT16 && (h & 0x7fffu) == 0x7c00u)) {
+            rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: number `%s` is out of "
+                            "range for %s", cs->name, row, i, tok,
+                            cs->dtype == MURR_LIST_FLOAT16 ? "float16 (largest 65504)" : "float32 (largest 3.4028235e38)");
+            break;
+        }
+        if (cs->dtype == MURR_LIST_FLOAT16)
+            memcpy(el.data + el.len, &h, 2);
+        else
+            memcpy(el.data + el.len, &f, 4);
+        el.len += w;
+    }
+    if (rc == 0)
+        rc = mr_colbuilder_append_list(cb, el.data, e->n);
+    mr_buf_deinit(&el);
+    return rc;
+}
+
 static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const jnode_t *e, uint32_t row,
                        mr_error_t *err)
 {
@@ -434,6 +517,8 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     if (e->type == J_NULL)
         return mr_colbuilder_append_null(cb);
     switch (cs->dtype) {
+    case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8:
+        return append_list(cb, cs, e, row, err);
     case MURR_UTF8:
         if (e->type != J_STR)
             return elem_error(err, cs->name, row, "expected string, got %s%s", kind(e), "");
@@ -550,7 +635,7 @@ static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool 
         return rc ? mr_err_set(err, rc, "out of memory naming column '%s'", cs->name) : 0;
     }
     mr_colbuilder_t cb;
-    mr_colbuilder_init(&cb, cs->dtype);
+    mr_colbuilder_init_list(&cb, cs->dtype, cs->dim);
     int rc = 0;
     for (uint32_t r = 0; r < arr->n && rc == 0; r++) {
         const jnode_t *e = &arr->kids[r];
@@ -607,13 +692,24 @@ static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_onl
 
 /* ---- columnar write bodies ---- */
 
-int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err)
+/* What column i of the batch will take: its buffers for `rows` rows and its string bytes. */
+static uint64_t column_bytes(const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows)
+{
+    int64_t strings = 0;
+    if (cs->dtype == MURR_UTF8)
+        for (uint32_t r = 0; r < arr->n; r++)
+            strings += arr->kids[r].type == J_STR ? (int64_t)arr->kids[r].n : 0;
+    return mr_batch_column_bytes(cs->dtype, rows, true, strings);
+}
+
+int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, mr_budget_t *budget, mr_batch_t **out,
+                        mr_error_t *err)
 {
     *out = NULL;
     mr_arena_t a;
     mr_arena_init(&a, 1 << 16);
     jnode_t root;
-    int rc = parse_document(&a, body, len, &root, err);
+    int rc = parse_document(&a, body, len, budget, &root, err);
     if (rc != 0) {
         mr_err_prefix(err, "Table error: invalid JSON: ");
         goto out;
@@ -632,6 +728,10 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
     }
     if ((rc = column_arrays(cols, schema, false, arrs, &rows, err)) != 0)
         goto out;
+    for (int32_t i = 0; i < schema->num_columns; i++)
+        if ((rc = mr_budget_charge(budget, column_bytes(arrs[i], &schema->columns[i], rows), "the rows of the column",
+                                   schema->columns[i].name, err)) != 0)
+            goto out;
     mr_batch_t *b = mr_batch_new(schema->num_columns, rows);
     if (b == NULL) {
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u rows", rows);
@@ -725,7 +825,7 @@ int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_t
 {
     memset(out, 0, sizeof(*out));
     jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, body, len, &root, err));
+    MR_RETURN_NOT_OK(parse_document(a, body, len, NULL, &root, err));
     if (root.type != J_OBJ)
         return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
     if (want_table) {
@@ -832,6 +932,6 @@ int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, cons
                                size_t *n, mr_error_t *err)
 {
     jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, text, len, &root, err));
+    MR_RETURN_NOT_OK(parse_document(a, text, len, NULL, &root, err));
     return string_list(&root, what, a, out, n, err);
 }

@@ -42,12 +42,42 @@ int mr_json_write_string(mr_buf_t *out, const char *s, size_t len)
     return mr_buf_append_byte(out, '"');
 }
 
+/* [e0,e1,...] of a list row. */
+static int write_list(mr_buf_t *out, const mr_column_t *c, int64_t r)
+{
+    int64_t n = mr_list_len(c, r);
+    const uint8_t *el = mr_list_elems(c, r);
+    MR_RETURN_NOT_OK(mr_buf_reserve(out, 2 + (size_t)n * (MR_FMT_FLOAT_MAX + 1)));
+    char *o = (char *)out->data + out->len;
+    *o++ = '[';
+    for (int64_t i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        if (c->dtype == MURR_LIST_FLOAT32) {
+            float f;
+            memcpy(&f, el + 4 * i, 4);
+            o += mr_fmt_f32(f, o);
+        } else if (c->dtype == MURR_LIST_FLOAT16) {
+            uint16_t h;
+            memcpy(&h, el + 2 * i, 2);
+            o += mr_fmt_f16(h, o);
+        } else {
+            o += sprintf(o, "%d", (int8_t)el[i]);
+        }
+    }
+    *o++ = ']';
+    out->len = (size_t)(o - (char *)out->data);
+    return 0;
+}
+
 static int write_value(mr_buf_t *out, const mr_column_t *c, int64_t r)
 {
     char tmp[MR_FMT_FLOAT_MAX + 8];
     size_t n;
     const void *v = c->values;
     switch (c->dtype) {
+    case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8:
+        return write_list(out, c, r);
     case MURR_UTF8: {
         size_t l;
         const uint8_t *s = mr_column_str(c, r, &l);

@@ -3,6 +3,7 @@
  * parquet_page.c. Field ids follow parquet-format's parquet.thrift. */
 #include "format/parquet_internal.h"
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/utf8.h"
 #include "format/thrift_compact.h"
 
@@ -24,6 +25,7 @@ typedef struct schema_el {
     int logical;         /* LogicalType union field id, 0 none */
     int int_bits;        /* IntType */
     bool int_signed;
+    int type_length;     /* FIXED_LEN_BYTE_ARRAY */
 } schema_el_t;
 
 static const char *const physical_names[] = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY",
@@ -76,6 +78,7 @@ static void read_schema_el(tc_reader_t *r, schema_el_t *el)
     while (tc_field(r, &last, &id, &t)) {
         switch (id) {
         case 1: el->type = (int)tc_int(r, t); break;
+        case 2: el->type_length = (int)tc_int(r, t); break;
         case 3: el->repetition = (int)tc_int(r, t); break;
         case 4: {
             size_t n;
@@ -95,6 +98,51 @@ static void read_schema_el(tc_reader_t *r, schema_el_t *el)
         }
     }
     tc_leave(r);
+}
+
+/* A top-level group at els[*i] as a list column: the 3-level LIST that pyarrow and duckdb
+ * write (optional or required group annotated LIST > repeated group of one child > leaf
+ * FLOAT, FIXED_LEN_BYTE_ARRAY(2) FLOAT16 or INT32 INT(8)); *i is left on its leaf. Anything else nested is refused naming
+ * the column. */
+static int map_list(const schema_el_t *els, uint32_t nels, uint32_t *i, pq_column_t *col, mr_error_t *err)
+{
+    const schema_el_t *g = &els[*i];
+    bool is_list = g->converted == CT_LIST || g->logical == 3;
+    if (!is_list || g->num_children != 1 || g->repetition == 2 || *i + 2 >= nels)
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': nested columns (groups, maps, structs, lists other than "
+                          "3-level LIST) are not supported", g->name);
+    const schema_el_t *rep = &els[*i + 1], *leaf = &els[*i + 2];
+    if (rep->repetition != 2 || rep->num_children != 1 || rep->type >= 0)
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': a LIST whose middle level is not a repeated group of one "
+                          "field (a 2-level or legacy list) is not supported", g->name);
+    if (leaf->num_children > 0 || leaf->type < 0 || leaf->repetition == 2)
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': list elements that are groups or lists are nested deeper "
+                          "than one level", g->name);
+    bool int8 = leaf->type == PQ_INT32 && ((leaf->logical == 10 && leaf->int_bits == 8 && leaf->int_signed) ||
+                                           (leaf->logical == 0 && leaf->converted == CT_INT_8));
+    if (leaf->type == PQ_FLOAT && leaf->logical == 0)
+        col->dtype = MURR_LIST_FLOAT32;
+    else if (leaf->type == PQ_FIXED_LEN_BYTE_ARRAY && leaf->type_length == 2 && leaf->logical == 15)
+        col->dtype = MURR_LIST_FLOAT16; /* FLOAT16: binary16 little-endian, as pyarrow writes HalfFloat */
+    else if (int8)
+        col->dtype = MURR_LIST_INT8;
+    else
+        return mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': list elements of Parquet type %s%s are not supported; "
+                          "list columns read FLOAT, FIXED_LEN_BYTE_ARRAY(2) FLOAT16 or INT32 (INT_8) elements", g->name,
+                          leaf->type >= 0 && leaf->type <= 7 ? physical_names[leaf->type] : "?",
+                          leaf->logical ? " with a logical type" : "");
+    size_t bad;
+    if (!mr_utf8_valid((const uint8_t *)g->name, strlen(g->name), &bad) || g->name[0] == '\0')
+        return mr_err_set(err, MURR_ECORRUPT, "schema element %u has an empty or non-UTF-8 name", *i);
+    if ((col->name = mr_strndup(g->name, strlen(g->name))) == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for the name of column '%s'", g->name);
+    col->physical = leaf->type;
+    col->optional = g->repetition == 1;
+    col->list = true;
+    col->elem_optional = leaf->repetition == 1;
+    col->max_def = 1 + col->optional + col->elem_optional;
+    *i += 2;
+    return 0;
 }
 
 /* Maps a leaf to a murr dtype, or explains why not. */
@@ -252,7 +300,7 @@ static int corrupt(mr_error_t *err, const tc_reader_t *r, size_t base)
                       base + tc_offset(r));
 }
 
-int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *err)
+int mr_pq_open(const uint8_t *data, size_t len, mr_budget_t *budget, mr_pq_file_t **out, mr_error_t *err)
 {
     *out = NULL;
     if (len < 12 || memcmp(data, "PAR1", 4) != 0)
@@ -268,9 +316,12 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
     size_t base = len - 8 - flen;
     tc_reader_t r;
     tc_init(&r, data + base, flen);
-    mr_pq_file_t *f = mr_xcalloc(1, sizeof(*f));
+    mr_pq_file_t *f = mr_calloc(1, sizeof(*f));
+    if (f == NULL)
+        return mr_err_set(err, MURR_ENOMEM, "out of memory for a Parquet file handle");
     f->data = data;
     f->len = len;
+    f->budget = budget;
     schema_el_t *els = NULL;
     uint32_t nels = 0;
     int rc = 0;
@@ -291,7 +342,13 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
                 rc = mr_err_set(err, MURR_ECORRUPT, "schema has %u elements (limit 100000)", nels);
                 goto fail;
             }
-            els = mr_xcalloc(nels ? nels : 1, sizeof(schema_el_t));
+            if ((rc = mr_budget_charge_n(budget, nels ? nels : 1, sizeof(schema_el_t), "the schema", NULL, err)) != 0)
+                goto fail;
+            els = mr_calloc(nels ? nels : 1, sizeof(schema_el_t));
+            if (els == NULL) {
+                rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u schema elements", nels);
+                goto fail;
+            }
             for (uint32_t i = 0; i < nels && !r.bad; i++)
                 read_schema_el(&r, &els[i]);
         } else if (id == 3) {
@@ -313,22 +370,32 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
         rc = mr_err_set(err, MURR_ECORRUPT, "FileMetaData has no schema");
         goto fail;
     }
-    /* flat schema: root group, then leaves only */
-    if (els[0].num_children < 0 || (uint32_t)els[0].num_children != nels - 1) {
-        for (uint32_t i = 1; i < nels; i++)
-            if (els[i].num_children > 0 || els[i].type < 0) {
-                rc = mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': nested columns (groups, lists, maps, structs) are "
-                                "not supported", els[i].name);
-                goto fail;
-            }
+    /* root group, then leaves and 3-level LIST groups (group > repeated group > leaf) */
+    if (els[0].num_children < 0 || (uint32_t)els[0].num_children > nels - 1) {
         rc = mr_err_set(err, MURR_ECORRUPT, "schema root declares %d children but %u elements follow",
                         els[0].num_children, nels - 1);
         goto fail;
     }
-    f->ncols = (int)nels - 1;
-    f->cols = mr_xcalloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_column_t));
-    for (int c = 0; c < f->ncols; c++) {
-        schema_el_t *el = &els[c + 1];
+    f->ncols = els[0].num_children;
+    f->cols = mr_calloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_column_t));
+    if (f->cols == NULL) {
+        rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %d columns", f->ncols);
+        f->ncols = 0;
+        goto fail;
+    }
+    uint32_t ei = 1;
+    for (int c = 0; c < f->ncols; c++, ei++) {
+        if (ei >= nels) {
+            rc = mr_err_set(err, MURR_ECORRUPT, "schema root declares %d children but %u elements follow",
+                            els[0].num_children, nels - 1);
+            goto fail;
+        }
+        schema_el_t *el = &els[ei];
+        if (el->num_children > 0 || el->type < 0) {
+            if ((rc = map_list(els, nels, &ei, &f->cols[c], err)) != 0)
+                goto fail;
+            continue;
+        }
         if (el->num_children > 0 || el->type < 0) {
             rc = mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': nested columns (groups, lists, maps, structs) are not "
                             "supported", el->name);
@@ -343,11 +410,18 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
             rc = mr_err_set(err, MURR_EUNSUPPORTED, "column '%s': repeated columns are not supported", el->name);
             goto fail;
         }
-        f->cols[c].name = mr_xstrdup(el->name);
+        if ((f->cols[c].name = mr_strndup(el->name, strlen(el->name))) == NULL) {
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for the name of column %d", c);
+            goto fail;
+        }
         f->cols[c].physical = el->type;
         f->cols[c].optional = el->repetition == 1;
         if ((rc = map_type(el, &f->cols[c].dtype, err)) != 0)
             goto fail;
+    }
+    if (ei != nels) {
+        rc = mr_err_set(err, MURR_ECORRUPT, "schema has %u elements after its %d columns", nels - ei, f->ncols);
+        goto fail;
     }
     if (have_groups) {
         tc_reader_t g;
@@ -359,9 +433,20 @@ int mr_pq_open(const uint8_t *data, size_t len, mr_pq_file_t **out, mr_error_t *
                             f->ncols, groups_len);
             goto fail;
         }
-        f->groups = mr_xcalloc(n ? n : 1, sizeof(pq_row_group_t));
+        uint64_t nchunks = (uint64_t)(n ? n : 1) * (uint64_t)(f->ncols ? f->ncols : 1);
+        if ((rc = mr_budget_charge_n(budget, nchunks, sizeof(pq_chunk_t), "the row group metadata", NULL, err)) != 0)
+            goto fail;
+        f->groups = mr_calloc(n ? n : 1, sizeof(pq_row_group_t));
+        if (f->groups == NULL) {
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u row groups", n);
+            goto fail;
+        }
         for (uint32_t i = 0; i < n && !g.bad; i++) {
-            f->groups[i].chunks = mr_xcalloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_chunk_t));
+            f->groups[i].chunks = mr_calloc((size_t)(f->ncols ? f->ncols : 1), sizeof(pq_chunk_t));
+            if (f->groups[i].chunks == NULL) {
+                rc = mr_err_set(err, MURR_ENOMEM, "out of memory for row group %u", i);
+                goto fail;
+            }
             f->ngroups = (int)i + 1;
             if ((rc = read_row_group(&g, &f->groups[i], f->ncols, err)) != 0) {
                 mr_err_prefix(err, "row group %u: ", i);
@@ -401,6 +486,8 @@ int mr_pq_read_row_group(mr_pq_file_t *f, int rg, mr_batch_t **out, mr_error_t *
     if (rows > (int64_t)f->len * 8 + 64) /* each row takes at least one bit somewhere */
         return mr_err_set(err, MURR_ECORRUPT, "row group %d claims %lld rows, more than a %zu-byte file can hold", rg,
                           (long long)rows, f->len);
+    MR_RETURN_NOT_OK(mr_budget_charge_n(f->budget, (uint64_t)(f->ncols ? f->ncols : 1), sizeof(mr_column_t),
+                                        "a row group batch", NULL, err));
     mr_batch_t *b = mr_batch_new(f->ncols, rows);
     if (b == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for row group %d", rg);

@@ -16,7 +16,10 @@ typedef struct pq_column {
     char *name;
     int physical;        /* PQ_* type */
     murr_dtype dtype;
-    bool optional;       /* max definition level 1 */
+    bool optional;       /* max definition level 1; a list: the list is nullable */
+    bool list;           /* a 3-level LIST (list dtype, variable length): levels below */
+    bool elem_optional;  /* list: its element leaf is optional (nulls refused on decode) */
+    int max_def;         /* list: 1 (repeated) + optional list + optional element */
 } pq_column_t;
 
 typedef struct pq_chunk {
@@ -35,12 +38,34 @@ typedef struct pq_row_group {
 struct mr_pq_file {
     const uint8_t *data;
     size_t len;
+    struct mr_budget *budget; /* the caller's, borrowed: charged by every decode */
     int64_t num_rows;
     int ncols;
     pq_column_t *cols;
     int ngroups;
     pq_row_group_t *groups;
 };
+
+/* A LIST column chunk being assembled from its levels (parquet_levels.c): each level with
+ * repetition 0 starts a row (null list, empty list, or the first element); 1 continues it. */
+typedef struct pq_list_out {
+    mr_column_t *col;    /* validity (all valid) and rows+1 offsets allocated */
+    mr_buf_t elems;      /* element bytes, in the column's list dtype */
+    int64_t rows_done, rows;
+    bool open;           /* a row has been started (continuations need one) */
+} pq_list_out_t;
+
+/* The most levels one page of a list column may declare (two uint32 arrays of this size
+ * are the page's decode budget: 128 MiB). */
+#define MR_PQ_LIST_LEVELS_MAX ((int64_t)1 << 24)
+
+/* Appends n levels (rep, def) with the m leaf values `vals` (physical FLOAT, FLBA(2) or INT32, one
+ * per def == max_def) to o. Errors name the column, row group and row: MURR_ECORRUPT for a
+ * continuation without a started row, levels above their maxima, more rows than the row
+ * group or values than the levels; MURR_EINVAL for a null element or an INT32 outside int8;
+ * MURR_ETOOBIG past INT32_MAX elements. */
+int mr_pq_assemble_list(pq_list_out_t *o, const pq_column_t *col, int rg, const uint32_t *rep, const uint32_t *def,
+                        int64_t n, const uint8_t *vals, int64_t m, mr_error_t *err);
 
 /* Decodes one column chunk of `rows` rows into column `ci` of batch b. */
 int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_error_t *err);

@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "format/parquet_internal.h"
 #include "format/thrift_compact.h"
 
@@ -37,7 +38,12 @@ typedef struct chunk_ctx {
     /* output */
     mr_column_t *out;
     int64_t rows_done, rows;
-    mr_buf_t strdata;        /* utf8 bytes of the column */
+    mr_buf_t strdata;        /* utf8 bytes of the column (its capacity is charged) */
+    pq_list_out_t list;      /* a LIST column being assembled (its elements are charged) */
+    /* the file's decode budget: `transient` is what this page's scratch charged (released
+     * when the page is done), `kept` what the chunk holds until its end (the dictionary) */
+    mr_budget_t *budget;
+    uint64_t transient, kept;
 } chunk_ctx_t;
 
 static int cerr(chunk_ctx_t *c, int code, size_t off, const char *fmt, const char *detail)
@@ -47,11 +53,35 @@ static int cerr(chunk_ctx_t *c, int code, size_t off, const char *fmt, const cha
     return mr_err_set(c->err, code, "column '%s' row group %d: %s (byte %zu)", c->name, c->rg, msg, off);
 }
 
+/* n x size bytes of scratch for the current page, charged to the budget first; NULL with
+ * c->err set (MURR_ETOOBIG over the budget, MURR_ENOMEM). */
+static void *pq_scratch(chunk_ctx_t *c, uint64_t n, uint64_t size, const char *what)
+{
+    if (n == 0)
+        n = 1;
+    if (mr_budget_charge_n(c->budget, n, size, what, c->name, c->err) != 0)
+        return NULL;
+    c->transient += n * size;
+    void *p = mr_malloc((size_t)(n * size));
+    if (p == NULL)
+        mr_err_set(c->err, MURR_ENOMEM, "column '%s' row group %d: cannot allocate %llu bytes for %s", c->name, c->rg,
+                   (unsigned long long)(n * size), what);
+    return p;
+}
+
+/* The page is done: its scratch is freed (by the caller) and its charge given back. */
+static void page_done(chunk_ctx_t *c)
+{
+    mr_budget_release(c->budget, c->transient);
+    c->transient = 0;
+}
+
 static size_t phys_width(int physical)
 {
     switch (physical) {
     case PQ_INT32: case PQ_FLOAT: return 4;
     case PQ_INT64: case PQ_DOUBLE: return 8;
+    case PQ_FIXED_LEN_BYTE_ARRAY: return 2; /* only FLOAT16 list elements are mapped (parquet.c) */
     default: return 0;
     }
 }
@@ -130,18 +160,20 @@ static bool rle_decode(const uint8_t *p, const uint8_t *end, int bw, uint32_t *o
 }
 
 /* DELTA_BINARY_PACKED: decodes all values of the stream at *pp (advancing it) into a new
- * array; *count gets the total. */
-static bool dbp_decode(const uint8_t **pp, const uint8_t *end, int64_t **vals, uint64_t *count, size_t limit)
+ * scratch array; *count gets the total. 0, MURR_ECORRUPT for a malformed stream (no message:
+ * the caller names it), or the budget's / allocator's error with c->err set. */
+static int dbp_decode(chunk_ctx_t *c, const uint8_t **pp, const uint8_t *end, int64_t **vals, uint64_t *count,
+                      size_t limit)
 {
     const uint8_t *p = *pp;
     uint64_t block, mbs, total, first_z;
     if (!uleb(&p, end, &block) || !uleb(&p, end, &mbs) || !uleb(&p, end, &total) || !uleb(&p, end, &first_z))
-        return false;
+        return MURR_ECORRUPT;
     if (block == 0 || block % 128 || mbs == 0 || block % mbs || (block / mbs) % 32 || total > limit || block > 65536)
-        return false;
-    int64_t *v = mr_malloc((total ? total : 1) * sizeof(int64_t));
+        return MURR_ECORRUPT;
+    int64_t *v = pq_scratch(c, total, sizeof(int64_t), "DELTA_BINARY_PACKED values");
     if (v == NULL)
-        return false;
+        return c->err->code;
     uint64_t per_mb = block / mbs, got = 0;
     int64_t last = (int64_t)((first_z >> 1) ^ (~(first_z & 1) + 1));
     if (total > 0)
@@ -171,10 +203,10 @@ static bool dbp_decode(const uint8_t **pp, const uint8_t *end, int64_t **vals, u
     *pp = p;
     *vals = v;
     *count = total;
-    return true;
+    return 0;
 bad:
     mr_free(v);
-    return false;
+    return MURR_ECORRUPT;
 }
 
 /* ------------------------------------------------------------------ codecs ----------- */
@@ -185,11 +217,9 @@ static uint8_t *decompress(chunk_ctx_t *c, int codec, const uint8_t *src, size_t
         cerr(c, MURR_ECORRUPT, off, "page declares %s of uncompressed data", "more than 1 GiB");
         return NULL;
     }
-    uint8_t *dst = mr_malloc(ulen ? ulen : 1);
-    if (dst == NULL) {
-        mr_err_set(c->err, MURR_ENOMEM, "column '%s': cannot allocate %zu bytes for a page", c->name, ulen);
+    uint8_t *dst = pq_scratch(c, ulen, 1, "a decompressed page");
+    if (dst == NULL)
         return NULL;
-    }
     bool ok = false;
     switch (codec) {
     case PQ_UNCOMPRESSED:
@@ -372,9 +402,9 @@ static int decode_values(chunk_ctx_t *c, int enc, const uint8_t *p, const uint8_
         if (avail < 1)
             return cerr(c, MURR_ECORRUPT, off, "%s", "missing index bit width");
         int bw = *p++;
-        uint32_t *idx = mr_malloc((size_t)(m ? m : 1) * sizeof(uint32_t));
+        uint32_t *idx = pq_scratch(c, (uint64_t)m, sizeof(uint32_t), "dictionary indices");
         if (idx == NULL)
-            return mr_err_set(c->err, MURR_ENOMEM, "out of memory");
+            return c->err->code;
         if (!rle_decode(p, end, bw, idx, (size_t)m)) {
             mr_free(idx);
             return cerr(c, MURR_ECORRUPT, off, "%s", "malformed RLE dictionary indices");
@@ -402,9 +432,9 @@ static int decode_values(chunk_ctx_t *c, int enc, const uint8_t *p, const uint8_
         p += 4;
         if (l > (size_t)(end - p))
             return cerr(c, MURR_ECORRUPT, off, "%s", "RLE booleans run past the page");
-        uint32_t *v = mr_malloc((size_t)(m ? m : 1) * sizeof(uint32_t));
+        uint32_t *v = pq_scratch(c, (uint64_t)m, sizeof(uint32_t), "RLE booleans");
         if (v == NULL)
-            return mr_err_set(c->err, MURR_ENOMEM, "out of memory");
+            return c->err->code;
         bool ok = rle_decode(p, p + l, 1, v, (size_t)m);
         for (int64_t i = 0; ok && i < m; i++)
             fixed[i] = (uint8_t)v[i];
@@ -422,9 +452,11 @@ static int decode_values(chunk_ctx_t *c, int enc, const uint8_t *p, const uint8_
     if (enc == PQ_DELTA_BINARY_PACKED && (phys == PQ_INT32 || phys == PQ_INT64)) {
         int64_t *v = NULL;
         uint64_t n = 0;
-        if (!dbp_decode(&p, end, &v, &n, avail * 64 + 1) || n < (uint64_t)m) {
+        int dr = dbp_decode(c, &p, end, &v, &n, avail * 64 + 1);
+        if (dr != 0 || n < (uint64_t)m) {
             mr_free(v);
-            return cerr(c, MURR_ECORRUPT, off, "%s", "malformed DELTA_BINARY_PACKED values");
+            return dr != 0 && dr != MURR_ECORRUPT ? dr
+                                                  : cerr(c, MURR_ECORRUPT, off, "%s", "malformed DELTA_BINARY_PACKED values");
         }
         for (int64_t i = 0; i < m; i++) {
             if (phys == PQ_INT32) {
@@ -440,14 +472,18 @@ static int decode_values(chunk_ctx_t *c, int enc, const uint8_t *p, const uint8_
     if ((enc == PQ_DELTA_LENGTH_BYTE_ARRAY || enc == PQ_DELTA_BYTE_ARRAY) && phys == PQ_BYTE_ARRAY) {
         int64_t *pre = NULL, *suf = NULL;
         uint64_t npre = 0, nsuf = 0;
-        if (enc == PQ_DELTA_BYTE_ARRAY && (!dbp_decode(&p, end, &pre, &npre, avail * 64 + 1) || npre < (uint64_t)m)) {
+        int dr = enc == PQ_DELTA_BYTE_ARRAY ? dbp_decode(c, &p, end, &pre, &npre, avail * 64 + 1) : 0;
+        if (dr != 0 || (enc == PQ_DELTA_BYTE_ARRAY && npre < (uint64_t)m)) {
             mr_free(pre);
-            return cerr(c, MURR_ECORRUPT, off, "%s", "malformed DELTA_BYTE_ARRAY prefix lengths");
+            return dr != 0 && dr != MURR_ECORRUPT
+                       ? dr
+                       : cerr(c, MURR_ECORRUPT, off, "%s", "malformed DELTA_BYTE_ARRAY prefix lengths");
         }
-        if (!dbp_decode(&p, end, &suf, &nsuf, avail * 64 + 1) || nsuf < (uint64_t)m) {
+        dr = dbp_decode(c, &p, end, &suf, &nsuf, avail * 64 + 1);
+        if (dr != 0 || nsuf < (uint64_t)m) {
             mr_free(suf);
             mr_free(pre);
-            return cerr(c, MURR_ECORRUPT, off, "%s", "malformed DELTA lengths");
+            return dr != 0 && dr != MURR_ECORRUPT ? dr : cerr(c, MURR_ECORRUPT, off, "%s", "malformed DELTA lengths");
         }
         int rc = 0;
         if (enc == PQ_DELTA_LENGTH_BYTE_ARRAY) {
@@ -474,9 +510,9 @@ static int decode_values(chunk_ctx_t *c, int enc, const uint8_t *p, const uint8_
                     break;
                 }
             }
-            uint8_t *buf = rc == 0 ? mr_malloc(total ? total : 1) : NULL;
+            uint8_t *buf = rc == 0 ? pq_scratch(c, total, 1, "DELTA_BYTE_ARRAY values") : NULL;
             if (rc == 0 && buf == NULL)
-                rc = mr_err_set(c->err, MURR_ENOMEM, "out of memory");
+                rc = c->err->code;
             uint64_t pos = 0;
             for (int64_t i = 0; i < m && rc == 0; i++) {
                 if ((uint64_t)suf[i] > (uint64_t)(end - p)) {
@@ -506,10 +542,38 @@ static int decode_values(chunk_ctx_t *c, int enc, const uint8_t *p, const uint8_
                 enc >= 0 && enc <= 9 ? names[enc] : "(unknown)");
 }
 
+/* Makes room in the column's string bytes for the m values of a page, before any is
+ * copied: this is where dictionary expansion lands, so the growth of the buffer (what
+ * mr_buf_reserve will allocate) is charged to the budget first. */
+static int reserve_strings(chunk_ctx_t *c, const span_t *spans, int64_t m)
+{
+    uint64_t total = 0;
+    for (int64_t i = 0; i < m; i++) {
+        total += spans[i].len;
+        if (total > INT32_MAX - c->strdata.len)
+            return mr_err_set(c->err, MURR_ETOOBIG, "column '%s': more than 2 GiB of strings in row group %d", c->name,
+                              c->rg);
+    }
+    if (total <= c->strdata.cap - c->strdata.len)
+        return 0;
+    uint64_t need = c->strdata.len + total, cap = c->strdata.cap ? c->strdata.cap : 64;
+    while (cap < need)
+        cap *= 2;
+    MR_RETURN_NOT_OK(mr_budget_charge(c->budget, cap - c->strdata.cap, "the strings of the column (dictionary "
+                                      "expansion included)", c->name, c->err));
+    if (mr_buf_reserve(&c->strdata, (size_t)total) != 0)
+        return mr_err_set(c->err, MURR_ENOMEM, "column '%s': out of memory for %llu bytes of strings", c->name,
+                          (unsigned long long)need);
+    return 0;
+}
+
 /* Stores non-null values at the rows given by the definition levels. */
-static int scatter(chunk_ctx_t *c, const uint32_t *defs, int64_t n, const uint8_t *fixed, const span_t *spans)
+static int scatter(chunk_ctx_t *c, const uint32_t *defs, int64_t n, int64_t m, const uint8_t *fixed,
+                   const span_t *spans)
 {
     mr_column_t *col = c->out;
+    if (col->dtype == MURR_UTF8)
+        MR_RETURN_NOT_OK(reserve_strings(c, spans, m));
     int64_t row = c->rows_done, vi = 0;
     size_t w = phys_width(c->col->physical);
     for (int64_t i = 0; i < n; i++, row++) {
@@ -563,12 +627,13 @@ static int decode_dictionary(chunk_ctx_t *c, const uint8_t *p, size_t len, int32
     int phys = c->col->physical;
     size_t w = phys == PQ_BOOLEAN ? 1 : phys_width(phys);
     c->dict_n = n;
+    /* kept for the chunk: charged as page scratch, then moved to `kept` with the page */
     if (phys == PQ_BYTE_ARRAY)
-        c->dict_spans = mr_malloc(sizeof(span_t) * (size_t)(n ? n : 1));
+        c->dict_spans = pq_scratch(c, (uint64_t)n, sizeof(span_t), "a dictionary");
     else
-        c->dict_fixed = mr_malloc(w * (size_t)(n ? n : 1));
+        c->dict_fixed = pq_scratch(c, (uint64_t)n, w, "a dictionary");
     if (c->dict_spans == NULL && c->dict_fixed == NULL)
-        return mr_err_set(c->err, MURR_ENOMEM, "out of memory");
+        return c->err->code;
     uint8_t *scratch = NULL;
     int rc = decode_values(c, PQ_PLAIN, p, p + len, n, c->dict_fixed, c->dict_spans, &scratch, off);
     mr_free(scratch);
@@ -576,8 +641,70 @@ static int decode_dictionary(chunk_ctx_t *c, const uint8_t *p, size_t len, int32
     return rc;
 }
 
+/* One level array of a list page: v1 (h->type 0) with its 4-byte length, v2 of `v2len`. */
+static bool list_levels(const page_hdr_t *h, const uint8_t **p, const uint8_t *end, int32_t v2len, int max,
+                        uint32_t *out, size_t n)
+{
+    int bw = 32 - __builtin_clz((unsigned)max | 1);
+    uint32_t l;
+    if (h->type == 3) {
+        l = (uint32_t)v2len;
+    } else {
+        if (end - *p < 4)
+            return false;
+        memcpy(&l, *p, 4);
+        *p += 4;
+    }
+    if (l > (size_t)(end - *p) || !rle_decode(*p, *p + l, bw, out, n))
+        return false;
+    *p += l;
+    return true;
+}
+
+/* A data page of a LIST column: repetition then definition levels, then the values of
+ * the levels at max_def, assembled into rows by parquet_levels.c. */
+static int decode_list_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *body, size_t blen, size_t off)
+{
+    int64_t n = h->num_values;
+    if (n < 0 || n > MR_PQ_LIST_LEVELS_MAX)
+        return cerr(c, n < 0 ? MURR_ECORRUPT : MURR_ETOOBIG, off, "%s",
+                    "a list page declares a negative number of levels or more than 16777216");
+    const uint8_t *p = body, *end = body + blen;
+    uint32_t *rep = pq_scratch(c, (uint64_t)n, sizeof(uint32_t), "repetition levels");
+    uint32_t *def = rep ? pq_scratch(c, (uint64_t)n, sizeof(uint32_t), "definition levels") : NULL;
+    int rc = 0;
+    if (rep == NULL || def == NULL)
+        rc = c->err->code;
+    else if (!list_levels(h, &p, end, h->rep_len, 1, rep, (size_t)n))
+        rc = cerr(c, MURR_ECORRUPT, off, "%s", "malformed repetition levels");
+    else if (!list_levels(h, &p, end, h->def_len, c->col->max_def, def, (size_t)n))
+        rc = cerr(c, MURR_ECORRUPT, off, "%s", "malformed definition levels");
+    int64_t m = 0;
+    for (int64_t i = 0; rc == 0 && i < n; i++)
+        m += def[i] == (uint32_t)c->col->max_def;
+    uint8_t *fixed = rc == 0 ? pq_scratch(c, (uint64_t)m, phys_width(c->col->physical), "list values") : NULL;
+    uint8_t *scratch = NULL;
+    if (rc == 0 && fixed == NULL)
+        rc = c->err->code;
+    if (rc == 0)
+        rc = decode_values(c, h->encoding, p, end, m, fixed, NULL, &scratch, off);
+    /* the elements stay with the batch: charged for good (not `kept`, which the chunk gives back) */
+    if (rc == 0)
+        rc = mr_budget_charge_n(c->budget, (uint64_t)m, mr_list_elem_width(c->col->dtype), "list elements", c->name,
+                                c->err);
+    if (rc == 0)
+        rc = mr_pq_assemble_list(&c->list, c->col, c->rg, rep, def, n, fixed, m, c->err);
+    mr_free(scratch);
+    mr_free(fixed);
+    mr_free(rep);
+    mr_free(def);
+    return rc;
+}
+
 static int decode_data_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *body, size_t blen, size_t off)
 {
+    if (c->col->list)
+        return decode_list_page(c, h, body, blen, off);
     int64_t n = h->num_values;
     if (n < 0 || c->rows_done + n > c->rows)
         return cerr(c, MURR_ECORRUPT, off, "%s", "page holds more values than the row group has rows");
@@ -585,9 +712,9 @@ static int decode_data_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *
     const uint8_t *p = body, *end = body + blen;
     int64_t m = n;
     if (c->col->optional) {
-        defs = mr_malloc((size_t)(n ? n : 1) * sizeof(uint32_t));
+        defs = pq_scratch(c, (uint64_t)n, sizeof(uint32_t), "definition levels");
         if (defs == NULL)
-            return mr_err_set(c->err, MURR_ENOMEM, "out of memory");
+            return c->err->code;
         bool ok;
         if (h->type == 3) {
             ok = (size_t)h->def_len <= blen && rle_decode(p, p + h->def_len, 1, defs, (size_t)n);
@@ -619,13 +746,12 @@ static int decode_data_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *
     }
     int phys = c->col->physical;
     size_t w = phys == PQ_BOOLEAN ? 1 : phys_width(phys);
-    uint8_t *fixed = phys == PQ_BYTE_ARRAY ? NULL : mr_malloc(w * (size_t)(m ? m : 1));
-    span_t *spans = phys == PQ_BYTE_ARRAY ? mr_malloc(sizeof(span_t) * (size_t)(m ? m : 1)) : NULL;
+    uint8_t *fixed = phys == PQ_BYTE_ARRAY ? NULL : pq_scratch(c, (uint64_t)m, w, "page values");
+    span_t *spans = phys == PQ_BYTE_ARRAY ? pq_scratch(c, (uint64_t)m, sizeof(span_t), "page values") : NULL;
     uint8_t *scratch = NULL;
-    int rc = (fixed || spans) ? decode_values(c, h->encoding, p, end, m, fixed, spans, &scratch, off)
-                              : mr_err_set(c->err, MURR_ENOMEM, "out of memory");
+    int rc = (fixed || spans) ? decode_values(c, h->encoding, p, end, m, fixed, spans, &scratch, off) : c->err->code;
     if (rc == 0)
-        rc = scatter(c, defs, n, fixed, spans);
+        rc = scatter(c, defs, n, m, fixed, spans);
     mr_free(scratch);
     mr_free(fixed);
     mr_free(spans);
@@ -636,12 +762,18 @@ static int decode_data_page(chunk_ctx_t *c, const page_hdr_t *h, const uint8_t *
 int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_error_t *err)
 {
     const pq_chunk_t *ch = &f->groups[rg].chunks[ci];
-    chunk_ctx_t c = {.f = f, .col = &f->cols[ci], .rg = rg, .name = f->cols[ci].name, .err = err, .rows = b->num_rows};
+    chunk_ctx_t c = {.f = f, .col = &f->cols[ci], .rg = rg, .name = f->cols[ci].name, .err = err, .rows = b->num_rows,
+                     .budget = f->budget};
     mr_buf_init(&c.strdata);
     c.out = &b->columns[ci];
-    int rc = mr_batch_column_alloc(b, ci, c.col->dtype, true, 0);
+    uint64_t need = mr_batch_column_bytes(c.col->list ? MURR_UTF8 : c.col->dtype, c.rows, true, 0); /* list: offsets */
+    MR_RETURN_NOT_OK(mr_budget_charge(f->budget, need, "the rows of the row group", c.name, err));
+    int rc = c.col->list ? mr_batch_list_alloc(b, ci, c.col->dtype, 0, true, 0)
+                         : mr_batch_column_alloc(b, ci, c.col->dtype, true, 0);
     if (rc != 0)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for column '%s'", c.name);
+    c.list = (pq_list_out_t){.col = c.out, .rows = c.rows};
+    mr_buf_init(&c.list.elems);
     if (c.rows == 0) { /* an empty row group has no pages to read */
         mr_column_normalize_nulls(c.out, 0);
         return 0;
@@ -654,7 +786,8 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
         return mr_err_set(err, MURR_ECORRUPT, "column '%s' row group %d: chunk [%lld, +%lld) lies outside the file (%zu "
                           "bytes)", c.name, rg, (long long)start, (long long)ch->total_compressed_size, f->len);
     size_t pos = (size_t)start, end = (size_t)start + (size_t)ch->total_compressed_size;
-    while (rc == 0 && c.rows_done < c.rows && pos < end) {
+    /* a list's last row may continue into the chunk's next page: read every page */
+    while (rc == 0 && (c.col->list || c.rows_done < c.rows) && pos < end) {
         tc_reader_t r;
         tc_init(&r, f->data + pos, end - pos);
         page_hdr_t h;
@@ -684,7 +817,7 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
                 rc = cerr(&c, MURR_ECORRUPT, pos, "%s", "v2 level lengths exceed the page");
                 break;
             }
-            if (h.rep_len != 0) {
+            if (h.rep_len != 0 && !c.col->list) {
                 rc = cerr(&c, MURR_EUNSUPPORTED, pos, "%s", "repetition levels in a flat column");
                 break;
             }
@@ -696,10 +829,10 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
                 rc = err->code ? err->code : MURR_ECORRUPT;
                 break;
             }
-            page = mr_malloc((size_t)h.usize ? (size_t)h.usize : 1);
+            page = pq_scratch(&c, (uint64_t)h.usize, 1, "a decompressed page");
             if (page == NULL) {
                 mr_free(vals);
-                rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
+                rc = err->code;
                 break;
             }
             memcpy(page, src, lv);
@@ -715,32 +848,48 @@ int mr_pq_decode_chunk(const mr_pq_file_t *f, int rg, int ci, mr_batch_t *b, mr_
         if (h.type == 2) {
             rc = decode_dictionary(&c, page, (size_t)h.usize, h.num_values, pos);
             if (rc == 0) {
-                /* spans point into the page: keep it for the chunk */
+                /* spans point into the page: keep it (and its charge) for the chunk */
                 c.dict_page = page;
                 page = NULL;
+                c.kept += c.transient;
+                c.transient = 0;
             }
         } else if (h.type == 0 || h.type == 3) {
             rc = decode_data_page(&c, &h, page, (size_t)h.usize, pos);
         } /* index pages and unknown types are skipped */
         mr_free(page);
+        page_done(&c);
         pos = body + (size_t)h.csize;
     }
+    if (c.col->list)
+        c.rows_done = c.list.rows_done;
     if (rc == 0 && c.rows_done != c.rows)
         rc = mr_err_set(err, MURR_ECORRUPT, "column '%s' row group %d: pages hold %lld values, the row group has %lld rows",
                         c.name, rg, (long long)c.rows_done, (long long)c.rows);
-    if (rc == 0 && c.out->dtype == MURR_UTF8) {
-        c.out->data = mr_batch_alloc(b, c.strdata.len);
-        if (c.out->data == NULL && c.strdata.len)
+    if (rc == 0 && c.out->dtype == MURR_UTF8) { /* the batch takes the bytes (and their charge): no copy */
+        size_t len = c.strdata.len;
+        uint8_t *data = c.strdata.data ? mr_buf_detach(&c.strdata, &len) : NULL;
+        if (data != NULL && mr_batch_adopt(b, data) != 0) /* adopt frees data on failure */
             rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
-        else if (c.strdata.len)
-            memcpy(c.out->data, c.strdata.data, c.strdata.len);
-        c.out->data_len = (int64_t)c.strdata.len;
+        c.out->data = data ? data : mr_batch_alloc(b, 0);
+        c.out->data_len = (int64_t)len;
+    }
+    if (rc == 0 && c.col->list) { /* the batch takes the elements (charged as they came): no copy */
+        size_t len = c.list.elems.len;
+        uint8_t *data = c.list.elems.data ? mr_buf_detach(&c.list.elems, &len) : NULL;
+        if (data != NULL && mr_batch_adopt(b, data) != 0) /* adopt frees data on failure */
+            rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
+        c.out->data = data ? data : mr_batch_alloc(b, 0);
+        c.out->data_len = (int64_t)len;
     }
     if (rc == 0)
         mr_column_normalize_nulls(c.out, c.rows);
+    mr_buf_deinit(&c.list.elems);
     mr_buf_deinit(&c.strdata);
     mr_free(c.dict_fixed);
     mr_free(c.dict_spans);
     mr_free(c.dict_page);
+    page_done(&c); /* a page that failed half-way */
+    mr_budget_release(f->budget, c.kept);
     return rc;
 }

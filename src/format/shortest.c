@@ -1,4 +1,4 @@
-/* shortest.c - shortest round-trip decimal text of float32 and float64 values.
+/* shortest.c - shortest round-trip decimal text of float16, float32 and float64 values.
  *
  * The digits come from the Schubfach method (R. Giulietti, "The Schubfach way to render
  * doubles", 2020), implemented here from the paper: a binary value v = c * 2^q has a
@@ -10,7 +10,8 @@
  * products, which keep every comparison against the interval's endpoints exact.
  *
  * float32 values run through the same 64-bit machinery with their own c, q and spacing,
- * so they print the shortest float32 representation (0.95f -> "0.95"). Correctness is
+ * so they print the shortest float32 representation (0.95f -> "0.95"); float16 (binary16,
+ * the elements of list<float16>) likewise with its 11-bit significand. Correctness is
  * checked exhaustively over all 2^32 float32 bit patterns (tests/prog/float32_exhaustive)
  * and by sampling for float64 against an independent oracle (tests/unit/format/test_json).
  *
@@ -166,34 +167,33 @@ static size_t layout(bool neg, dec_t v, char *out)
     return o;
 }
 
-size_t mr_fmt_f32(float v, char *buf)
+/* A binary value's fields: sign, biased exponent (all ones: NaN/Inf), significand bits. */
+static size_t fmt_bits(bool neg, int bexp, int bexp_max, uint64_t frac, int p, int q_min, char *buf)
 {
-    uint32_t bits;
-    memcpy(&bits, &v, 4);
-    bool neg = bits >> 31;
-    int bexp = (int)(bits >> 23) & 0xff;
-    uint32_t frac = bits & 0x7fffff;
-    if (bexp == 0xff) {
+    if (bexp == bexp_max) {
         memcpy(buf, "null", 4);
         return 4;
     }
     if (bexp == 0 && frac == 0)
         return layout(neg, (dec_t){0, 0}, buf);
-    return layout(neg, decimal_of(frac, bexp, 24, -149), buf);
+    return layout(neg, decimal_of(frac, bexp, p, q_min), buf);
+}
+
+size_t mr_fmt_f32(float v, char *buf)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, 4);
+    return fmt_bits(bits >> 31, (int)(bits >> 23) & 0xff, 0xff, bits & 0x7fffff, 24, -149, buf);
 }
 
 size_t mr_fmt_f64(double v, char *buf)
 {
     uint64_t bits;
     memcpy(&bits, &v, 8);
-    bool neg = bits >> 63;
-    int bexp = (int)(bits >> 52) & 0x7ff;
-    uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
-    if (bexp == 0x7ff) {
-        memcpy(buf, "null", 4);
-        return 4;
-    }
-    if (bexp == 0 && frac == 0)
-        return layout(neg, (dec_t){0, 0}, buf);
-    return layout(neg, decimal_of(frac, bexp, 53, -1074), buf);
+    return fmt_bits(bits >> 63, (int)(bits >> 52) & 0x7ff, 0x7ff, bits & ((UINT64_C(1) << 52) - 1), 53, -1074, buf);
+}
+
+size_t mr_fmt_f16(uint16_t bits, char *buf)
+{
+    return fmt_bits(bits >> 15, (bits >> 10) & 0x1f, 0x1f, bits & 0x3ff, 11, -24, buf);
 }

@@ -4,6 +4,7 @@
 #include "loader/loader.h"
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/log.h"
 #include "core/schema.h"
 #include "core/time.h"
@@ -116,7 +117,8 @@ static int cmp_obj_key(const void *a, const void *b)
  * children, sorted) as indexes into objs. Returns false when there is none. */
 static bool newest_complete(mr_object_list_t *objs, char *part, size_t **files, size_t *nfiles)
 {
-    qsort(objs->v, objs->n, sizeof(*objs->v), cmp_obj_key);
+    if (objs->n > 1)
+        qsort(objs->v, objs->n, sizeof(*objs->v), cmp_obj_key);
     part[0] = '\0';
     for (size_t i = 0; i < objs->n; i++) {
         const char *k = objs->v[i].key, *slash = strchr(k, '/');
@@ -264,7 +266,9 @@ static int load_file(follow_t *f, murr_writer **w, const char *source, const mr_
     uint8_t *data;
     MR_RETURN_NOT_OK(fetch_object(f, obj, &data, err));
     mr_pq_file_t *pq = NULL;
-    int rc = mr_pq_open(data, obj->size, &pq, err);
+    mr_budget_t budget; /* decision 0009: per row group, derived from the file's size */
+    mr_budget_init_file(&budget, obj->size);
+    int rc = mr_pq_open(data, obj->size, &budget, &pq, err);
     if (rc == 0 && *w == NULL) {
         murr_schema *s = NULL;
         rc = infer_schema(f, pq, obj->key, &s, err);
@@ -283,6 +287,7 @@ static int load_file(follow_t *f, murr_writer **w, const char *source, const mr_
             break;
         }
         mr_batch_t *b;
+        uint64_t before = budget.used;
         rc = mr_pq_read_row_group(pq, rg, &b, err);
         if (rc == 0) {
             rc = murr_writer_append(*w, b, err);
@@ -291,6 +296,7 @@ static int load_file(follow_t *f, murr_writer **w, const char *source, const mr_
             *rows += (uint64_t)b->num_rows;
             murr_batch_free(b);
         }
+        mr_budget_release(&budget, budget.used - before); /* the row group is freed */
         uint64_t now = mr_now_ns();
         if (now - *last_log >= PROGRESS_NS) {
             double s = (double)(now - t0) / 1e9;

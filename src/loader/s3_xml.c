@@ -240,7 +240,11 @@ static void end_contents(xml_ctx_t *c)
     size_t rel_len = key_len - c->prefix_len;
     if (rel_len == 0 || rel[rel_len - 1] == '/')
         return; /* the prefix itself or a folder placeholder: not a partition file */
-    mr_object_list_push(c->out, rel, rel_len, size, etag);
+    if (mr_object_list_push(c->out, rel, rel_len, size, etag) != 0) {
+        c->rc = mr_err_set(c->err, MURR_ENOMEM, "%s: out of memory listing object %zu ('%.200s')", c->what, c->out->n,
+                           rel);
+        XML_StopParser(c->p, XML_FALSE);
+    }
 }
 
 static void on_end(void *ud, const XML_Char *name)

@@ -14,16 +14,23 @@ void mr_object_list_free(mr_object_list_t *l)
     *l = (mr_object_list_t){0};
 }
 
-void mr_object_list_push(mr_object_list_t *l, const char *key, size_t key_len, uint64_t size, const char *etag)
+int mr_object_list_push(mr_object_list_t *l, const char *key, size_t key_len, uint64_t size, const char *etag)
 {
+    /* sized by a listing (an S3 response): fails the poll, never aborts the process */
     if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->v = mr_xrealloc(l->v, l->cap * sizeof(*l->v));
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        mr_object_t *v = mr_realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return MURR_ENOMEM;
+        l->v = v;
+        l->cap = cap;
     }
+    char *k = mr_strndup(key, key_len);
+    if (k == NULL)
+        return MURR_ENOMEM;
     mr_object_t *o = &l->v[l->n++];
-    o->key = mr_xmalloc(key_len + 1);
-    memcpy(o->key, key, key_len);
-    o->key[key_len] = '\0';
+    o->key = k;
     o->size = size;
     snprintf(o->etag, sizeof(o->etag), "%s", etag ? etag : "");
+    return 0;
 }

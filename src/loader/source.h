@@ -34,8 +34,8 @@ typedef struct mr_object_list {
 } mr_object_list_t;
 
 void mr_object_list_free(mr_object_list_t *l);
-/* Appends a copy of key (the list owns it). */
-void mr_object_list_push(mr_object_list_t *l, const char *key, size_t key_len, uint64_t size, const char *etag);
+/* Appends a copy of key (the list owns it). 0, or MURR_ENOMEM with the list unchanged. */
+int mr_object_list_push(mr_object_list_t *l, const char *key, size_t key_len, uint64_t size, const char *etag);
 
 typedef struct mr_source_ops {
     const char *kind;   /* "local", "s3" */

@@ -61,7 +61,8 @@ static int walk(local_source_t *ls, const char *rel, int depth, mr_object_list_t
         } else if (S_ISREG(st.st_mode)) {
             char etag[80];
             etag_of(&st, etag, sizeof(etag));
-            mr_object_list_push(out, child, strlen(child), (uint64_t)st.st_size, etag);
+            if (mr_object_list_push(out, child, strlen(child), (uint64_t)st.st_size, etag) != 0)
+                rc = mr_err_set(err, MURR_ENOMEM, "out of memory listing '%s' (%zu files)", dir, out->n);
         }
     }
     closedir(d);

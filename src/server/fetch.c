@@ -57,9 +57,18 @@ static int read_strings(murr_db *db, const char *table, const mr_fetch_req_t *fr
     return murr_read_opt(db, table, keys, lens, fr->nkeys, cols, fr->ncolumns, flags, out, err);
 }
 
-int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, mr_arena_t *a, murr_batch **out,
-                  mr_error_t *err)
+static int keys_check(uint64_t n, uint64_t max_keys, mr_error_t *err)
 {
+    if (n <= max_keys)
+        return 0;
+    return mr_err_set(err, MURR_ETOOBIG, "the fetch asks for %llu keys, over server.http.max_fetch_keys (%llu)",
+                      (unsigned long long)n, (unsigned long long)max_keys);
+}
+
+int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint64_t max_keys, mr_arena_t *a,
+                  murr_batch **out, mr_error_t *err)
+{
+    MR_RETURN_NOT_OK(keys_check(fr->nkeys, max_keys, err));
     const char **cols;
     MR_RETURN_NOT_OK(column_names(a, fr->columns, fr->ncolumns, &cols, err));
     murr_schema *s;
@@ -128,17 +137,17 @@ static int empty_key_batch(const mr_ipc_schema_t *sch, mr_batch_t **out, mr_erro
 static int stream_error(int rc, mr_error_t *err)
 {
     mr_err_prefix(err, "Table error: invalid Arrow IPC stream in the fetch request: ");
-    if (rc == MURR_EAGAIN || rc == MURR_EINTERNAL || rc == MURR_ETOOBIG)
+    if (rc == MURR_EAGAIN || rc == MURR_EINTERNAL) /* ETOOBIG (the decode budget) stays: 413 */
         rc = MURR_ECORRUPT;
     err->code = rc;
     return rc;
 }
 
 int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t len, uint64_t max_message,
-                   mr_arena_t *a, murr_batch **out, mr_error_t *err)
+                   uint64_t max_keys, mr_arena_t *a, murr_batch **out, mr_error_t *err)
 {
     static const uint8_t none[1];
-    mr_ipc_reader_t *r = mr_ipc_reader_new(max_message);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(max_message, max_message, "server.http.max_payload_size");
     if (r == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for an Arrow reader");
     mr_batch_t **bs = NULL, *keys = NULL;
@@ -152,6 +161,12 @@ int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t l
         rc = stream_error(mr_err_set(err, MURR_ECORRUPT, "no schema message"), err);
     if (rc == 0)
         rc = requested_columns(sch, a, &cols, &ncols, err);
+    if (rc == 0) {
+        uint64_t rows = 0;
+        for (size_t i = 0; i < n; i++)
+            rows += (uint64_t)bs[i]->num_rows;
+        rc = keys_check(rows, max_keys, err);
+    }
     /* one batch (the usual request) is read in place; several are joined so that `_idx`
      * counts positions across the whole stream */
     if (rc == 0 && n == 0)

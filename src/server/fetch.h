@@ -18,17 +18,19 @@
 #include "core/error.h"
 #include "format/json.h"
 
-/* Errors: those of the key decoding (mr_json_fetch_keys: MURR_EINVAL, MURR_ESHAPE), a
+/* max_keys: server.http.max_fetch_keys; a request for more keys is MURR_ETOOBIG naming
+ * both numbers (HTTP 413, gRPC RESOURCE_EXHAUSTED), before any key is decoded or read.
+ * Errors: those of the key decoding (mr_json_fetch_keys: MURR_EINVAL, MURR_ESHAPE), a
  * column name with a NUL (MURR_EINVAL), and those of the engine read (MURR_ENOTFOUND for
  * the table, MURR_EINVAL for a bad column). */
-int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, mr_arena_t *a, murr_batch **out,
-                  mr_error_t *err);
+int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint64_t max_keys, mr_arena_t *a,
+                  murr_batch **out, mr_error_t *err);
 
 /* body: the complete request stream, borrowed (zero copy) for the duration of the call;
- * max_message bounds one IPC message (mr_ipc_reader_new). Errors: MURR_ECORRUPT /
- * MURR_EUNSUPPORTED for a bad stream, MURR_EINVAL for missing or malformed "columns"
+ * max_message bounds one IPC message and the decode budget of the stream (mr_ipc_reader_new).
+ * Errors: MURR_ECORRUPT / MURR_EUNSUPPORTED for a bad stream, MURR_ETOOBIG over the budget, MURR_EINVAL for missing or malformed "columns"
  * metadata, then those of murr_read_keys (names, dtypes, nulls of the key columns). */
 int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t len, uint64_t max_message,
-                   mr_arena_t *a, murr_batch **out, mr_error_t *err);
+                   uint64_t max_keys, mr_arena_t *a, murr_batch **out, mr_error_t *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/log.h"
 #include "core/schema.h"
 #include "format/arrow_ipc.h"
@@ -428,7 +429,7 @@ static int fetch_json(const mr_server_shared_t *sh, mr_req_t *req, const char *n
     if (rc == MURR_ESYNTAX)
         mr_err_prefix(e, "Failed to parse the request body as JSON: ");
     if (rc == 0)
-        rc = mr_fetch_json(sh->db, name, &fr, &req->arena, b, e);
+        rc = mr_fetch_json(sh->db, name, &fr, sh->cfg->http.max_fetch_keys, &req->arena, b, e);
     if (rc == MURR_ESHAPE) /* parse-time or against the table's key: the 0.2 answer, 422 */
         mr_err_prefix(e, "Failed to deserialize the JSON body into the target type: ");
     return rc;
@@ -442,8 +443,8 @@ static void h_fetch(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
     switch (fetch_body_of(req)) {
     case FETCH_JSON: rc = fetch_json(sh, req, name, &b, &e); break;
     case FETCH_ARROW:
-        rc = mr_fetch_arrow(sh->db, name, req->body.data, req->body.len, sh->cfg->http.max_payload_size, &req->arena,
-                            &b, &e);
+        rc = mr_fetch_arrow(sh->db, name, req->body.data, req->body.len, sh->cfg->http.max_payload_size,
+                            sh->cfg->http.max_fetch_keys, &req->arena, &b, &e);
         break;
     case FETCH_PARQUET:
         mr_http_error(resp, 415, "fetch requests are JSON (`Content-Type: application/json`) or Arrow IPC "
@@ -525,8 +526,9 @@ static int write_arrow_streamed(const mr_server_shared_t *sh, mr_req_t *req, con
         *e = req->ipc_err;
         if (strncmp(e->message, "Arrow", 5) != 0)
             mr_err_prefix(e, "Arrow error: ");
-        /* the body limit (413) is the loop's; a declared length beyond it is malformed input */
-        if (e->code == MURR_EINTERNAL || e->code == MURR_EAGAIN || e->code == MURR_ETOOBIG)
+        /* ETOOBIG is the decode budget (413); a declared length beyond the body limit is
+         * already ECORRUPT from the reader */
+        if (e->code == MURR_EINTERNAL || e->code == MURR_EAGAIN)
             e->code = MURR_ECORRUPT;
         return e->code;
     }
@@ -542,7 +544,8 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
 {
     if (req->ipc)
         return write_arrow_streamed(sh, req, name, mode, e);
-    mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size, sh->cfg->http.max_payload_size,
+                                             "server.http.max_payload_size");
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");
     /* the request body outlives the write: decode in place */
@@ -569,18 +572,20 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
 {
     MR_RETURN_NOT_OK(table_exists(sh, name, e));
     mr_pq_file_t *f;
-    int rc = mr_pq_open(req->body.data, req->body.len, &f, e);
+    mr_budget_t budget; /* decision 0009: what the body may decode into */
+    mr_budget_init(&budget, sh->cfg->http.max_payload_size, "server.http.max_payload_size");
+    int rc = mr_pq_open(req->body.data, req->body.len, &budget, &f, e);
     if (rc != 0) {
-        mr_err_prefix(e, "Table error: invalid Parquet: ");
-        return rc == MURR_ENOMEM || rc == MURR_EUNSUPPORTED ? rc : MURR_ECORRUPT;
+        mr_err_prefix(e, rc == MURR_ETOOBIG ? "Table error: Parquet: " : "Table error: invalid Parquet: ");
+        return rc == MURR_ENOMEM || rc == MURR_EUNSUPPORTED || rc == MURR_ETOOBIG ? rc : MURR_ECORRUPT;
     }
     murr_writer *w = NULL;
     rc = writer_open(sh, name, mode, &w, e);
     for (int g = 0; g < mr_pq_num_row_groups(f) && rc == 0; g++) {
         mr_batch_t *b;
         rc = mr_pq_read_row_group(f, g, &b, e);
-        if (rc != 0) {
-            mr_err_prefix(e, "Table error: invalid Parquet: ");
+        if (rc != 0) { /* over the decode budget the file may be valid: say which */
+            mr_err_prefix(e, rc == MURR_ETOOBIG ? "Table error: Parquet: " : "Table error: invalid Parquet: ");
             break;
         }
         rc = murr_writer_append(w, b, e);
@@ -603,7 +608,9 @@ static int write_json(const mr_server_shared_t *sh, mr_req_t *req, const char *n
     murr_schema *s;
     MR_RETURN_NOT_OK(murr_describe_table(sh->db, name, &s, e));
     mr_batch_t *b;
-    int rc = mr_json_parse_write((const char *)req->body.data, req->body.len, s, &b, e);
+    mr_budget_t budget; /* decision 0009 */
+    mr_budget_init(&budget, sh->cfg->http.max_payload_size, "server.http.max_payload_size");
+    int rc = mr_json_parse_write((const char *)req->body.data, req->body.len, s, &budget, &b, e);
     murr_schema_free(s);
     if (rc == MURR_ESHAPE || rc == MURR_ESYNTAX)
         return e->code = MURR_EINVAL; /* the reference answers 400 for every bad write body */

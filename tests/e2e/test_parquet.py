@@ -28,12 +28,23 @@ def dump(path):
     return r.returncode, [json.loads(l) for l in r.stdout.splitlines()], r.stderr
 
 
+def elem_bits(v, t):
+    """pq_dump's text of one list element: its bits in hex at the element's width."""
+    if pa.types.is_float32(t):
+        return "0x%08x" % struct.unpack("<I", struct.pack("<f", v))[0]
+    if pa.types.is_float16(t):
+        return "0x%04x" % struct.unpack("<H", struct.pack("<e", v))[0]
+    return "0x%02x" % (v & 0xff)
+
+
 def canon(arr: pa.ChunkedArray):
     t = arr.type
     out = []
     for v in arr.to_pylist():
         if v is None:
             out.append(None)
+        elif pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
+            out.append([elem_bits(x, t.value_type) for x in v])
         elif pa.types.is_float32(t):
             out.append("0x%08x" % struct.unpack("<I", struct.pack("<f", v))[0])
         elif pa.types.is_float64(t):
@@ -54,6 +65,7 @@ def assert_same(path):
     assert sum(g["rows"] for g in groups) == want.num_rows
     for name in want.column_names:
         assert got.get(name, []) == canon(want[name]), name
+    return groups
 
 
 def table(n=300, seed=1):
@@ -136,7 +148,7 @@ def test_fixture_file():
 @pytest.mark.parametrize("arr,name", [
     (pa.array([1], pa.timestamp("us")), "TIMESTAMP"),
     (pa.array([1], pa.decimal128(5, 2)), "DECIMAL"),
-    (pa.array([[1, 2]], pa.list_(pa.int32())), "nested"),
+    (pa.array([[1, 2]], pa.list_(pa.int32())), "list elements of Parquet type INT32"),  # lists: issue 16
     (pa.array([{"a": 1}]), "nested"),
     (pa.array([1], pa.date32()), "DATE"),
     (pa.array([b"\x00\x01"], pa.binary(2)), "FIXED_LEN_BYTE_ARRAY"),

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
     size_t split = argc > 2 && strcmp(argv[1], "recode") == 0 ? strtoul(argv[2], NULL, 10) : 0;
     if (split == 0)
         split = len ? len : 1;
-    mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_error_t e = {0};
     mr_batch_t *batches[4096];
     size_t n = 0, fed = 0;

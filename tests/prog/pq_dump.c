@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/fs.h"
 #include "format/json.h"
 #include "format/parquet.h"
@@ -25,7 +26,9 @@ static int decode_all(const char *path, mr_error_t *e)
     if (rc != 0)
         return rc;
     mr_pq_file_t *f = NULL;
-    rc = mr_pq_open(data, len, &f, e);
+    mr_budget_t budget; /* a test tool reading a file it was given: the loader's rule */
+    mr_budget_init_file(&budget, len);
+    rc = mr_pq_open(data, len, &budget, &f, e);
     if (rc == 0) {
         for (int g = 0; rc == 0 && g < mr_pq_num_row_groups(f); g++) {
             mr_batch_t *b;
@@ -64,7 +67,9 @@ int main(int argc, char **argv)
         return 1;
     }
     mr_pq_file_t *f;
-    if (mr_pq_open(data, len, &f, &e) != 0) {
+    mr_budget_t budget;
+    mr_budget_init_file(&budget, len);
+    if (mr_pq_open(data, len, &budget, &f, &e) != 0) {
         fprintf(stderr, "%s: %s\n", murr_status_name(e.code), e.message);
         return 1;
     }
@@ -110,6 +115,19 @@ int main(int argc, char **argv)
                 case MURR_UINT64: mr_buf_printf(&out, "%" PRIu64, ((const uint64_t *)v)[r]); break;
                 case MURR_FLOAT32: mr_buf_printf(&out, "\"0x%08x\"", ((const uint32_t *)v)[r]); break;
                 case MURR_FLOAT64: mr_buf_printf(&out, "\"0x%016" PRIx64 "\"", ((const uint64_t *)v)[r]); break;
+                case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8: {
+                    /* elements as hex bit patterns of their width */
+                    size_t w = mr_list_elem_width(col->dtype);
+                    const uint8_t *el = mr_list_elems(col, r);
+                    mr_buf_append_byte(&out, '[');
+                    for (int64_t i = 0; i < mr_list_len(col, r); i++) {
+                        uint32_t bits = 0;
+                        memcpy(&bits, el + (size_t)i * w, w);
+                        mr_buf_printf(&out, "%s\"0x%0*x\"", i ? "," : "", (int)(2 * w), bits);
+                    }
+                    mr_buf_append_byte(&out, ']');
+                    break;
+                }
                 }
             }
             mr_buf_append_cstr(&out, "]}");

@@ -1,6 +1,7 @@
 /* keydir.c - the key directory (keydir.h) of the native store: allocation of its tables,
- * and the writer's side: probing, put, growth and reservation. Probing verifies keys
- * against records (record.h); the read path's own probe loop is in read.c. Tables are
+ * probing (one probe step for the writer's find and for the readers' batched lookup, which
+ * pipelines the DRAM misses of many keys), put, growth and reservation. Probing verifies
+ * keys against records (record.h). Tables are
  * anonymous mmaps so a 10M-key directory (32M slots, 512 MiB) comes back to the OS at once
  * when retired.
  *
@@ -48,23 +49,93 @@ void mr_kd_table_free(void *p)
     munmap(t, bytes);
 }
 
+/* The probe step shared by the writer and the batched read: from slot j on, the first slot
+ * that is empty (*rec = NULL: the key is absent) or carries hash h with a published location
+ * in a mapped segment (*rec = its record, whose key the caller compares). Acquire loads,
+ * hash then location (keydir.h), so readers may use it without a lock. */
+static mr_kd_slot_t *kd_next(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, uint64_t j, const uint8_t **rec)
+{
+    for (;; j = (j + 1) & kd->mask) {
+        mr_kd_slot_t *s = &kd->slots[j];
+        uint64_t sh = atomic_load_explicit(&s->hash, memory_order_acquire);
+        if (sh == 0) {
+            *rec = NULL;
+            return s;
+        }
+        if (sh == h) {
+            uint64_t loc = atomic_load_explicit(&s->loc, memory_order_acquire);
+            const uint8_t *r = loc ? mr_rec_at(t, loc) : NULL;
+            if (r) {
+                *rec = r;
+                return s;
+            }
+        }
+    }
+}
+
+/* The slot after s, where a probe that rejected s's record goes on. */
+static uint64_t kd_after(const mr_kd_table_t *kd, const mr_kd_slot_t *s) { return (uint64_t)(s - kd->slots + 1) & kd->mask; }
+
+/* The slot holding key, continuing from candidate s with record rec (kd_next); NULL when
+ * the probe reaches an empty slot, which *empty then gets. */
+static mr_kd_slot_t *kd_settle(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, mr_kd_slot_t *s, const uint8_t **rec,
+                               const char *key, size_t len, mr_kd_slot_t **empty)
+{
+    while (*rec != NULL && !mr_rec_key_eq(*rec, key, len))
+        s = kd_next(t, kd, h, kd_after(kd, s), rec);
+    if (*rec != NULL)
+        return s;
+    *empty = s;
+    return NULL;
+}
+
 mr_kd_slot_t *mr_kd_find(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const char *key, size_t len,
                          mr_kd_slot_t **empty)
 {
-    uint64_t i = h & kd->mask;
-    for (;;) {
-        mr_kd_slot_t *s = &kd->slots[i];
-        uint64_t sh = atomic_load_explicit(&s->hash, memory_order_relaxed);
-        if (sh == 0) {
-            *empty = s;
-            return NULL;
+    const uint8_t *rec;
+    mr_kd_slot_t *s = kd_next(t, kd, h, h & kd->mask, &rec);
+    return kd_settle(t, kd, h, s, &rec, key, len, empty);
+}
+
+/* Prefetches the lines of a row record with a key of klen bytes up to the end of its fixed
+ * slots (what the key compare and the column copy read; utf8 tails are not covered). */
+static void kd_prefetch_row(const mr_table_t *t, const uint8_t *rec, size_t klen)
+{
+    const uint8_t *end = rec + mr_rec_row_min(klen, t->bitmap_bytes + t->fixed_bytes) - 1;
+    for (const uint8_t *p = rec; p <= end; p += 64)
+        __builtin_prefetch(p);
+    __builtin_prefetch(end); /* the last line, when the record starts late in its first */
+}
+
+/* Keys in flight per stage of mr_kd_lookup: stage 2 runs KD_AHEAD keys behind stage 1 and
+ * stage 3 KD_AHEAD behind stage 2, so about KD_AHEAD slot lines and 2 x KD_AHEAD record
+ * lines are outstanding at once (docs/benchmarks.md, issue 18, measured 8 to 32). */
+#ifndef KD_AHEAD
+#define KD_AHEAD 16
+#endif
+#define KD_RING (2 * KD_AHEAD) /* holds the candidates between stage 2 and stage 3 */
+
+void mr_kd_lookup(mr_table_t *t, mr_kd_table_t *kd, const char *const *keys, const size_t *key_lens, size_t n,
+                  uint64_t *hashes, const uint8_t **recs)
+{
+    mr_kd_slot_t *cand[KD_RING];
+    const uint8_t *crec[KD_RING];
+    for (size_t i = 0; i < n + 2 * KD_AHEAD; i++) {
+        if (i < n) { /* stage 1: hash, prefetch the first slot */
+            hashes[i] = mr_kd_fix_hash(mr_hash64(keys[i], key_lens[i]));
+            __builtin_prefetch(&kd->slots[hashes[i] & kd->mask]);
         }
-        if (sh == h) {
-            const uint8_t *rec = mr_rec_at(t, atomic_load_explicit(&s->loc, memory_order_relaxed));
-            if (rec && mr_rec_key_eq(rec, key, len))
-                return s;
+        if (i >= KD_AHEAD && i - KD_AHEAD < n) { /* stage 2: probe the (cached) slots, prefetch the record */
+            size_t k = i - KD_AHEAD, r = k % KD_RING;
+            cand[r] = kd_next(t, kd, hashes[k], hashes[k] & kd->mask, &crec[r]);
+            if (crec[r] != NULL)
+                kd_prefetch_row(t, crec[r], key_lens[k]);
         }
-        i = (i + 1) & kd->mask;
+        if (i >= 2 * KD_AHEAD && i - 2 * KD_AHEAD < n) { /* stage 3: compare the (cached) key */
+            size_t k = i - 2 * KD_AHEAD, r = k % KD_RING;
+            mr_kd_slot_t *empty;
+            recs[k] = kd_settle(t, kd, hashes[k], cand[r], &crec[r], keys[k], key_lens[k], &empty) ? crec[r] : NULL;
+        }
     }
 }
 

@@ -47,7 +47,10 @@ typedef struct mr_col_layout {
     int32_t schema_index;
     murr_dtype dtype;
     uint32_t slot;   /* offset of the slot within the fixed area */
-    uint32_t width;  /* slot bytes */
+    uint32_t width;  /* slot bytes (a fixed-size list: 0, its vector is in the vector area) */
+    int32_t dim;     /* list dtypes: the schema's dim (0: variable length, in the tail) */
+    uint32_t vec;    /* fixed-size lists: offset of the vector within the vector area */
+    uint32_t vec_bytes; /* fixed-size lists: dim x element bytes */
 } mr_col_layout_t;
 
 typedef struct mr_segment {
@@ -79,6 +82,8 @@ typedef struct mr_table {
     int32_t *col_of_schema;        /* schema index -> non-key index, -1 for key columns */
     uint32_t bitmap_bytes;
     uint32_t fixed_bytes;
+    uint32_t vec_area;             /* bytes of the vector area (0: no fixed-size lists, and
+                                      no alignment padding: the layout of murr <= 0.3) */
     const murr_options *opts;
 
     pthread_mutex_t wlock;         /* the one writer; also compaction */
@@ -120,6 +125,14 @@ typedef struct mr_txn {
 /* ---- segments (segment.c) ---- */
 
 /* The live segment at index id, or NULL. Readers and writer. */
+/* Bytes of a row with a klen-byte key before its tail entries: header, key, bitmap, fixed
+ * slots and, if the table has fixed-size lists, the aligned vector area (record.h). */
+static inline size_t mr_table_row_base(const mr_table_t *t, size_t klen)
+{
+    size_t body = (size_t)t->bitmap_bytes + t->fixed_bytes;
+    return t->vec_area ? mr_rec_vec_start(klen, body) + t->vec_area : mr_rec_row_min(klen, body);
+}
+
 static inline mr_segment_t *mr_seg_get(mr_table_t *t, uint32_t id)
 {
     if (id == 0 || id >= MR_TABLE_MAX_SEGMENTS)
@@ -171,6 +184,11 @@ void mr_rows_to_garbage(mr_table_t *t, const uint64_t *locs, size_t n);
  * the first empty slot on the probe path. */
 mr_kd_slot_t *mr_kd_find(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const char *key, size_t len,
                          mr_kd_slot_t **empty);
+/* Readers' batched lookup (no lock; caller inside an epoch): recs[i] = the current record
+ * of keys[i] in kd, or NULL; hashes[i] = its fixed hash. Hashing, slot loads, record loads
+ * and key compares run as a pipeline so that the misses of many keys overlap. */
+void mr_kd_lookup(mr_table_t *t, mr_kd_table_t *kd, const char *const *keys, const size_t *key_lens, size_t n,
+                  uint64_t *hashes, const uint8_t **recs);
 /* mr_kd_find for the key of record rec. */
 mr_kd_slot_t *mr_kd_find_rec(mr_table_t *t, mr_kd_table_t *kd, const uint8_t *rec);
 /* Publishes key -> loc; the superseded record (if any) becomes garbage. With an undo map,

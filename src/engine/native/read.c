@@ -1,8 +1,9 @@
 /* read.c - batched reads of the native store (mr_table_read) and reads by key columns
  * (mr_table_read_keys). Workload: ~1,000 keys x all columns in tens of microseconds, in
- * three passes so that DRAM misses overlap: hash every key and prefetch its first slot;
- * probe, prefetching each matching record before comparing its key; copy the requested
- * columns one by one from the (now cached) records.
+ * passes so that DRAM misses overlap: find every key's record (mr_kd_lookup, keydir.c: a
+ * pipeline of hash + slot prefetch, probe + record prefetch, key compare); resolve keys a
+ * later commit touched back to the snapshot; copy the requested columns one by one from
+ * the (now cached) records.
  *
  * Rules: readers take no lock and never wait. The caller is inside an epoch (epoch.h), so
  * the snapshot, the keydir table and the segments loaded here stay mapped until it
@@ -22,8 +23,10 @@
 static void copy_column(mr_table_t *t, const mr_col_layout_t *L, int32_t k, const uint8_t *const *recs, size_t nrecs,
                         mr_column_t *col)
 {
-    int32_t *offs = col->dtype == MURR_UTF8 ? col->values : NULL;
+    bool var_list = mr_dtype_is_list(L->dtype) && L->dim == 0;
+    int32_t *offs = col->dtype == MURR_UTF8 || var_list ? col->values : NULL;
     int32_t doff = 0;
+    size_t body = (size_t)t->bitmap_bytes + t->fixed_bytes, ew = mr_list_elem_width(L->dtype);
     for (size_t i = 0; i < nrecs; i++) {
         const uint8_t *rec = recs[i];
         const uint8_t *bm = rec ? mr_rec_body(rec) : NULL;
@@ -31,10 +34,23 @@ static void copy_column(mr_table_t *t, const mr_col_layout_t *L, int32_t k, cons
             mr_bit_clear(col->validity, (int64_t)i);
             if (offs)
                 offs[i + 1] = doff;
+            if (L->vec_bytes)
+                memset((uint8_t *)col->values + i * L->vec_bytes, 0, L->vec_bytes);
             continue;
         }
         const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
         switch (L->dtype) {
+        case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8:
+            if (L->dim > 0) { /* straight into the FixedSizeList child buffer */
+                memcpy((uint8_t *)col->values + i * L->vec_bytes, mr_rec_vec(rec, body, L->vec), L->vec_bytes);
+            } else { /* into the List child buffer; offsets count elements */
+                uint32_t n;
+                const uint8_t *el = mr_rec_list(rec, slot, &n);
+                memcpy(col->data + (size_t)doff * ew, el, (size_t)n * ew);
+                doff += (int32_t)n;
+                offs[i + 1] = doff;
+            }
+            break;
         case MURR_UTF8: {
             uint32_t l;
             const uint8_t *sv = mr_rec_str(rec, slot, &l);
@@ -118,35 +134,8 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
     size_t nprobe = snap->empty ? 0 : nkeys; /* empty at the snapshot: every key is missing */
     for (size_t i = nprobe; i < nkeys; i++)
         recs[i] = NULL;
-    /* Pass 1: hash every key, prefetch its first slot. */
-    for (size_t i = 0; i < nprobe; i++) {
-        hashes[i] = mr_kd_fix_hash(mr_hash64(keys[i], key_lens[i]));
-        __builtin_prefetch(&kd->slots[hashes[i] & kd->mask]);
-    }
-    /* Pass 2: probe; on a fingerprint match prefetch the record and compare the key. */
-    for (size_t i = 0; i < nprobe; i++) {
-        uint64_t h = hashes[i], j = h & kd->mask;
-        recs[i] = NULL;
-        for (;;) {
-            mr_kd_slot_t *s = &kd->slots[j];
-            uint64_t sh = atomic_load_explicit(&s->hash, memory_order_acquire);
-            if (sh == 0)
-                break;
-            if (sh == h) {
-                uint64_t loc = atomic_load_explicit(&s->loc, memory_order_acquire);
-                const uint8_t *rec = loc ? mr_rec_at(t, loc) : NULL;
-                if (rec) {
-                    __builtin_prefetch(rec);
-                    __builtin_prefetch(rec + 64);
-                    if (mr_rec_key_eq(rec, keys[i], key_lens[i])) {
-                        recs[i] = rec;
-                        break;
-                    }
-                }
-            }
-            j = (j + 1) & kd->mask;
-        }
-    }
+    /* Passes 1-2: find every key's current record (keydir.c pipelines the misses). */
+    mr_kd_lookup(t, kd, keys, key_lens, nprobe, hashes, recs);
     /* A commit after our snapshot started publishing: take each key as of the snapshot. */
     if (nprobe && atomic_load_explicit(&snap->undo, memory_order_acquire) != NULL)
         for (size_t i = 0; i < nprobe; i++) {
@@ -194,23 +183,28 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
         const mr_column_schema_t *cs = &t->schema->columns[L->schema_index];
         int32_t oc = (int32_t)c + lead;
         mr_batch_set_name(b, oc, cs->name, cs->name_len);
-        int64_t data_len = 0;
-        if (L->dtype == MURR_UTF8) {
+        int64_t data_len = 0; /* utf8: bytes; variable lists: elements */
+        bool var_list = mr_dtype_is_list(L->dtype) && L->dim == 0;
+        if (L->dtype == MURR_UTF8 || var_list) {
             for (size_t i = 0; i < nrows; i++) {
                 const uint8_t *rec = recs[i];
                 if (rec == NULL)
                     continue;
                 const uint8_t *bm = mr_rec_body(rec);
-                if (mr_bit_get(bm, sel[c]))
-                    data_len += mr_rec_str_len(rec, bm + t->bitmap_bytes + L->slot);
+                if (!mr_bit_get(bm, sel[c]))
+                    continue;
+                const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
+                data_len += var_list ? mr_rec_list_count(rec, slot) : mr_rec_str_len(rec, slot);
             }
             if (data_len > INT32_MAX) {
-                rc = mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld bytes of strings exceed the 2 GiB limit of one answer",
-                                cs->name, (long long)data_len);
+                rc = mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld %s exceed the limit of %d in one answer", cs->name,
+                                (long long)data_len, var_list ? "list elements" : "bytes of strings", INT32_MAX);
                 break;
             }
         }
-        if (mr_batch_column_alloc(b, oc, L->dtype, true, data_len) != 0) {
+        int arc = mr_dtype_is_list(L->dtype) ? mr_batch_list_alloc(b, oc, L->dtype, L->dim, true, data_len)
+                                             : mr_batch_column_alloc(b, oc, L->dtype, true, data_len);
+        if (arc != 0) {
             rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate column '%s' for %zu keys", cs->name, nrows);
             break;
         }

@@ -7,8 +7,12 @@
  * records:
  *   [u32 crc32c of bytes 4..len][u32 len][u16 key_len][u16 kind][key][payload][pad]
  * kind 0 = row: payload = validity bitmap of the non-key columns (bit set = present),
- * fixed slots (1/2/4/8 bytes per column; utf8: u32 offset of its tail entry from the
- * record start), then utf8 tail entries [u32 len][bytes]. kind 1 = commit marker closing a
+ * fixed slots (1/2/4/8 bytes per column; utf8 and variable-length lists: u32 offset of its
+ * tail entry from the record start), then, in tables with fixed-size list columns, the
+ * vector area at the record's next 8-byte boundary (each vector dim x element bytes, in
+ * column order, each padded to 8; present whether or not the row's vector is null), then
+ * the tail entries: utf8 [u32 len][bytes], variable lists [u32 count][elements] placed so
+ * that the elements start 8-byte aligned (decision 0012). kind 1 = commit marker closing a
  * write: payload = [u64 sequence][u32 records][u32 0], adopting the last `records` rows
  * before it (rows between the previous marker and those belong to a write that failed
  * without its abort marker, e.g. on a full disk, and stay invisible); kind 2 = abort marker
@@ -87,6 +91,25 @@ static inline const uint8_t *mr_rec_str(const uint8_t *rec, const uint8_t *slot,
     return te + 4;
 }
 
+/* Fixed-size vectors: the vector area begins at the first 8-byte boundary after the fixed
+ * slots (body_bytes = bitmap + fixed slots); vec_off is the vector's offset within it. */
+static inline size_t mr_rec_vec_start(size_t klen, size_t body_bytes) { return (MR_REC_HEADER + klen + body_bytes + 7) & ~(size_t)7; }
+static inline const uint8_t *mr_rec_vec(const uint8_t *rec, size_t body_bytes, uint32_t vec_off)
+{
+    return rec + mr_rec_vec_start(mr_rec_key_len(rec), body_bytes) + vec_off;
+}
+/* Variable-length lists: the entry [u32 count][elements] written at or after `tail` is at
+ * the first offset that puts its elements on an 8-byte boundary; its end. */
+static inline uint32_t mr_rec_list_entry_at(uint32_t tail) { return ((tail + 4 + 7) & ~(uint32_t)7) - 4; }
+static inline uint32_t mr_rec_list_end(uint32_t tail, size_t bytes) { return mr_rec_list_entry_at(tail) + 4 + (uint32_t)bytes; }
+static inline const uint8_t *mr_rec_list(const uint8_t *rec, const uint8_t *slot, uint32_t *count)
+{
+    const uint8_t *te = rec + mr_rd32(slot);
+    *count = mr_rd32(te);
+    return te + 4;
+}
+static inline uint32_t mr_rec_list_count(const uint8_t *rec, const uint8_t *slot) { return mr_rd32(rec + mr_rd32(slot)); }
+
 /* Sizes: a row with a key of klen bytes and body_bytes of bitmap and fixed slots, before
  * its utf8 tail entries; a tail entry of l bytes; a record padded to its 8-byte end. */
 static inline size_t mr_rec_row_min(size_t klen, size_t body_bytes) { return MR_REC_HEADER + klen + body_bytes; }
@@ -117,6 +140,19 @@ static inline uint32_t mr_rec_put_str(uint8_t *rec, uint8_t *slot, uint32_t tail
     memcpy(rec + tail, &l, 4);
     memcpy(rec + tail + 4, s, l);
     return tail + 4 + l;
+}
+/* Writes a variable-length list of `count` elements (`bytes` bytes) as the tail entry at or
+ * after offset `tail` (aligned, see mr_rec_list_entry_at) and points `slot` at it; returns
+ * the offset after the entry. */
+static inline uint32_t mr_rec_put_list(uint8_t *rec, uint8_t *slot, uint32_t tail, const uint8_t *elems, uint32_t count,
+                                       size_t bytes)
+{
+    uint32_t at = mr_rec_list_entry_at(tail);
+    memcpy(slot, &at, 4);
+    memcpy(rec + at, &count, 4);
+    if (bytes)
+        memcpy(rec + at + 4, elems, bytes);
+    return at + 4 + (uint32_t)bytes;
 }
 /* Stores the checksum of the finished record (last). */
 static inline void mr_rec_seal(uint8_t *rec, uint32_t len)

@@ -85,7 +85,7 @@ static void scan_segment(mr_table_t *t, mr_segment_t *s, loc_vec_t *out, size_t 
             *valid_end = off;
             continue;
         }
-        if (kind != MR_REC_ROW || mr_rec_row_min(klen, (size_t)t->bitmap_bytes + t->fixed_bytes) > len) {
+        if (kind != MR_REC_ROW || mr_table_row_base(t, klen) > len) {
             *why = "record does not match the table's row layout";
             break;
         }

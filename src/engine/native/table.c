@@ -24,7 +24,8 @@
 /* ------------------------------------------------------------------ layout ---------- */
 
 /* Non-key columns in schema order, each with a fixed slot of its dtype's width (bool: one
- * byte; utf8: the u32 offset of its tail entry); the validity bitmap precedes the slots. */
+ * byte; utf8 and variable lists: the u32 offset of its tail entry; fixed-size lists: none,
+ * their vectors are in the vector area); the validity bitmap precedes the slots. */
 static void layout_init(mr_table_t *t)
 {
     const mr_schema_t *s = t->schema;
@@ -32,7 +33,7 @@ static void layout_init(mr_table_t *t)
     mr_key_codec_init(&t->key, s);
     t->cols = mr_xcalloc((size_t)(t->ncols ? t->ncols : 1), sizeof(mr_col_layout_t));
     t->col_of_schema = mr_xcalloc((size_t)s->num_columns, sizeof(int32_t));
-    uint32_t off = 0;
+    uint32_t off = 0, vec = 0;
     int32_t k = 0;
     for (int32_t i = 0; i < s->num_columns; i++) {
         if (s->columns[i].key) {
@@ -40,13 +41,20 @@ static void layout_init(mr_table_t *t)
             continue;
         }
         murr_dtype dt = s->columns[i].dtype;
-        uint32_t w = dt == MURR_BOOL ? 1 : (uint32_t)mr_dtype_width(dt);
-        t->cols[k] = (mr_col_layout_t){.schema_index = i, .dtype = dt, .slot = off, .width = w};
+        int32_t dim = s->columns[i].dim;
+        uint32_t w = dt == MURR_BOOL ? 1 : mr_dtype_is_list(dt) ? (dim > 0 ? 0 : 4) : (uint32_t)mr_dtype_width(dt);
+        t->cols[k] = (mr_col_layout_t){.schema_index = i, .dtype = dt, .slot = off, .width = w, .dim = dim};
+        if (mr_dtype_is_list(dt) && dim > 0) { /* inline, 8-aligned in the vector area */
+            t->cols[k].vec = vec;
+            t->cols[k].vec_bytes = (uint32_t)dim * (uint32_t)mr_list_elem_width(dt);
+            vec += (t->cols[k].vec_bytes + 7) & ~7u;
+        }
         t->col_of_schema[i] = k++;
         off += w;
     }
     t->bitmap_bytes = (uint32_t)mr_bitmap_bytes(t->ncols);
     t->fixed_bytes = off;
+    t->vec_area = vec;
 }
 
 /* ------------------------------------------------------------------ errors ---------- */

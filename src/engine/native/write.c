@@ -41,7 +41,11 @@ static int validate_batch(mr_table_t *t, mr_batch_t *scratch, const mr_batch_t *
             return mr_err_set(err, MURR_EINVAL, "Table error: column '%s' is declared non-nullable but row %lld is null",
                               cs->name, (long long)r);
         }
-        if (c->dtype != cs->dtype) {
+        if (mr_dtype_is_list(cs->dtype)) {
+            mr_error_t e2 = {0};
+            if (mr_list_column_convert(scratch, c, b->num_rows, cs->dtype, cs->dim, cs->strict, &cols[i], &e2) != 0)
+                return mr_err_set(err, e2.code, "Segment error: %s", e2.message);
+        } else if (c->dtype != cs->dtype) {
             mr_error_t e2 = {0};
             if (mr_column_convert(scratch, c, b->num_rows, cs->dtype, cs->strict, &cols[i], &e2) != 0)
                 return mr_err_set(err, e2.code, "Segment error: %s", e2.message);
@@ -54,12 +58,18 @@ static int validate_batch(mr_table_t *t, mr_batch_t *scratch, const mr_batch_t *
 
 static size_t row_size(mr_table_t *t, mr_column_t *cols, int64_t r, size_t klen)
 {
-    size_t n = mr_rec_row_min(klen, t->bitmap_bytes + t->fixed_bytes);
+    size_t n = mr_table_row_base(t, klen);
     for (int32_t k = 0; k < t->ncols; k++) {
-        if (t->cols[k].dtype != MURR_UTF8)
+        const mr_col_layout_t *L = &t->cols[k];
+        bool list = mr_dtype_is_list(L->dtype);
+        if (L->dtype != MURR_UTF8 && !(list && L->dim == 0))
             continue;
-        const mr_column_t *c = &cols[t->cols[k].schema_index];
-        if (murr_column_is_valid(c, r)) {
+        const mr_column_t *c = &cols[L->schema_index];
+        if (!murr_column_is_valid(c, r))
+            continue;
+        if (list) {
+            n = mr_rec_list_end((uint32_t)n, (size_t)mr_list_len(c, r) * mr_list_elem_width(L->dtype));
+        } else {
             size_t l;
             mr_column_str(c, r, &l);
             n += mr_rec_str_size(l);
@@ -75,7 +85,8 @@ static void encode_row(mr_table_t *t, mr_column_t *cols, int64_t r, uint8_t *p, 
     mr_rec_put_header(p, rec_len, (uint16_t)klen, MR_REC_ROW);
     uint8_t *bm = mr_rec_body_out(p, klen);
     uint8_t *fixed = bm + t->bitmap_bytes;
-    uint32_t tail = (uint32_t)(fixed + t->fixed_bytes - p);
+    uint8_t *vec = p + mr_rec_vec_start(klen, (size_t)t->bitmap_bytes + t->fixed_bytes);
+    uint32_t tail = (uint32_t)mr_table_row_base(t, klen);
     for (int32_t k = 0; k < t->ncols; k++) {
         const mr_col_layout_t *L = &t->cols[k];
         const mr_column_t *c = &cols[L->schema_index];
@@ -87,6 +98,12 @@ static void encode_row(mr_table_t *t, mr_column_t *cols, int64_t r, uint8_t *p, 
             size_t l;
             const uint8_t *sv = mr_column_str(c, r, &l);
             tail = mr_rec_put_str(p, slot, tail, sv, (uint32_t)l);
+        } else if (mr_dtype_is_list(L->dtype) && L->dim > 0) {
+            memcpy(vec + L->vec, mr_list_elems(c, r), L->vec_bytes);
+        } else if (mr_dtype_is_list(L->dtype)) {
+            int64_t n = mr_list_len(c, r);
+            tail = mr_rec_put_list(p, slot, tail, mr_list_elems(c, r), (uint32_t)n,
+                                   (size_t)n * mr_list_elem_width(L->dtype));
         } else if (L->dtype == MURR_BOOL) {
             *slot = mr_bit_get(c->values, r);
         } else {

@@ -3,13 +3,15 @@
  * on server.grpc.{host,port}, service arrow.flight.protocol.FlightService. See
  * docs/decisions/0003-flight.md.
  *
- * One event-loop thread owns the listening socket and every connection (nonblocking,
- * TCP_NODELAY, one nghttp2 server session each); reads (DoGet, GetFlightInfo, GetSchema,
- * ListFlights) run inline on it. DoPut batches are decoded on the loop as they arrive and
- * committed atomically on a worker thread, so a fsync never stalls other streams.
+ * A protocol module on the event core (server/evcore.h): the core's loops own the
+ * connections (nonblocking, TCP_NODELAY, one nghttp2 server session each); reads (DoGet,
+ * GetFlightInfo, GetSchema, ListFlights) run inline on the connection's loop. DoPut batches
+ * are decoded on the loop as they arrive and committed atomically on a core worker, so a
+ * fsync never stalls other streams. Connections: server.grpc.max_connections open at most,
+ * closed (after a GOAWAY) when idle for server.grpc.idle_timeout_ms.
  *
- * Thread-safety: start/stop from one thread (main). Stop is graceful: stop accepting, GOAWAY
- * every connection, let in-flight calls finish (up to 30 s), then close.
+ * Thread-safety: listen/free from one thread (main). Stop is the core's (mr_ev_core_stop):
+ * stop accepting, GOAWAY every connection, let in-flight calls finish, then close.
  */
 #ifndef MR_SERVER_FLIGHT_H
 #define MR_SERVER_FLIGHT_H
@@ -19,14 +21,16 @@
 #include "core/error.h"
 
 typedef struct mr_flight_server mr_flight_server_t;
+struct mr_ev_core;
 
-/* Binds server.grpc.host:port and starts the loop and worker threads. Errors name the
+/* Binds server.grpc.host:port as a listener of `core` (not started yet). Errors name the
  * address and the reason ("cannot listen on 127.0.0.1:8081: Address already in use"). */
-int mr_flight_start(const mr_config_t *cfg, murr_db *db, mr_flight_server_t **out, mr_error_t *err);
+int mr_flight_listen(struct mr_ev_core *core, const mr_config_t *cfg, murr_db *db, mr_flight_server_t **out,
+                     mr_error_t *err);
 /* The bound port (the real one when configured as 0). */
 uint16_t mr_flight_port(const mr_flight_server_t *s);
-/* Graceful stop (GOAWAY, drain, close) and free. NULL is a no-op. */
-void mr_flight_stop(mr_flight_server_t *s);
+/* Frees the server, after its core has stopped. NULL is a no-op. */
+void mr_flight_free(mr_flight_server_t *s);
 
 /* Detached mode (fuzzing, unit tests): no socket, no threads. mr_flight_feed_detached runs
  * one connection over `data` (client bytes: preface, frames) through the same nghttp2

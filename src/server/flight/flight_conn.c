@@ -1,35 +1,30 @@
 /*
- * flight_conn.c - the Flight listener: one epoll loop thread, h2c connections driven by
- * nghttp2 server sessions, gRPC streams on top, and one worker thread for DoPut commits.
+ * flight_conn.c - the Flight protocol module on the event core (evcore.h): h2c connections
+ * driven by nghttp2 server sessions, gRPC streams on top; DoPut commits run as core jobs.
+ * The core owns accepting, the connection table, the cap and idle timeout, the output
+ * queue and its writes, the workers and the drain.
  *
  * Input: bytes are read inline and fed to nghttp2_session_mem_recv; its callbacks collect
  * request headers, deframe gRPC messages and call the RPC handlers (flight_rpc.c).
  * Output: nghttp2_session_send writes control frames through send_callback (copied: they
  * are small) and DATA frames through send_data_callback with NGHTTP2_DATA_FLAG_NO_COPY: the
  * frame header is copied, the payload is queued as iovecs pointing into the stream's
- * arena or batch, and the queue goes out with writev. The queue has a high-water mark:
+ * arena or batch, and the core's queue writes them. The queue has a high-water mark:
  * above it the data providers answer NGHTTP2_ERR_DEFERRED and are resumed once writev has
  * drained it, so a slow reader costs at most that much memory per connection, on top of
  * what HTTP/2 flow control already bounds.
- * Deadlines (grpc-timeout) are checked every 50 ms. Shutdown: GOAWAY, drain, close.
+ * Deadlines (grpc-timeout) are checked every core tick (50 ms). Shutdown: GOAWAY, drain,
+ * close; a connection the core closes (idle timeout, drain deadline) gets a GOAWAY first.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/net.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -40,31 +35,16 @@
 #define CONN_WINDOW (32 << 20)         /* connection receive window */
 #define MAX_FRAME (1 << 20)            /* SETTINGS_MAX_FRAME_SIZE we accept */
 #define MAX_STREAMS 256
-#define DRAIN_TIMEOUT_NS (30ull * 1000000000ull)
 #define DEADLINE_GRACE_NS (2ull * 1000000000ull) /* after the deadline, RST a stuck stream */
-#define SMALL_CHUNK 4096
-
-typedef struct outseg {
-    const uint8_t *p;
-    size_t len;
-    uint8_t *own;          /* owned copy (control frames, frame headers), or NULL */
-    size_t own_cap;
-    mr_flight_stream_t *ref; /* stream the bytes point into, or NULL */
-} outseg_t;
 
 struct mr_flight_conn {
+    mr_ev_conn_t ev;       /* first: the core's part */
     mr_flight_server_t *srv;
-    int fd;                /* -1 in detached mode */
     nghttp2_session *h2;
-    mr_flight_conn_t *prev, *next;
     mr_flight_stream_t *streams;
     mr_flight_stream_t *deferred;
-    outseg_t *q;
-    size_t qhead, qlen, qcap;
-    size_t queued;         /* bytes in q */
-    bool want_out;         /* EPOLLOUT armed */
     bool dead;             /* fatal error: close after this event */
-    mr_buf_t *detached_out;
+    bool read_eof;         /* the client half-closed: answer what was asked, then close */
 };
 
 struct mr_flight_server {
@@ -72,20 +52,11 @@ struct mr_flight_server {
     murr_db *db;
     bool detached;
     uint16_t port;
-    int listen_fd, epfd, evfd;
-    mr_net_acceptor_t acc;
-    pthread_t loop_thread, worker_thread;
-    bool threads_started;
-    atomic_bool stopping;
-    mr_flight_conn_t *conns;
-    /* worker queue and completion queue (lock order: job_mu only, never with another) */
-    pthread_mutex_t job_mu;
-    pthread_cond_t job_cv;
-    mr_flight_stream_t *jobs_head, *jobs_tail;
-    mr_flight_stream_t *done_head;
-    bool worker_stop;
-    uint64_t undrained;    /* connections closed by the drain deadline, not by the client */
+    mr_ev_core_t *core;
+    mr_ev_listener_t *listener;
 };
+
+static size_t queued(const mr_flight_conn_t *c) { return mr_ev_out_queued(&c->ev); }
 
 static nghttp2_session_callbacks *g_cbs;
 static pthread_once_t g_cbs_once = PTHREAD_ONCE_INIT;
@@ -185,9 +156,19 @@ int mr_flight_out_message(mr_flight_stream_t *st, const void *p, size_t len)
     return mr_flight_out_add(st, b, MR_GRPC_PREFIX_LEN + len);
 }
 
-/* Takes `len` bytes off the front of out, queueing them as borrowed segments. */
-static int queue_add(mr_flight_conn_t *c, const uint8_t *p, size_t len, mr_flight_stream_t *ref, bool copy);
+static void stream_unref_cb(void *st) { stream_unref(st); }
 
+/* Queues bytes that point into the stream (its arena or DoGet batch): the queued range holds
+ * a reference until it is written. */
+static int queue_ref(mr_flight_conn_t *c, const uint8_t *p, size_t len, mr_flight_stream_t *st)
+{
+    if (len == 0)
+        return 0;
+    st->refs++;
+    return mr_ev_out_ref(&c->ev, p, len, stream_unref_cb, st);
+}
+
+/* Takes `len` bytes off the front of out, queueing them as borrowed ranges. */
 static int out_take(mr_flight_stream_t *st, size_t len)
 {
     mr_flight_conn_t *c = st->conn;
@@ -195,7 +176,7 @@ static int out_take(mr_flight_stream_t *st, size_t len)
         struct iovec *v = &st->out[st->out_idx];
         size_t avail = v->iov_len - st->out_off;
         size_t n = avail < len ? avail : len;
-        MR_RETURN_NOT_OK(queue_add(c, (const uint8_t *)v->iov_base + st->out_off, n, st, false));
+        MR_RETURN_NOT_OK(queue_ref(c, (const uint8_t *)v->iov_base + st->out_off, n, st));
         st->out_off += n;
         st->out_left -= n;
         len -= n;
@@ -217,7 +198,7 @@ static ssize_t data_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
 {
     mr_flight_stream_t *st = src->ptr;
     mr_flight_conn_t *c = user;
-    if (c->queued >= OUT_HIGH_WATER) {
+    if (queued(c) >= mr_ev_out_limit(&c->ev, OUT_HIGH_WATER)) {
         if (!st->deferred) {
             st->deferred = true;
             st->next_deferred = c->deferred;
@@ -343,97 +324,14 @@ static void resume_stream(mr_flight_stream_t *st)
         nghttp2_session_resume_data(st->conn->h2, st->id);
 }
 
-/* ------------------------------------------------------------- output queue ---- */
-
-static int queue_add(mr_flight_conn_t *c, const uint8_t *p, size_t len, mr_flight_stream_t *ref, bool copy)
-{
-    if (len == 0)
-        return 0;
-    if (copy && c->qlen > c->qhead) { /* coalesce small copies into the last owned chunk */
-        outseg_t *last = &c->q[c->qlen - 1];
-        if (last->own && last->own_cap - last->len >= len) {
-            memcpy(last->own + last->len, p, len);
-            last->len += len;
-            c->queued += len;
-            return 0;
-        }
-    }
-    if (c->qlen == c->qcap) {
-        if (c->qhead > 0) {
-            memmove(c->q, c->q + c->qhead, (c->qlen - c->qhead) * sizeof(outseg_t));
-            c->qlen -= c->qhead;
-            c->qhead = 0;
-        }
-        if (c->qlen == c->qcap) {
-            size_t cap = c->qcap ? c->qcap * 2 : 64;
-            outseg_t *n = mr_realloc(c->q, cap * sizeof(*n));
-            if (n == NULL)
-                return MURR_ENOMEM;
-            c->q = n;
-            c->qcap = cap;
-        }
-    }
-    outseg_t *s = &c->q[c->qlen++];
-    memset(s, 0, sizeof(*s));
-    if (copy) {
-        /* a DATA frame header (9 bytes) sits between borrowed payloads and never gets
-         * company: keep it small; other control frames coalesce into a 4 KiB chunk */
-        size_t cap = len > SMALL_CHUNK ? len : len <= 9 ? 16 : SMALL_CHUNK;
-        s->own = mr_malloc(cap);
-        if (s->own == NULL) {
-            c->qlen--;
-            return MURR_ENOMEM;
-        }
-        memcpy(s->own, p, len);
-        s->own_cap = cap;
-        s->p = s->own;
-    } else {
-        s->p = p;
-        s->ref = ref;
-        ref->refs++;
-    }
-    s->len = len;
-    c->queued += len;
-    return 0;
-}
-
-static void seg_release(outseg_t *s)
-{
-    mr_free(s->own);
-    if (s->ref)
-        stream_unref(s->ref);
-    memset(s, 0, sizeof(*s));
-}
-
-/* Removes n written bytes from the front of the queue. */
-static void queue_consume(mr_flight_conn_t *c, size_t n)
-{
-    c->queued -= n;
-    while (n > 0) {
-        outseg_t *s = &c->q[c->qhead];
-        if (n < s->len) {
-            s->p += n;
-            s->len -= n;
-            if (s->own) { /* keep coalescing correct: move the rest to the start */
-                memmove(s->own, s->p, s->len);
-                s->p = s->own;
-            }
-            return;
-        }
-        n -= s->len;
-        seg_release(s);
-        c->qhead++;
-    }
-    if (c->qhead == c->qlen)
-        c->qhead = c->qlen = 0;
-}
+/* ------------------------------------------------------------- output ---- */
 
 static ssize_t send_cb(nghttp2_session *h2, const uint8_t *data, size_t len, int flags, void *user)
 {
     mr_flight_conn_t *c = user;
-    if (c->queued >= 2 * OUT_HIGH_WATER)
+    if (queued(c) >= 2 * OUT_HIGH_WATER)
         return NGHTTP2_ERR_WOULDBLOCK;
-    if (queue_add(c, data, len, NULL, true) != 0)
+    if (mr_ev_out_copy(&c->ev, data, len) != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     (void)h2;
     (void)flags;
@@ -445,50 +343,13 @@ static int send_data_cb(nghttp2_session *h2, nghttp2_frame *frame, const uint8_t
 {
     mr_flight_conn_t *c = user;
     mr_flight_stream_t *st = src->ptr;
-    if (c->queued >= 2 * OUT_HIGH_WATER)
+    if (queued(c) >= 2 * OUT_HIGH_WATER)
         return NGHTTP2_ERR_WOULDBLOCK;
-    if (queue_add(c, framehd, 9, NULL, true) != 0 || out_take(st, length) != 0)
+    if (mr_ev_out_copy(&c->ev, framehd, 9) != 0 || out_take(st, length) != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     (void)h2;
     (void)frame; /* no padding is ever selected: payload == length */
     return 0;
-}
-
-/* Writes the queue; returns false when the connection must close. */
-static bool queue_write(mr_flight_conn_t *c)
-{
-    while (c->qhead < c->qlen) {
-        if (c->fd < 0) { /* detached: collect */
-            outseg_t *s = &c->q[c->qhead];
-            if (c->detached_out)
-                mr_buf_append(c->detached_out, s->p, s->len);
-            queue_consume(c, s->len);
-            continue;
-        }
-        struct iovec iov[256];
-        int n = 0;
-        for (size_t i = c->qhead; i < c->qlen && n < 256; i++)
-            iov[n++] = (struct iovec){(void *)c->q[i].p, c->q[i].len};
-        ssize_t w = writev(c->fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return true;
-            return false;
-        }
-        queue_consume(c, (size_t)w);
-    }
-    return true;
-}
-
-static void conn_arm(mr_flight_conn_t *c, bool out)
-{
-    if (c->fd < 0 || c->want_out == out)
-        return;
-    c->want_out = out;
-    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 /* Runs nghttp2's output and the socket writes until both would block or are idle.
@@ -496,14 +357,15 @@ static void conn_arm(mr_flight_conn_t *c, bool out)
 static bool conn_flush(mr_flight_conn_t *c)
 {
     for (int round = 0; round < 1024; round++) {
-        if (c->queued < OUT_HIGH_WATER && nghttp2_session_want_write(c->h2)) {
+        size_t limit = mr_ev_out_limit(&c->ev, OUT_HIGH_WATER);
+        if (queued(c) < limit && nghttp2_session_want_write(c->h2)) {
             if (nghttp2_session_send(c->h2) != 0)
                 return false;
         }
-        size_t before = c->queued;
-        if (!queue_write(c))
+        size_t before = queued(c);
+        if (mr_ev_flush(&c->ev) != 0)
             return false;
-        if (c->queued < OUT_HIGH_WATER && c->deferred) { /* room again: resume providers */
+        if (queued(c) < limit && c->deferred) { /* room again: resume providers */
             mr_flight_stream_t *d = c->deferred;
             c->deferred = NULL;
             while (d) {
@@ -515,14 +377,11 @@ static bool conn_flush(mr_flight_conn_t *c)
             }
             continue;
         }
-        if (c->queued > 0 && c->queued == before) { /* socket full */
-            conn_arm(c, true);
+        if (queued(c) > 0 && queued(c) == before) /* socket full: the core waits for EPOLLOUT */
             return true;
-        }
-        if (c->queued == 0 && !nghttp2_session_want_write(c->h2))
+        if (queued(c) == 0 && !nghttp2_session_want_write(c->h2))
             break;
     }
-    conn_arm(c, c->queued > 0);
     return true;
 }
 
@@ -727,21 +586,18 @@ static void cbs_init(void)
 
 /* -------------------------------------------------------------- connections ---- */
 
-static mr_flight_conn_t *conn_new(mr_flight_server_t *s, int fd)
+static int on_open(mr_ev_conn_t *ev)
 {
     pthread_once(&g_cbs_once, cbs_init);
-    mr_flight_conn_t *c = mr_xcalloc(1, sizeof(*c));
-    c->srv = s;
-    c->fd = fd;
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
+    c->srv = mr_ev_conn_arg(ev);
     nghttp2_option *opt;
     nghttp2_option_new(&opt);
     nghttp2_option_set_peer_max_concurrent_streams(opt, MAX_STREAMS);
-    if (nghttp2_session_server_new2(&c->h2, g_cbs, c, opt) != 0) {
-        nghttp2_option_del(opt);
-        mr_free(c);
-        return NULL;
-    }
+    int rv = nghttp2_session_server_new2(&c->h2, g_cbs, c, opt);
     nghttp2_option_del(opt);
+    if (rv != 0)
+        return MURR_ENOMEM;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
@@ -749,65 +605,67 @@ static mr_flight_conn_t *conn_new(mr_flight_server_t *s, int fd)
     };
     nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, MR_ARRAY_LEN(iv));
     nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    return c;
+    if (!conn_flush(c)) {
+        nghttp2_session_del(c->h2);
+        return MURR_EIO;
+    }
+    return 0;
 }
 
-static void conn_free(mr_flight_conn_t *c)
+static void on_close(mr_ev_conn_t *ev)
 {
-    mr_flight_server_t *s = c->srv;
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (s->conns == c)
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    if (c->fd >= 0) {
-        epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
+    if (!c->dead && !c->ev.eof) {
+        /* closed by the core (idle timeout, drain deadline) with the peer still there: a
+         * GOAWAY tells it which streams were never processed (safe to retry elsewhere) */
+        nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+        if (nghttp2_session_send(c->h2) == 0)
+            mr_ev_flush(&c->ev);
     }
-    /* queued output first (it holds stream references), then the streams nghttp2 still has */
-    for (size_t i = c->qhead; i < c->qlen; i++)
-        seg_release(&c->q[i]);
-    mr_free(c->q);
-    c->q = NULL;
-    c->qhead = c->qlen = c->queued = 0;
+    /* the core drops the queued output after this (its ranges hold stream references) */
     while (c->streams) {
         mr_flight_stream_t *st = c->streams;
         nghttp2_session_set_stream_user_data(c->h2, st->id, NULL);
         stream_closed(st);
     }
     nghttp2_session_del(c->h2);
-    mr_free(c);
+    c->h2 = NULL;
 }
 
-static bool conn_idle(mr_flight_conn_t *c)
+/* nghttp2 is done with the session (GOAWAY exchanged, or the client ended it) and nothing
+ * is left to write. */
+static bool conn_finished(mr_flight_conn_t *c)
 {
-    return c->queued == 0 && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2);
+    return queued(c) == 0 && (c->read_eof || !nghttp2_session_want_read(c->h2)) &&
+           !nghttp2_session_want_write(c->h2);
 }
 
-static void conn_on_input(mr_flight_conn_t *c)
+/* After anything that may have ended the connection. */
+static void conn_settle(mr_flight_conn_t *c)
 {
+    if (!mr_ev_conn_closed(&c->ev) && (c->dead || conn_finished(c)))
+        mr_ev_conn_close(&c->ev);
+}
+
+static void on_input(mr_ev_conn_t *ev)
+{
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
     uint8_t buf[65536];
     for (int i = 0; i < 16; i++) { /* up to 1 MiB per wake-up, for fairness */
-        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        ssize_t n = mr_ev_conn_read(ev, buf, sizeof(buf));
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (ev->eof)
                 c->dead = true;
             break;
         }
         if (n == 0) {
-            c->dead = true;
+            c->read_eof = true;
             break;
         }
         ssize_t r = nghttp2_session_mem_recv(c->h2, buf, (size_t)n);
         if (r < 0) {
-            MR_DEBUG("flight", "connection %d: HTTP/2 error: %s", c->fd, nghttp2_strerror((int)r));
+            MR_DEBUG("flight", "connection %d: HTTP/2 error: %s", ev->fd, nghttp2_strerror((int)r));
             conn_flush(c); /* best effort: the GOAWAY nghttp2 queued */
             c->dead = true;
             break;
@@ -819,229 +677,127 @@ static void conn_on_input(mr_flight_conn_t *c)
         if ((size_t)n < sizeof(buf))
             break;
     }
+    conn_settle(c);
+}
+
+static void on_writable(mr_ev_conn_t *ev)
+{
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
+    if (!conn_flush(c))
+        c->dead = true;
+    conn_settle(c);
+}
+
+/* No stream open and nothing queued: the idle timeout may close it. */
+static bool is_quiet(mr_ev_conn_t *ev)
+{
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
+    return c->streams == NULL && queued(c) == 0;
 }
 
 /* --------------------------------------------------------------- DoPut jobs ---- */
 
+static void put_job_run(mr_ev_job_t *j)
+{
+    mr_flight_stream_t *st = (mr_flight_stream_t *)((char *)j - offsetof(mr_flight_stream_t, job));
+    mr_flight_rpc_put_run(st);
+}
+
 void mr_flight_submit_job(mr_flight_stream_t *st)
 {
-    mr_flight_server_t *s = st->conn->srv;
     st->job_pending = true;
-    st->refs++;
-    if (s->detached) {
-        mr_flight_rpc_put_run(st);
-        st->job_pending = false;
-        if (!st->closed)
-            mr_flight_rpc_put_done(st);
+    st->refs++; /* the job's: dropped in on_job_done */
+    st->job.run = put_job_run;
+    mr_ev_submit(&st->conn->ev, &st->job);
+}
+
+static void on_job_done(mr_ev_conn_t *ev, mr_ev_job_t *j)
+{
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
+    mr_flight_stream_t *st = (mr_flight_stream_t *)((char *)j - offsetof(mr_flight_stream_t, job));
+    st->job_pending = false;
+    if (st->closed || mr_ev_conn_closed(ev)) {
         stream_unref(st);
         return;
     }
-    pthread_mutex_lock(&s->job_mu);
-    st->job_next = NULL;
-    if (s->jobs_tail)
-        s->jobs_tail->job_next = st;
-    else
-        s->jobs_head = st;
-    s->jobs_tail = st;
-    pthread_cond_signal(&s->job_cv);
-    pthread_mutex_unlock(&s->job_mu);
+    mr_flight_rpc_put_done(st);
+    stream_unref(st);
+    if (!conn_flush(c))
+        c->dead = true;
+    conn_settle(c);
 }
 
-static void *worker_main(void *arg)
-{
-    mr_flight_server_t *s = arg;
-    pthread_mutex_lock(&s->job_mu);
-    for (;;) {
-        while (s->jobs_head == NULL && !s->worker_stop)
-            pthread_cond_wait(&s->job_cv, &s->job_mu);
-        mr_flight_stream_t *st = s->jobs_head;
-        if (st == NULL)
-            break; /* stop requested and the queue is empty */
-        s->jobs_head = st->job_next;
-        if (s->jobs_head == NULL)
-            s->jobs_tail = NULL;
-        pthread_mutex_unlock(&s->job_mu);
-        mr_flight_rpc_put_run(st);
-        pthread_mutex_lock(&s->job_mu);
-        st->job_next = s->done_head;
-        s->done_head = st;
-        uint64_t one = 1;
-        ssize_t w = write(s->evfd, &one, sizeof(one));
-        (void)w;
-    }
-    pthread_mutex_unlock(&s->job_mu);
-    return NULL;
-}
+/* ---------------------------------------------------------------- timers ---- */
 
-static void jobs_complete(mr_flight_server_t *s)
+static void on_tick(mr_ev_conn_t *ev, uint64_t now)
 {
-    pthread_mutex_lock(&s->job_mu);
-    mr_flight_stream_t *d = s->done_head;
-    s->done_head = NULL;
-    pthread_mutex_unlock(&s->job_mu);
-    while (d) {
-        mr_flight_stream_t *nx = d->job_next;
-        mr_flight_conn_t *c = d->conn;
-        d->job_pending = false;
-        if (!d->closed && c) {
-            mr_flight_rpc_put_done(d);
-            stream_unref(d);
-            if (!conn_flush(c))
-                c->dead = true;
-            if (c->dead || conn_idle(c))
-                conn_free(c);
-        } else {
-            stream_unref(d);
-        }
-        d = nx;
-    }
-}
-
-/* ---------------------------------------------------------------- the loop ---- */
-
-static void check_deadlines(mr_flight_server_t *s, uint64_t now)
-{
-    for (mr_flight_conn_t *c = s->conns, *cn; c; c = cn) {
-        cn = c->next;
-        bool touched = false;
-        for (mr_flight_stream_t *st = c->streams, *sn; st; st = sn) {
-            sn = st->next;
-            if (st->deadline_ns == 0 || now < st->deadline_ns)
-                continue;
-            if (!st->done && !st->deadline_hit) {
-                touched = true;
-                if (!st->responded) {
-                    if (st->job_pending)
-                        atomic_store(&st->cancelled, true);
-                    char msg[96];
-                    snprintf(msg, sizeof(msg), "deadline exceeded (grpc-timeout %s)", st->timeout_text);
-                    submit_trailers_only(st, 200, MR_GRPC_DEADLINE_EXCEEDED, msg);
-                } else {
-                    st->deadline_hit = true; /* stop after the message in flight */
-                    resume_stream(st);
-                }
-            } else if (now - st->deadline_ns > DEADLINE_GRACE_NS && !st->closed && !st->rst_sent) {
-                /* the client does not read what is left: drop the stream */
-                st->rst_sent = true;
-                st->deadline_ns = 0;
-                nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
-                touched = true;
-            }
-        }
-        if (touched && (!conn_flush(c) || conn_idle(c)))
-            conn_free(c);
-    }
-}
-
-static void accept_all(mr_flight_server_t *s)
-{
-    for (;;) {
-        int fd = mr_net_accept(&s->acc, s->listen_fd);
-        if (fd < 0)
-            return;
-        mr_flight_conn_t *c = conn_new(s, fd);
-        if (c == NULL) {
-            close(fd);
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
+    bool touched = false;
+    for (mr_flight_stream_t *st = c->streams, *sn; st; st = sn) {
+        sn = st->next;
+        if (st->deadline_ns == 0 || now < st->deadline_ns)
             continue;
+        if (!st->done && !st->deadline_hit) {
+            touched = true;
+            if (!st->responded) {
+                if (st->job_pending)
+                    atomic_store(&st->cancelled, true);
+                char msg[96];
+                snprintf(msg, sizeof(msg), "deadline exceeded (grpc-timeout %s)", st->timeout_text);
+                submit_trailers_only(st, 200, MR_GRPC_DEADLINE_EXCEEDED, msg);
+            } else {
+                st->deadline_hit = true; /* stop after the message in flight */
+                resume_stream(st);
+            }
+        } else if (now - st->deadline_ns > DEADLINE_GRACE_NS && !st->closed && !st->rst_sent) {
+            /* the client does not read what is left: drop the stream */
+            st->rst_sent = true;
+            st->deadline_ns = 0;
+            nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+            touched = true;
         }
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
-        if (!conn_flush(c))
-            conn_free(c);
     }
+    if (touched && !conn_flush(c))
+        c->dead = true;
+    if (touched)
+        conn_settle(c);
 }
 
-static void start_drain(mr_flight_server_t *s)
+/* Shutdown: GOAWAY (streams in progress finish), then the connection ends when done. */
+static void on_drain(mr_ev_conn_t *ev)
 {
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
-    close(s->listen_fd);
-    s->listen_fd = -1;
-    for (mr_flight_conn_t *c = s->conns, *cn; c; c = cn) {
-        cn = c->next;
-        nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
-                              NGHTTP2_NO_ERROR, NULL, 0);
-        if (!conn_flush(c) || conn_idle(c))
-            conn_free(c);
-    }
+    mr_flight_conn_t *c = (mr_flight_conn_t *)ev;
+    nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    if (!conn_flush(c))
+        c->dead = true;
+    conn_settle(c);
 }
 
-static void *loop_main(void *arg)
-{
-    mr_flight_server_t *s = arg;
-    struct epoll_event evs[64];
-    uint64_t last_scan = 0, drain_deadline = 0, listen_paused_until = 0;
-    for (;;) {
-        int n = epoll_wait(s->epfd, evs, 64, 50);
-        if (n < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < n; i++) {
-            void *p = evs[i].data.ptr;
-            if (p == &s->listen_fd) {
-                if (s->listen_fd >= 0)
-                    accept_all(s);
-                if (s->acc.starved && s->listen_fd >= 0 && listen_paused_until == 0) {
-                    /* out of descriptors and nothing to refuse with: out of the set a while */
-                    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
-                    listen_paused_until = mr_now_ns() + MR_NET_STARVED_PAUSE_MS * 1000000ull;
-                }
-                continue;
-            }
-            if (p == &s->evfd) {
-                uint64_t v;
-                ssize_t r = read(s->evfd, &v, sizeof(v));
-                (void)r;
-                jobs_complete(s);
-                continue;
-            }
-            mr_flight_conn_t *c = p;
-            bool alive = false;
-            for (mr_flight_conn_t *x = s->conns; x; x = x->next)
-                if (x == c) {
-                    alive = true;
-                    break;
-                }
-            if (!alive)
-                continue; /* freed by an earlier event of this batch */
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                conn_on_input(c);
-            if (!c->dead && (evs[i].events & EPOLLOUT) && !conn_flush(c))
-                c->dead = true;
-            if (c->dead || conn_idle(c))
-                conn_free(c);
-        }
-        uint64_t now = mr_now_ns();
-        if (listen_paused_until != 0 && now >= listen_paused_until) {
-            if (s->listen_fd >= 0) {
-                struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
-                epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &lev);
-            }
-            listen_paused_until = 0;
-        }
-        if (now - last_scan >= 50000000ull) {
-            last_scan = now;
-            check_deadlines(s, now);
-        }
-        if (atomic_load(&s->stopping)) {
-            if (drain_deadline == 0) {
-                drain_deadline = now + DRAIN_TIMEOUT_NS;
-                start_drain(s);
-            }
-            if (s->conns == NULL || now > drain_deadline)
-                break;
-        }
-    }
-    while (s->conns) {
-        s->undrained++;
-        conn_free(s->conns);
-    }
-    return NULL;
-}
+static const mr_ev_proto_ops_t flight_ops = {
+    .name = "Flight",
+    .on_open = on_open,
+    .on_input = on_input,
+    .on_writable = on_writable,
+    .on_job_done = on_job_done,
+    .on_tick = on_tick,
+    .on_drain = on_drain,
+    .is_quiet = is_quiet,
+    .on_close = on_close,
+    .refusal = NULL, /* over the cap: closed at once (no h2 session to say why in) */
+};
 
 /* --------------------------------------------------------------- lifecycle ---- */
 
-static int listen_on(mr_flight_server_t *s, mr_error_t *err)
+static mr_ev_listener_spec_t listener_spec(mr_flight_server_t *s)
 {
-    return mr_net_listen(s->cfg.grpc.host, s->cfg.grpc.port, &s->listen_fd, &s->port, err);
+    return (mr_ev_listener_spec_t){.host = s->cfg.grpc.host,
+                                   .port = s->cfg.grpc.port,
+                                   .ops = &flight_ops,
+                                   .conn_size = sizeof(mr_flight_conn_t),
+                                   .proto_arg = s,
+                                   .max_connections = s->cfg.grpc.max_connections,
+                                   .idle_timeout_ms = s->cfg.grpc.idle_timeout_ms};
 }
 
 static mr_flight_server_t *server_new(const mr_config_t *cfg, murr_db *db)
@@ -1049,130 +805,51 @@ static mr_flight_server_t *server_new(const mr_config_t *cfg, murr_db *db)
     mr_flight_server_t *s = mr_xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->db = db;
-    s->listen_fd = s->epfd = s->evfd = -1;
-    s->acc.spare_fd = -1;
-    atomic_init(&s->stopping, false);
-    pthread_mutex_init(&s->job_mu, NULL);
-    pthread_cond_init(&s->job_cv, NULL);
     return s;
 }
 
-static void server_free(mr_flight_server_t *s)
-{
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
-    if (s->epfd >= 0)
-        close(s->epfd);
-    if (s->evfd >= 0)
-        close(s->evfd);
-    mr_net_acceptor_deinit(&s->acc);
-    pthread_mutex_destroy(&s->job_mu);
-    pthread_cond_destroy(&s->job_cv);
-    mr_free(s);
-}
-
-int mr_flight_start(const mr_config_t *cfg, murr_db *db, mr_flight_server_t **out, mr_error_t *err)
+int mr_flight_listen(mr_ev_core_t *core, const mr_config_t *cfg, murr_db *db, mr_flight_server_t **out,
+                     mr_error_t *err)
 {
     mr_flight_server_t *s = server_new(cfg, db);
-    int rc = listen_on(s, err);
+    s->core = core;
+    mr_ev_listener_spec_t spec = listener_spec(s);
+    int rc = mr_ev_core_listen(core, &spec, &s->listener, err);
     if (rc != 0) {
-        server_free(s);
+        mr_free(s);
         return rc;
     }
-    s->epfd = epoll_create1(EPOLL_CLOEXEC);
-    s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->epfd < 0 || s->evfd < 0) {
-        rc = mr_err_set(err, MURR_EIO, "cannot create the Flight event loop: %s", strerror(errno));
-        server_free(s);
-        return rc;
-    }
-    char what[96];
-    snprintf(what, sizeof(what), "Flight on %.64s:%u", s->cfg.grpc.host, s->port);
-    mr_net_acceptor_init(&s->acc, what);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
-    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
-    ev.data.ptr = &s->evfd;
-    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev);
-    if (pthread_create(&s->worker_thread, NULL, worker_main, s) != 0) {
-        server_free(s);
-        return mr_err_set(err, MURR_EIO, "cannot start the Flight worker thread");
-    }
-    if (pthread_create(&s->loop_thread, NULL, loop_main, s) != 0) {
-        pthread_mutex_lock(&s->job_mu);
-        s->worker_stop = true;
-        pthread_cond_signal(&s->job_cv);
-        pthread_mutex_unlock(&s->job_mu);
-        pthread_join(s->worker_thread, NULL);
-        server_free(s);
-        return mr_err_set(err, MURR_EIO, "cannot start the Flight loop thread");
-    }
-    s->threads_started = true;
-    MR_INFO("flight", "Flight server on %s:%u: 1 event-loop thread, 1 DoPut worker, max_message_size %llu bytes",
-            cfg->grpc.host, s->port, (unsigned long long)cfg->grpc.max_message_size);
+    s->port = mr_ev_listener_port(s->listener);
+    MR_INFO("flight", "Flight server on %s:%u: max_message_size %llu bytes, max %u connections, idle timeout %u ms",
+            cfg->grpc.host, s->port, (unsigned long long)cfg->grpc.max_message_size, cfg->grpc.max_connections,
+            cfg->grpc.idle_timeout_ms);
     *out = s;
     return 0;
 }
 
 uint16_t mr_flight_port(const mr_flight_server_t *s) { return s->port; }
 
-void mr_flight_stop(mr_flight_server_t *s)
-{
-    if (s == NULL)
-        return;
-    atomic_store(&s->stopping, true);
-    uint64_t one = 1;
-    ssize_t w = write(s->evfd, &one, sizeof(one));
-    (void)w;
-    pthread_join(s->loop_thread, NULL);
-    MR_INFO("flight", "Flight server stopped (%llu connections still open at the drain deadline)",
-            (unsigned long long)s->undrained);
-    /* the connections are gone; jobs still queued see cancelled and abort */
-    pthread_mutex_lock(&s->job_mu);
-    s->worker_stop = true;
-    pthread_cond_signal(&s->job_cv);
-    pthread_mutex_unlock(&s->job_mu);
-    pthread_join(s->worker_thread, NULL);
-    jobs_complete(s);
-    server_free(s);
-}
+void mr_flight_free(mr_flight_server_t *s) { mr_free(s); }
 
 mr_flight_server_t *mr_flight_new_detached(const mr_config_t *cfg, murr_db *db)
 {
     mr_flight_server_t *s = server_new(cfg, db);
     s->detached = true;
+    mr_ev_listener_spec_t spec = listener_spec(s);
+    s->core = mr_ev_core_new_detached(&spec);
     return s;
 }
 
 int mr_flight_feed_detached(mr_flight_server_t *s, const uint8_t *data, size_t len, mr_buf_t *out)
 {
-    mr_flight_conn_t *c = conn_new(s, -1);
-    if (c == NULL)
-        return MURR_ENOMEM;
-    c->detached_out = out;
-    int rc = 0;
-    conn_flush(c);
-    /* feed in pieces so frames straddle reads, as on a socket */
-    size_t pos = 0;
-    while (pos < len) {
-        size_t n = len - pos < 4096 ? len - pos : 4096;
-        ssize_t r = nghttp2_session_mem_recv(c->h2, data + pos, n);
-        if (r < 0) {
-            rc = MURR_ECORRUPT;
-            break;
-        }
-        pos += n;
-        if (!conn_flush(c)) {
-            rc = MURR_EIO;
-            break;
-        }
-    }
-    conn_flush(c);
-    conn_free(c);
-    return rc;
+    /* in pieces so frames straddle reads, as on a socket */
+    return mr_ev_detached_run(s->core, data, len, 4096, out);
 }
 
 void mr_flight_free_detached(mr_flight_server_t *s)
 {
-    if (s)
-        server_free(s);
+    if (s == NULL)
+        return;
+    mr_ev_core_free_detached(s->core);
+    mr_free(s);
 }

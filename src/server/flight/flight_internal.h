@@ -20,6 +20,7 @@
 #include "core/schema.h"
 #include "format/arrow_ipc.h"
 #include "server/flight/flight.h"
+#include "server/evcore.h"
 #include "server/flight/grpc.h"
 
 typedef struct mr_flight_conn mr_flight_conn_t;
@@ -114,7 +115,7 @@ struct mr_flight_stream {
     atomic_bool cancelled;       /* (worker reads) the client went away: abort */
     int job_rc;                  /* (worker writes) */
     mr_error_t job_err;          /* (worker writes) */
-    mr_flight_stream_t *job_next;
+    mr_ev_job_t job;             /* the DoPut commit on a worker (the stream holds a ref) */
 };
 
 /* ---- connection layer (flight_conn.c) for the RPC handlers ---- */

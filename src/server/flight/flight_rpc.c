@@ -141,6 +141,7 @@ static int schema_bytes(mr_flight_stream_t *st, const char *name, ProtobufCBinar
         f[i].name_len = s->columns[i].name_len;
         f[i].dtype = s->columns[i].dtype;
         f[i].nullable = s->columns[i].nullable;
+        f[i].dim = s->columns[i].dim;
     }
     /* a 0.2 table names its key in the metadata (0.2 clients read it); a 0.3 table has none,
      * as murr 0.3.1: its clients read key columns from the HTTP schema */
@@ -325,7 +326,12 @@ static int64_t slice_end(const mr_batch_t *b, int64_t r)
     double fixed = 0;
     for (int32_t i = 0; i < b->num_columns; i++) {
         const mr_column_t *c = &b->columns[i];
-        fixed += c->dtype == MURR_BOOL ? 0.125 : c->dtype == MURR_UTF8 ? 4.0 : (double)mr_dtype_width(c->dtype);
+        bool list = mr_dtype_is_list(c->dtype);
+        fixed += c->dtype == MURR_BOOL                ? 0.125
+                 : c->dtype == MURR_UTF8              ? 4.0
+                 : list && c->dim > 0                 ? (double)c->dim * (double)mr_list_elem_width(c->dtype)
+                 : list                               ? 4.0
+                                                      : (double)mr_dtype_width(c->dtype);
         if (c->validity)
             fixed += 0.125;
     }
@@ -334,9 +340,10 @@ static int64_t slice_end(const mr_batch_t *b, int64_t r)
         int64_t mid = lo + (hi - lo) / 2;
         double cost = (double)(mid - r) * fixed;
         for (int32_t i = 0; i < b->num_columns; i++)
-            if (b->columns[i].dtype == MURR_UTF8) {
-                const int32_t *off = b->columns[i].values;
-                cost += (double)(off[mid] - off[r]);
+            if (b->columns[i].dtype == MURR_UTF8 || (mr_dtype_is_list(b->columns[i].dtype) && b->columns[i].dim == 0)) {
+                const int32_t *off = b->columns[i].values; /* utf8: bytes; lists: elements */
+                size_t unit = b->columns[i].dtype == MURR_UTF8 ? 1 : mr_list_elem_width(b->columns[i].dtype);
+                cost += (double)(off[mid] - off[r]) * (double)unit;
             }
         if (cost <= (double)MR_FLIGHT_TARGET_MESSAGE) {
             best = mid;
@@ -396,7 +403,8 @@ static void rpc_do_get(mr_flight_stream_t *st, const uint8_t *msg, size_t len)
     memcpy(table, fr.table.ptr, fr.table.len);
     table[fr.table.len] = '\0';
     murr_batch *b;
-    rc = mr_fetch_json(mr_flight_stream_db(st), table, &fr, &st->arena, &b, &e);
+    rc = mr_fetch_json(mr_flight_stream_db(st), table, &fr, mr_flight_stream_cfg(st)->http.max_fetch_keys, &st->arena,
+                       &b, &e);
     if (rc != 0) {
         fail_from(st, rc, &e);
         goto done;
@@ -530,7 +538,8 @@ static bool put_open(mr_flight_stream_t *st, const mr_flight_data_t *fd)
         return false;
     }
     murr_schema_free(s);
-    st->ipc = mr_ipc_reader_new(mr_flight_stream_cfg(st)->grpc.max_message_size);
+    st->ipc = mr_ipc_reader_new(mr_flight_stream_cfg(st)->grpc.max_message_size,
+                                mr_flight_stream_cfg(st)->http.max_payload_size, "server.http.max_payload_size");
     /* borrowed mode: record batches point into the message buffers (kept alive by them) */
     static const uint8_t none[1];
     if (st->ipc == NULL || mr_ipc_reader_borrow(st->ipc, none, 0, &e) != 0) {

@@ -10,6 +10,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/fs.h"
+#include "core/half.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/utf8.h"
@@ -177,4 +178,30 @@ Test(utf8, validation)
     cr_assert(!mr_utf8_valid((const uint8_t *)"\xe2\x82", 2, &off)); /* truncated */
     cr_assert(!mr_utf8_valid((const uint8_t *)"12345678\xff", 9, &off));
     cr_assert_eq(off, 8);
+}
+
+/* binary16 bit patterns from the IEEE 754 definition (the format's own examples). */
+Test(half, conversions)
+{
+    cr_assert_eq(mr_float_to_half(1.0f), 0x3c00);
+    cr_assert_eq(mr_float_to_half(-2.0f), 0xc000);
+    cr_assert_eq(mr_float_to_half(65504.0f), 0x7bff);         /* largest finite */
+    cr_assert_eq(mr_float_to_half(65519.0f), 0x7bff);         /* rounds down to it */
+    cr_assert_eq(mr_float_to_half(65520.0f), 0x7c00);         /* rounds to infinity */
+    cr_assert_eq(mr_float_to_half(0x1p-24f), 0x0001);         /* smallest subnormal */
+    cr_assert_eq(mr_float_to_half(0x1p-25f), 0x0000);         /* half of it: ties to even, zero */
+    cr_assert_eq(mr_float_to_half(0x1.8p-25f), 0x0001);       /* above half: up */
+    cr_assert_eq(mr_float_to_half(0x1p-14f), 0x0400);         /* smallest normal */
+    cr_assert_eq(mr_float_to_half(1.0f / 3.0f), 0x3555);
+    cr_assert_eq(mr_float_to_half(0.1f), 0x2e66);
+    cr_assert_eq(mr_float_to_half(1.0f + 0x1p-11f), 0x3c00);  /* tie: to even */
+    cr_assert_eq(mr_float_to_half(1.0f + 0x3p-11f), 0x3c02);  /* tie: to even (up) */
+    cr_assert_eq(mr_float_to_half(-0.0f), 0x8000);
+    cr_assert_eq(mr_half_to_float(0x3555), 0x1.554p-2f);
+    cr_assert_eq(mr_half_to_float(0x0001), 0x1p-24f);
+    cr_assert_eq(mr_half_to_float(0x03ff), 0x1.ff8p-15f);     /* largest subnormal */
+    cr_assert_eq(mr_half_to_float(0x7bff), 65504.0f);
+    cr_assert(mr_half_to_float(0x7e00) != mr_half_to_float(0x7e00)); /* NaN */
+    for (uint32_t h = 0; h < 0x7c00; h++) /* every finite non-negative value round-trips */
+        cr_assert_eq(mr_float_to_half(mr_half_to_float((uint16_t)h)), h, "0x%04x", h);
 }

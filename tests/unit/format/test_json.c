@@ -7,7 +7,15 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "format/json.h"
+
+static mr_budget_t *unlimited(void)
+{
+    static mr_budget_t b;
+    mr_budget_init(&b, UINT64_MAX, "no limit");
+    return &b;
+}
 
 static const char *f32s(float v)
 {
@@ -356,7 +364,7 @@ Test(json_write_body, dtype_rules_and_errors)
     mr_error_t e = {0};
     const char *ok = "{\"columns\":{\"nn\":[1,2],\"id\":[\"a\",\"b\"],\"i8\":[-128,null],\"u64\":[18446744073709551615,0],"
                      "\"f\":[0.95,3],\"b\":[true,null],\"extra\":[1]}}";
-    cr_assert_eq(mr_json_parse_write(ok, strlen(ok), s, &b, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_write(ok, strlen(ok), s, unlimited(), &b, &e), 0, "%s", e.message);
     cr_assert_eq(b->num_rows, 2);
     cr_assert_str_eq(b->columns[0].name, "id");
     cr_assert_eq(((int8_t *)b->columns[1].values)[0], -128);
@@ -406,7 +414,7 @@ Test(json_write_body, dtype_rules_and_errors)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         b = NULL;
-        int rc = mr_json_parse_write(bad[i].body, strlen(bad[i].body), s, &b, &e);
+        int rc = mr_json_parse_write(bad[i].body, strlen(bad[i].body), s, unlimited(), &b, &e);
         cr_assert_eq(rc, bad[i].code, "case %zu: %d %s", i, rc, e.message);
         cr_assert_null(b);
         cr_assert(strstr(e.message, bad[i].needle), "case %zu: '%s' lacks '%s'", i, e.message, bad[i].needle);
@@ -638,14 +646,49 @@ Test(json_write_body, float_range_edges)
      * to the nearest representable (zero), which is not an error */
     const char *ok = "{\"columns\":{\"id\":[\"a\",\"b\"],\"f\":[3.4028235e38,1e-50],"
                      "\"d\":[1.7976931348623157e308,-1e-400]}}";
-    cr_assert_eq(mr_json_parse_write(ok, strlen(ok), s, &b, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_write(ok, strlen(ok), s, unlimited(), &b, &e), 0, "%s", e.message);
     cr_assert_eq(((float *)b->columns[1].values)[0], FLT_MAX);
     cr_assert_eq(((float *)b->columns[1].values)[1], 0.0f);
     cr_assert_eq(((double *)b->columns[2].values)[0], DBL_MAX);
     mr_batch_free(b);
     const char *big = "{\"columns\":{\"id\":[\"a\"],\"f\":[1],\"d\":[1e400]}}";
-    cr_assert_eq(mr_json_parse_write(big, strlen(big), s, &b, &e), MURR_EINVAL);
+    cr_assert_eq(mr_json_parse_write(big, strlen(big), s, unlimited(), &b, &e), MURR_EINVAL);
     cr_assert(strstr(e.message, "column 'd'") && strstr(e.message, "number `1e400` is out of range for float64"), "%s",
               e.message);
+    mr_schema_free(s);
+}
+
+Test(json, write_body_is_charged_to_the_decode_budget)
+{
+    mr_schema_t *s = mr_schema_make("k", "k:utf8", "v:int64?", NULL);
+    /* 1000 rows: two arrays of 1000 nodes and 1000 x (8 + validity) bytes of int64 */
+    mr_buf_t body;
+    mr_buf_init(&body);
+    mr_buf_append_cstr(&body, "{\"columns\":{\"k\":[");
+    for (int i = 0; i < 1000; i++)
+        mr_buf_printf(&body, "%s\"%d\"", i ? "," : "", i);
+    mr_buf_append_cstr(&body, "],\"v\":[");
+    for (int i = 0; i < 1000; i++)
+        mr_buf_printf(&body, "%s%d", i ? "," : "", i);
+    mr_buf_append_cstr(&body, "]}}");
+    mr_budget_t b;
+    mr_budget_init(&b, 1 << 20, "server.http.max_payload_size");
+    mr_batch_t *out = NULL;
+    mr_error_t e = {0};
+    cr_assert_eq(mr_json_parse_write((const char *)body.data, body.len, s, &b, &out, &e), 0, "%s", e.message);
+    cr_assert_eq(out->num_rows, 1000);
+    cr_assert_eq(((const int64_t *)out->columns[1].values)[999], 999);
+    mr_batch_free(out);
+    /* at least the int64 values (8000 bytes) and 2000 tree nodes were charged */
+    cr_assert_geq(b.used, 8000 + 2000 * 16, "%llu", (unsigned long long)b.used);
+    uint64_t needed = b.used;
+    mr_budget_init(&b, needed - 1, "server.http.max_payload_size");
+    cr_assert_eq(mr_json_parse_write((const char *)body.data, body.len, s, &b, &out, &e), MURR_ETOOBIG);
+    cr_assert(strstr(e.message, "decode budget exceeded") != NULL, "%s", e.message);
+    cr_assert_null(out);
+    mr_budget_init(&b, needed, "server.http.max_payload_size");
+    cr_assert_eq(mr_json_parse_write((const char *)body.data, body.len, s, &b, &out, &e), 0, "%s", e.message);
+    mr_batch_free(out);
+    mr_buf_deinit(&body);
     mr_schema_free(s);
 }

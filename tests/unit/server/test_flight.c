@@ -464,7 +464,7 @@ Test(flight_calls, do_get)
     const uint8_t *m[4];
     size_t l[4];
     cr_assert_eq(messages(&c.data, m, l, 4), 2);
-    mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     mr_batch_t *batch = NULL;
     mr_error_t e = {0};
     for (int i = 0; i < 2; i++) {
@@ -615,7 +615,7 @@ Test(flight_calls, do_get_large_deferred)
     size_t l[16];
     size_t n = messages(&c.data, m, l, 16);
     cr_assert_geq(n, 4, "schema + at least 3 batches, got %zu messages", n);
-    mr_ipc_reader_t *r = mr_ipc_reader_new(0);
+    mr_ipc_reader_t *r = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
     int64_t rows = 0;
     for (size_t i = 0; i < n; i++) {
         cr_assert_leq(l[i], (2u << 20) + 4096, "message %zu has %zu bytes", i, l[i]);

@@ -172,3 +172,30 @@ Test(http_conn, query_parameters)
     cr_assert(!query("/w?", "mode", v, sizeof(v)));
     cr_assert(!query("/w?&&", "mode", v, sizeof(v)));
 }
+
+/* http-parser (non-strict) takes any two bytes after chunk data for the CRLF: ours checks
+ * them, also when they arrive in a later read than the data (split 1). */
+Test(http_conn, chunk_data_without_crlf_is_400)
+{
+    for (size_t split = 0; split <= 1; split++) {
+        char *o = feed("PUT /api/v1/table/t/write HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                       "Content-Type: application/json\r\n\r\n5\r\n{\"col\r\n4\r\numns\r\n3\r\n\":{XX0\r\n\r\n",
+                       split);
+        cr_assert(strncmp(o, "HTTP/1.1 400 ", 13) == 0, "split %zu: %s", split, o);
+        cr_assert(strstr(o, "the 3 bytes of chunk data are followed by 0x58 instead of CRLF"), "%s", o);
+        free(o);
+        o = feed("PUT /api/v1/table/t/write HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                 "Content-Type: application/json\r\n\r\n5\r\n{\"col\r\n4\r\numns\n\n0\r\n\r\n",
+                 split);
+        cr_assert(strncmp(o, "HTTP/1.1 400 ", 13) == 0, "split %zu: %s", split, o);
+        cr_assert(strstr(o, "the 4 bytes of chunk data are followed by 0x0a instead of CRLF"), "%s", o);
+        free(o);
+        /* well framed: accepted */
+        o = feed("PUT /api/v1/table/t/write HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                 "Content-Type: application/json\r\n\r\n"
+                 "26\r\n{\"columns\":{\"id\":[\"c\"],\"score\":[1.5]}}\r\n0\r\n\r\n",
+                 split);
+        cr_assert(strncmp(o, "HTTP/1.1 200 ", 13) == 0, "split %zu: %s", split, o);
+        free(o);
+    }
+}
