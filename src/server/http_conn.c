@@ -32,6 +32,7 @@
 #include "core/time.h"
 #include "format/arrow_ipc.h"
 #include "server/evcore.h"
+#include "server/tls.h"
 #include "server/http_internal.h"
 
 #define READ_CHUNK 65536
@@ -93,6 +94,7 @@ struct mr_server {
     size_t openapi_len;
     mr_ev_core_t *core;
     mr_ev_listener_t *listener;
+    mr_tls_server_t *tls;         /* NULL: cleartext */
     uint16_t port;
     bool detached;                /* no listener, no threads: handlers run inline (fuzzing) */
 };
@@ -746,6 +748,8 @@ static mr_ev_listener_spec_t listener_spec(mr_server_t *s)
                                    .proto_arg = s,
                                    .max_connections = s->cfg.http.max_connections,
                                    .idle_timeout_ms = s->cfg.http.idle_timeout_ms,
+                                   .transport_new = s->tls ? mr_tls_transport_new : NULL,
+                                   .transport_arg = s->tls,
                                    .bytes_in = &s->metrics.bytes_in,
                                    .bytes_out = &s->metrics.bytes_out};
 }
@@ -848,6 +852,7 @@ static mr_server_t *server_new(const mr_config_t *cfg, murr_db *db, struct mr_so
 
 static void server_free(mr_server_t *s)
 {
+    mr_tls_server_free(s->tls);
     mr_free(s->openapi);
     mr_free(s);
 }
@@ -857,6 +862,8 @@ int mr_server_listen(mr_ev_core_t *core, const mr_config_t *cfg, murr_db *db, st
 {
     mr_server_t *s = server_new(cfg, db, sources);
     int rc = load_openapi(s, err);
+    if (rc == 0)
+        rc = mr_tls_server_from_config(cfg, MR_TLS_ALPN_HTTP1, &s->tls, err);
     if (rc != 0) {
         server_free(s);
         return rc;
@@ -871,14 +878,16 @@ int mr_server_listen(mr_ev_core_t *core, const mr_config_t *cfg, murr_db *db, st
         return rc;
     }
     s->port = mr_ev_listener_port(s->listener);
-    MR_INFO("http", "HTTP server on %s:%u: %d event-loop threads, %d workers, max_payload %llu bytes, max %u connections",
-            cfg->http.host, s->port, mr_ev_core_nloops(core), mr_ev_core_nworkers(core),
+    MR_INFO("http", "HTTP%s server on %s:%u: %d event-loop threads, %d workers, max_payload %llu bytes, max %u connections",
+            s->tls ? "S" : "", cfg->http.host, s->port, mr_ev_core_nloops(core), mr_ev_core_nworkers(core),
             (unsigned long long)cfg->http.max_payload_size, cfg->http.max_connections);
     *out = s;
     return 0;
 }
 
 uint16_t mr_server_http_port(const mr_server_t *s) { return s->port; }
+
+int mr_server_tls_reload(mr_server_t *s, mr_error_t *err) { return s->tls ? mr_tls_server_reload(s->tls, err) : 0; }
 
 void mr_server_free(mr_server_t *s)
 {

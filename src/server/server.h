@@ -33,6 +33,10 @@ int mr_server_listen(struct mr_ev_core *core, const mr_config_t *cfg, murr_db *d
                      mr_server_t **out, mr_error_t *err);
 /* The bound HTTP port (the real one when configured as 0). */
 uint16_t mr_server_http_port(const mr_server_t *s);
+/* With server.tls.*: re-reads the certificate, key and client CAs for new connections
+ * (open ones keep theirs); on error the current ones stay and err says why. Cleartext: 0.
+ * Any thread. */
+int mr_server_tls_reload(mr_server_t *s, mr_error_t *err);
 /* Frees the server, after its core has stopped. */
 void mr_server_free(mr_server_t *s);
 

@@ -27,7 +27,8 @@ struct mr_tls_server {
 typedef struct tls_conn {
     SSL *ssl;
     int fd;
-    unsigned wants;               /* events OpenSSL waits for, after an EAGAIN */
+    unsigned hs_wants;            /* handshake: the events OpenSSL waits for (0: not started) */
+    unsigned rd_wants, wr_wants;  /* established: a read waiting to write, a write waiting for input */
     bool established;
     size_t staged;                /* bytes in stage not yet accepted by SSL_write (retry them) */
     unsigned char stage[TLS_STAGE];
@@ -121,6 +122,14 @@ int mr_tls_server_new(const char *cert_file, const char *key_file, const char *c
     return 0;
 }
 
+int mr_tls_server_from_config(const mr_config_t *cfg, const char *alpn, mr_tls_server_t **out, mr_error_t *err)
+{
+    *out = NULL;
+    if (cfg->tls.cert_file[0] == '\0')
+        return 0;
+    return mr_tls_server_new(cfg->tls.cert_file, cfg->tls.key_file, cfg->tls.client_ca_file, alpn, out, err);
+}
+
 int mr_tls_server_reload(mr_tls_server_t *s, mr_error_t *err)
 {
     SSL_CTX *ctx;
@@ -147,14 +156,15 @@ void mr_tls_server_free(mr_tls_server_t *s)
 
 /* ---- the transport ---- */
 
-/* Maps an SSL_* result to the transport contract: EAGAIN with wants set, 0 at a clean end,
- * -1 with errno for a failure (EPROTO: the peer broke the protocol or was refused). */
-static ssize_t io_result(tls_conn_t *c, int r, bool reading)
+/* Maps an SSL_* result to the transport contract: EAGAIN with *wants set to the event
+ * OpenSSL waits for, 0 at a clean end, -1 with errno for a failure (EPROTO: the peer broke
+ * the protocol or was refused). */
+static ssize_t io_result(tls_conn_t *c, int r, bool reading, unsigned *wants)
 {
     int e = SSL_get_error(c->ssl, r);
     switch (e) {
-    case SSL_ERROR_WANT_READ: c->wants = EPOLLIN; errno = EAGAIN; return -1;
-    case SSL_ERROR_WANT_WRITE: c->wants = EPOLLOUT; errno = EAGAIN; return -1;
+    case SSL_ERROR_WANT_READ: *wants = EPOLLIN; errno = EAGAIN; return -1;
+    case SSL_ERROR_WANT_WRITE: *wants = EPOLLOUT; errno = EAGAIN; return -1;
     case SSL_ERROR_ZERO_RETURN:
         if (reading)
             return 0;
@@ -181,10 +191,10 @@ static ssize_t handshake(tls_conn_t *c)
     int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
         c->established = true;
-        c->wants = 0;
+        c->hs_wants = 0;
         return 1;
     }
-    if (io_result(c, r, false) < 0 && errno == EPIPE)
+    if (io_result(c, r, false, &c->hs_wants) < 0 && errno == EPIPE)
         errno = ECONNRESET; /* the peer went away mid-handshake */
     return -1;
 }
@@ -194,13 +204,16 @@ static ssize_t tls_read(void *t, void *buf, size_t n)
     tls_conn_t *c = t;
     if (handshake(c) != 1)
         return -1;
-    c->wants = 0;
+    c->rd_wants = 0;
     ERR_clear_error();
     size_t got = 0;
     int r = SSL_read_ex(c->ssl, buf, n, &got);
     if (r == 1)
         return (ssize_t)got;
-    return io_result(c, 0, true);
+    unsigned w = 0;
+    ssize_t res = io_result(c, 0, true, &w);
+    c->rd_wants = w & EPOLLOUT; /* waiting for input is the core's EPOLLIN, not ours */
+    return res;
 }
 
 /* Writes the staged record; true when SSL_write took all of it. */
@@ -218,7 +231,10 @@ static ssize_t write_stage(tls_conn_t *c)
         c->staged -= done;
         return (ssize_t)done;
     }
-    return io_result(c, 0, false);
+    unsigned w = 0;
+    ssize_t res = io_result(c, 0, false, &w);
+    c->wr_wants = w & EPOLLIN; /* waiting to write is the core's EPOLLOUT, not ours */
+    return res;
 }
 
 static ssize_t tls_writev(void *t, const struct iovec *iov, int n)
@@ -226,7 +242,7 @@ static ssize_t tls_writev(void *t, const struct iovec *iov, int n)
     tls_conn_t *c = t;
     if (handshake(c) != 1)
         return -1;
-    c->wants = 0;
+    c->wr_wants = 0;
     size_t total = 0;
     /* staged bytes are the caller's first bytes (an EAGAIN consumed none of them): retry
      * those before gathering more */
@@ -263,9 +279,16 @@ static ssize_t tls_writev(void *t, const struct iovec *iov, int n)
 static unsigned tls_wants(void *t)
 {
     tls_conn_t *c = t;
-    if (!c->established && c->wants == 0)
-        return EPOLLIN; /* a server's handshake starts by reading the ClientHello */
-    return c->wants;
+    if (!c->established) /* a server's handshake starts by reading the ClientHello */
+        return c->hs_wants ? c->hs_wants : EPOLLIN;
+    return c->rd_wants | c->wr_wants;
+}
+
+static size_t tls_pending(void *t)
+{
+    tls_conn_t *c = t;
+    int n = c->established ? SSL_pending(c->ssl) : 0;
+    return n > 0 ? (size_t)n : 0;
 }
 
 static void tls_shutdown_read(void *t)
@@ -289,6 +312,7 @@ static const mr_transport_ops_t tls_ops = {
     .read = tls_read,
     .writev = tls_writev,
     .wants = tls_wants,
+    .pending = tls_pending,
     .shutdown_read = tls_shutdown_read,
     .free = tls_free,
 };
@@ -309,7 +333,7 @@ int mr_tls_transport_new(void *arg, int fd, mr_transport_t *out)
     tls_conn_t *c = mr_xmalloc(sizeof(*c));
     c->ssl = ssl;
     c->fd = fd;
-    c->wants = 0;
+    c->hs_wants = c->rd_wants = c->wr_wants = 0;
     c->established = false;
     c->staged = 0;
     out->ops = &tls_ops;

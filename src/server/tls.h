@@ -27,6 +27,7 @@
 #ifndef MR_SERVER_TLS_H
 #define MR_SERVER_TLS_H
 
+#include "conf/config.h"
 #include "core/error.h"
 #include "server/transport.h"
 
@@ -40,6 +41,8 @@ typedef struct mr_tls_server mr_tls_server_t;
  * of the MR_TLS_ALPN_* strings (kept by pointer). */
 int mr_tls_server_new(const char *cert_file, const char *key_file, const char *client_ca, const char *alpn,
                       mr_tls_server_t **out, mr_error_t *err);
+/* The listener's TLS from server.tls.*: *out = NULL (cleartext) when cert_file is unset. */
+int mr_tls_server_from_config(const mr_config_t *cfg, const char *alpn, mr_tls_server_t **out, mr_error_t *err);
 /* Re-reads the files into a new context for new connections; on error the current one stays. */
 int mr_tls_server_reload(mr_tls_server_t *s, mr_error_t *err);
 /* Frees the listener state; open connections keep their context until they are freed. */

@@ -29,6 +29,9 @@ int mr_flight_listen(struct mr_ev_core *core, const mr_config_t *cfg, murr_db *d
                      mr_error_t *err);
 /* The bound port (the real one when configured as 0). */
 uint16_t mr_flight_port(const mr_flight_server_t *s);
+/* With server.tls.*: re-reads the certificate files for new connections (open ones keep
+ * theirs); on error the current ones stay. Cleartext: 0. Any thread. */
+int mr_flight_tls_reload(mr_flight_server_t *s, mr_error_t *err);
 /* Frees the server, after its core has stopped. NULL is a no-op. */
 void mr_flight_free(mr_flight_server_t *s);
 
