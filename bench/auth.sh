@@ -5,6 +5,8 @@
 # build dir go to bench_auth (--rounds, --per-round, --keys, --rows).
 # BASE_BUILD=DIR: instead, an A/B of two builds without tokens: A = DIR's murr, B =
 # BUILD_DIR's murr, neither sent a token (the cost of the check when none is configured).
+# TLS=1: the server with tokens also serves TLS (certificates from tests/support/mkcerts.sh):
+# B = bearer token over TLS, A = cleartext without a token.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build/release}
@@ -25,13 +27,23 @@ start() { # name binary extra-env... ; prints the HTTP port
   done
   cat "$log" >&2; exit 1
 }
+tls_args=()
+if [ -n "${TLS:-}" ]; then
+  "$here/tests/support/mkcerts.sh" "$tmp/pki"
+  tls_args=(--tls-ca "$tmp/pki/ca.pem")
+fi
 if [ -n "${BASE_BUILD:-}" ]; then
   po=$(start open "$BASE_BUILD/murr")
   pa=$(start auth "$build/murr")
   token=-
 else
   po=$(start open "$build/murr")
-  pa=$(start auth "$build/murr" MURR_SERVER_AUTH_TOKENS_FILE="$tmp/tokens")
+  if [ -n "${TLS:-}" ]; then
+    pa=$(start auth "$build/murr" MURR_SERVER_AUTH_TOKENS_FILE="$tmp/tokens" \
+         MURR_SERVER_TLS_CERT_FILE="$tmp/pki/server.pem" MURR_SERVER_TLS_KEY_FILE="$tmp/pki/server.key")
+  else
+    pa=$(start auth "$build/murr" MURR_SERVER_AUTH_TOKENS_FILE="$tmp/tokens")
+  fi
 fi
 p1=$(cat "$tmp/open.log.pid"); p2=$(cat "$tmp/auth.log.pid")
-"$build/bench_auth" --open-port "$po" --auth-port "$pa" --token "$token" "$@"
+"$build/bench_auth" --open-port "$po" --auth-port "$pa" --token "$token" ${tls_args[@]+"${tls_args[@]}"} "$@"

@@ -1,5 +1,6 @@
 /*
- * server.h - the HTTP/1.1 API server (see docs/decisions/0002-event-loop.md).
+ * server.h - the HTTP/1.1 API server, cleartext or HTTPS with server.tls.* (server/tls.h;
+ * see docs/decisions/0002-event-loop.md and 0010-auth-tls.md).
  *
  * A protocol module on the event core (server/evcore.h: N loop threads, one per CPU by
  * default, server.http.threads; each owns its connections). Requests are parsed with

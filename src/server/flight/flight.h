@@ -1,7 +1,7 @@
 /*
- * flight.h - the Arrow Flight server: gRPC over cleartext HTTP/2 (h2c, prior knowledge)
- * on server.grpc.{host,port}, service arrow.flight.protocol.FlightService. See
- * docs/decisions/0003-flight.md.
+ * flight.h - the Arrow Flight server: gRPC over cleartext HTTP/2 (h2c, prior knowledge), or
+ * over TLS (ALPN h2) with server.tls.* (server/tls.h), on server.grpc.{host,port}, service
+ * arrow.flight.protocol.FlightService. See docs/decisions/0003-flight.md and 0010-auth-tls.md.
  *
  * A protocol module on the event core (server/evcore.h): the core's loops own the
  * connections (nonblocking, TCP_NODELAY, one nghttp2 server session each); reads (DoGet,
