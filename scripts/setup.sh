@@ -17,7 +17,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git
   libhttp-parser-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
   libyaml-dev libjansson-dev libxxhash-dev
-  libcurl4-openssl-dev libexpat1-dev
+  libcurl4-openssl-dev libexpat1-dev libssl-dev openssl
   libsnappy-dev libzstd-dev zlib1g-dev liblz4-dev libbrotli-dev
   libcriterion-dev
   clang libclang-rt-14-dev llvm

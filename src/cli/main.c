@@ -4,6 +4,7 @@
  * servers. Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT) or --version/--help;
  * 1 when the engine cannot open or a listener cannot bind; 2 for usage and config errors.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "conf/config.h"
 #include "core/log.h"
+#include "server/auth.h"
 #include "server/evcore.h"
 #include "server/flight/flight.h"
 #include "server/server.h"
@@ -19,6 +21,63 @@
 #include "conf/tables.h"
 
 extern char **environ;
+
+/* A listen address that only this host can reach (127.0.0.0/8, ::1, localhost). */
+static bool is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* Issue 14: tokens from server.auth.tokens_file, or one loud warning when none are set and
+ * a listener is reachable from the network. */
+static int start_auth(const mr_config_t *cfg, mr_error_t *err)
+{
+    MR_RETURN_NOT_OK(mr_auth_configure(cfg->auth.tokens_file, err));
+    mr_auth_t *a = mr_auth_acquire();
+    if (a) {
+        MR_INFO("murr", "Access control: %zu bearer tokens from %s", mr_auth_count(a), cfg->auth.tokens_file);
+        mr_auth_unref(a);
+        return 0;
+    }
+    char what[600] = "";
+    if (!is_loopback(cfg->http.host))
+        snprintf(what, sizeof(what), "HTTP on %.250s:%u", cfg->http.host, cfg->http.port);
+    if (cfg->grpc.enabled && !is_loopback(cfg->grpc.host))
+        snprintf(what + strlen(what), sizeof(what) - strlen(what), "%sFlight on %.250s:%u", what[0] ? " and " : "",
+                 cfg->grpc.host, cfg->grpc.port);
+    if (what[0])
+        MR_WARN("murr", "no access control: anyone who can reach %s can read, write, replace and drop every table "
+                "(no tokens configured). Set server.auth.tokens_file (or MURR_SERVER_AUTH_TOKENS_FILE) to a file of "
+                "'<scopes> <token>' lines (scopes: read, write, admin), or listen on 127.0.0.1 only", what);
+    return 0;
+}
+
+/* SIGHUP: re-read the tokens file and the TLS files; a file that fails to load keeps what is
+ * in force (no open connection is dropped: new TLS handshakes get the new certificate). */
+static void reload(const mr_config_t *cfg, mr_server_t *srv, mr_flight_server_t *flight)
+{
+    mr_error_t err = {0};
+    if (mr_auth_reload(&err) != 0)
+        MR_ERROR("murr", "SIGHUP: keeping the current tokens: %s", err.message);
+    else if (cfg->auth.tokens_file[0])
+        MR_INFO("murr", "SIGHUP: reloaded %s", cfg->auth.tokens_file);
+    if (cfg->tls.cert_file[0] == '\0')
+        return;
+    int rc = mr_server_tls_reload(srv, &err);
+    if (rc == 0 && flight)
+        rc = mr_flight_tls_reload(flight, &err);
+    if (rc != 0)
+        MR_ERROR("murr", "SIGHUP: keeping the current TLS certificate: %s", err.message);
+    else
+        MR_INFO("murr", "SIGHUP: reloaded the TLS certificate %s and key %s%s%s", cfg->tls.cert_file,
+                cfg->tls.key_file, cfg->tls.client_ca_file[0] ? ", client CAs " : "", cfg->tls.client_ca_file);
+}
 
 static void usage(FILE *out)
 {
@@ -131,11 +190,17 @@ int main(int argc, char **argv)
     MR_INFO("murr", "Storage path: %s (native engine, sync_writes=%s)", cfg.storage.path,
             cfg.storage.sync_writes ? "true" : "false");
 
+    if (start_auth(&cfg, &err) != 0) {
+        MR_ERROR("murr", "%s", err.message);
+        return 2;
+    }
+
     /* Signals: block them in every thread (threads inherit the mask), take them in main. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -193,7 +258,12 @@ int main(int argc, char **argv)
         MR_INFO("murr", "Listening for Flight requests on %s:%u", cfg.grpc.host, mr_flight_port(flight));
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP)
+            break;
+        reload(&cfg, srv, flight);
+    }
     MR_INFO("murr", "received %s, shutting down: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     unsigned left = mr_ev_core_stop(core, MR_SERVER_DRAIN_MS);
     MR_INFO("murr", "servers stopped (%u connections still open at the drain deadline)", left);
@@ -201,6 +271,7 @@ int main(int argc, char **argv)
     mr_server_free(srv);
     mr_sources_free(sources); /* a load in progress is abandoned: never swapped in */
     murr_close(db);
+    mr_auth_install(NULL);
     MR_INFO("murr", "murr stopped cleanly");
     return 0;
 }

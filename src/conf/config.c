@@ -48,6 +48,10 @@ static const key_def_t keys[] = {
      "a connection over its share of the output budget and not reading this long is closed"},
     {"server.grpc.max_connections", K_U32, F(grpc.max_connections), 1, 10000000, "Flight connection cap"},
     {"server.grpc.idle_timeout_ms", K_U32, F(grpc.idle_timeout_ms), 1, 86400000, "Flight idle connection timeout"},
+    {"server.auth.tokens_file", K_STR, F(auth.tokens_file), 0, 0, "bearer tokens, one '<scopes> <token>' a line"},
+    {"server.tls.cert_file", K_STR, F(tls.cert_file), 0, 0, "PEM certificate chain (TLS on both listeners)"},
+    {"server.tls.key_file", K_STR, F(tls.key_file), 0, 0, "PEM private key of cert_file"},
+    {"server.tls.client_ca_file", K_STR, F(tls.client_ca_file), 0, 0, "PEM CAs that client certificates must chain to"},
     {"storage.path", K_STR, F(storage.path), 0, 0, "data directory"},
     {"storage.sync_writes", K_BOOL, F(storage.sync_writes), 0, 0, "fdatasync before acknowledging a write"},
     {"storage.segment_max_bytes", K_U64, F(storage.segment_max_bytes), 1 << 16, UINT64_MAX, "segment roll size"},
@@ -507,6 +511,13 @@ int mr_config_validate(const mr_config_t *c, mr_error_t *err)
     if (c->grpc.enabled && c->http.port != 0 && c->http.port == c->grpc.port && strcmp(c->http.host, c->grpc.host) == 0)
         return mr_err_set(err, MURR_EINVAL, "server.http.port and server.grpc.port are both %u on %s", c->http.port,
                           c->http.host);
+    if ((c->tls.cert_file[0] == '\0') != (c->tls.key_file[0] == '\0'))
+        return mr_err_set(err, MURR_EINVAL, "server.tls.cert_file and server.tls.key_file go together: %s is set, %s "
+                          "is not", c->tls.cert_file[0] ? "cert_file" : "key_file",
+                          c->tls.cert_file[0] ? "key_file" : "cert_file");
+    if (c->tls.client_ca_file[0] && c->tls.cert_file[0] == '\0')
+        return mr_err_set(err, MURR_EINVAL, "server.tls.client_ca_file needs server.tls.cert_file and key_file "
+                          "(client certificates are verified during a TLS handshake)");
     return 0;
 }
 

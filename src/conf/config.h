@@ -45,6 +45,14 @@ typedef struct mr_config {
         uint32_t stall_ms;          /* over its share and not reading this long: closed */
     } output;
     struct {
+        char tokens_file[4096];     /* "" = no access control (server/auth.h) */
+    } auth;
+    struct {
+        char cert_file[4096];       /* PEM; with key_file: TLS on both listeners */
+        char key_file[4096];
+        char client_ca_file[4096];  /* PEM CAs: require and verify client certificates */
+    } tls;
+    struct {
         char path[4096];            /* "" until resolved */
         bool sync_writes;
         uint64_t segment_max_bytes;

@@ -7,6 +7,8 @@
  * for the listener's idle_timeout_ms: closed) and the protocol's on_tick. Level-triggered
  * epoll; a connection's interest is EPOLLIN unless its protocol paused input, plus EPOLLOUT
  * while a write would block, plus what its transport wants on its own (TLS handshakes).
+ * Input a transport holds where epoll cannot see it (TLS records already decrypted) puts
+ * the connection on the loop's ready list: its on_input runs again before the loop waits.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,11 +49,17 @@ void mr_ev_conn_update(mr_ev_conn_t *c)
         return;
     uint32_t mask = (c->in_paused || c->eof || mr_ev_out_full(c) ? 0 : (EPOLLIN | EPOLLRDHUP)) | (c->want_out ? EPOLLOUT : 0) |
                     c->tr.ops->wants(c->tr.t);
-    if (mask == c->ev_mask)
-        return;
-    struct epoll_event ev = {.events = mask, .data.ptr = c};
-    epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->ev_mask = mask;
+    if (mask != c->ev_mask) {
+        struct epoll_event ev = {.events = mask, .data.ptr = c};
+        epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+        c->ev_mask = mask;
+    }
+    if ((mask & EPOLLIN) && !c->in_ready && c->tr.ops->pending(c->tr.t) > 0) {
+        /* input epoll will not report: the loop calls on_input again before it waits */
+        c->in_ready = true;
+        c->ready_next = c->loop->ready;
+        c->loop->ready = c;
+    }
 }
 
 ssize_t mr_ev_conn_read(mr_ev_conn_t *c, void *buf, size_t n)
@@ -169,7 +177,8 @@ static mr_ev_conn_t *conn_open(mr_ev_loop_t *l, mr_ev_listener_t *li, int fd, mr
 static void refuse(mr_ev_listener_t *li, int fd)
 {
     char msg[256];
-    size_t n = li->spec.ops->refusal ? li->spec.ops->refusal(li, msg, sizeof(msg)) : 0;
+    /* a refusal in cleartext means nothing to a TLS client (there is no session to say it in) */
+    size_t n = li->spec.ops->refusal && li->spec.transport_new == NULL ? li->spec.ops->refusal(li, msg, sizeof(msg)) : 0;
     if (n > 0) {
         ssize_t w = write(fd, msg, n);
         (void)w;
@@ -266,27 +275,53 @@ static bool is_listener(mr_ev_core_t *core, void *p)
     return false;
 }
 
-static void on_event(mr_ev_conn_t *c, uint32_t events)
+/* Writes what the transport takes, then lets the protocol go on. False: c is closed. */
+static bool write_ready(mr_ev_conn_t *c)
 {
     const mr_ev_proto_ops_t *ops = ops_of(c);
+    if (mr_ev_flush(c) != 0) {
+        mr_ev_conn_close(c);
+        return false;
+    }
+    if (ops->on_writable && !mr_ev_out_full(c))
+        ops->on_writable(c);
+    return !c->closed;
+}
+
+static void on_event(mr_ev_conn_t *c, uint32_t events)
+{
     if (c->closed)
         return; /* closed by an earlier event of this batch */
     if ((events & EPOLLERR) || ((events & EPOLLHUP) && !(events & EPOLLIN))) {
         mr_ev_conn_close(c);
         return;
     }
-    if (events & EPOLLOUT) {
-        if (mr_ev_flush(c) != 0) {
-            mr_ev_conn_close(c);
-            return;
-        }
-        if (ops->on_writable && !mr_ev_out_full(c))
-            ops->on_writable(c);
-        if (c->closed)
-            return;
+    /* a read that waits to write (a TLS handshake whose answer filled the socket) goes on
+     * when the socket is writable */
+    bool read_waits_out = (c->tr.ops->wants(c->tr.t) & EPOLLOUT) != 0;
+    if ((events & EPOLLOUT) && !write_ready(c))
+        return;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) || ((events & EPOLLOUT) && read_waits_out))
+        ops_of(c)->on_input(c);
+    if (!c->closed && c->out_tr_blocked && !write_ready(c)) /* the input may have unblocked it */
+        return;
+    if (!c->closed)
+        mr_ev_conn_update(c);
+}
+
+/* Connections whose transport holds input (mr_ev_conn_update put them here): their
+ * on_input runs as if epoll had reported it, while they still want input. */
+static void run_ready(mr_ev_loop_t *l)
+{
+    mr_ev_conn_t *c = l->ready;
+    l->ready = NULL;
+    while (c) {
+        mr_ev_conn_t *next = c->ready_next;
+        c->in_ready = false;
+        if (!c->closed && !c->eof && !c->in_paused && !mr_ev_out_full(c))
+            on_event(c, EPOLLIN);
+        c = next;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
-        ops->on_input(c);
 }
 
 static void *loop_main(void *arg)
@@ -295,7 +330,7 @@ static void *loop_main(void *arg)
     mr_ev_core_t *core = l->core;
     struct epoll_event evs[64];
     while (!atomic_load(&core->quit)) {
-        int n = epoll_wait(l->epfd, evs, 64, MR_EV_TICK_MS);
+        int n = epoll_wait(l->epfd, evs, 64, l->ready ? 0 : MR_EV_TICK_MS);
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &l->evfd) {
@@ -330,8 +365,10 @@ static void *loop_main(void *arg)
             l->last_tick = now;
             tick(l, now);
         }
+        run_ready(l);
         sweep(l);
     }
+    l->ready = NULL;
     while (l->conns)
         mr_ev_conn_close(l->conns);
     sweep(l);

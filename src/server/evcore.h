@@ -106,6 +106,9 @@ struct mr_ev_conn {
     bool closed;
     bool drain_seen;               /* on_drain called */
     bool open_failed;              /* on_open refused it: on_close is not owed */
+    bool out_tr_blocked;           /* a write would block until the transport reads (TLS) */
+    bool in_ready;                 /* on the loop's ready list: the transport holds input */
+    mr_ev_conn_t *ready_next;
     uint32_t ev_mask;
     int jobs;                      /* jobs running for this connection */
     uint64_t last_ns;              /* last byte read or written */

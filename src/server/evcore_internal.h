@@ -29,6 +29,7 @@ struct mr_ev_loop {
     uint64_t listen_paused_until[MR_EV_MAX_LISTENERS];   /* out of descriptors: out of epoll */
     mr_ev_conn_t *conns;
     mr_ev_conn_t *graveyard;       /* closed, freed at the end of the iteration / last job */
+    mr_ev_conn_t *ready;           /* input inside their transport (TLS): on_input again */
     uint64_t last_tick;
     /* completed jobs, pushed by workers (done_lock only, never with another lock) */
     pthread_mutex_t done_lock;

@@ -215,12 +215,18 @@ int mr_ev_flush(mr_ev_conn_t *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->want_out = true;
+                /* a TLS write waiting for the peer's bytes (a handshake the protocol wrote
+                 * first in, e.g. Flight's SETTINGS) is retried after the next input, not on
+                 * EPOLLOUT (the socket is writable: that would spin) */
+                unsigned tw = c->tr.ops->wants(c->tr.t);
+                c->out_tr_blocked = (tw & EPOLLIN) != 0;
+                c->want_out = !c->out_tr_blocked || (tw & EPOLLOUT);
                 mr_ev_conn_update(c);
                 return 0;
             }
             return -1;
         }
+        c->out_tr_blocked = false;
         c->last_ns = mr_now_ns(); /* a client reading its answers is active */
         c->over_since_ns = 0;     /* and not stalled over its share */
         if (c->listener->spec.bytes_out)
@@ -228,6 +234,7 @@ int mr_ev_flush(mr_ev_conn_t *c)
         consume(q, (size_t)w);
     }
     c->want_out = false;
+    c->out_tr_blocked = false;
     mr_ev_conn_update(c);
     return 0;
 }

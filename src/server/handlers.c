@@ -17,9 +17,10 @@
 #include "format/arrow_ipc.h"
 #include "format/json.h"
 #include "format/parquet.h"
-#include "server/sources.h"
+#include "server/auth.h"
 #include "server/fetch.h"
 #include "server/http_internal.h"
+#include "server/sources.h"
 #include "server/versions.h"
 
 #define CT_JSON "application/json"
@@ -648,6 +649,61 @@ static void h_write(const mr_server_shared_t *sh, mr_req_t *req, const char *nam
         resp->status = 200;
 }
 
+static const char *insufficient_challenge(unsigned need)
+{
+    switch (need) {
+    case MR_AUTH_ADMIN: return "Bearer realm=\"murr\", error=\"insufficient_scope\", scope=\"admin\"";
+    case MR_AUTH_WRITE: return "Bearer realm=\"murr\", error=\"insufficient_scope\", scope=\"write\"";
+    default: return "Bearer realm=\"murr\", error=\"insufficient_scope\", scope=\"read\"";
+    }
+}
+
+/* Access control (server/auth.h): false when the request was refused, resp then holds the
+ * 401/403 answer with its WWW-Authenticate challenge (RFC 6750 3). */
+static bool authorize(const mr_req_t *req, mr_route_t route, mr_resp_t *resp)
+{
+    mr_slice_t mode = {0};
+    bool replace = route == MR_ROUTE_WRITE && mr_http_query(req, "mode", &mode) && mr_slice_eq_cstr(mode, "replace");
+    unsigned need = mr_auth_scope_of_route(route, method_bit(req) == M_GET, replace);
+    if (need == MR_AUTH_NONE)
+        return true;
+    mr_auth_t *a = mr_auth_acquire();
+    if (a == NULL)
+        return true; /* no tokens configured: open, as before issue 14 */
+    unsigned have = 0;
+    mr_auth_result_t r = req->has_authorization > 1
+                             ? MR_AUTH_MALFORMED
+                             : mr_auth_check_bearer(a, req->authorization.ptr, req->authorization.len, need, &have);
+    mr_auth_unref(a);
+    if (r == MR_AUTH_OK)
+        return true;
+    mr_auth_count_failure(MR_AUTH_HTTP, r);
+    char hs[24], ns[24];
+    switch (r) {
+    case MR_AUTH_MISSING:
+        resp->www_authenticate = "Bearer realm=\"murr\"";
+        mr_http_error(resp, 401, "authentication required: send 'Authorization: Bearer <token>' (a token of "
+                      "server.auth.tokens_file with scope %s)", mr_auth_scopes_str(need, ns, sizeof(ns)));
+        break;
+    case MR_AUTH_MALFORMED:
+        resp->www_authenticate = "Bearer realm=\"murr\", error=\"invalid_request\"";
+        mr_http_error(resp, 401, "the Authorization header is not one 'Bearer <token>' (token68, at most %d "
+                      "characters)", MR_AUTH_TOKEN_MAX);
+        break;
+    case MR_AUTH_WRONG_TOKEN:
+        resp->www_authenticate = "Bearer realm=\"murr\", error=\"invalid_token\"";
+        mr_http_error(resp, 401, "the bearer token is not one of server.auth.tokens_file");
+        break;
+    default:
+        resp->www_authenticate = insufficient_challenge(need);
+        mr_http_error(resp, 403, "this %s needs a token with scope %s; the token has %s",
+                      route == MR_ROUTE_WRITE && replace ? "write with mode=replace" : mr_route_name(route),
+                      mr_auth_scopes_str(need, ns, sizeof(ns)), mr_auth_scopes_str(have, hs, sizeof(hs)));
+        break;
+    }
+    return false;
+}
+
 void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp)
 {
     path_info_t pi;
@@ -655,6 +711,8 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
     if (pi.route == MR_ROUTE_CREATE && req->method == HTTP_DELETE)
         pi.route = MR_ROUTE_DROP;
     resp->route = pi.route;
+    if (!authorize(req, pi.route, resp))
+        return;
     if (pi.route == MR_ROUTE_NOT_FOUND) {
         char path[256];
         snprintf(path, sizeof(path), "%.*s", (int)(req->url_len > 200 ? 200 : req->url_len), req->url);
@@ -696,6 +754,7 @@ void mr_http_handle(const mr_server_shared_t *sh, mr_req_t *req, mr_resp_t *resp
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         mr_metrics_render(sh->metrics, sh->db, &resp->body);
+        mr_auth_metrics_render(&resp->body);
         if (sh->sources)
             mr_sources_metrics(sh->sources, &resp->body);
         break;

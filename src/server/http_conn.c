@@ -32,6 +32,7 @@
 #include "core/time.h"
 #include "format/arrow_ipc.h"
 #include "server/evcore.h"
+#include "server/tls.h"
 #include "server/http_internal.h"
 
 #define READ_CHUNK 65536
@@ -50,7 +51,7 @@ typedef struct out_chunk {
     mr_arena_t *arena;           /* the request arena, freed when written */
 } out_chunk_t;
 
-typedef enum { HDR_OTHER, HDR_CT, HDR_ACCEPT, HDR_EXPECT, HDR_TE } hdr_kind_t;
+typedef enum { HDR_OTHER, HDR_CT, HDR_ACCEPT, HDR_EXPECT, HDR_TE, HDR_AUTH } hdr_kind_t;
 
 typedef struct conn {
     mr_ev_conn_t ev;             /* first: the core's part */
@@ -93,6 +94,7 @@ struct mr_server {
     size_t openapi_len;
     mr_ev_core_t *core;
     mr_ev_listener_t *listener;
+    mr_tls_server_t *tls;         /* NULL: cleartext */
     uint16_t port;
     bool detached;                /* no listener, no threads: handlers run inline (fuzzing) */
 };
@@ -160,6 +162,8 @@ static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close
         mr_buf_printf(&ch->head, "Content-Type: %s\r\n", resp->content_type);
     if (resp->allow)
         mr_buf_printf(&ch->head, "Allow: %s\r\n", resp->allow);
+    if (resp->www_authenticate)
+        mr_buf_printf(&ch->head, "WWW-Authenticate: %s\r\n", resp->www_authenticate);
     if (resp->status != 204) /* RFC 9110 8.6: no Content-Length in a 204 */
         mr_buf_printf(&ch->head, "Content-Length: %zu\r\n", body_len);
     mr_buf_printf(&ch->head, "%s\r\n", close_conn ? "Connection: close\r\n" : "");
@@ -297,6 +301,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             c->hkind = r->has_content_type ? HDR_OTHER : HDR_CT; /* first value wins */
         else if (fl == 6 && strncasecmp(f, "accept", 6) == 0)
             c->hkind = r->accept.len ? HDR_OTHER : HDR_ACCEPT;
+        else if (fl == 13 && strncasecmp(f, "authorization", 13) == 0) /* several: refused (auth.c) */
+            c->hkind = r->has_authorization++ ? HDR_OTHER : HDR_AUTH;
         else if (fl == 6 && strncasecmp(f, "expect", 6) == 0)
             c->hkind = HDR_EXPECT;
         else if (fl == 17 && strncasecmp(f, "transfer-encoding", 17) == 0) {
@@ -310,6 +316,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     switch (c->hkind) {
     case HDR_CT: append_slice(&r->arena, &r->content_type, at, len); break;
     case HDR_ACCEPT: append_slice(&r->arena, &r->accept, at, len); break;
+    case HDR_AUTH: append_slice(&r->arena, &r->authorization, at, len); break;
     case HDR_EXPECT:
         if (len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
             c->expect_continue = true;
@@ -741,6 +748,8 @@ static mr_ev_listener_spec_t listener_spec(mr_server_t *s)
                                    .proto_arg = s,
                                    .max_connections = s->cfg.http.max_connections,
                                    .idle_timeout_ms = s->cfg.http.idle_timeout_ms,
+                                   .transport_new = s->tls ? mr_tls_transport_new : NULL,
+                                   .transport_arg = s->tls,
                                    .bytes_in = &s->metrics.bytes_in,
                                    .bytes_out = &s->metrics.bytes_out};
 }
@@ -843,6 +852,7 @@ static mr_server_t *server_new(const mr_config_t *cfg, murr_db *db, struct mr_so
 
 static void server_free(mr_server_t *s)
 {
+    mr_tls_server_free(s->tls);
     mr_free(s->openapi);
     mr_free(s);
 }
@@ -852,6 +862,8 @@ int mr_server_listen(mr_ev_core_t *core, const mr_config_t *cfg, murr_db *db, st
 {
     mr_server_t *s = server_new(cfg, db, sources);
     int rc = load_openapi(s, err);
+    if (rc == 0)
+        rc = mr_tls_server_from_config(cfg, MR_TLS_ALPN_HTTP1, &s->tls, err);
     if (rc != 0) {
         server_free(s);
         return rc;
@@ -866,14 +878,16 @@ int mr_server_listen(mr_ev_core_t *core, const mr_config_t *cfg, murr_db *db, st
         return rc;
     }
     s->port = mr_ev_listener_port(s->listener);
-    MR_INFO("http", "HTTP server on %s:%u: %d event-loop threads, %d workers, max_payload %llu bytes, max %u connections",
-            cfg->http.host, s->port, mr_ev_core_nloops(core), mr_ev_core_nworkers(core),
+    MR_INFO("http", "HTTP%s server on %s:%u: %d event-loop threads, %d workers, max_payload %llu bytes, max %u connections",
+            s->tls ? "S" : "", cfg->http.host, s->port, mr_ev_core_nloops(core), mr_ev_core_nworkers(core),
             (unsigned long long)cfg->http.max_payload_size, cfg->http.max_connections);
     *out = s;
     return 0;
 }
 
 uint16_t mr_server_http_port(const mr_server_t *s) { return s->port; }
+
+int mr_server_tls_reload(mr_server_t *s, mr_error_t *err) { return s->tls ? mr_tls_server_reload(s->tls, err) : 0; }
 
 void mr_server_free(mr_server_t *s)
 {

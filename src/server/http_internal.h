@@ -25,6 +25,8 @@ typedef struct mr_req {
     mr_slice_t content_type;  /* first value, empty if absent */
     bool has_content_type;
     mr_slice_t accept;
+    mr_slice_t authorization; /* the Authorization header's value, empty if absent */
+    unsigned has_authorization; /* how many Authorization headers came */
     mr_buf_t body;            /* the body, unless it is decoded as it arrives (below) */
     mr_arena_t arena;
     uint64_t start_ns;
@@ -52,6 +54,7 @@ typedef struct mr_resp {
     void (*release)(void *);      /* frees what iov points into, after the write */
     void *release_arg;
     const char *allow;            /* 405: the Allow header */
+    const char *www_authenticate; /* 401/403: the WWW-Authenticate header (static text) */
     mr_route_t route;
 } mr_resp_t;
 

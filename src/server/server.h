@@ -1,5 +1,6 @@
 /*
- * server.h - the HTTP/1.1 API server (see docs/decisions/0002-event-loop.md).
+ * server.h - the HTTP/1.1 API server, cleartext or HTTPS with server.tls.* (server/tls.h;
+ * see docs/decisions/0002-event-loop.md and 0010-auth-tls.md).
  *
  * A protocol module on the event core (server/evcore.h: N loop threads, one per CPU by
  * default, server.http.threads; each owns its connections). Requests are parsed with
@@ -33,6 +34,10 @@ int mr_server_listen(struct mr_ev_core *core, const mr_config_t *cfg, murr_db *d
                      mr_server_t **out, mr_error_t *err);
 /* The bound HTTP port (the real one when configured as 0). */
 uint16_t mr_server_http_port(const mr_server_t *s);
+/* With server.tls.*: re-reads the certificate, key and client CAs for new connections
+ * (open ones keep theirs); on error the current ones stay and err says why. Cleartext: 0.
+ * Any thread. */
+int mr_server_tls_reload(mr_server_t *s, mr_error_t *err);
 /* Frees the server, after its core has stopped. */
 void mr_server_free(mr_server_t *s);
 

@@ -17,6 +17,13 @@
  *          own, whatever the protocol wants: a TLS handshake or renegotiation may need to
  *          read while the protocol only has output, or to write while it only reads. A plain
  *          socket needs nothing of its own: 0.
+ *          During a TLS handshake the transport's wants() are its own; once established, a
+ *          read that would block needs EPOLLIN and a write EPOLLOUT, which the core arms
+ *          itself: wants() then reports only the crossed cases (a write waiting for input, a
+ *          read waiting to write).
+ *   pending  bytes read() returns without touching the descriptor (TLS: decrypted bytes of
+ *          a record OpenSSL already holds). epoll cannot see them: the core calls the
+ *          protocol's on_input again while they are there and input is wanted. Plain: 0.
  *   shutdown_read  no more input will be read (the core stops the peer filling buffers).
  *   free   closes the descriptor and frees the transport.
  */
@@ -31,6 +38,7 @@ typedef struct mr_transport_ops {
     ssize_t (*read)(void *t, void *buf, size_t n);
     ssize_t (*writev)(void *t, const struct iovec *iov, int n);
     unsigned (*wants)(void *t);
+    size_t (*pending)(void *t);
     void (*shutdown_read)(void *t);
     void (*free)(void *t);
 } mr_transport_ops_t;

@@ -15,6 +15,11 @@ static unsigned plain_wants(void *t)
     (void)t;
     return 0;
 }
+static size_t plain_pending(void *t)
+{
+    (void)t;
+    return 0;
+}
 static void plain_shutdown_read(void *t) { shutdown(fd_of(t), SHUT_RD); }
 static void plain_free(void *t) { close(fd_of(t)); }
 
@@ -22,6 +27,7 @@ static const mr_transport_ops_t plain_ops = {
     .read = plain_read,
     .writev = plain_writev,
     .wants = plain_wants,
+    .pending = plain_pending,
     .shutdown_read = plain_shutdown_read,
     .free = plain_free,
 };

@@ -265,9 +265,19 @@ def test_do_put_schema_only(srv, client):
     assert_serves(srv.grpc_port)
 
 
+def test_handshake_without_tokens_is_an_empty_ok(srv, chan):
+    """No tokens configured (issue 14): Handshake succeeds, answers no messages and no token,
+    whatever payloads come (credentials travel in headers: tests/e2e/test_auth.py)."""
+    stub = chan.stream_stream(fw.SVC + "Handshake", **IDENT)
+    call = stub(iter([b"", b"\x08\x01"]), timeout=SLOW)
+    assert list(call) == []
+    assert call.code() == grpc.StatusCode.OK
+    assert [k for k, _ in call.initial_metadata()] == []
+    assert_serves(srv.grpc_port)
+
+
 # ---- UNIMPLEMENTED and descriptor errors ---------------------------------------------------
 @pytest.mark.parametrize("method,kind,msg", [
-    ("Handshake", "stream_stream", "handshake not supported"),
     ("PollFlightInfo", "unary_unary", "poll_flight_info not supported"),
     ("DoExchange", "stream_stream", "do_exchange not supported"),
     ("DoAction", "unary_stream", "do_action not supported"),

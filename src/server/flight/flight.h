@@ -1,7 +1,7 @@
 /*
- * flight.h - the Arrow Flight server: gRPC over cleartext HTTP/2 (h2c, prior knowledge)
- * on server.grpc.{host,port}, service arrow.flight.protocol.FlightService. See
- * docs/decisions/0003-flight.md.
+ * flight.h - the Arrow Flight server: gRPC over cleartext HTTP/2 (h2c, prior knowledge), or
+ * over TLS (ALPN h2) with server.tls.* (server/tls.h), on server.grpc.{host,port}, service
+ * arrow.flight.protocol.FlightService. See docs/decisions/0003-flight.md and 0010-auth-tls.md.
  *
  * A protocol module on the event core (server/evcore.h): the core's loops own the
  * connections (nonblocking, TCP_NODELAY, one nghttp2 server session each); reads (DoGet,
@@ -29,6 +29,9 @@ int mr_flight_listen(struct mr_ev_core *core, const mr_config_t *cfg, murr_db *d
                      mr_error_t *err);
 /* The bound port (the real one when configured as 0). */
 uint16_t mr_flight_port(const mr_flight_server_t *s);
+/* With server.tls.*: re-reads the certificate files for new connections (open ones keep
+ * theirs); on error the current ones stay. Cleartext: 0. Any thread. */
+int mr_flight_tls_reload(mr_flight_server_t *s, mr_error_t *err);
 /* Frees the server, after its core has stopped. NULL is a no-op. */
 void mr_flight_free(mr_flight_server_t *s);
 

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "server/flight/flight_internal.h"
+#include "server/tls.h"
 
 #define OUT_HIGH_WATER (4u << 20)      /* queued output per connection before deferring */
 #define STREAM_WINDOW (8 << 20)        /* SETTINGS_INITIAL_WINDOW_SIZE we announce */
@@ -54,6 +55,7 @@ struct mr_flight_server {
     uint16_t port;
     mr_ev_core_t *core;
     mr_ev_listener_t *listener;
+    mr_tls_server_t *tls;         /* NULL: cleartext (h2c) */
 };
 
 static size_t queued(const mr_flight_conn_t *c) { return mr_ev_out_queued(&c->ev); }
@@ -261,13 +263,15 @@ int mr_flight_respond(mr_flight_stream_t *st)
 {
     if (st->responded || st->done)
         return MURR_EINTERNAL;
-    nghttp2_nv nv[2] = {
+    const char *auth = st->resp_authorization;
+    nghttp2_nv nv[3] = {
         {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"authorization", (uint8_t *)auth, 13, auth ? strlen(auth) : 0, NGHTTP2_NV_FLAG_NO_INDEX},
     };
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = data_read_cb};
     st->responded = true;
-    int rv = nghttp2_submit_response(st->conn->h2, st->id, nv, 2, &dp);
+    int rv = nghttp2_submit_response(st->conn->h2, st->id, nv, auth ? 3 : 2, &dp);
     return rv == 0 ? 0 : MURR_EINTERNAL;
 }
 
@@ -426,6 +430,9 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
     } else if (IS("grpc-encoding")) {
         copy_hdr(st->encoding, sizeof(st->encoding), value, valuelen, NULL);
         st->has_encoding = true;
+    } else if (IS("authorization")) {
+        if (st->nauthorization++ == 0)
+            copy_hdr(st->authorization, sizeof(st->authorization), value, valuelen, &st->authorization_too_long);
     } else if (IS("grpc-timeout")) {
         copy_hdr(st->timeout_text, sizeof(st->timeout_text), value, valuelen, NULL);
         st->has_timeout = true;
@@ -792,7 +799,9 @@ static mr_ev_listener_spec_t listener_spec(mr_flight_server_t *s)
                                    .conn_size = sizeof(mr_flight_conn_t),
                                    .proto_arg = s,
                                    .max_connections = s->cfg.grpc.max_connections,
-                                   .idle_timeout_ms = s->cfg.grpc.idle_timeout_ms};
+                                   .idle_timeout_ms = s->cfg.grpc.idle_timeout_ms,
+                                   .transport_new = s->tls ? mr_tls_transport_new : NULL,
+                                   .transport_arg = s->tls};
 }
 
 static mr_flight_server_t *server_new(const mr_config_t *cfg, murr_db *db)
@@ -808,15 +817,17 @@ int mr_flight_listen(mr_ev_core_t *core, const mr_config_t *cfg, murr_db *db, mr
 {
     mr_flight_server_t *s = server_new(cfg, db);
     s->core = core;
+    int rc = mr_tls_server_from_config(cfg, MR_TLS_ALPN_H2, &s->tls, err);
     mr_ev_listener_spec_t spec = listener_spec(s);
-    int rc = mr_ev_core_listen(core, &spec, &s->listener, err);
+    if (rc == 0)
+        rc = mr_ev_core_listen(core, &spec, &s->listener, err);
     if (rc != 0) {
-        mr_free(s);
+        mr_flight_free(s);
         return rc;
     }
     s->port = mr_ev_listener_port(s->listener);
-    MR_INFO("flight", "Flight server on %s:%u: max_message_size %llu bytes, max %u connections, idle timeout %u ms",
-            cfg->grpc.host, s->port, (unsigned long long)cfg->grpc.max_message_size, cfg->grpc.max_connections,
+    MR_INFO("flight", "Flight server (%s) on %s:%u: max_message_size %llu bytes, max %u connections, idle timeout %u ms",
+            s->tls ? "TLS" : "h2c", cfg->grpc.host, s->port, (unsigned long long)cfg->grpc.max_message_size, cfg->grpc.max_connections,
             cfg->grpc.idle_timeout_ms);
     *out = s;
     return 0;
@@ -824,7 +835,18 @@ int mr_flight_listen(mr_ev_core_t *core, const mr_config_t *cfg, murr_db *db, mr
 
 uint16_t mr_flight_port(const mr_flight_server_t *s) { return s->port; }
 
-void mr_flight_free(mr_flight_server_t *s) { mr_free(s); }
+int mr_flight_tls_reload(mr_flight_server_t *s, mr_error_t *err)
+{
+    return s->tls ? mr_tls_server_reload(s->tls, err) : 0;
+}
+
+void mr_flight_free(mr_flight_server_t *s)
+{
+    if (s == NULL)
+        return;
+    mr_tls_server_free(s->tls);
+    mr_free(s);
+}
 
 mr_flight_server_t *mr_flight_new_detached(const mr_config_t *cfg, murr_db *db)
 {

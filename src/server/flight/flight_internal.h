@@ -62,6 +62,9 @@ struct mr_flight_stream {
     bool has_encoding;
     char timeout_text[32];
     bool has_timeout;
+    char authorization[1024];    /* the `authorization` header (Bearer, or Basic in Handshake) */
+    unsigned nauthorization;     /* how many came (more than one is refused) */
+    bool authorization_too_long;
     uint64_t deadline_ns;        /* monotonic; 0 = no deadline */
 
     /* request body */
@@ -74,6 +77,7 @@ struct mr_flight_stream {
 
     /* response */
     bool responded;              /* response HEADERS submitted */
+    const char *resp_authorization; /* Handshake: `authorization` response header (arena), or NULL */
     bool done;                   /* final status decided (trailers submitted or pending) */
     bool closed;                 /* nghttp2 closed the stream */
     bool deadline_hit;
@@ -129,6 +133,21 @@ void mr_flight_fail(mr_flight_stream_t *st, int grpc_code, const char *fmt, ...)
 /* DoPut: hands the decoded batches to the worker (inline in detached mode); on completion
  * mr_flight_rpc_put_done runs on the loop. */
 void mr_flight_submit_job(mr_flight_stream_t *st);
+
+/* ---- access control (flight_auth.c) ---- */
+/* The scopes an RPC needs (server/auth.h); `replace`: a DoPut whose CMD descriptor says
+ * mode replace. */
+unsigned mr_flight_scope_of_rpc(mr_flight_rpc_t rpc, bool replace);
+/* Checks the call's `authorization` header for `need`; false when the call was failed
+ * (UNAUTHENTICATED / PERMISSION_DENIED, counted in murr_auth_failures_total). `what` names
+ * the operation in the message. */
+bool mr_flight_authorize(mr_flight_stream_t *st, unsigned need, const char *what);
+/* Handshake, at its headers: checks the basic (or bearer) credentials and fails the call
+ * with UNAUTHENTICATED at once when they are missing or wrong; valid ones are answered, when
+ * the client half-closes (mr_flight_handshake_end), with the response header
+ * `authorization: Bearer <token>`. No tokens configured: an empty OK. */
+void mr_flight_handshake_begin(mr_flight_stream_t *st);
+void mr_flight_handshake_end(mr_flight_stream_t *st);
 
 /* ---- RPC handlers (flight_rpc.c) ---- */
 mr_flight_rpc_t mr_flight_rpc_of_path(const char *path, size_t len);

@@ -27,6 +27,7 @@
 #include "format/json.h"
 #include "server/fetch.h"
 #include "server/flight/flight.pb-c.h"
+#include "server/auth.h"
 #include "server/flight/flight_codec.h"
 #include "server/flight/flight_internal.h"
 
@@ -73,8 +74,11 @@ static void fail_from(mr_flight_stream_t *st, int murr_rc, const mr_error_t *e)
 void mr_flight_rpc_begin(mr_flight_stream_t *st)
 {
     const char *msg = NULL;
+    /* DoPut: a known token now, its scope (write, or admin for a replace) at the descriptor */
+    unsigned need = st->rpc == MR_FLIGHT_RPC_DO_PUT ? MR_AUTH_ANY : mr_flight_scope_of_rpc(st->rpc, false);
+    if (!mr_flight_authorize(st, need, rpc_name(st->rpc)))
+        return;
     switch (st->rpc) {
-    case MR_FLIGHT_RPC_HANDSHAKE: msg = "handshake not supported"; break;
     case MR_FLIGHT_RPC_POLL_FLIGHT_INFO: msg = "poll_flight_info not supported"; break;
     case MR_FLIGHT_RPC_DO_EXCHANGE: msg = "do_exchange not supported"; break;
     case MR_FLIGHT_RPC_DO_ACTION: msg = "do_action not supported"; break;
@@ -83,6 +87,8 @@ void mr_flight_rpc_begin(mr_flight_stream_t *st)
     }
     if (msg)
         mr_flight_fail(st, MR_GRPC_UNIMPLEMENTED, "%s", msg);
+    if (st->rpc == MR_FLIGHT_RPC_HANDSHAKE)
+        mr_flight_handshake_begin(st);
     if (st->rpc == MR_FLIGHT_RPC_DO_PUT)
         st->db = mr_flight_stream_db(st);
 }
@@ -521,6 +527,9 @@ static bool put_open(mr_flight_stream_t *st, const mr_flight_data_t *fd)
     arrow__flight__protocol__flight_descriptor__free_unpacked(d, NULL);
     if (!ok)
         return false;
+    bool replace = st->put_mode == MURR_WRITE_REPLACE;
+    if (!mr_flight_authorize(st, mr_flight_scope_of_rpc(st->rpc, replace), replace ? "DoPut with mode replace" : "DoPut"))
+        return false;
     murr_schema *s;
     mr_error_t e = {0};
     int rc = murr_describe_table(st->db, st->table, &s, &e);
@@ -679,6 +688,10 @@ void mr_flight_rpc_message(mr_flight_stream_t *st, uint8_t *msg, size_t len)
         put_message(st, msg, len);
         return;
     }
+    if (st->rpc == MR_FLIGHT_RPC_HANDSHAKE) { /* HandshakeRequest payloads: credentials are in the header */
+        mr_free(msg);
+        return;
+    }
     if (st->unary_msg != NULL) {
         mr_free(msg);
         mr_flight_fail(st, MR_GRPC_INTERNAL, "%s takes exactly one request message; received %llu", rpc_name(st->rpc),
@@ -693,6 +706,10 @@ void mr_flight_rpc_end(mr_flight_stream_t *st)
 {
     if (st->rpc == MR_FLIGHT_RPC_DO_PUT) {
         put_end(st);
+        return;
+    }
+    if (st->rpc == MR_FLIGHT_RPC_HANDSHAKE) {
+        mr_flight_handshake_end(st);
         return;
     }
     if (st->unary_msg == NULL) {

@@ -173,3 +173,30 @@ Test(config, keep_versions_from_file_and_env_with_range)
     cr_assert(strstr(text, "  keep_versions: 7\n"), "%s", text);
     free(text);
 }
+
+Test(config, auth_and_tls_keys_bind_from_yaml_and_env)
+{
+    mr_config_t c;
+    mr_config_defaults(&c);
+    mr_error_t err = {0};
+    cr_assert_str_empty(c.auth.tokens_file);
+    const char *y = "server:\n  auth:\n    tokens_file: /etc/murr/tokens\n  tls:\n    cert_file: /c.pem\n"
+                    "    key_file: /k.pem\n";
+    cr_assert_eq(mr_config_load_yaml(&c, y, strlen(y), "t.yaml", &err), 0, "%s", err.message);
+    cr_assert_str_eq(c.auth.tokens_file, "/etc/murr/tokens");
+    cr_assert_str_eq(c.tls.cert_file, "/c.pem");
+    char *envp[] = {"MURR_SERVER_AUTH_TOKENS_FILE=/run/secrets/t", "MURR_SERVER_TLS_CLIENT_CA_FILE=/ca.pem", NULL};
+    cr_assert_eq(mr_config_apply_env(&c, envp, &err), 0, "%s", err.message);
+    cr_assert_str_eq(c.auth.tokens_file, "/run/secrets/t");
+    cr_assert_str_eq(c.tls.client_ca_file, "/ca.pem");
+    cr_assert_eq(mr_config_validate(&c, &err), 0, "%s", err.message);
+    c.tls.key_file[0] = '\0';
+    cr_assert_eq(mr_config_validate(&c, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "cert_file is set, key_file is not"), "%s", err.message);
+    c.tls.cert_file[0] = '\0';
+    cr_assert_eq(mr_config_validate(&c, &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "client_ca_file needs server.tls.cert_file"), "%s", err.message);
+    const char *bad = "server:\n  auth:\n    token_file: x\n";
+    cr_assert_eq(mr_config_load_yaml(&c, bad, strlen(bad), "t.yaml", &err), MURR_EINVAL);
+    cr_assert(strstr(err.message, "t.yaml:3:5: unknown key 'server.auth.token_file'"), "%s", err.message);
+}

@@ -1,0 +1,253 @@
+/* bench_auth.c - the cost of access control on the fetch path (issue 14): two running murr
+ * servers, one without tokens and one with a tokens file (and, with --tls-ca, TLS), the same
+ * table on both, fetches interleaved round by round on one kept-alive connection each (so
+ * machine noise hits both sides alike). Prints p50/p99 per side and the ratio.
+ * bench/auth.sh starts the servers.
+ *
+ * Usage: bench_auth --open-port P --auth-port P --token T [--tls-ca FILE] [--rounds R]
+ *                   [--per-round K] [--keys N] [--rows N]
+ * T must have read, write and admin (it creates and fills the table on the auth server).
+ * T = "-": send no token to either (an A/B of two builds serving without tokens).
+ * --tls-ca: the auth server speaks TLS; its certificate is verified against FILE (OpenSSL
+ * client, TLS 1.3 as negotiated, session kept for the whole run). Both sides go through the
+ * same client code here (one request write, a response read by Content-Length), so the only
+ * difference is the token check and the encryption. */
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "http_client.h"
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* One kept-alive connection, cleartext (ssl NULL) or TLS. */
+typedef struct conn {
+    int fd;
+    SSL *ssl;
+    mr_buf_t in; /* bytes read past the last response */
+} conn_t;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_auth: %s\n", what);
+    ERR_print_errors_fp(stderr);
+    exit(1);
+}
+
+static conn_t conn_open(int port, const char *ca)
+{
+    conn_t c = {.fd = bench_http_connect(port)};
+    mr_buf_init(&c.in);
+    if (ca == NULL)
+        return c;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+        die("cannot load the CA file");
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
+    c.ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL keeps its reference */
+    SSL_set_fd(c.ssl, c.fd);
+    SSL_set1_host(c.ssl, "localhost");
+    if (SSL_connect(c.ssl) != 1)
+        die("TLS handshake failed");
+    return c;
+}
+
+static void conn_write(conn_t *c, const void *p, size_t n)
+{
+    while (n > 0) {
+        size_t w = 0;
+        ssize_t r = 0;
+        if (c->ssl) {
+            if (SSL_write_ex(c->ssl, p, n, &w) != 1)
+                die("SSL_write failed");
+        } else if ((r = write(c->fd, p, n)) <= 0) {
+            die("write failed");
+        } else {
+            w = (size_t)r;
+        }
+        p = (const char *)p + w;
+        n -= w;
+    }
+}
+
+static void conn_fill(conn_t *c)
+{
+    mr_buf_reserve(&c->in, 65536);
+    size_t got = 0;
+    ssize_t r = 0;
+    if (c->ssl) {
+        if (SSL_read_ex(c->ssl, c->in.data + c->in.len, 65536, &got) != 1)
+            die("the server closed the TLS connection");
+    } else if ((r = read(c->fd, c->in.data + c->in.len, 65536)) <= 0) {
+        die("the server closed the connection");
+    } else {
+        got = (size_t)r;
+    }
+    c->in.len += got;
+}
+
+/* One response (Content-Length framed, as murr always answers): returns the status; the
+ * response is left in *resp. */
+static int conn_response(conn_t *c, mr_buf_t *resp)
+{
+    char *end;
+    while ((end = c->in.len ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4) : NULL) == NULL)
+        conn_fill(c);
+    size_t head = (size_t)(end - (char *)c->in.data) + 4;
+    const char *cl = memmem(c->in.data, head, "Content-Length: ", 16);
+    size_t body = cl ? strtoull(cl + 16, NULL, 10) : 0;
+    while (c->in.len < head + body)
+        conn_fill(c);
+    int status = atoi((const char *)c->in.data + 9);
+    resp->len = 0;
+    mr_buf_append(resp, c->in.data, head + body);
+    memmove(c->in.data, c->in.data + head + body, c->in.len - head - body);
+    c->in.len -= head + body;
+    return status;
+}
+
+/* One request with an optional bearer token; returns the status. */
+static int request(conn_t *c, const char *method, const char *path, const char *token, const char *body,
+                   mr_buf_t *resp)
+{
+    mr_buf_t h;
+    mr_buf_init(&h);
+    mr_buf_printf(&h, "%s %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n",
+                  method, path, body ? strlen(body) : 0);
+    if (token)
+        mr_buf_printf(&h, "Authorization: Bearer %s\r\n", token);
+    mr_buf_append_cstr(&h, "\r\n");
+    if (body)
+        mr_buf_append_cstr(&h, body); /* one write: one TLS record for a small request */
+    conn_write(c, h.data, h.len);
+    int st = conn_response(c, resp);
+    mr_buf_deinit(&h);
+    return st;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void setup(conn_t *fd, const char *token, int rows, mr_buf_t *resp)
+{
+    request(fd, "DELETE", "/api/v1/table/bench_auth", token, NULL, resp);
+    const char *schema = "{\"key\":\"id\",\"columns\":{\"id\":{\"dtype\":\"utf8\",\"nullable\":false},"
+                         "\"a\":{\"dtype\":\"float32\"},\"b\":{\"dtype\":\"float32\"},\"c\":{\"dtype\":\"float32\"},"
+                         "\"d\":{\"dtype\":\"float32\"}}}";
+    if (request(fd, "PUT", "/api/v1/table/bench_auth", token, schema, resp) != 201) {
+        fprintf(stderr, "bench_auth: cannot create the table: %.*s\n", (int)resp->len, (const char *)resp->data);
+        exit(1);
+    }
+    mr_buf_t w;
+    mr_buf_init(&w);
+    const char *cols[] = {"a", "b", "c", "d"};
+    mr_buf_append_cstr(&w, "{\"columns\":{\"id\":[");
+    for (int i = 0; i < rows; i++)
+        mr_buf_printf(&w, "%s\"k%d\"", i ? "," : "", i);
+    for (int c = 0; c < 4; c++) {
+        mr_buf_printf(&w, "],\"%s\":[", cols[c]);
+        for (int i = 0; i < rows; i++)
+            mr_buf_printf(&w, "%s%d.5", i ? "," : "", i + c);
+    }
+    mr_buf_append_cstr(&w, "]}}");
+    mr_buf_append(&w, "", 1);
+    if (request(fd, "PUT", "/api/v1/table/bench_auth/write", token, (const char *)w.data, resp) != 200) {
+        fprintf(stderr, "bench_auth: write failed: %.*s\n", (int)resp->len, (const char *)resp->data);
+        exit(1);
+    }
+    mr_buf_deinit(&w);
+}
+
+int main(int argc, char **argv)
+{
+    int open_port = 0, auth_port = 0, rounds = 50, per = 200, keys = 100, rows = 10000;
+    const char *token = NULL, *tls_ca = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *f = argv[i], *v = argv[i + 1];
+        if (!strcmp(f, "--open-port")) open_port = atoi(v);
+        else if (!strcmp(f, "--auth-port")) auth_port = atoi(v);
+        else if (!strcmp(f, "--token")) token = v;
+        else if (!strcmp(f, "--tls-ca")) tls_ca = v;
+        else if (!strcmp(f, "--rounds")) rounds = atoi(v);
+        else if (!strcmp(f, "--per-round")) per = atoi(v);
+        else if (!strcmp(f, "--keys")) keys = atoi(v);
+        else if (!strcmp(f, "--rows")) rows = atoi(v);
+    }
+    if (!open_port || !auth_port || !token || rounds < 1 || per < 1 || keys < 1 || rows < keys) {
+        fprintf(stderr, "usage: bench_auth --open-port P --auth-port P --token T [--tls-ca FILE] [--rounds R] [--per-round K] "
+                        "[--keys N] [--rows N>=keys]\n");
+        return 2;
+    }
+    if (strcmp(token, "-") == 0)
+        token = NULL;
+    mr_buf_t resp;
+    mr_buf_init(&resp);
+    conn_t co = conn_open(open_port, NULL), ca = conn_open(auth_port, tls_ca);
+    conn_t *fo = &co, *fa = &ca;
+    setup(fo, NULL, rows, &resp);
+    setup(fa, token, rows, &resp);
+    mr_buf_t body;
+    mr_buf_init(&body);
+    mr_buf_append_cstr(&body, "{\"columns\":[\"a\",\"b\",\"c\",\"d\"],\"keys\":[");
+    for (int i = 0; i < keys; i++)
+        mr_buf_printf(&body, "%s\"k%d\"", i ? "," : "", (i * 7919) % rows);
+    mr_buf_append_cstr(&body, "]}");
+    mr_buf_append(&body, "", 1);
+    size_t n = (size_t)rounds * (size_t)per;
+    uint64_t *t_open = malloc(n * sizeof(uint64_t)), *t_auth = malloc(n * sizeof(uint64_t));
+    for (int w = 0; w < 200; w++) { /* warm both */
+        request(fo, "POST", "/api/v1/table/bench_auth/fetch", NULL, (const char *)body.data, &resp);
+        request(fa, "POST", "/api/v1/table/bench_auth/fetch", token, (const char *)body.data, &resp);
+    }
+    size_t k = 0;
+    for (int r = 0; r < rounds; r++) {
+        bool auth_first = r & 1; /* alternate which side goes first in a round */
+        for (int side = 0; side < 2; side++) {
+            bool auth = (side == 0) == auth_first;
+            for (int i = 0; i < per; i++) {
+                uint64_t t0 = now_ns();
+                int st = request(auth ? fa : fo, "POST", "/api/v1/table/bench_auth/fetch", auth ? token : NULL,
+                                 (const char *)body.data, &resp);
+                uint64_t dt = now_ns() - t0;
+                if (st != 200) {
+                    fprintf(stderr, "bench_auth: fetch answered %d\n", st);
+                    return 1;
+                }
+                (auth ? t_auth : t_open)[k + (size_t)i] = dt;
+            }
+        }
+        k += (size_t)per;
+    }
+    qsort(t_open, n, sizeof(uint64_t), cmp_u64);
+    qsort(t_auth, n, sizeof(uint64_t), cmp_u64);
+    double o50 = (double)t_open[n / 2] / 1e3, a50 = (double)t_auth[n / 2] / 1e3;
+    double o99 = (double)t_open[n * 99 / 100] / 1e3, a99 = (double)t_auth[n * 99 / 100] / 1e3;
+    printf("| side | fetches | p50 us | p99 us |\n|---|---:|---:|---:|\n");
+    printf("| A: port %d, no token | %zu | %.1f | %.1f |\n", open_port, n, o50, o99);
+    printf("| B: port %d, %s%s | %zu | %.1f | %.1f |\n", auth_port, token ? "bearer token (scope checked)" : "no token",
+           tls_ca ? (ca.ssl ? ", TLS" : "") : "", n, a50, a99);
+    if (ca.ssl)
+        printf("B's TLS: %s, %s\n", SSL_get_version(ca.ssl), SSL_get_cipher_name(ca.ssl));
+    printf("ratio B/A: p50 %.3f, p99 %.3f\n", a50 / o50, a99 / o99);
+    free(t_open);
+    free(t_auth);
+    mr_buf_deinit(&body);
+    mr_buf_deinit(&resp);
+    return 0;
+}
