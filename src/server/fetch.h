@@ -18,6 +18,12 @@
 #include "core/error.h"
 #include "format/json.h"
 
+/* A fetch request (HTTP body, Flight ticket) above this many bytes, about 5,000 JSON keys, is
+ * answered on a worker instead of on the event loop (docs/decisions/0008-event-core.md): the
+ * key count is known only once the request is parsed, its size costs nothing to test and is
+ * proportional to it. */
+#define MR_FETCH_INLINE_MAX (64u << 10)
+
 /* max_keys: server.http.max_fetch_keys; a request for more keys is MURR_ETOOBIG naming
  * both numbers (HTTP 413, gRPC RESOURCE_EXHAUSTED), before any key is decoded or read.
  * Errors: those of the key decoding (mr_json_fetch_keys: MURR_EINVAL, MURR_ESHAPE), a
