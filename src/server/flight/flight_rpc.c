@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/dtype.h"
 #include "core/log.h"
 #include "format/json.h"
@@ -383,12 +384,14 @@ static int get_prepare(mr_flight_stream_t *st, const uint8_t *msg, size_t len, m
         return MR_GRPC_INVALID_ARGUMENT;
     }
     mr_fetch_req_t fr;
+    mr_budget_t budget; /* decision 0009: the ticket is an untrusted body like an HTTP fetch's */
+    mr_budget_init(&budget, st->get_payload_limit, "server.http.max_payload_size");
     int code = 0;
-    int rc = mr_json_parse_fetch(&st->arena, (const char *)t->ticket.data, t->ticket.len, true, &fr, e);
+    int rc = mr_json_parse_fetch(&st->arena, (const char *)t->ticket.data, t->ticket.len, true, &budget, &fr, e);
     char table[MR_TABLE_NAME_MAX + 1];
     if (rc != 0) {
         mr_err_prefix(e, "invalid ticket JSON: ");
-        code = rc == MURR_ENOMEM ? MR_GRPC_RESOURCE_EXHAUSTED : MR_GRPC_INVALID_ARGUMENT;
+        code = rc == MURR_ENOMEM || rc == MURR_ETOOBIG ? MR_GRPC_RESOURCE_EXHAUSTED : MR_GRPC_INVALID_ARGUMENT;
         goto done;
     }
     if (fr.table.len > MR_TABLE_NAME_MAX || murr_table_name_check(fr.table.ptr, fr.table.len, e) != 0 ||
