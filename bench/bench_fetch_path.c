@@ -20,6 +20,7 @@
 #include "bench_common.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/budget.h"
 #include "format/arrow_ipc.h"
 #include "format/json.h"
 #include "keys_workload.h"
@@ -96,7 +97,9 @@ static murr_batch *json_stages(murr_db *db, pcase_t *pc, const mr_buf_t *body, m
     mr_error_t e = {0};
     uint64_t t = bench_now_ns();
     mr_fetch_req_t fr;
-    if (mr_json_parse_fetch(a, (const char *)body->data, body->len, false, &fr, &e) != 0)
+    mr_budget_t budget;
+    mr_budget_init(&budget, UINT64_MAX, "no limit");
+    if (mr_json_parse_fetch(a, (const char *)body->data, body->len, false, &budget, &fr, &e) != 0)
         die("mr_json_parse_fetch", &e);
     d[S_PARSE] = lap(&t);
     murr_schema *s;
@@ -142,8 +145,8 @@ static murr_batch *arrow_stages(murr_db *db, pcase_t *pc, const mr_buf_t *body, 
         die("Arrow request", &e);
     const mr_ipc_schema_t *sch = mr_ipc_reader_schema(r);
     mr_slice_t *names;
-    if (mr_json_parse_string_array(a, sch->meta[0].value, strlen(sch->meta[0].value), "columns", &names, &ncols,
-                                   &e) != 0)
+    if (mr_json_parse_string_array(a, sch->meta[0].value, strlen(sch->meta[0].value), "columns",
+                                   mr_ipc_reader_budget(r), &names, &ncols, &e) != 0)
         die("columns metadata", &e);
     d[S_PARSE] = lap(&t);
     d[S_DESCRIBE] = d[S_KEYS] = 0;
@@ -219,7 +222,9 @@ static uint64_t whole(murr_db *db, const pcase_t *pc, const mr_buf_t *body, mr_a
         rc = mr_fetch_arrow(db, bench_kw_table_name[pc->table], body->data, body->len, UINT64_MAX, UINT64_MAX, a, &out, &e);
     } else {
         mr_fetch_req_t fr;
-        rc = mr_json_parse_fetch(a, (const char *)body->data, body->len, false, &fr, &e);
+        mr_budget_t budget; /* as the server: its default limit */
+        mr_budget_init(&budget, 1ull << 30, "server.http.max_payload_size");
+        rc = mr_json_parse_fetch(a, (const char *)body->data, body->len, false, &budget, &fr, &e);
         rc = rc ? rc : mr_fetch_json(db, bench_kw_table_name[pc->table], &fr, UINT64_MAX, a, &out, &e);
     }
     if (rc != 0)

@@ -7,9 +7,11 @@
  *       in-memory array of the same rows (same random rows, interleaved A/B); memory per
  *       row (segment bytes + key directory, murr_table_stats_get: what the mapped table
  *       holds) for float32 and float16 storage.
- *   bench_vectors wire --murr-port P --murr-pid PID --redis-port P --redis-pid PID [--rows N] [--reads R]
- *       murr over HTTP (Arrow answers) vs Redis MGET of the same vectors as 3 KB blobs
- *       (SET key -> DIM packed float32), interleaved; memory per row = server RSS delta.
+ *   bench_vectors wire --murr-port P --murr-grpc-port P --murr-pid PID --redis-port P --redis-pid PID
+ *                      [--rows N] [--reads R]
+ *       murr over HTTP (Arrow answers) and over Arrow Flight (DoGet, the same JSON keys as a
+ *       ticket; flight_client.h) vs Redis MGET of the same vectors as 3 KB blobs (SET key ->
+ *       DIM packed float32), interleaved read by read; memory per row = server RSS delta.
  *
  * Values: vector element j of row i = ((31 i + j) mod 1000) / 8, exact in float16 too, so
  * both storages answer the same numbers; feature c = i + c/10. Every read checks a value. */
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "flight_client.h"
 #include "http_client.h"
 #include "core/half.h"
 #include "format/arrow_ipc.h"
@@ -195,9 +198,33 @@ static void redis_ok(redisReply *r, const char *what)
     }
 }
 
-static int run_wire(int mport, int mpid, int rport, int rpid)
+/* A Flight DoGet answer: rows counted, the vector of row `check` compared. */
+typedef struct fl_check {
+    bool half;
+    int check;
+    uint64_t check_row;
+    int64_t row;
+} fl_check_t;
+
+static void fl_check_batch(void *arg, const mr_batch_t *b)
+{
+    fl_check_t *k = arg;
+    if (b->num_columns != NFEAT + 1 || b->columns[0].dtype != (k->half ? MURR_LIST_FLOAT16 : MURR_LIST_FLOAT32)) {
+        fprintf(stderr, "murr-flight: answer batch of %d columns, emb %s\n", b->num_columns,
+                murr_dtype_name(b->columns[0].dtype));
+        exit(1);
+    }
+    if (k->check >= k->row && k->check < k->row + b->num_rows)
+        check_vec("murr-flight", k->check_row,
+                  (const uint8_t *)b->columns[0].values + (size_t)(k->check - k->row) * DIM * (k->half ? 2 : 4), k->half);
+    k->row += b->num_rows;
+}
+
+static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
 {
     int fd = bench_http_connect(mport);
+    bench_fl_conn_t fc;
+    bench_fl_connect(&fc, gport);
     redisContext *rc = redisConnect("127.0.0.1", rport);
     if (rc == NULL || rc->err) {
         fprintf(stderr, "redis connect failed\n");
@@ -206,7 +233,8 @@ static int run_wire(int mport, int mpid, int rport, int rpid)
     mr_buf_t resp;
     mr_buf_init(&resp);
     printf("| storage | murr bytes/row (server RSS) | Redis bytes/row (RSS) | murr HTTP Arrow p50 / p99 us | "
-           "Redis MGET p50 / p99 us | Redis / murr (p50) |\n|---|---|---|---|---|---|\n");
+           "murr Flight DoGet p50 / p99 us | Redis MGET p50 / p99 us | Redis / murr HTTP (p50) | "
+           "Redis / murr Flight (p50) |\n|---|---|---|---|---|---|---|---|\n");
     for (int half = 0; half < 2; half++) {
         const char *tname = half ? "v16" : "v32";
         char path[128];
@@ -255,8 +283,11 @@ static int run_wire(int mport, int mpid, int rport, int rpid)
         const char **argv = malloc(sizeof(char *) * (size_t)(g_keys + 1));
         size_t *argl = malloc(sizeof(size_t) * (size_t)(g_keys + 1));
         uint64_t *lm = malloc(sizeof(uint64_t) * (size_t)g_reads), *lr = malloc(sizeof(uint64_t) * (size_t)g_reads);
-        mr_buf_t req;
+        uint64_t *lf = malloc(sizeof(uint64_t) * (size_t)g_reads);
+        mr_buf_t req, ticket, greq;
         mr_buf_init(&req);
+        mr_buf_init(&ticket);
+        mr_buf_init(&greq);
         uint64_t seed = 61;
         for (int r = -g_reads / 10; r < g_reads; r++) {
             gen_keys(&seed, kbuf, krows, kp, kl);
@@ -265,6 +296,10 @@ static int run_wire(int mport, int mpid, int rport, int rpid)
             for (int k = 0; k < g_keys; k++)
                 mr_buf_printf(&req, "%s\"%s\"", k ? "," : "", kp[k]);
             mr_buf_append_cstr(&req, "],\"columns\":[\"emb\",\"f_0\",\"f_1\",\"f_2\",\"f_3\"]}");
+            ticket.len = 0; /* the same request with the table: a DoGet ticket */
+            mr_buf_printf(&ticket, "{\"table\":\"%s\",", tname);
+            mr_buf_append(&ticket, req.data + 1, req.len - 1);
+            bench_fl_ticket(&greq, (const char *)ticket.data, ticket.len);
             char hdr[256];
             int hl = snprintf(hdr, sizeof(hdr), "POST %s/fetch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               "Accept: application/vnd.apache.arrow.stream\r\nContent-Length: %zu\r\n\r\n", path, req.len);
@@ -277,6 +312,14 @@ static int run_wire(int mport, int mpid, int rport, int rpid)
                 return 1;
             }
             uint64_t b = bench_now_ns();
+            bench_fl_call(&fc, "DoGet", greq.data, greq.len);
+            uint64_t f = bench_now_ns();
+            fl_check_t fk = {half, 5, krows[5], 0};
+            if (bench_fl_answer(&fc, "murr-flight DoGet", fl_check_batch, &fk) != g_keys) {
+                fprintf(stderr, "murr-flight: %lld rows in the answer, expected %d\n", (long long)fk.row, g_keys);
+                return 1;
+            }
+            uint64_t f2 = bench_now_ns();
             argv[0] = "MGET";
             argl[0] = 4;
             for (int k = 0; k < g_keys; k++) {
@@ -305,21 +348,26 @@ static int run_wire(int mport, int mpid, int rport, int rpid)
             mr_ipc_reader_free(rd);
             if (r >= 0) {
                 lm[r] = b - a;
-                lr[r] = c - b;
+                lf[r] = f - b;
+                lr[r] = c - f2;
             }
         }
-        double mp50, mp99, rp50, rp99;
+        double mp50, mp99, rp50, rp99, fp50, fp99;
         pcts(lm, &mp50, &mp99);
+        pcts(lf, &fp50, &fp99);
         pcts(lr, &rp50, &rp99);
         char rmem[32] = "(float32 blobs, above)";
         if (load_redis)
             snprintf(rmem, sizeof(rmem), "%.0f", (double)(r1 - r0) / (double)g_rows);
-        printf("| list<%s> dim %d + %d float32 | %.0f | %s | %.0f / %.0f | %.0f / %.0f | %.2fx |\n",
-               half ? "float16" : "float32", DIM, NFEAT, (double)(m1 - m0) / (double)g_rows, rmem, mp50, mp99, rp50,
-               rp99, rp50 / mp50);
+        printf("| list<%s> dim %d + %d float32 | %.0f | %s | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.2fx | %.2fx |\n",
+               half ? "float16" : "float32", DIM, NFEAT, (double)(m1 - m0) / (double)g_rows, rmem, mp50, mp99, fp50,
+               fp99, rp50, rp99, rp50 / mp50, rp50 / fp50);
         mr_buf_deinit(&req);
-        free(kbuf), free(krows), free(kp), free(kl), free(argv), free(argl), free(lm), free(lr);
+        mr_buf_deinit(&ticket);
+        mr_buf_deinit(&greq);
+        free(kbuf), free(krows), free(kp), free(kl), free(argv), free(argl), free(lm), free(lr), free(lf);
     }
+    bench_fl_close(&fc);
     redisFree(rc);
     close(fd);
     return 0;
@@ -328,11 +376,11 @@ static int run_wire(int mport, int mpid, int rport, int rpid)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_vectors engine DIR | wire --murr-port P --murr-pid PID --redis-port P "
+        fprintf(stderr, "usage: bench_vectors engine DIR | wire --murr-port P --murr-grpc-port P --murr-pid PID --redis-port P "
                         "--redis-pid PID [--rows N] [--reads R]\n");
         return 2;
     }
-    int mport = 0, mpid = 0, rport = 0, rpid = 0;
+    int mport = 0, gport = 0, mpid = 0, rport = 0, rpid = 0;
     const char *dir = NULL;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc)
@@ -341,6 +389,8 @@ int main(int argc, char **argv)
             g_reads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--murr-port") == 0 && i + 1 < argc)
             mport = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--murr-grpc-port") == 0 && i + 1 < argc)
+            gport = atoi(argv[++i]);
         else if (strcmp(argv[i], "--murr-pid") == 0 && i + 1 < argc)
             mpid = atoi(argv[++i]);
         else if (strcmp(argv[i], "--redis-port") == 0 && i + 1 < argc)
@@ -352,8 +402,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "engine") == 0 && dir)
         return run_engine(dir);
-    if (strcmp(argv[1], "wire") == 0 && mport && rport)
-        return run_wire(mport, mpid, rport, rpid);
+    if (strcmp(argv[1], "wire") == 0 && mport && gport && rport)
+        return run_wire(mport, gport, mpid, rport, rpid);
     fprintf(stderr, "bench_vectors: bad arguments\n");
     return 2;
 }

@@ -1,288 +1,59 @@
-/* harness_flight.c - murr over Arrow Flight: a minimal blocking gRPC client on libnghttp2's
- * client session API (h2c, one TCP connection with TCP_NODELAY, 1 GiB stream and connection
- * windows). DoPut loads the table in --batch-row streams (first FlightData = descriptor PATH
- * [table] + schema, then record batches of at most 65,536 rows); DoGet reads with a JSON
- * ticket; every answer is decoded with mr_ipc_reader_message and every value checked. */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <nghttp2/nghttp2.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include "format/arrow_ipc.h"
+/* harness_flight.c - murr over Arrow Flight with the benchmarks' Flight client
+ * (flight_client.h). DoPut loads the table in --batch-row streams (first FlightData =
+ * descriptor PATH [table] + schema, then record batches of at most 65,536 rows); DoGet reads
+ * with a JSON ticket; every answer is decoded and every value checked. */
+#include "flight_client.h"
 #include "harness.h"
-#include "server/flight/flight_codec.h"
 
-typedef struct fl_conn {
-    int fd, port;
-    nghttp2_session *h2;
-    bool closed;
-    int grpc_status;            /* -1 = not seen */
-    char grpc_message[256];
-    mr_buf_t in;                /* DATA bytes of the current stream */
-    const uint8_t *body;        /* request body */
-    size_t body_len, body_off;
-} fl_conn_t;
+typedef struct check {
+    const bench_workload_t *w;
+    const uint64_t *krows;
+    int read;
+    int64_t row;
+} check_t;
 
-static ssize_t fl_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
+/* Checks every value of one batch of a DoGet answer against the rows it must hold. */
+static void check_batch(void *arg, const mr_batch_t *b)
 {
-    (void)s, (void)flags;
-    fl_conn_t *c = ud;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = send(c->fd, data + off, len - off, MSG_NOSIGNAL);
-        if (w < 0) {
-            fprintf(stderr, "murr-flight: send to 127.0.0.1:%d failed: %s\n", c->port, strerror(errno));
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
-        off += (size_t)w;
-    }
-    return (ssize_t)len;
-}
-
-static int fl_chunk_cb(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud)
-{
-    (void)s, (void)flags, (void)sid;
-    fl_conn_t *c = ud;
-    mr_buf_append(&c->in, data, len);
-    return 0;
-}
-
-static int fl_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
-                        const uint8_t *value, size_t vl, uint8_t flags, void *ud)
-{
-    (void)s, (void)f, (void)flags;
-    fl_conn_t *c = ud;
-    if (nl == 11 && !memcmp(name, "grpc-status", 11))
-        c->grpc_status = atoi((const char *)value);
-    else if (nl == 12 && !memcmp(name, "grpc-message", 12))
-        snprintf(c->grpc_message, sizeof(c->grpc_message), "%.*s", (int)vl, (const char *)value);
-    return 0;
-}
-
-static int fl_close_cb(nghttp2_session *s, int32_t sid, uint32_t code, void *ud)
-{
-    (void)s, (void)sid;
-    fl_conn_t *c = ud;
-    c->closed = true;
-    if (code != 0 && c->grpc_status < 0) {
-        c->grpc_status = 1000 + (int)code;
-        snprintf(c->grpc_message, sizeof(c->grpc_message), "stream reset with HTTP/2 error code %u", code);
-    }
-    return 0;
-}
-
-static ssize_t fl_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
-                            nghttp2_data_source *src, void *ud)
-{
-    (void)s, (void)sid, (void)src;
-    fl_conn_t *c = ud;
-    size_t n = c->body_len - c->body_off < len ? c->body_len - c->body_off : len;
-    memcpy(buf, c->body + c->body_off, n);
-    c->body_off += n;
-    if (c->body_off == c->body_len)
-        *flags |= NGHTTP2_DATA_FLAG_EOF; /* half-close after the last message */
-    return (ssize_t)n;
-}
-
-static void fl_connect(fl_conn_t *c, int port)
-{
-    memset(c, 0, sizeof(*c));
-    c->port = port;
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        fprintf(stderr, "murr-flight: connect to 127.0.0.1:%d failed: %s\n", port, strerror(errno));
+    check_t *k = arg;
+    const bench_workload_t *w = k->w;
+    if (b->num_columns != w->cols || k->row + b->num_rows > w->keys) {
+        fprintf(stderr, "murr-flight: read %d: batch of %lld rows x %d columns after %lld rows, expected %d x %d\n",
+                k->read, (long long)b->num_rows, b->num_columns, (long long)k->row, w->keys, w->cols);
         exit(1);
     }
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    nghttp2_session_callbacks *cb;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_send_callback(cb, fl_send_cb);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, fl_chunk_cb);
-    nghttp2_session_callbacks_set_on_header_callback(cb, fl_header_cb);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, fl_close_cb);
-    if (nghttp2_session_client_new(&c->h2, cb, c) != 0) {
-        fprintf(stderr, "murr-flight: nghttp2_session_client_new failed\n");
-        exit(1);
-    }
-    nghttp2_session_callbacks_del(cb);
-    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 30},
-                                   {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 1u << 20}};
-    nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 2);
-    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 1 << 30);
-    mr_buf_init(&c->in);
-}
-
-/* One RPC: sends body (complete gRPC messages) and waits until the stream closes. */
-static void fl_call(fl_conn_t *c, const char *method, const uint8_t *body, size_t len)
-{
-    char path[96];
-    int pl = snprintf(path, sizeof(path), "/arrow.flight.protocol.FlightService/%s", method);
-#define NV(n, v, vl) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE}
-    nghttp2_nv hdrs[] = {NV(":method", "POST", 4), NV(":scheme", "http", 4), NV(":path", path, (size_t)pl),
-                         NV(":authority", "127.0.0.1", 9), NV("content-type", "application/grpc", 16),
-                         NV("te", "trailers", 8)};
-#undef NV
-    c->closed = false;
-    c->grpc_status = -1;
-    c->grpc_message[0] = '\0';
-    c->in.len = 0;
-    c->body = body;
-    c->body_len = len;
-    c->body_off = 0;
-    nghttp2_data_provider dp = {.read_callback = fl_read_body};
-    int32_t sid = nghttp2_submit_request(c->h2, NULL, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), &dp, NULL);
-    if (sid < 0) {
-        fprintf(stderr, "murr-flight: %s: nghttp2_submit_request failed: %s\n", method, nghttp2_strerror(sid));
-        exit(1);
-    }
-    static uint8_t rbuf[1 << 18];
-    while (!c->closed) {
-        int rv = nghttp2_session_send(c->h2);
-        if (rv != 0) {
-            fprintf(stderr, "murr-flight: %s: nghttp2_session_send: %s\n", method, nghttp2_strerror(rv));
-            exit(1);
-        }
-        if (c->closed)
-            break;
-        ssize_t r = recv(c->fd, rbuf, sizeof(rbuf), 0);
-        if (r <= 0) {
-            fprintf(stderr, "murr-flight: %s: connection to 127.0.0.1:%d closed (%s) after %zu response bytes\n",
-                    method, c->port, r < 0 ? strerror(errno) : "EOF", c->in.len);
-            exit(1);
-        }
-        ssize_t m = nghttp2_session_mem_recv(c->h2, rbuf, (size_t)r);
-        if (m < 0) {
-            fprintf(stderr, "murr-flight: %s: nghttp2_session_mem_recv: %s\n", method, nghttp2_strerror((int)m));
-            exit(1);
-        }
-    }
-    if (c->grpc_status != 0) {
-        fprintf(stderr, "murr-flight: %s failed: grpc-status %d: %s\n", method, c->grpc_status, c->grpc_message);
-        exit(1);
-    }
-}
-
-static size_t pb_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    do {
-        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    return n;
-}
-
-static void grpc_prefix(uint8_t p[5], size_t len)
-{
-    p[0] = 0;
-    p[1] = (uint8_t)(len >> 24), p[2] = (uint8_t)(len >> 16), p[3] = (uint8_t)(len >> 8), p[4] = (uint8_t)len;
-}
-
-/* Appends one FlightData gRPC message: optional descriptor (PATH [table]), header, body. */
-static void put_flight_data(mr_buf_t *out, const char *table, const mr_ipc_msg_t *m)
-{
-    uint8_t desc[160], tmp[16];
-    size_t dl = 0, tl = table ? strlen(table) : 0;
-    if (table) {
-        desc[dl++] = 0x08, desc[dl++] = 1;  /* type = PATH */
-        desc[dl++] = 0x1a;                  /* path = 3 */
-        dl += pb_varint(desc + dl, tl);
-        memcpy(desc + dl, table, tl);
-        dl += tl;
-    }
-    size_t msg_len = 0;
-    if (table)
-        msg_len += 1 + pb_varint(tmp, dl) + dl;
-    msg_len += 1 + pb_varint(tmp, m->meta_len) + m->meta_len;
-    if (m->body_len > 0)
-        msg_len += 2 + pb_varint(tmp, (uint64_t)m->body_len) + (size_t)m->body_len;
-    uint8_t pre[5];
-    grpc_prefix(pre, msg_len);
-    mr_buf_append(out, pre, 5);
-    if (table) {
-        mr_buf_append(out, "\x0a", 1);
-        mr_buf_append(out, tmp, pb_varint(tmp, dl));
-        mr_buf_append(out, desc, dl);
-    }
-    mr_buf_append(out, "\x12", 1);
-    mr_buf_append(out, tmp, pb_varint(tmp, m->meta_len));
-    mr_buf_append(out, m->meta, m->meta_len);
-    if (m->body_len > 0) {
-        mr_buf_append(out, "\xc2\x3e", 2); /* data_body = 1000 */
-        mr_buf_append(out, tmp, pb_varint(tmp, (uint64_t)m->body_len));
-        for (int i = 0; i < m->body_iovcnt; i++)
-            mr_buf_append(out, m->body[i].iov_base, m->body[i].iov_len);
-    }
-}
-
-/* Decodes a DoGet answer (gRPC messages of FlightData) and checks every value of every row. */
-static void check_answer(const bench_workload_t *w, const fl_conn_t *c, const uint64_t *krows, int read)
-{
-    mr_ipc_reader_t *rd = mr_ipc_reader_new(0, UINT64_MAX, "no limit");
-    mr_error_t e = {0};
-    size_t pos = 0;
-    int64_t row = 0;
-    while (pos < c->in.len) {
-        if (c->in.len - pos < 5) {
-            fprintf(stderr, "murr-flight: read %d: truncated gRPC prefix at byte %zu of %zu\n", read, pos, c->in.len);
-            exit(1);
-        }
-        const uint8_t *p = c->in.data + pos;
-        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
-        if (p[0] != 0 || n > c->in.len - pos - 5) {
-            fprintf(stderr, "murr-flight: read %d: bad gRPC message at byte %zu (flag %u, length %zu of %zu left)\n",
-                    read, pos, p[0], n, c->in.len - pos - 5);
-            exit(1);
-        }
-        mr_flight_data_t fd;
-        mr_batch_t *b = NULL;
-        if (mr_flight_data_decode(p + 5, n, &fd, &e) != 0 ||
-            mr_ipc_reader_message(rd, fd.header.ptr, fd.header.len, fd.body.ptr, fd.body.len, &b, &e) != 0) {
-            fprintf(stderr, "murr-flight: read %d: message at byte %zu: %s\n", read, pos, e.message);
-            exit(1);
-        }
-        pos += 5 + n;
-        if (b == NULL)
-            continue;
-        if (b->num_columns != w->cols || row + b->num_rows > w->keys) {
-            fprintf(stderr, "murr-flight: read %d: batch of %lld rows x %d columns after %lld rows, expected %d x %d\n",
-                    read, (long long)b->num_rows, b->num_columns, (long long)row, w->keys, w->cols);
-            exit(1);
-        }
-        float vals[64];
-        for (int64_t i = 0; i < b->num_rows; i++, row++) {
-            for (int cc = 0; cc < w->cols; cc++) {
-                const mr_column_t *col = &b->columns[cc];
-                if (col->dtype != MURR_FLOAT32 || (col->validity && !mr_bit_get(col->validity, i))) {
-                    fprintf(stderr, "murr-flight: read %d: col_%d of key %llu is null or not float32\n", read, cc,
-                            (unsigned long long)krows[row]);
-                    exit(1);
-                }
-                vals[cc] = ((const float *)col->values)[i];
-            }
-            if (!bench_check_row("murr-flight", krows[row], vals, w->cols))
+    float vals[64];
+    for (int64_t i = 0; i < b->num_rows; i++, k->row++) {
+        for (int cc = 0; cc < w->cols; cc++) {
+            const mr_column_t *col = &b->columns[cc];
+            if (col->dtype != MURR_FLOAT32 || (col->validity && !mr_bit_get(col->validity, i))) {
+                fprintf(stderr, "murr-flight: read %d: col_%d of key %llu is null or not float32\n", k->read, cc,
+                        (unsigned long long)k->krows[k->row]);
                 exit(1);
+            }
+            vals[cc] = ((const float *)col->values)[i];
         }
-        mr_batch_free(b);
+        if (!bench_check_row("murr-flight", k->krows[k->row], vals, w->cols))
+            exit(1);
     }
-    if (row != w->keys) {
-        fprintf(stderr, "murr-flight: read %d: %lld rows in the answer, expected %d\n", read, (long long)row, w->keys);
+}
+
+/* Decodes a DoGet answer and checks every value of every row. */
+static void check_answer(const bench_workload_t *w, const bench_fl_conn_t *c, const uint64_t *krows, int read)
+{
+    check_t k = {w, krows, read, 0};
+    bench_fl_answer(c, "murr-flight DoGet", check_batch, &k);
+    if (k.row != w->keys) {
+        fprintf(stderr, "murr-flight: read %d: %lld rows in the answer, expected %d\n", read, (long long)k.row, w->keys);
         exit(1);
     }
-    mr_ipc_reader_free(rd);
 }
 
 void harness_flight_run(const bench_workload_t *w, int port, int pid, const char *table, const char *table_dir,
                         bench_result_t *res)
 {
-    fl_conn_t c;
-    fl_connect(&c, port);
+    bench_fl_conn_t c;
+    bench_fl_connect(&c, port);
     mr_buf_t req;
     mr_buf_init(&req);
     uint64_t rss0 = bench_rss(pid), load_ns = 0;
@@ -300,7 +71,7 @@ void harness_flight_run(const bench_workload_t *w, int port, int pid, const char
             fprintf(stderr, "murr-flight: encoding the schema of %d columns failed: %s\n", b->num_columns, e.message);
             exit(1);
         }
-        put_flight_data(&req, table, &m);
+        bench_fl_put_flight_data(&req, table, &m);
         for (int64_t r = 0; r < n; r += slice) {
             int64_t k = n - r < slice ? n - r : slice;
             if (mr_ipc_encode_batch(&a, b, r, k, &m, &e) != 0) {
@@ -308,10 +79,10 @@ void harness_flight_run(const bench_workload_t *w, int port, int pid, const char
                         (long long)(first + (uint64_t)(r + k)), e.message);
                 exit(1);
             }
-            put_flight_data(&req, NULL, &m);
+            bench_fl_put_flight_data(&req, NULL, &m);
         }
         uint64_t t0 = bench_now_ns();
-        fl_call(&c, "DoPut", req.data, req.len);
+        bench_fl_call(&c, "DoPut", req.data, req.len);
         load_ns += bench_now_ns() - t0;
         mr_arena_deinit(&a);
         mr_batch_free(b);
@@ -335,29 +106,19 @@ void harness_flight_run(const bench_workload_t *w, int port, int pid, const char
         for (int cc = 0; cc < w->cols; cc++)
             mr_buf_printf(&json, "%s\"col_%d\"", cc ? "," : "", cc);
         mr_buf_append_cstr(&json, "]}");
-        uint8_t tmp[16];
-        size_t vl = pb_varint(tmp, json.len);
-        req.len = 0;
-        uint8_t pre[5];
-        grpc_prefix(pre, 1 + vl + json.len);
-        mr_buf_append(&req, pre, 5);
-        mr_buf_append(&req, "\x0a", 1); /* Ticket.ticket = 1 */
-        mr_buf_append(&req, tmp, vl);
-        mr_buf_append(&req, json.data, json.len);
+        bench_fl_ticket(&req, (const char *)json.data, json.len);
         uint64_t t0 = bench_now_ns();
-        fl_call(&c, "DoGet", req.data, req.len);
+        bench_fl_call(&c, "DoGet", req.data, req.len);
         uint64_t dt = bench_now_ns() - t0;
         if (r >= 0)
             lat[r] = dt;
         check_answer(w, &c, krows, r);
     }
     bench_result_server(res, lat, (size_t)w->reads, pid, rss0, table_dir);
-    nghttp2_session_del(c.h2);
-    close(c.fd);
+    bench_fl_close(&c);
     free(kbuf);
     free(krows);
     free(lat);
     mr_buf_deinit(&json);
     mr_buf_deinit(&req);
-    mr_buf_deinit(&c.in);
 }

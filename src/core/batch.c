@@ -1,5 +1,6 @@
 /* batch.c - columnar batch allocation, builders, validation and conversions. */
 #include "core/batch.h"
+#include "core/budget.h"
 #include "core/alloc.h"
 #include "core/utf8.h"
 
@@ -191,8 +192,23 @@ void mr_bitmap_copy(uint8_t *dst, const uint8_t *src, int64_t src_off, int64_t n
         dst[n >> 3] &= (uint8_t)((1u << (n & 7)) - 1);
 }
 
-/* Column `col` of the concatenation: sizes first, then one copy per part. */
-static int concat_column(const mr_batch_t *const *bs, size_t n, int32_t col, mr_batch_t *out, mr_error_t *err)
+/* What the concatenation allocates for a column of `rows` rows: values (or offsets),
+ * `data_len` bytes of utf8 or variable-list data, validity. */
+static uint64_t concat_bytes(const mr_column_t *c0, int64_t rows, bool validity, int64_t data_len)
+{
+    uint64_t v;
+    if (mr_dtype_is_list(c0->dtype) && c0->dim > 0)
+        v = (uint64_t)rows * (uint64_t)c0->dim * mr_list_elem_width(c0->dtype);
+    else if (mr_dtype_is_list(c0->dtype))
+        v = (uint64_t)(rows + 1) * 4 + (uint64_t)data_len;
+    else
+        v = mr_batch_column_bytes(c0->dtype, rows, false, data_len);
+    return v + (validity ? mr_bitmap_bytes(rows) : 0);
+}
+
+/* Column `col` of the concatenation: sizes first (charged), then one copy per part. */
+static int concat_column(const mr_batch_t *const *bs, size_t n, int32_t col, mr_budget_t *budget, mr_batch_t *out,
+                         mr_error_t *err)
 {
     const mr_column_t *c0 = &bs[0]->columns[col];
     int64_t data_len = 0, nulls = 0;
@@ -207,6 +223,9 @@ static int concat_column(const mr_batch_t *const *bs, size_t n, int32_t col, mr_
     if (offsets && data_len / (int64_t)unit > INT32_MAX)
         return mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld bytes of values in %zu batches exceed the limit of %d "
                           "offsets", c0->name, (long long)data_len, n, INT32_MAX);
+    if (budget != NULL)
+        MR_RETURN_NOT_OK(mr_budget_charge(budget, concat_bytes(c0, out->num_rows, nulls > 0, data_len),
+                                          "the concatenation of the stream's record batches", c0->name, err));
     int arc = list ? mr_batch_list_alloc(out, col, c0->dtype, c0->dim, nulls > 0, data_len / (int64_t)unit)
                    : mr_batch_column_alloc(out, col, c0->dtype, nulls > 0, offsets ? data_len : 0);
     if (arc != 0 || mr_batch_set_name(out, col, c0->name, c0->name_len) != 0)
@@ -245,7 +264,8 @@ static int concat_column(const mr_batch_t *const *bs, size_t n, int32_t col, mr_
     return 0;
 }
 
-int mr_batch_concat(const mr_batch_t *const *batches, size_t n, mr_batch_t **out, mr_error_t *err)
+int mr_batch_concat(const mr_batch_t *const *batches, size_t n, mr_budget_t *budget, mr_batch_t **out,
+                    mr_error_t *err)
 {
     *out = NULL;
     if (n == 0)
@@ -270,7 +290,7 @@ int mr_batch_concat(const mr_batch_t *const *batches, size_t n, mr_batch_t **out
     if (o == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for a batch of %lld rows", (long long)rows);
     for (int32_t c = 0; c < b0->num_columns; c++) {
-        int rc = concat_column(batches, n, c, o, err);
+        int rc = concat_column(batches, n, c, budget, o, err);
         if (rc != 0) {
             mr_batch_free(o);
             return rc;

@@ -45,9 +45,13 @@ int mr_batch_validate(const mr_batch_t *b, mr_error_t *err);
 
 /* Concatenates the rows of n >= 1 batches of one shape (same column count, names and
  * dtypes, as the batches of one Arrow IPC stream) into a new batch that owns copies of
- * every buffer. Nulls are kept. Errors: MURR_EINVAL naming the first column or batch that
- * differs, MURR_ETOOBIG past INT32_MAX bytes of utf8 data in a column, MURR_ENOMEM. */
-int mr_batch_concat(const mr_batch_t *const *batches, size_t n, mr_batch_t **out, mr_error_t *err);
+ * every buffer. Nulls are kept. Each column's buffers are charged to `budget` (may be NULL:
+ * not charged; core/budget.h) before they are allocated. Errors: MURR_EINVAL naming the
+ * first column or batch that differs, MURR_ETOOBIG past INT32_MAX bytes of utf8 data in a
+ * column or over the budget, MURR_ENOMEM. */
+struct mr_budget;
+int mr_batch_concat(const mr_batch_t *const *batches, size_t n, struct mr_budget *budget, mr_batch_t **out,
+                    mr_error_t *err);
 
 /* ---- bitmaps (LSB first) ---- */
 static inline bool mr_bit_get(const uint8_t *bm, int64_t i) { return (bm[i >> 3] >> (i & 7)) & 1; }

@@ -85,8 +85,9 @@ typedef struct mr_ipc_schema {
  * dictionaries together, is charged before it is allocated; over it, MURR_ETOOBIG naming
  * limit_source, the bytes needed and the field). */
 mr_ipc_reader_t *mr_ipc_reader_new(uint64_t max_message, uint64_t payload_limit, const char *limit_source);
-/* The stream's decode budget (limit, bytes charged so far, peak). */
-const struct mr_budget *mr_ipc_reader_budget(const mr_ipc_reader_t *r);
+/* The stream's decode budget (limit, bytes charged so far, peak); what the caller decodes
+ * further from the stream's batches (a concatenation) is charged to it too. */
+struct mr_budget *mr_ipc_reader_budget(mr_ipc_reader_t *r);
 void mr_ipc_reader_free(mr_ipc_reader_t *r);
 /* Appends input bytes (copied as needed). */
 int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_error_t *err);

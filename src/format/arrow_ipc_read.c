@@ -134,7 +134,7 @@ int mr_ipc_reader_feed(mr_ipc_reader_t *r, const uint8_t *data, size_t len, mr_e
 
 const mr_ipc_schema_t *mr_ipc_reader_schema(const mr_ipc_reader_t *r) { return r->have_schema ? &r->schema : NULL; }
 
-const mr_budget_t *mr_ipc_reader_budget(const mr_ipc_reader_t *r) { return &r->budget; }
+mr_budget_t *mr_ipc_reader_budget(mr_ipc_reader_t *r) { return &r->budget; }
 
 /* ---------------------------------------------------------------- schema --------- */
 

@@ -52,22 +52,27 @@ typedef struct mr_fetch_req {
     const struct jnode *keys_json; /* the "keys" value */
     mr_slice_t *columns;
     size_t ncolumns;
+    struct mr_budget *budget; /* the request's decode budget: parse, key slices, key batch */
 } mr_fetch_req_t;
 
 /* Parses {"keys": <array or object>, "columns": [str...]} (want_table: also "table": str,
  * for Flight tickets). Unknown top-level members are ignored. Strings without escapes point
  * into `body`; others are unescaped into the arena (no malloc per key): body and arena must
- * outlive *out. Shape checks that need no schema happen here: an array of keys holds only
+ * outlive *out. The document tree and the key slices are charged to `budget` (core/budget.h,
+ * required; decision 0009) before they are allocated, and *out keeps it for
+ * mr_json_fetch_keys and the fetch: MURR_ETOOBIG over it, naming the limit. Shape checks that need no schema happen here: an array of keys holds only
  * strings or only numbers; an object of keys holds arrays. Errors: MURR_ESYNTAX (malformed
  * JSON, with byte offset), MURR_ESHAPE (missing member, wrong type, a keys array mixing
  * kinds: names the member and index), MURR_EINVAL (a member of a keys object that is not
  * an array: names it). */
-int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_fetch_req_t *out,
-                        mr_error_t *err);
+struct mr_budget;
+int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, struct mr_budget *budget,
+                        mr_fetch_req_t *out, mr_error_t *err);
 
 /* Builds the key batch of a parsed fetch request for a table with `schema`: one column per
  * key column of the table, in schema order, typed by the schema, decoded with the element
  * rules of the JSON write body (integers in range, no fraction; strings for utf8), no nulls.
+ * Each key column is charged to fr->budget before it is allocated (MURR_ETOOBIG over it).
  * The caller frees *out (mr_batch_free). Errors (names column, row, lengths):
  *  - array form: MURR_EINVAL for a compound key (send an object), MURR_ESHAPE for a
  *    non-string key of a utf8 key (the 0.2 answer), MURR_EINVAL for a bad integer;
@@ -76,10 +81,11 @@ int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_t
 int mr_json_fetch_keys(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err);
 
 /* Parses `text` as a JSON array of strings (e.g. the "columns" metadata of an Arrow fetch
- * request) into arena slices; `what` names it in errors ("columns: expected an array of
- * strings, got an object"). Errors: MURR_ESYNTAX, MURR_ESHAPE. */
-int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what, mr_slice_t **out,
-                               size_t *n, mr_error_t *err);
+ * request) into arena slices, charged to `budget` (required); `what` names it in errors
+ * ("columns: expected an array of strings, got an object"). Errors: MURR_ESYNTAX,
+ * MURR_ESHAPE, MURR_ETOOBIG. */
+int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what,
+                               struct mr_budget *budget, mr_slice_t **out, size_t *n, mr_error_t *err);
 
 /* Decodes a columnar write body {"columns":{"<c>":[v...],...}} against the table schema into
  * a batch with one column per schema column (schema order, key included). Per-dtype rules of
@@ -90,7 +96,6 @@ int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, cons
  * a non-nullable column or the key. Extra members are ignored. The document tree and the
  * batch's columns are charged to `budget` (core/budget.h, required) before they are
  * allocated: MURR_ETOOBIG over it, naming the limit and the size needed. */
-struct mr_budget;
 int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema, struct mr_budget *budget,
                         mr_batch_t **out, mr_error_t *err);
 

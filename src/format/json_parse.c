@@ -40,7 +40,7 @@ typedef struct jparser {
     const char *p, *end, *start;
     mr_arena_t *a;
     mr_error_t *err;
-    mr_budget_t *budget;   /* write bodies: the tree is charged to it; NULL: not charged */
+    mr_budget_t *budget;   /* the body's decode budget: the tree is charged to it */
     int depth;
 } jparser_t;
 
@@ -750,10 +750,12 @@ out:
 
 /* ---- fetch requests and tickets ---- */
 
-/* The elements of array v as string slices; `name` names it in messages. */
-static int string_slices(const jnode_t *v, const char *name, mr_arena_t *a, mr_slice_t **out, size_t *n,
-                         mr_error_t *err)
+/* The elements of array v as string slices, charged to budget; `name` names it in messages. */
+static int string_slices(const jnode_t *v, const char *name, mr_arena_t *a, mr_budget_t *budget, mr_slice_t **out,
+                         size_t *n, mr_error_t *err)
 {
+    MR_RETURN_NOT_OK(mr_budget_charge_n(budget, v->n ? v->n : 1, sizeof(mr_slice_t), "the string slices", NULL,
+                                        err));
     mr_slice_t *s = mr_arena_alloc(a, (v->n ? v->n : 1) * sizeof(mr_slice_t));
     if (s == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for %u %s", v->n, name);
@@ -768,14 +770,14 @@ static int string_slices(const jnode_t *v, const char *name, mr_arena_t *a, mr_s
     return 0;
 }
 
-static int string_list(const jnode_t *v, const char *name, mr_arena_t *a, mr_slice_t **out, size_t *n,
-                       mr_error_t *err)
+static int string_list(const jnode_t *v, const char *name, mr_arena_t *a, mr_budget_t *budget, mr_slice_t **out,
+                       size_t *n, mr_error_t *err)
 {
     if (v == NULL)
         return mr_err_set(err, MURR_ESHAPE, "missing field `%s`", name);
     if (v->type != J_ARR)
         return mr_err_set(err, MURR_ESHAPE, "%s: expected an array of strings, got %s", name, kind(v));
-    return string_slices(v, name, a, out, n, err);
+    return string_slices(v, name, a, budget, out, n, err);
 }
 
 static bool all_strings(const jnode_t *v)
@@ -792,7 +794,7 @@ static int keys_array(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_e
 {
     out->nkeys = v->n;
     if (v->n == 0 || v->kids[0].type == J_STR)
-        return string_slices(v, "keys", a, &out->keys, &out->nkeys, err);
+        return string_slices(v, "keys", a, out->budget, &out->keys, &out->nkeys, err);
     if (v->kids[0].type != J_NUM)
         return mr_err_set(err, MURR_ESHAPE, "keys[0]: expected a string or an integer, got %s", kind(&v->kids[0]));
     for (uint32_t i = 1; i < v->n; i++)
@@ -815,17 +817,18 @@ static int keys_object(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_
     out->nkeys = v->n ? v->kids[1].n : 0;
     if (v->n == 1 && all_strings(&v->kids[1])) {
         out->key_name = mr_slice(v->kids[0].s, v->kids[0].n);
-        return string_slices(&v->kids[1], "keys", a, &out->keys, &out->nkeys, err);
+        return string_slices(&v->kids[1], "keys", a, out->budget, &out->keys, &out->nkeys, err);
     }
     return 0;
 }
 
-int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_fetch_req_t *out,
-                        mr_error_t *err)
+int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_budget_t *budget,
+                        mr_fetch_req_t *out, mr_error_t *err)
 {
     memset(out, 0, sizeof(*out));
+    out->budget = budget;
     jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, body, len, NULL, &root, err));
+    MR_RETURN_NOT_OK(parse_document(a, body, len, budget, &root, err));
     if (root.type != J_OBJ)
         return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
     if (want_table) {
@@ -859,11 +862,19 @@ int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_t
         return mr_err_set(err, MURR_ESHAPE, "keys: expected an array of keys or an object of key columns, got %s",
                           kind(keys));
     out->keys_json = keys;
-    return string_list(member(&root, "columns"), "columns", a, &out->columns, &out->ncolumns, err);
+    return string_list(member(&root, "columns"), "columns", a, budget, &out->columns, &out->ncolumns, err);
 }
 
 /* The one key column of the table, from the 0.2 array of keys. */
-static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_batch_t **out, mr_error_t *err)
+/* Charges key column cs of `rows` rows (decoded from arr) before it is allocated. */
+static int charge_key_column(mr_budget_t *budget, const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows,
+                             mr_error_t *err)
+{
+    return mr_budget_charge(budget, column_bytes(arr, cs, rows), "the key column", cs->name, err);
+}
+
+static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_budget_t *budget, mr_batch_t **out,
+                            mr_error_t *err)
 {
     char kl[256];
     int32_t nk = s->num_keys;
@@ -875,6 +886,7 @@ static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_batch_
     for (uint32_t i = 0; cs->dtype == MURR_UTF8 && i < keys->n; i++)
         if (keys->kids[i].type != J_STR)
             return mr_err_set(err, MURR_ESHAPE, "keys[%u]: expected a string, got %s", i, kind(&keys->kids[i]));
+    MR_RETURN_NOT_OK(charge_key_column(budget, keys, cs, keys->n, err));
     mr_batch_t *b = mr_batch_new(1, keys->n);
     if (b == NULL)
         return mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", keys->n);
@@ -887,7 +899,8 @@ static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_batch_
 }
 
 /* The key columns of the table, from the 0.3 object of key arrays. */
-static int fetch_keys_object(const jnode_t *keys, const mr_schema_t *s, mr_batch_t **out, mr_error_t *err)
+static int fetch_keys_object(const jnode_t *keys, const mr_schema_t *s, mr_budget_t *budget, mr_batch_t **out,
+                             mr_error_t *err)
 {
     char kl[256];
     for (uint32_t i = 0; i < keys->n; i++) {
@@ -907,7 +920,7 @@ static int fetch_keys_object(const jnode_t *keys, const mr_schema_t *s, mr_batch
     if (rc == 0 && (b = mr_batch_new(s->num_keys, rows)) == NULL)
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", rows);
     for (int32_t i = 0, col = 0; rc == 0 && i < s->num_columns; i++)
-        if (arrs[i] != NULL)
+        if (arrs[i] != NULL && (rc = charge_key_column(budget, arrs[i], &s->columns[i], rows, err)) == 0)
             rc = decode_column(arrs[i], &s->columns[i], true, b, col++, err);
     mr_free(arrs);
     if (rc != 0)
@@ -922,16 +935,16 @@ int mr_json_fetch_keys(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_b
     *out = NULL;
     const jnode_t *keys = fr->keys_json;
     if (keys != NULL && keys->type == J_ARR)
-        return fetch_keys_array(keys, schema, out, err);
+        return fetch_keys_array(keys, schema, fr->budget, out, err);
     if (keys != NULL && keys->type == J_OBJ)
-        return fetch_keys_object(keys, schema, out, err);
+        return fetch_keys_object(keys, schema, fr->budget, out, err);
     return mr_err_set(err, MURR_EINTERNAL, "mr_json_fetch_keys: the request was not parsed");
 }
 
-int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what, mr_slice_t **out,
-                               size_t *n, mr_error_t *err)
+int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what, mr_budget_t *budget,
+                               mr_slice_t **out, size_t *n, mr_error_t *err)
 {
     jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, text, len, NULL, &root, err));
-    return string_list(&root, what, a, out, n, err);
+    MR_RETURN_NOT_OK(parse_document(a, text, len, budget, &root, err));
+    return string_list(&root, what, a, budget, out, n, err);
 }

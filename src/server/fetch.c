@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "core/budget.h"
 #include "format/arrow_ipc.h"
 
 /* NUL-terminated copies of the requested column names (a NUL inside a name is refused:
@@ -46,6 +47,8 @@ static bool string_keys_fit(const mr_fetch_req_t *fr, const murr_schema *s)
 static int read_strings(murr_db *db, const char *table, const mr_fetch_req_t *fr, const char *const *cols,
                         unsigned flags, mr_arena_t *a, murr_batch **out, mr_error_t *err)
 {
+    MR_RETURN_NOT_OK(mr_budget_charge_n(fr->budget, fr->nkeys + 1, sizeof(char *) + sizeof(size_t),
+                                        "the key pointers", NULL, err));
     const char **keys = mr_arena_alloc(a, (fr->nkeys + 1) * sizeof(char *));
     size_t *lens = mr_arena_alloc(a, (fr->nkeys + 1) * sizeof(size_t));
     if (keys == NULL || lens == NULL)
@@ -92,8 +95,8 @@ int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint
 }
 
 /* The "columns" metadata entry of the request stream, as NUL-terminated names. */
-static int requested_columns(const mr_ipc_schema_t *sch, mr_arena_t *a, const char ***cols, size_t *ncols,
-                             mr_error_t *err)
+static int requested_columns(const mr_ipc_schema_t *sch, mr_arena_t *a, mr_budget_t *budget, const char ***cols,
+                             size_t *ncols, mr_error_t *err)
 {
     const char *text = NULL;
     for (size_t i = 0; i < sch->nmeta; i++)
@@ -103,8 +106,8 @@ static int requested_columns(const mr_ipc_schema_t *sch, mr_arena_t *a, const ch
         return mr_err_set(err, MURR_EINVAL, "Table error: missing 'columns' entry in Arrow schema metadata (%zu other "
                           "entries): set it to a JSON array of the column names to return", sch->nmeta);
     mr_slice_t *names;
-    int rc = mr_json_parse_string_array(a, text, strlen(text), "columns", &names, ncols, err);
-    if (rc == MURR_ENOMEM)
+    int rc = mr_json_parse_string_array(a, text, strlen(text), "columns", budget, &names, ncols, err);
+    if (rc == MURR_ENOMEM || rc == MURR_ETOOBIG)
         return rc;
     if (rc != 0) {
         mr_err_prefix(err, "Table error: invalid 'columns' entry in Arrow schema metadata (expected a JSON array of "
@@ -160,7 +163,7 @@ int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t l
     if (rc == 0 && sch == NULL)
         rc = stream_error(mr_err_set(err, MURR_ECORRUPT, "no schema message"), err);
     if (rc == 0)
-        rc = requested_columns(sch, a, &cols, &ncols, err);
+        rc = requested_columns(sch, a, mr_ipc_reader_budget(r), &cols, &ncols, err);
     if (rc == 0) {
         uint64_t rows = 0;
         for (size_t i = 0; i < n; i++)
@@ -168,11 +171,11 @@ int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t l
         rc = keys_check(rows, max_keys, err);
     }
     /* one batch (the usual request) is read in place; several are joined so that `_idx`
-     * counts positions across the whole stream */
+     * counts positions across the whole stream (the copy is charged to the stream's budget) */
     if (rc == 0 && n == 0)
         rc = empty_key_batch(sch, &keys, err);
     else if (rc == 0 && n > 1)
-        rc = mr_batch_concat((const mr_batch_t *const *)bs, n, &keys, err);
+        rc = mr_batch_concat((const mr_batch_t *const *)bs, n, mr_ipc_reader_budget(r), &keys, err);
     if (rc == 0)
         rc = murr_read_keys(db, table, n == 1 ? bs[0] : keys, cols, ncols, MURR_READ_SPARSE, out, err);
     mr_batch_free(keys);

@@ -18,8 +18,15 @@
 #include "core/error.h"
 #include "format/json.h"
 
+/* A fetch request (HTTP body, Flight ticket) above this many bytes, about 5,000 JSON keys, is
+ * answered on a worker instead of on the event loop (docs/decisions/0008-event-core.md): the
+ * key count is known only once the request is parsed, its size costs nothing to test and is
+ * proportional to it. */
+#define MR_FETCH_INLINE_MAX (64u << 10)
+
 /* max_keys: server.http.max_fetch_keys; a request for more keys is MURR_ETOOBIG naming
  * both numbers (HTTP 413, gRPC RESOURCE_EXHAUSTED), before any key is decoded or read.
+ * The key pointers of the string fast path are charged to fr->budget (MURR_ETOOBIG).
  * Errors: those of the key decoding (mr_json_fetch_keys: MURR_EINVAL, MURR_ESHAPE), a
  * column name with a NUL (MURR_EINVAL), and those of the engine read (MURR_ENOTFOUND for
  * the table, MURR_EINVAL for a bad column). */
@@ -28,6 +35,8 @@ int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint
 
 /* body: the complete request stream, borrowed (zero copy) for the duration of the call;
  * max_message bounds one IPC message and the decode budget of the stream (mr_ipc_reader_new).
+ * The stream's decode budget also pays for the "columns" metadata parse and for joining
+ * several batches (decision 0009).
  * Errors: MURR_ECORRUPT / MURR_EUNSUPPORTED for a bad stream, MURR_ETOOBIG over the budget, MURR_EINVAL for missing or malformed "columns"
  * metadata, then those of murr_read_keys (names, dtypes, nulls of the key columns). */
 int mr_fetch_arrow(murr_db *db, const char *table, const uint8_t *body, size_t len, uint64_t max_message,

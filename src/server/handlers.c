@@ -425,7 +425,9 @@ static fetch_body_t fetch_body_of(const mr_req_t *req)
 static int fetch_json(const mr_server_shared_t *sh, mr_req_t *req, const char *name, murr_batch **b, mr_error_t *e)
 {
     mr_fetch_req_t fr;
-    int rc = mr_json_parse_fetch(&req->arena, (const char *)req->body.data, req->body.len, false, &fr, e);
+    mr_budget_t budget; /* decision 0009: the tree, key slices and key batch of the body */
+    mr_budget_init(&budget, sh->cfg->http.max_payload_size, "server.http.max_payload_size");
+    int rc = mr_json_parse_fetch(&req->arena, (const char *)req->body.data, req->body.len, false, &budget, &fr, e);
     if (rc == MURR_ESYNTAX)
         mr_err_prefix(e, "Failed to parse the request body as JSON: ");
     if (rc == 0)

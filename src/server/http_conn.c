@@ -32,6 +32,7 @@
 #include "core/time.h"
 #include "format/arrow_ipc.h"
 #include "server/evcore.h"
+#include "server/fetch.h"
 #include "server/tls.h"
 #include "server/http_internal.h"
 
@@ -40,8 +41,6 @@
  * has consumed what is buffered (a client pipelining requests it never reads the answers of
  * pins at most this much input, on top of its share of the output budget). */
 #define READ_AHEAD (1u << 20)
-/* A fetch body above this many bytes (about 5,000 JSON keys) is answered on a worker. */
-#define MR_HTTP_FETCH_INLINE_MAX (64u << 10)
 
 /* What one answer's queued ranges point into, freed when its last range is written. */
 typedef struct out_chunk {
@@ -520,7 +519,7 @@ static void dispatch(conn_t *c)
     /* A large fetch (a body-size proxy for its key count, known once the body is in) runs
      * on a worker: a 2.5M-key fetch on the loop stalled every other connection of it for
      * ~80 ms (docs/decisions/0008-event-core.md). */
-    if (route == MR_ROUTE_FETCH && req->body.len > MR_HTTP_FETCH_INLINE_MAX)
+    if (route == MR_ROUTE_FETCH && req->body.len > MR_FETCH_INLINE_MAX)
         offload = true;
     if (offload) {
         job_t *j = mr_xcalloc(1, sizeof(*j));

@@ -77,3 +77,26 @@ def ipc_zstd_bomb(batches=8, rows_per_batch=4 * MiB):
     col = pa.array(np.zeros(rows_per_batch, dtype=np.int64))
     b = pa.record_batch([col, col], names=["id", "v"])
     return ipc_stream([b] * batches, compression="zstd")
+
+
+def json_fetch_bomb(payload, strings=False):
+    """The largest fetch body under `payload` bytes with the most keys: murr 0.3's
+    {"keys": {"id": [0,0,...]}} (2 bytes a key), or with strings=True murr 0.2's
+    {"keys": ["","",...]} (3 bytes a key). Every key costs a parse-tree node, and a typed key
+    or a key slice and pointer: 16-40x the body once parsed."""
+    if strings:
+        head, tail, key = '{"keys":[', '],"columns":["c1"]}', '""'
+    else:
+        head, tail, key = '{"keys":{"id":[', ']},"columns":["v"]}', "0"
+    n = (payload - len(head) - len(tail)) // (len(key) + 1)
+    return head + ",".join([key] * n) + tail
+
+
+def ipc_fetch_keys(batches, rows_per_batch, compression="zstd"):
+    """An Arrow IPC fetch request (murr 0.3): `batches` record batches of `rows_per_batch` int64
+    key zeros (`id`), asking for column v. Several batches of one stream are joined into one
+    key batch before the read (a copy of all of them)."""
+    col = pa.array(np.zeros(rows_per_batch, dtype=np.int64))
+    schema = pa.schema([("id", pa.int64())], metadata={"columns": '["v"]'})
+    b = pa.record_batch([col], schema=schema)
+    return ipc_stream([b] * batches, schema=schema, compression=compression)

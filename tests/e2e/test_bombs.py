@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from bombs import (ARROW, INT_SCHEMA, PARQUET, MiB, ipc_dictionary_bomb, ipc_stream, ipc_zstd_bomb,
-                   parquet_dictionary_bomb, reset_peak, string_table_schema, vm_hwm)
+from bombs import (ARROW, INT_SCHEMA, PARQUET, MiB, ipc_dictionary_bomb, ipc_fetch_keys, ipc_stream, ipc_zstd_bomb,
+                   json_fetch_bomb, parquet_dictionary_bomb, reset_peak, string_table_schema, vm_hwm)
 
 PAYLOAD = 16 * MiB          # server.http.max_payload_size for these servers
 # body + decoded <= 2 x PAYLOAD by the budget; the margin covers allocator slack, the
@@ -172,3 +172,68 @@ def test_json_write_tree_is_budgeted(small):
     assert r.status_code == 200, r.text
     got = requests.post(f"{small.url}/api/v1/table/n/fetch", json={"keys": {"id": [9999]}, "columns": ["v"]}).json()
     assert got == {"columns": {"_idx": [0], "v": [69993]}}
+
+
+def fetch(srv, name, body, ctype="application/json"):
+    return requests.post(f"{srv.url}/api/v1/table/{name}/fetch", data=body,
+                         headers={"Content-Type": ctype, "Accept": ARROW})
+
+
+def test_json_fetch_bodies_are_budgeted(small):
+    """A fetch body of 16 MiB of keys (8M integer keys of 2 bytes, 5.6M empty strings of 3)
+    decodes into a parse tree, key slices and a key batch of 16-40x its size: refused by the
+    body's decode budget (main 4b64da7, debug, same limits: +722 / +573 MiB peak, answered 200).
+    A fetch of 100,000 keys is answered."""
+    put_table(small, "n", INT_SCHEMA)
+    put_table(small, "s", string_table_schema(2))
+    for table, strings in (("n", False), ("s", True)):
+        body = json_fetch_bomb(PAYLOAD - 1024, strings=strings)
+        r, grown = rise(small, lambda: fetch(small, table, body))
+        assert_budget_413(r, "the JSON document tree")
+        assert grown < BOUND, f"peak RSS grew by {grown / MiB:.0f} MiB"
+    rows = 100_000
+    assert write(small, "n", json.dumps({"columns": {"id": list(range(rows)), "v": [i * 3 for i in range(rows)]}}),
+                 "application/json").status_code == 200
+    r = requests.post(f"{small.url}/api/v1/table/n/fetch", json={"keys": {"id": list(range(rows - 1, -1, -1))},
+                                                                 "columns": ["v"]})
+    assert r.status_code == 200, r.text[:300]
+    v = r.json()["columns"]["v"]
+    assert len(v) == rows and v[0] == (rows - 1) * 3 and v[-1] == 0
+
+
+def test_flight_ticket_bomb_is_resource_exhausted(small):
+    """The same 16 MiB of keys as a DoGet ticket (decoded on a worker): RESOURCE_EXHAUSTED
+    naming the decode budget (main 4b64da7, debug: +718 MiB peak, then answered)."""
+    put_table(small, "n", INT_SCHEMA)
+    body = json_fetch_bomb(PAYLOAD - 1024)
+    ticket = fl.Ticket(('{"table":"n",' + body[1:]).encode())
+    client = fl.FlightClient(f"grpc://127.0.0.1:{small.grpc_port}")
+    before = reset_peak(small.proc.pid)
+    with pytest.raises((fl.FlightError, pa.ArrowInvalid)) as ei:
+        client.do_get(ticket).read_all()
+    msg = str(ei.value)
+    assert "resource exhausted" in msg.lower(), msg
+    assert "decode budget exceeded" in msg and "the JSON document tree" in msg and f"limit of {PAYLOAD} bytes" in msg, msg
+    assert vm_hwm(small.proc.pid) - before < BOUND
+    client.close()
+
+
+def test_arrow_fetch_batches_joined_are_budgeted(small):
+    """Two zstd batches of 5 MiB of keys each fit the 16 MiB budget decoded (10 MiB), but joined
+    into one key batch they need 10 MiB more: 413 naming the join (main 4b64da7 copied without
+    counting: +25 MiB, answered). Three small batches are joined and answered, `_idx` across the stream."""
+    put_table(small, "n", INT_SCHEMA)
+    body = ipc_fetch_keys(2, 5 * MiB // 8)
+    assert len(body) < 64 * 1024
+    r, grown = rise(small, lambda: fetch(small, "n", body, ARROW))
+    assert_budget_413(r, "the concatenation of the stream's record batches")
+    assert "column 'id'" in r.json()["error"]
+    assert grown < BOUND, f"peak RSS grew by {grown / MiB:.0f} MiB"
+    assert write(small, "n", json.dumps({"columns": {"id": [0, 1, 2], "v": [7, 8, 9]}}),
+                 "application/json").status_code == 200
+    schema = pa.schema([("id", pa.int64())], metadata={"columns": '["v"]'})
+    parts = [pa.record_batch([pa.array(k, pa.int64())], schema=schema) for k in ([2, 5], [0], [1, 9])]
+    r = fetch(small, "n", ipc_stream(parts, schema=schema), ARROW)
+    assert r.status_code == 200, r.text[:300]
+    t = pa.ipc.open_stream(r.content).read_all()
+    assert t.column("_idx").to_pylist() == [0, 2, 3] and t.column("v").to_pylist() == [9, 7, 8]

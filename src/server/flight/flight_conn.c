@@ -1,6 +1,7 @@
 /*
  * flight_conn.c - the Flight protocol module on the event core (evcore.h): h2c connections
- * driven by nghttp2 server sessions, gRPC streams on top; DoPut commits run as core jobs.
+ * driven by nghttp2 server sessions, gRPC streams on top; DoPut commits and large DoGets run
+ * as core jobs.
  * The core owns accepting, the connection table, the cap and idle timeout, the output
  * queue and its writes, the workers and the drain.
  *
@@ -697,19 +698,19 @@ static bool is_quiet(mr_ev_conn_t *ev)
     return c->streams == NULL && queued(c) == 0;
 }
 
-/* --------------------------------------------------------------- DoPut jobs ---- */
+/* ------------------------------------------------------- jobs (DoPut, DoGet) ---- */
 
-static void put_job_run(mr_ev_job_t *j)
+static void stream_job_run(mr_ev_job_t *j)
 {
     mr_flight_stream_t *st = (mr_flight_stream_t *)((char *)j - offsetof(mr_flight_stream_t, job));
-    mr_flight_rpc_put_run(st);
+    mr_flight_rpc_job_run(st);
 }
 
 void mr_flight_submit_job(mr_flight_stream_t *st)
 {
     st->job_pending = true;
     st->refs++; /* the job's: dropped in on_job_done */
-    st->job.run = put_job_run;
+    st->job.run = stream_job_run;
     mr_ev_submit(&st->conn->ev, &st->job);
 }
 
@@ -722,7 +723,7 @@ static void on_job_done(mr_ev_conn_t *ev, mr_ev_job_t *j)
         stream_unref(st);
         return;
     }
-    mr_flight_rpc_put_done(st);
+    mr_flight_rpc_job_done(st);
     stream_unref(st);
     if (!conn_flush(c))
         c->dead = true;

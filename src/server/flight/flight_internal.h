@@ -5,9 +5,11 @@
  * A stream's response is produced message by message into st->out (iovecs that point into
  * the stream's arena or its DoGet batch); the nghttp2 data provider hands those bytes to
  * the output queue without copying (NGHTTP2_DATA_FLAG_NO_COPY). A stream is freed when
- * nghttp2 has closed it, no queued output points into it and no DoPut job holds it
- * (st->refs). Everything here runs on the loop thread, except the DoPut job fields marked
- * (worker).
+ * nghttp2 has closed it, no queued output points into it and no job holds it (st->refs).
+ * Everything here runs on the loop thread, except the job fields marked (worker). While a
+ * job runs (job_pending) the worker owns the stream's arena and its DoGet/DoPut fields; the
+ * loop touches only the response state (a deadline or a cancel may end the call meanwhile:
+ * the job's result is then dropped).
  */
 #ifndef MR_SERVER_FLIGHT_INTERNAL_H
 #define MR_SERVER_FLIGHT_INTERNAL_H
@@ -96,13 +98,15 @@ struct mr_flight_stream {
     bool gen_more;
 
     /* DoGet */
+    uint64_t get_max_keys;       /* server.http.max_fetch_keys, read on the loop for the worker */
+    uint64_t get_payload_limit;  /* server.http.max_payload_size: the ticket's decode budget */
     mr_batch_t *get_batch;
     mr_ipc_field_t *get_fields;
     int64_t get_row;
     bool get_schema_sent;
 
     /* DoPut */
-    murr_db *db;                 /* (worker reads) the connection may be gone by then */
+    murr_db *db;                 /* DoPut, DoGet: (worker reads) the connection may be gone by then */
     char table[MR_TABLE_NAME_MAX + 1];
     bool have_table;
     unsigned put_mode;           /* MURR_WRITE_UPSERT, or MURR_WRITE_REPLACE from a CMD descriptor */
@@ -114,8 +118,9 @@ struct mr_flight_stream {
     bool job_pending;
     atomic_bool cancelled;       /* (worker reads) the client went away: abort */
     int job_rc;                  /* (worker writes) */
+    int job_code;                /* (worker writes) the gRPC code of a failed job; 0: by job_rc */
     mr_error_t job_err;          /* (worker writes) */
-    mr_ev_job_t job;             /* the DoPut commit on a worker (the stream holds a ref) */
+    mr_ev_job_t job;             /* the DoPut commit or a large DoGet on a worker (holds a ref) */
 };
 
 /* ---- connection layer (flight_conn.c) for the RPC handlers ---- */
@@ -130,8 +135,8 @@ int mr_flight_respond(mr_flight_stream_t *st);
 /* Ends the call with a status: trailers-only when nothing was sent yet, otherwise the
  * trailers follow the message in flight. Formats grpc-message. */
 void mr_flight_fail(mr_flight_stream_t *st, int grpc_code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* DoPut: hands the decoded batches to the worker (inline in detached mode); on completion
- * mr_flight_rpc_put_done runs on the loop. */
+/* Hands the stream's RPC to a worker (inline in detached mode): mr_flight_rpc_job_run runs
+ * there, then mr_flight_rpc_job_done on the loop (unless the stream closed meanwhile). */
 void mr_flight_submit_job(mr_flight_stream_t *st);
 
 /* ---- access control (flight_auth.c) ---- */
@@ -157,10 +162,12 @@ void mr_flight_rpc_begin(mr_flight_stream_t *st);
 void mr_flight_rpc_message(mr_flight_stream_t *st, uint8_t *msg, size_t len);
 /* The client half-closed the stream at a message boundary. */
 void mr_flight_rpc_end(mr_flight_stream_t *st);
-/* Worker side of DoPut: begin (in put_mode)/append/commit (or abort). Sets job_rc/job_err. */
-void mr_flight_rpc_put_run(mr_flight_stream_t *st);
-/* Loop side: answer the DoPut (PutResult + OK, or the error). */
-void mr_flight_rpc_put_done(mr_flight_stream_t *st);
+/* Worker side of a job. DoPut: begin (in put_mode)/append/commit (or abort). DoGet: decode
+ * the ticket and read the keys into get_batch. Sets job_rc/job_err (and job_code). */
+void mr_flight_rpc_job_run(mr_flight_stream_t *st);
+/* Loop side: answer the call (DoPut: PutResult + OK; DoGet: the answer's messages), or the
+ * error. Nothing when the call already ended (deadline). */
+void mr_flight_rpc_job_done(mr_flight_stream_t *st);
 /* Frees the RPC state of a stream (batches, reader, request message). */
 void mr_flight_rpc_release(mr_flight_stream_t *st);
 

@@ -4,7 +4,8 @@
  * ../shared/spec/murr-0.2.1-reference.md section 4, plus DoPut (CONTRACT.md, "Add").
  *
  *  - DoGet: JSON ticket {"table","keys","columns"} with HTTP fetch semantics (server/fetch.c:
- *    0.2 array of keys -> dense answer, 0.3 object of key columns -> sparse); a schema
+ *    0.2 array of keys -> dense answer, 0.3 object of key columns -> sparse), decoded and
+ *    read on a worker when the ticket is over MR_FETCH_INLINE_MAX bytes; a schema
  *    message, then record batches of about MR_FLIGHT_TARGET_MESSAGE bytes each, encoded
  *    lazily as the previous one leaves (slices start at multiples of 8 rows so bitmaps are
  *    sent from the batch itself, not copied).
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/dtype.h"
 #include "core/log.h"
 #include "format/json.h"
@@ -377,50 +379,82 @@ static int get_next(mr_flight_stream_t *st, bool *more, mr_error_t *err)
     return out_ipc(st, &m, err);
 }
 
-static void rpc_do_get(mr_flight_stream_t *st, const uint8_t *msg, size_t len)
+/* The ticket's fetch, decoded, checked and read into get_batch / get_fields. Runs on the loop
+ * for a small ticket and on a worker for a large one, so it touches only the stream's request
+ * fields and arena (db and limits were copied for it). 0, or the gRPC code with e set. */
+static int get_prepare(mr_flight_stream_t *st, const uint8_t *msg, size_t len, mr_error_t *e)
 {
     Arrow__Flight__Protocol__Ticket *t = arrow__flight__protocol__ticket__unpack(NULL, len, msg);
     if (t == NULL) {
-        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "DoGet: cannot decode the Ticket (%zu bytes of protobuf)", len);
-        return;
+        mr_err_set(e, MURR_EINVAL, "DoGet: cannot decode the Ticket (%zu bytes of protobuf)", len);
+        return MR_GRPC_INVALID_ARGUMENT;
     }
     mr_fetch_req_t fr;
-    mr_error_t e = {0};
-    int rc = mr_json_parse_fetch(&st->arena, (const char *)t->ticket.data, t->ticket.len, true, &fr, &e);
+    mr_budget_t budget; /* decision 0009: the ticket is an untrusted body like an HTTP fetch's */
+    mr_budget_init(&budget, st->get_payload_limit, "server.http.max_payload_size");
+    int code = 0;
+    int rc = mr_json_parse_fetch(&st->arena, (const char *)t->ticket.data, t->ticket.len, true, &budget, &fr, e);
     char table[MR_TABLE_NAME_MAX + 1];
     if (rc != 0) {
-        mr_flight_fail(st, rc == MURR_ENOMEM ? MR_GRPC_RESOURCE_EXHAUSTED : MR_GRPC_INVALID_ARGUMENT,
-                       "invalid ticket JSON: %s", e.message);
+        mr_err_prefix(e, "invalid ticket JSON: ");
+        code = rc == MURR_ENOMEM || rc == MURR_ETOOBIG ? MR_GRPC_RESOURCE_EXHAUSTED : MR_GRPC_INVALID_ARGUMENT;
         goto done;
     }
-    if (fr.table.len > MR_TABLE_NAME_MAX || murr_table_name_check(fr.table.ptr, fr.table.len, &e) != 0 ||
+    if (fr.table.len > MR_TABLE_NAME_MAX || murr_table_name_check(fr.table.ptr, fr.table.len, e) != 0 ||
         memchr(fr.table.ptr, 0, fr.table.len)) {
-        if (fr.table.len > MR_TABLE_NAME_MAX || e.code == 0)
-            murr_table_name_check("", 0, &e);
-        mr_flight_fail(st, MR_GRPC_INVALID_ARGUMENT, "%s", e.message);
+        if (fr.table.len > MR_TABLE_NAME_MAX || e->code == 0)
+            murr_table_name_check("", 0, e);
+        code = MR_GRPC_INVALID_ARGUMENT;
         goto done;
     }
     memcpy(table, fr.table.ptr, fr.table.len);
     table[fr.table.len] = '\0';
     murr_batch *b;
-    rc = mr_fetch_json(mr_flight_stream_db(st), table, &fr, mr_flight_stream_cfg(st)->http.max_fetch_keys, &st->arena,
-                       &b, &e);
-    if (rc != 0) {
-        fail_from(st, rc, &e);
+    if ((rc = mr_fetch_json(st->db, table, &fr, st->get_max_keys, &st->arena, &b, e)) != 0) {
+        code = mr_grpc_code_of(rc);
         goto done;
     }
     st->get_batch = b;
     st->get_fields = mr_ipc_fields_of_batch(&st->arena, b);
     if (st->get_fields == NULL) {
-        mr_flight_fail(st, MR_GRPC_RESOURCE_EXHAUSTED, "out of memory for the schema of %d columns", b->num_columns);
-        goto done;
+        mr_err_set(e, MURR_ENOMEM, "out of memory for the schema of %d columns", b->num_columns);
+        code = MR_GRPC_RESOURCE_EXHAUSTED;
+    }
+done:
+    arrow__flight__protocol__ticket__free_unpacked(t, NULL);
+    return code;
+}
+
+/* Loop side: the answer (schema, then the batch in slices, encoded as the previous leaves)
+ * or the failure of get_prepare. */
+static void get_answer(mr_flight_stream_t *st, int code, const mr_error_t *e)
+{
+    if (code != 0) {
+        mr_flight_fail(st, code, "%s", e->message);
+        return;
     }
     st->next_msg = get_next;
     st->gen_more = true;
     if (mr_flight_respond(st) != 0)
         mr_flight_fail(st, MR_GRPC_INTERNAL, "cannot submit the response");
-done:
-    arrow__flight__protocol__ticket__free_unpacked(t, NULL);
+}
+
+/* A ticket above MR_FETCH_INLINE_MAX bytes (the HTTP fetch body threshold: about 5,000 JSON
+ * keys) is decoded and read on a worker: a 2.5M-key DoGet on the loop stalled every other
+ * connection of that loop for the whole fetch (docs/decisions/0008-event-core.md). */
+static void rpc_do_get(mr_flight_stream_t *st)
+{
+    const mr_config_t *cfg = mr_flight_stream_cfg(st);
+    st->db = mr_flight_stream_db(st);
+    st->get_max_keys = cfg->http.max_fetch_keys;
+    st->get_payload_limit = cfg->http.max_payload_size;
+    if (st->unary_len > MR_FETCH_INLINE_MAX) {
+        mr_flight_submit_job(st); /* the ticket (unary_msg) stays with the stream until then */
+        return;
+    }
+    mr_error_t e = {0};
+    int code = get_prepare(st, st->unary_msg, st->unary_len, &e);
+    get_answer(st, code, &e);
 }
 
 /* ---- DoPut ---- */
@@ -639,7 +673,7 @@ static void put_end(mr_flight_stream_t *st)
     mr_flight_submit_job(st); /* a replace of no batches empties the table: a new version */
 }
 
-void mr_flight_rpc_put_run(mr_flight_stream_t *st)
+static void put_run(mr_flight_stream_t *st)
 {
     murr_writer *w = NULL;
     mr_error_t e = {0};
@@ -666,14 +700,30 @@ void mr_flight_rpc_put_run(mr_flight_stream_t *st)
     st->job_err = e;
 }
 
-void mr_flight_rpc_put_done(mr_flight_stream_t *st)
+void mr_flight_rpc_job_run(mr_flight_stream_t *st)
+{
+    if (st->rpc == MR_FLIGHT_RPC_DO_GET) {
+        mr_error_t e = {0};
+        st->job_code = get_prepare(st, st->unary_msg, st->unary_len, &e);
+        st->job_err = e;
+        return;
+    }
+    put_run(st);
+}
+
+void mr_flight_rpc_job_done(mr_flight_stream_t *st)
 {
     if (st->done)
         return;
-    if (st->job_rc != 0)
+    if (st->rpc == MR_FLIGHT_RPC_DO_GET) {
+        mr_free(st->unary_msg); /* the ticket: its keys are in get_batch now */
+        st->unary_msg = NULL;
+        get_answer(st, st->job_code, &st->job_err);
+    } else if (st->job_rc != 0) {
         fail_from(st, st->job_rc, &st->job_err);
-    else
+    } else {
         put_answer(st);
+    }
 }
 
 /* ---- dispatch ---- */
@@ -720,11 +770,13 @@ void mr_flight_rpc_end(mr_flight_stream_t *st)
     case MR_FLIGHT_RPC_GET_FLIGHT_INFO:
     case MR_FLIGHT_RPC_GET_SCHEMA: rpc_describe(st, st->unary_msg, st->unary_len); break;
     case MR_FLIGHT_RPC_LIST_FLIGHTS: rpc_list_flights(st, st->unary_msg, st->unary_len); break;
-    case MR_FLIGHT_RPC_DO_GET: rpc_do_get(st, st->unary_msg, st->unary_len); break;
+    case MR_FLIGHT_RPC_DO_GET: rpc_do_get(st); break;
     default: mr_flight_fail(st, MR_GRPC_UNIMPLEMENTED, "%s not supported", rpc_name(st->rpc)); break;
     }
-    mr_free(st->unary_msg);
-    st->unary_msg = NULL;
+    if (!st->job_pending) { /* a DoGet job still reads it */
+        mr_free(st->unary_msg);
+        st->unary_msg = NULL;
+    }
 }
 
 void mr_flight_rpc_release(mr_flight_stream_t *st)

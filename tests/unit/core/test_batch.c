@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "core/batch.h"
+#include "core/budget.h"
 
 static mr_batch_t *one_col(murr_dtype t, mr_colbuilder_t *cb)
 {
@@ -195,13 +196,36 @@ static mr_batch_t *three_cols(int rows, int base, bool with_null)
     return b;
 }
 
+Test(batch, concat_charges_every_column_to_the_budget)
+{
+    mr_batch_t *parts[3] = {three_cols(5, 0, false), three_cols(0, 5, false), three_cols(11, 5, true)};
+    /* 16 rows: utf8 17 x 4 offsets + 36 bytes ("s0".."s15" without the null s6) + 2 validity;
+     * int64 16 x 8; bool 2 */
+    const uint64_t need = 68 + 36 + 2 + 128 + 2;
+    mr_budget_t b;
+    mr_budget_init(&b, 1000, "test.limit");
+    mr_batch_t *out;
+    mr_error_t e = {0};
+    cr_assert_eq(mr_batch_concat((const mr_batch_t *const *)parts, 3, &b, &out, &e), 0, "%s", e.message);
+    cr_assert_eq(b.used, need);
+    mr_batch_free(out);
+    /* one byte short: the last column (the bool 'b'... named by three_cols) is refused */
+    mr_budget_init(&b, need - 1, "test.limit");
+    cr_assert_eq(mr_batch_concat((const mr_batch_t *const *)parts, 3, &b, &out, &e), MURR_ETOOBIG);
+    cr_assert_null(out);
+    cr_assert(strstr(e.message, "the concatenation of the stream's record batches") != NULL, "%s", e.message);
+    cr_assert(strstr(e.message, "test.limit") != NULL, "%s", e.message);
+    for (int i = 0; i < 3; i++)
+        mr_batch_free(parts[i]);
+}
+
 Test(batch, concat_keeps_values_nulls_and_names)
 {
     /* 5 + 0 + 11 rows: bit positions of the later parts are not byte aligned */
     mr_batch_t *parts[3] = {three_cols(5, 0, false), three_cols(0, 5, false), three_cols(11, 5, true)};
     mr_batch_t *out;
     mr_error_t e = {0};
-    cr_assert_eq(mr_batch_concat((const mr_batch_t *const *)parts, 3, &out, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_batch_concat((const mr_batch_t *const *)parts, 3, NULL, &out, &e), 0, "%s", e.message);
     cr_assert_eq(mr_batch_validate(out, &e), 0, "%s", e.message);
     cr_assert_eq(out->num_rows, 16);
     cr_assert_str_eq(out->columns[1].name, "n");
@@ -226,7 +250,7 @@ Test(batch, concat_keeps_values_nulls_and_names)
         mr_batch_set_name(other, c, parts[0]->columns[c].name, 1);
     }
     const mr_batch_t *mixed[2] = {parts[0], other};
-    cr_assert_eq(mr_batch_concat(mixed, 2, &out, &e), MURR_EINVAL);
+    cr_assert_eq(mr_batch_concat(mixed, 2, NULL, &out, &e), MURR_EINVAL);
     cr_assert_str_eq(e.message, "batch 1: column 1 is 'n' (int32), in batch 0 it is 'n' (int64)");
     cr_assert_null(out);
     mr_batch_free(other);

@@ -312,7 +312,7 @@ Test(json_fetch, parses_and_refuses_with_offsets)
     mr_error_t e = {0};
     const char *ok = " {\"extra\":[{\"x\":[1,2.5e3,null,true]}],\"keys\":[\"a\",\"\\u00e9\\ud83d\\ude00\",\"\"],"
                      "\"columns\":[\"score\"]} ";
-    cr_assert_eq(mr_json_parse_fetch(&a, ok, strlen(ok), false, &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, ok, strlen(ok), false, unlimited(), &r, &e), 0, "%s", e.message);
     cr_assert_eq(r.nkeys, 3);
     cr_assert(mr_slice_eq_cstr(r.keys[0], "a"));
     cr_assert(mr_slice_eq_cstr(r.keys[1], "\xc3\xa9\xf0\x9f\x98\x80"));
@@ -339,21 +339,21 @@ Test(json_fetch, parses_and_refuses_with_offsets)
         {"", MURR_ESYNTAX, "expected a value at byte 0"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = mr_json_parse_fetch(&a, bad[i].body, strlen(bad[i].body), false, &r, &e);
+        int rc = mr_json_parse_fetch(&a, bad[i].body, strlen(bad[i].body), false, unlimited(), &r, &e);
         cr_assert_eq(rc, bad[i].code, "case %zu: %d %s", i, rc, e.message);
         cr_assert(strstr(e.message, bad[i].needle), "case %zu: '%s' lacks '%s'", i, e.message, bad[i].needle);
     }
     char deep[200];
     memset(deep, '[', 100);
     deep[100] = 0;
-    cr_assert_eq(mr_json_parse_fetch(&a, deep, 100, false, &r, &e), MURR_ESYNTAX);
+    cr_assert_eq(mr_json_parse_fetch(&a, deep, 100, false, unlimited(), &r, &e), MURR_ESYNTAX);
     cr_assert(strstr(e.message, "nesting"), "%s", e.message);
     const char *ticket = "{\"table\":\"t\",\"keys\":[],\"columns\":[\"c\"]}";
-    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), true, &r, &e), 0);
+    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), true, unlimited(), &r, &e), 0);
     cr_assert(mr_slice_eq_cstr(r.table, "t"));
     /* truncation at every byte: an error, never a crash */
     for (size_t n = 0; n < strlen(ok) - 1; n++)
-        cr_assert_neq(mr_json_parse_fetch(&a, ok, n, false, &r, &e), 0, "prefix %zu", n);
+        cr_assert_neq(mr_json_parse_fetch(&a, ok, n, false, unlimited(), &r, &e), 0, "prefix %zu", n);
     mr_arena_deinit(&a);
 }
 
@@ -429,7 +429,7 @@ static int keys_of(mr_arena_t *a, const char *body, const mr_schema_t *s, mr_fet
                    mr_error_t *e)
 {
     *b = NULL;
-    int rc = mr_json_parse_fetch(a, body, strlen(body), false, r, e);
+    int rc = mr_json_parse_fetch(a, body, strlen(body), false, unlimited(), r, e);
     return rc ? rc : mr_json_fetch_keys(r, s, b, e);
 }
 
@@ -550,23 +550,23 @@ Test(json_fetch_keys, object_form_single_string_key_fast_path)
     mr_fetch_req_t r;
     mr_error_t e = {0};
     const char *one = "{\"keys\":{\"doc\":[\"d1\",\"nope\"]},\"columns\":[\"score\"]}";
-    cr_assert_eq(mr_json_parse_fetch(&a, one, strlen(one), false, &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, one, strlen(one), false, unlimited(), &r, &e), 0, "%s", e.message);
     cr_assert(r.sparse && r.keys != NULL && r.nkeys == 2);
     cr_assert(mr_slice_eq_cstr(r.key_name, "doc") && mr_slice_eq_cstr(r.keys[1], "nope"));
     /* integers in the one array, or two arrays: no string fast path */
     const char *ints = "{\"keys\":{\"id\":[1,2,3]},\"columns\":[\"score\"]}";
-    cr_assert_eq(mr_json_parse_fetch(&a, ints, strlen(ints), false, &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, ints, strlen(ints), false, unlimited(), &r, &e), 0, "%s", e.message);
     cr_assert(r.sparse && r.keys == NULL && r.nkeys == 3);
     const char *two = "{\"keys\":{\"a\":[\"x\"],\"b\":[\"y\"]},\"columns\":[\"score\"]}";
-    cr_assert_eq(mr_json_parse_fetch(&a, two, strlen(two), false, &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, two, strlen(two), false, unlimited(), &r, &e), 0, "%s", e.message);
     cr_assert(r.sparse && r.keys == NULL);
     /* a ticket with the object form */
     const char *t = "{\"table\":\"features\",\"keys\":{\"id\":[\"a\"]},\"columns\":[\"score\"]}";
-    cr_assert_eq(mr_json_parse_fetch(&a, t, strlen(t), true, &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, t, strlen(t), true, unlimited(), &r, &e), 0, "%s", e.message);
     cr_assert(mr_slice_eq_cstr(r.table, "features") && r.sparse && r.nkeys == 1);
     /* truncation at every byte: an error, never a crash */
     for (size_t n = 0; n + 1 < strlen(t); n++)
-        cr_assert_neq(mr_json_parse_fetch(&a, t, n, true, &r, &e), 0, "prefix %zu", n);
+        cr_assert_neq(mr_json_parse_fetch(&a, t, n, true, unlimited(), &r, &e), 0, "prefix %zu", n);
     mr_arena_deinit(&a);
 }
 
@@ -578,13 +578,13 @@ Test(json_fetch_keys, columns_metadata_array)
     mr_slice_t *names;
     size_t n;
     const char *two = "[\"a\", \"b\\n\"]";
-    cr_assert_eq(mr_json_parse_string_array(&a, two, strlen(two), "columns", &names, &n, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_string_array(&a, two, strlen(two), "columns", unlimited(), &names, &n, &e), 0, "%s", e.message);
     cr_assert(n == 2 && mr_slice_eq_cstr(names[0], "a") && mr_slice_eq_cstr(names[1], "b\n"));
-    cr_assert_eq(mr_json_parse_string_array(&a, "{\"a\":1}", 7, "columns", &names, &n, &e), MURR_ESHAPE);
+    cr_assert_eq(mr_json_parse_string_array(&a, "{\"a\":1}", 7, "columns", unlimited(), &names, &n, &e), MURR_ESHAPE);
     cr_assert_str_eq(e.message, "columns: expected an array of strings, got an object");
-    cr_assert_eq(mr_json_parse_string_array(&a, "[\"a\",1]", 7, "columns", &names, &n, &e), MURR_ESHAPE);
+    cr_assert_eq(mr_json_parse_string_array(&a, "[\"a\",1]", 7, "columns", unlimited(), &names, &n, &e), MURR_ESHAPE);
     cr_assert_str_eq(e.message, "columns[1]: expected a string, got a number");
-    cr_assert_eq(mr_json_parse_string_array(&a, "score", 5, "columns", &names, &n, &e), MURR_ESYNTAX);
+    cr_assert_eq(mr_json_parse_string_array(&a, "score", 5, "columns", unlimited(), &names, &n, &e), MURR_ESYNTAX);
     mr_arena_deinit(&a);
 }
 
@@ -627,13 +627,13 @@ Test(json_fetch, key_object_form_refuses_unknown_members_list_form_ignores_them)
     mr_fetch_req_t r;
     mr_error_t e = {0};
     const char *v3 = "{\"keys\":{\"id\":[1]},\"columns\":[\"v\"],\"limit\":5}";
-    cr_assert_eq(mr_json_parse_fetch(&a, v3, strlen(v3), false, &r, &e), MURR_EINVAL);
+    cr_assert_eq(mr_json_parse_fetch(&a, v3, strlen(v3), false, unlimited(), &r, &e), MURR_EINVAL);
     cr_assert(strstr(e.message, "unknown field `limit`") != NULL, "%s", e.message);
     const char *ticket = "{\"table\":\"t\",\"keys\":{\"id\":[1]},\"columns\":[\"v\"]}";
-    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), true, &r, &e), 0, "%s", e.message);
-    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), false, &r, &e), MURR_EINVAL); /* HTTP: no table */
+    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), true, unlimited(), &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, ticket, strlen(ticket), false, unlimited(), &r, &e), MURR_EINVAL); /* HTTP: no table */
     const char *v2 = "{\"keys\":[\"a\"],\"columns\":[\"v\"],\"limit\":5}";
-    cr_assert_eq(mr_json_parse_fetch(&a, v2, strlen(v2), false, &r, &e), 0, "%s", e.message);
+    cr_assert_eq(mr_json_parse_fetch(&a, v2, strlen(v2), false, unlimited(), &r, &e), 0, "%s", e.message);
     mr_arena_deinit(&a);
 }
 
@@ -656,6 +656,63 @@ Test(json_write_body, float_range_edges)
     cr_assert(strstr(e.message, "column 'd'") && strstr(e.message, "number `1e400` is out of range for float64"), "%s",
               e.message);
     mr_schema_free(s);
+}
+
+/* Parses body as a fetch and builds its key batch for s within `limit` bytes of budget. */
+static int fetch_within(const char *body, const mr_schema_t *s, uint64_t limit, mr_budget_t *b, mr_error_t *e)
+{
+    mr_arena_t a;
+    mr_arena_init(&a, 4096);
+    mr_budget_init(b, limit, "server.http.max_payload_size");
+    mr_fetch_req_t r;
+    mr_batch_t *kb = NULL;
+    int rc = mr_json_parse_fetch(&a, body, strlen(body), false, b, &r, e);
+    rc = rc ? rc : mr_json_fetch_keys(&r, s, &kb, e);
+    if (rc == 0)
+        cr_assert_eq(kb->num_rows, 1000);
+    mr_batch_free(kb);
+    mr_arena_deinit(&a);
+    return rc;
+}
+
+Test(json, fetch_body_is_charged_to_the_decode_budget)
+{
+    mr_schema_t *s = mr_schema_make("id", "id:int64", "v:float32?", NULL);
+    mr_schema_t *su = mr_schema_make("k", "k:utf8", "v:float32?", NULL);
+    mr_buf_t ints, strs;
+    mr_buf_init(&ints);
+    mr_buf_init(&strs);
+    mr_buf_append_cstr(&ints, "{\"keys\":{\"id\":[");
+    mr_buf_append_cstr(&strs, "{\"keys\":[");
+    for (int i = 0; i < 1000; i++) {
+        mr_buf_printf(&ints, "%s%d", i ? "," : "", i);
+        mr_buf_printf(&strs, "%s\"%d\"", i ? "," : "", i);
+    }
+    mr_buf_append_cstr(&ints, "]},\"columns\":[\"v\"]}");
+    mr_buf_append_cstr(&strs, "],\"columns\":[\"v\"]}");
+    mr_buf_append(&ints, "", 1);
+    mr_buf_append(&strs, "", 1);
+    struct { const char *body; const mr_schema_t *s; uint64_t at_least; } cases[] = {
+        /* 1000 tree nodes (24 bytes) and the int64 key column (8000 bytes) */
+        {(const char *)ints.data, s, 1000 * 24 + 8000},
+        /* 1000 tree nodes, 1000 key slices (16 bytes) and the utf8 key column's offsets */
+        {(const char *)strs.data, su, 1000 * 24 + 1000 * 16 + 1001 * 4},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        mr_budget_t b;
+        mr_error_t e = {0};
+        cr_assert_eq(fetch_within(cases[i].body, cases[i].s, 1 << 20, &b, &e), 0, "%s", e.message);
+        cr_assert_geq(b.used, cases[i].at_least, "case %zu: %llu", i, (unsigned long long)b.used);
+        uint64_t needed = b.used;
+        cr_assert_eq(fetch_within(cases[i].body, cases[i].s, needed - 1, &b, &e), MURR_ETOOBIG, "case %zu", i);
+        cr_assert(strstr(e.message, "decode budget exceeded") && strstr(e.message, "server.http.max_payload_size"),
+                  "%s", e.message);
+        cr_assert_eq(fetch_within(cases[i].body, cases[i].s, needed, &b, &e), 0, "%s", e.message);
+    }
+    mr_buf_deinit(&ints);
+    mr_buf_deinit(&strs);
+    mr_schema_free(s);
+    mr_schema_free(su);
 }
 
 Test(json, write_body_is_charged_to_the_decode_budget)
