@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -98,6 +99,7 @@ Test(keydir, segment_max_bytes_past_the_reach_refused)
     cr_assert_eq(murr_open(sub, &o, &db, &e), 0, "%s", e.message);
     murr_close(db);
     tu_rmtree(dir);
+    free(dir);
 }
 
 Test(keydir, segment_past_the_reach_refused_at_open)
@@ -134,6 +136,7 @@ Test(keydir, segment_past_the_reach_refused_at_open)
     cr_assert_eq(stat(seg, &st), 0);
     cr_assert_eq(st.st_size, len, "the refused segment is left as it was (no truncation)");
     tu_rmtree(dir);
+    free(dir);
 }
 
 /* ---- tag collisions ---- */
@@ -228,4 +231,5 @@ Test(keydir, tag_collision_keeps_rows_apart)
     expect("g1234", true, 7.0f);
     murr_close(g_db);
     tu_rmtree(dir);
+    free(dir);
 }
