@@ -313,7 +313,6 @@ static void *bg_main(void *arg)
 MURR_API int murr_open(const char *path, const murr_options *opts, murr_db **out, murr_error *err)
 {
     *out = NULL;
-    MR_RETURN_NOT_OK(mr_fs_mkdir_p(path, err));
     murr_db *db = mr_xcalloc(1, sizeof(*db));
     db->path = mr_xstrdup(path);
     if (opts)
@@ -324,6 +323,14 @@ MURR_API int murr_open(const char *path, const murr_options *opts, murr_db **out
         db->opts.segment_max_bytes = 1u << 16;
     if (db->opts.reopen_interval_ms == 0)
         db->opts.reopen_interval_ms = 10000;
+    int rc = mr_native_store_ops.check_options(&db->opts, err);
+    if (rc == 0)
+        rc = mr_fs_mkdir_p(path, err);
+    if (rc != 0) {
+        mr_free(db->path);
+        mr_free(db);
+        return rc;
+    }
     pthread_mutex_init(&db->manifest_lock, NULL);
     pthread_rwlock_init(&db->lock, NULL);
     pthread_mutex_init(&db->bg_lock, NULL);
@@ -331,7 +338,7 @@ MURR_API int murr_open(const char *path, const murr_options *opts, murr_db **out
     char trash[PATH_MAX];
     snprintf(trash, sizeof(trash), "%s/" TRASH_DIR, path);
     mr_fs_remove_tree(trash, NULL); /* dropped tables whose removal a crash interrupted */
-    int rc = load_manifest(db, err);
+    rc = load_manifest(db, err);
     if (rc != 0) {
         murr_close(db);
         return rc;

@@ -34,6 +34,9 @@ typedef struct mr_store_txn mr_store_txn_t;
 
 typedef struct mr_store_ops {
     const char *name;
+    /* 0, or MURR_EINVAL naming the option and its limit when this backend cannot honour
+     * opts (murr_open refuses to open with them; create and open check them too). */
+    int (*check_options)(const murr_options *opts, mr_error_t *err);
     /* A new, empty store in `dir` (created; anything already there is removed first). */
     int (*create)(const char *dir, const char *table, const mr_schema_t *schema, const murr_options *opts,
                   mr_store_t **out, mr_error_t *err);

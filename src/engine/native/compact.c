@@ -46,7 +46,7 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
         if (mr_rec_kind(p) == MR_REC_ROW) {
             mr_kd_slot_t *slot = mr_kd_find_rec(t, kd, p);
             uint64_t loc = MR_LOC_MAKE(s->idx, off);
-            if (slot && atomic_load(&slot->loc) == loc) {
+            if (slot && mr_kd_slot_loc(slot) == loc) {
                 if (nmv == cap) {
                     cap = cap ? cap * 2 : 1024;
                     mv = mr_xrealloc(mv, cap * sizeof(*mv));
@@ -85,10 +85,14 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
                 for (size_t i = 0; i < nmv; i++) {
                     const uint8_t *p = s->map + MR_LOC_OFF(mv[i].old_loc);
                     mr_kd_slot_t *slot = mr_kd_find_rec(t, kd, p);
-                    uint64_t expect = mv[i].old_loc;
-                    /* CAS: a newer location (a write that raced in) wins */
-                    if (slot)
-                        atomic_compare_exchange_strong(&slot->loc, &expect, MR_LOC_MAKE(a->idx, base + mv[i].new_off));
+                    if (slot == NULL)
+                        continue;
+                    /* CAS of the whole word (the tag stays: same key): a newer location (a
+                     * write that raced in) wins */
+                    uint64_t expect = atomic_load(&slot->word);
+                    if (mr_kd_word_loc(expect) == mv[i].old_loc)
+                        atomic_compare_exchange_strong(&slot->word, &expect,
+                                                       mr_kd_word(expect, MR_LOC_MAKE(a->idx, base + mv[i].new_off)));
                 }
             }
         }

@@ -2,12 +2,12 @@
  * probing (one probe step for the writer's find and for the readers' batched lookup, which
  * pipelines the DRAM misses of many keys), put, growth and reservation. Probing verifies
  * keys against records (record.h). Tables are
- * anonymous mmaps so a 10M-key directory (32M slots, 512 MiB) comes back to the OS at once
+ * anonymous mmaps so a 10M-key directory (16M slots, 128 MiB) comes back to the OS at once
  * when retired.
  *
  * Rules (keydir.h): only the table's writer (wlock) or recovery changes a table; a new key
- * stores its location before its hash (release), an update replaces the location with one
- * atomic store; growth builds a doubled table, swaps the pointer (release) and retires the
+ * and an update are one release store of the slot word; growth builds a doubled table
+ * (re-hashing the keys from their records), swaps the pointer (release) and retires the
  * old one through the epoch. */
 #include "engine/native/native.h"
 
@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "engine/epoch.h"
 
+#include <assert.h>
 #include <sys/mman.h>
 
 mr_kd_table_t *mr_kd_table_new(uint64_t capacity)
@@ -24,7 +25,7 @@ mr_kd_table_t *mr_kd_table_new(uint64_t capacity)
     if (p == MAP_FAILED)
         return NULL;
     /* Probes are random over the whole table: huge pages cut TLB misses (a 10M-key table
-     * spans 256 MiB = 65,536 4-KiB pages). Best effort: THP may be disabled. */
+     * spans 128 MiB = 32,768 4-KiB pages). Best effort: THP may be disabled. */
     if (bytes >= (2u << 20))
         madvise(p, bytes, MADV_HUGEPAGE);
     mr_kd_table_t *t = p; /* anonymous memory is zeroed: every slot empty */
@@ -50,21 +51,20 @@ void mr_kd_table_free(void *p)
 }
 
 /* The probe step shared by the writer and the batched read: from slot j on, the first slot
- * that is empty (*rec = NULL: the key is absent) or carries hash h with a published location
- * in a mapped segment (*rec = its record, whose key the caller compares). Acquire loads,
- * hash then location (keydir.h), so readers may use it without a lock. */
+ * that is empty (*rec = NULL: the key is absent) or carries the tag of h with a location in
+ * a mapped segment (*rec = its record, whose key the caller compares). One acquire load per
+ * slot (keydir.h), so readers may use it without a lock. */
 static mr_kd_slot_t *kd_next(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, uint64_t j, const uint8_t **rec)
 {
     for (;; j = (j + 1) & kd->mask) {
         mr_kd_slot_t *s = &kd->slots[j];
-        uint64_t sh = atomic_load_explicit(&s->hash, memory_order_acquire);
-        if (sh == 0) {
+        uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+        if (w == 0) {
             *rec = NULL;
             return s;
         }
-        if (sh == h) {
-            uint64_t loc = atomic_load_explicit(&s->loc, memory_order_acquire);
-            const uint8_t *r = loc ? mr_rec_at(t, loc) : NULL;
+        if (mr_kd_word_tag_eq(w, h)) {
+            const uint8_t *r = mr_rec_at(t, mr_kd_word_loc(w));
             if (r) {
                 *rec = r;
                 return s;
@@ -77,7 +77,8 @@ static mr_kd_slot_t *kd_next(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, uint6
 static uint64_t kd_after(const mr_kd_table_t *kd, const mr_kd_slot_t *s) { return (uint64_t)(s - kd->slots + 1) & kd->mask; }
 
 /* The slot holding key, continuing from candidate s with record rec (kd_next); NULL when
- * the probe reaches an empty slot, which *empty then gets. */
+ * the probe reaches an empty slot, which *empty then gets. A candidate whose key differs
+ * (a tag collision, 1 in 2^20 of the keys passed) is skipped here. */
 static mr_kd_slot_t *kd_settle(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, mr_kd_slot_t *s, const uint8_t **rec,
                                const char *key, size_t len, mr_kd_slot_t **empty)
 {
@@ -147,20 +148,58 @@ mr_kd_slot_t *mr_kd_find_rec(mr_table_t *t, mr_kd_table_t *kd, const uint8_t *re
     return mr_kd_find(t, kd, h, mr_rec_key(rec), klen, &empty);
 }
 
+/* The hash of the key of the record at loc (NULL record: *ok = false). */
+static uint64_t kd_rec_hash(mr_table_t *t, uint64_t loc, bool *ok)
+{
+    const uint8_t *r = mr_rec_at(t, loc);
+    *ok = r != NULL;
+    return r ? mr_kd_fix_hash(mr_hash64(mr_rec_key(r), mr_rec_key_len(r))) : 0;
+}
+
+/* Slots in flight per stage of the growth pipeline (record header lines, new slots). */
+#define KD_GROW_AHEAD 16
+#define KD_GROW_RING (2 * KD_GROW_AHEAD)
+
+/* Re-inserts every key of old into a table of cap slots, then swaps it in. A slot keeps
+ * only the hash's top bits, so each key is hashed again from its record: a pipeline over
+ * the old slots prefetches the record's first line GROW_AHEAD slots ahead of the hash,
+ * which prefetches the new home slot GROW_AHEAD slots ahead of the insert. Every occupied
+ * slot points into a live segment (compaction re-points before it retires one), so a
+ * missing record is an internal fault: the old table stays and MURR_EINTERNAL is
+ * returned. */
 static int kd_grow_to(mr_table_t *t, mr_kd_table_t *old, uint64_t cap)
 {
     mr_kd_table_t *n = mr_kd_table_new(cap);
     if (n == NULL)
         return MURR_ENOMEM;
-    for (uint64_t i = 0; i <= old->mask; i++) {
-        uint64_t h = atomic_load_explicit(&old->slots[i].hash, memory_order_relaxed);
-        if (h == 0)
-            continue;
-        uint64_t j = h & n->mask;
-        while (atomic_load_explicit(&n->slots[j].hash, memory_order_relaxed) != 0)
-            j = (j + 1) & n->mask;
-        atomic_store_explicit(&n->slots[j].loc, atomic_load(&old->slots[i].loc), memory_order_relaxed);
-        atomic_store_explicit(&n->slots[j].hash, h, memory_order_relaxed);
+    uint64_t oc = old->mask + 1, hs[KD_GROW_RING];
+    for (uint64_t i = 0; i < oc + 2 * KD_GROW_AHEAD; i++) {
+        if (i < oc) { /* stage 1: prefetch the record header */
+            uint64_t w = atomic_load_explicit(&old->slots[i].word, memory_order_relaxed);
+            const uint8_t *r = w ? mr_rec_at(t, mr_kd_word_loc(w)) : NULL;
+            if (r)
+                __builtin_prefetch(r);
+        }
+        if (i >= KD_GROW_AHEAD && i - KD_GROW_AHEAD < oc) { /* stage 2: hash, prefetch the new slot */
+            uint64_t k = i - KD_GROW_AHEAD, w = atomic_load_explicit(&old->slots[k].word, memory_order_relaxed);
+            bool ok = true;
+            hs[k % KD_GROW_RING] = w ? kd_rec_hash(t, mr_kd_word_loc(w), &ok) : 0;
+            if (!ok) {
+                mr_kd_table_free(n);
+                return MURR_EINTERNAL;
+            }
+            if (w)
+                __builtin_prefetch(&n->slots[hs[k % KD_GROW_RING] & n->mask], 1);
+        }
+        if (i >= 2 * KD_GROW_AHEAD) { /* stage 3: insert */
+            uint64_t k = i - 2 * KD_GROW_AHEAD, w = atomic_load_explicit(&old->slots[k].word, memory_order_relaxed);
+            if (w == 0)
+                continue;
+            uint64_t j = hs[k % KD_GROW_RING] & n->mask;
+            while (atomic_load_explicit(&n->slots[j].word, memory_order_relaxed) != 0)
+                j = (j + 1) & n->mask;
+            atomic_store_explicit(&n->slots[j].word, w, memory_order_relaxed);
+        }
     }
     atomic_store_explicit(&n->count, atomic_load_explicit(&old->count, memory_order_relaxed), memory_order_relaxed);
     atomic_store_explicit(&t->kd, n, memory_order_release);
@@ -188,22 +227,22 @@ int mr_kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_
         MR_RETURN_NOT_OK(kd_grow(t, kd));
         kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
     }
+    assert(mr_kd_loc_fits(loc));
     uint64_t h = mr_kd_fix_hash(mr_hash64(key, len));
     mr_kd_slot_t *empty = NULL;
     mr_kd_slot_t *s = mr_kd_find(t, kd, h, key, len, &empty);
     if (s) {
-        uint64_t old = atomic_load_explicit(&s->loc, memory_order_relaxed);
+        uint64_t old = mr_kd_word_loc(atomic_load_explicit(&s->word, memory_order_relaxed));
         if (u)
             mr_undo_record(u, h, key, len, loc, old, mr_loc_key_eq, t);
         mr_segment_t *os = mr_seg_get(t, MR_LOC_SEG(old));
         if (os)
             atomic_fetch_add_explicit(&os->garbage, mr_rec_len(os->map + MR_LOC_OFF(old)), memory_order_relaxed);
-        atomic_store_explicit(&s->loc, loc, memory_order_release);
+        atomic_store_explicit(&s->word, mr_kd_word(h, loc), memory_order_release);
     } else {
         if (u)
             mr_undo_record(u, h, key, len, loc, 0, mr_loc_key_eq, t);
-        atomic_store_explicit(&empty->loc, loc, memory_order_release);
-        atomic_store_explicit(&empty->hash, h, memory_order_release);
+        atomic_store_explicit(&empty->word, mr_kd_word(h, loc), memory_order_release);
         atomic_fetch_add_explicit(&kd->count, 1, memory_order_relaxed);
     }
     return 0;

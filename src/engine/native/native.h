@@ -41,7 +41,8 @@
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
 #endif
 
-#define MR_TABLE_MAX_SEGMENTS 4096
+#define MR_TABLE_MAX_SEGMENTS 4096 /* indexes 1..4095: every one fits a key directory slot */
+_Static_assert(MR_TABLE_MAX_SEGMENTS - 1 <= MR_KD_MAX_SEGMENT, "segment indexes must fit the slot's segment field");
 
 typedef struct mr_col_layout {
     int32_t schema_index;
@@ -218,6 +219,9 @@ int mr_table_sealed_error(const mr_table_t *t, mr_error_t *err);
 
 /* The native store's operations (store.h); mr_native_store_ops binds them. dir is the
  * store's own directory (a table's version). */
+/* MURR_EINVAL for options this backend cannot honour: storage.segment_max_bytes above
+ * MR_KD_SEG_REACH (keydir.h). */
+int mr_table_check_options(const murr_options *opts, mr_error_t *err);
 int mr_table_create(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
                     mr_store_t **out, mr_error_t *err);
 int mr_table_open(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,

@@ -9,9 +9,9 @@
  * the snapshot, the keydir table and the segments loaded here stay mapped until it
  * leaves. The snapshot is loaded first (acquire), then the keydir pointer; every slot read
  * after it is at least as new, and keys a later commit touched are resolved back to the
- * snapshot through its undo maps (snapshot.h). Slots are read hash then location (acquire)
- * and the key is verified at the record (keydir.h). Record bytes are read through
- * record.h's inline accessors. */
+ * snapshot through its undo maps (snapshot.h). A slot is one word, read with one acquire
+ * load (tag and location together), and the key is verified at the record (keydir.h).
+ * Record bytes are read through record.h's inline accessors. */
 #include "engine/native/native.h"
 
 #include "core/alloc.h"

@@ -184,6 +184,15 @@ int mr_table_recover(mr_table_t *t, mr_error_t *err)
         }
         idx++;
         atomic_store(&t->segs[idx], s);
+        if (atomic_load(&s->size) > MR_KD_SEG_REACH) {
+            /* this build never writes one (write.c, mr_table_check_options): key directory
+             * slots could not address its rows past the reach */
+            rc = mr_err_set(err, MURR_ETOOBIG,
+                            "segment '%s' has %llu bytes, more than the %llu a key directory slot addresses "
+                            "(decision 0013)", s->path, (unsigned long long)atomic_load(&s->size),
+                            (unsigned long long)MR_KD_SEG_REACH);
+            break;
+        }
         atomic_store(&t->live[idx], s);
         t->active = idx;
         uint64_t end, bad;

@@ -108,6 +108,17 @@ static int table_open_dir(mr_table_t *t, mr_error_t *err)
     return 0;
 }
 
+int mr_table_check_options(const murr_options *opts, mr_error_t *err)
+{
+    if (opts->segment_max_bytes > MR_KD_SEG_REACH)
+        return mr_err_set(err, MURR_EINVAL,
+                          "storage.segment_max_bytes %llu exceeds the native store's limit of %llu bytes (32 GiB): a key "
+                          "directory slot holds a record's offset in %d bits of 8-byte units (decision 0013)",
+                          (unsigned long long)opts->segment_max_bytes, (unsigned long long)MR_KD_SEG_REACH,
+                          MR_KD_OFF_BITS);
+    return 0;
+}
+
 static int table_init_kd(mr_table_t *t, mr_error_t *err)
 {
     mr_kd_table_t *kd = mr_kd_table_new(1024);
@@ -121,6 +132,7 @@ static int table_init_kd(mr_table_t *t, mr_error_t *err)
 int mr_table_create(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
                     mr_store_t **out, mr_error_t *err)
 {
+    MR_RETURN_NOT_OK(mr_table_check_options(opts, err));
     mr_table_t *t = table_alloc(dir, name, schema, opts);
     int rc = mr_fs_remove_tree(t->dir, err); /* leftovers of a dropped table never resurface */
     if (rc == 0)
@@ -140,6 +152,7 @@ int mr_table_create(const char *dir, const char *name, const mr_schema_t *schema
 int mr_table_open(const char *dir, const char *name, const mr_schema_t *schema, const murr_options *opts,
                   mr_store_t **out, mr_error_t *err)
 {
+    MR_RETURN_NOT_OK(mr_table_check_options(opts, err));
     mr_table_t *t = table_alloc(dir, name, schema, opts);
     int rc = mr_fs_mkdir_p(t->dir, err);
     if (rc == 0)
@@ -243,6 +256,7 @@ void mr_table_stats(mr_store_t *st, murr_table_stats *out)
 
 const mr_store_ops_t mr_native_store_ops = {
     .name = "native",
+    .check_options = mr_table_check_options,
     .create = mr_table_create,
     .open = mr_table_open,
     .remove = mr_table_remove_files,

@@ -163,9 +163,12 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
     }
     if (rows == 0)
         goto out;
-    if (x->nlocs + rows > UINT32_MAX || total > (1ull << 40)) {
-        rc = mr_err_set(err, MURR_ETOOBIG, "write of %llu rows (%zu bytes) exceeds the per-request limit",
-                        (unsigned long long)(x->nlocs + rows), total);
+    /* one append goes to one segment, and its rows must start within a key directory
+     * slot's reach (keydir.h) */
+    if (x->nlocs + rows > UINT32_MAX || total > MR_KD_SEG_REACH) {
+        rc = mr_err_set(err, MURR_ETOOBIG,
+                        "write of %llu rows (%zu bytes) exceeds the per-request limit of %u rows and %llu bytes",
+                        (unsigned long long)(x->nlocs + rows), total, UINT32_MAX, (unsigned long long)MR_KD_SEG_REACH);
         goto out;
     }
     /* 2. encode */
@@ -261,9 +264,13 @@ int mr_table_txn_commit(mr_store_txn_t *xb, mr_error_t *err)
     if (rc == 0 && !snap->empty && (undo = mr_undo_new(x->nlocs)) == NULL)
         rc = MURR_ENOMEM;
     if (rc != 0) {
+        size_t n = x->nlocs;
         mr_table_txn_abort(xb);
+        if (rc == MURR_EINTERNAL)
+            return mr_err_set(err, rc, "the key directory of '%s' points at a missing segment; the write of %zu rows "
+                              "is not applied", t->name, n);
         return mr_err_set(err, MURR_ENOMEM, "out of memory publishing %zu rows into '%s'; the write is not applied",
-                          x->nlocs, t->name);
+                          n, t->name);
     }
     mr_segment_t *seg;
     rc = mr_txn_append_marker(t, MR_REC_COMMIT, (uint32_t)x->nlocs, &seg, err);
