@@ -24,9 +24,9 @@ typedef struct probe {
 
 static uint64_t key_hash(uint64_t k)
 {
-    char buf[24];
-    int l = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)k);
-    return mr_kd_fix_hash(mr_hash64(buf, (size_t)l));
+    char buf[256]; /* wider than a decimal uint64: GCC -O3 -Warray-bounds sees XXH3's long-input paths */
+    int l = snprintf(buf, 24, "%llu", (unsigned long long)k);
+    return mr_kd_fix_hash(mr_hash64(buf, l > 0 && l < 24 ? (size_t)l : 0));
 }
 
 /* Probes for the key with hash h and location loc (0: absent, so the probe ends at an
