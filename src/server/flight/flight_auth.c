@@ -18,7 +18,9 @@ unsigned mr_flight_scope_of_rpc(mr_flight_rpc_t rpc, bool replace)
     switch (rpc) {
     case MR_FLIGHT_RPC_HANDSHAKE: return MR_AUTH_NONE; /* it is how a client authenticates */
     case MR_FLIGHT_RPC_DO_PUT: return replace ? MR_AUTH_ADMIN : MR_AUTH_WRITE; /* known from the descriptor */
-    default: return MR_AUTH_READ; /* reads, and the unimplemented RPCs (refused before UNIMPLEMENTED) */
+    /* the reads, and the RPCs murr does not serve (PollFlightInfo, DoExchange, DoAction, ListActions):
+     * those need read scope too and then answer UNIMPLEMENTED, so an anonymous client cannot probe */
+    default: return MR_AUTH_READ;
     }
 }
 
