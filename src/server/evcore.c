@@ -146,7 +146,9 @@ void mr_ev_conn_close(mr_ev_conn_t *c)
     atomic_fetch_sub(&l->core->conns, 1);
 }
 
-/* A connection of listener li on loop l over transport tr (fd registered unless detached). */
+/* A connection of listener li on loop l over transport tr (fd registered unless detached).
+ * Its place in li->open was already taken by the caller (accept_all reserves it before the
+ * cap check, so loops accepting at once cannot together overshoot the cap). */
 static mr_ev_conn_t *conn_open(mr_ev_loop_t *l, mr_ev_listener_t *li, int fd, mr_transport_t tr)
 {
     mr_ev_conn_t *c = mr_xcalloc(1, li->spec.conn_size);
@@ -156,7 +158,6 @@ static mr_ev_conn_t *conn_open(mr_ev_loop_t *l, mr_ev_listener_t *li, int fd, mr
     c->tr = tr;
     c->out = mr_ev_outq_new(&l->core->out_queued);
     c->last_ns = mr_now_ns();
-    atomic_fetch_add(&li->open, 1);
     atomic_fetch_add(&l->core->conns, 1);
     c->next = l->conns;
     if (l->conns)
@@ -202,11 +203,13 @@ static void accept_all(mr_ev_loop_t *l, mr_ev_listener_t *li)
             refuse(li, fd);
             continue;
         }
-        atomic_fetch_sub(&li->open, 1); /* counted again by conn_open */
+        /* the place reserved above is the connection's: released by mr_ev_conn_close */
         mr_transport_t tr;
         mr_transport_factory_t mk = li->spec.transport_new ? li->spec.transport_new : mr_transport_plain_new;
-        if (mk(li->spec.transport_arg, fd, &tr) != 0)
+        if (mk(li->spec.transport_arg, fd, &tr) != 0) {
+            atomic_fetch_sub(&li->open, 1);
             continue; /* the factory closed fd */
+        }
         conn_open(l, li, fd, tr);
     }
 }
@@ -544,6 +547,7 @@ int mr_ev_detached_run(mr_ev_core_t *core, const uint8_t *data, size_t len, size
     mr_ev_loop_t *l = &core->loops[0];
     mr_transport_t tr;
     mr_transport_plain_new(NULL, sv[0], &tr);
+    atomic_fetch_add(&core->listeners[0]->open, 1); /* the place conn_open's connection holds */
     mr_ev_conn_t *c = conn_open(l, core->listeners[0], sv[0], tr);
     size_t off = 0;
     bool eof = false;
