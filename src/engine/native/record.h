@@ -129,9 +129,6 @@ static inline size_t mr_rec_pad(size_t n) { return (n + 7) & ~(size_t)7; }
 /* The padding to put before a record of len bytes that would start at offset off. */
 static inline uint32_t mr_rec_line_pad(uint64_t off, size_t len)
 {
-#ifdef MR_REC_NO_LINE_PLACEMENT
-    return 0 * (off + len);
-#endif
     uint32_t phase = (uint32_t)(off & (MR_REC_LINE - 1));
     if (len > MR_REC_LINE || phase + len <= MR_REC_LINE || MR_REC_LINE - phase > MR_REC_LINE_PAD_MAX)
         return 0;
@@ -140,9 +137,6 @@ static inline uint32_t mr_rec_line_pad(uint64_t off, size_t len)
 /* The length of a marker written at offset off: MR_REC_MARKER_SIZE, padded to end on a line. */
 static inline uint32_t mr_rec_marker_len(uint64_t off)
 {
-#ifdef MR_REC_NO_LINE_PLACEMENT
-    return MR_REC_MARKER_SIZE + 0 * off;
-#endif
     uint64_t end = (off + MR_REC_MARKER_SIZE + MR_REC_LINE - 1) & ~(uint64_t)(MR_REC_LINE - 1);
     return (uint32_t)(end - off);
 }
