@@ -120,18 +120,51 @@ static size_t put_utf8(char *o, uint32_t cp)
     return 4;
 }
 
+/* The bytes of w (8 bytes of a string, little-endian) where the plain scan of a string
+ * stops: '"', '\\', control characters (< 0x20) and non-ASCII (>= 0x80), as the high bit of
+ * each such byte. The lowest flagged byte is always a true one: each zero-byte test is exact
+ * for its lowest match (a borrow only flags bytes above it). */
+static inline uint64_t str_stops(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
+}
+
+static inline bool str_stop(unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80; }
+
 static int parse_string(jparser_t *j, jnode_t *n)
 {
     n->type = J_STR;
     n->off = (size_t)(j->p - j->start);
     j->p++; /* opening quote */
     const char *s = j->p;
-    /* fast path: no escapes -> point into the body */
-    while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20)
-        j->p++;
+    /* fast path: no escapes -> point into the body. ASCII runs go 8 bytes at a time; a
+     * non-ASCII byte is stepped over and the string validated as UTF-8 once at its end. */
+    bool ascii = true;
+    for (;;) {
+        while (j->end - j->p >= 8) {
+            uint64_t w;
+            memcpy(&w, j->p, 8);
+            uint64_t m = str_stops(w);
+            if (m != 0) {
+                j->p += __builtin_ctzll(m) >> 3;
+                break;
+            }
+            j->p += 8;
+        }
+        while (j->p < j->end && !str_stop((unsigned char)*j->p))
+            j->p++;
+        if (j->p < j->end && (unsigned char)*j->p >= 0x80) {
+            ascii = false;
+            j->p++;
+            continue;
+        }
+        break;
+    }
     if (j->p < j->end && *j->p == '"') {
         size_t bad;
-        if (!mr_utf8_valid((const uint8_t *)s, (size_t)(j->p - s), &bad)) {
+        if (!ascii && !mr_utf8_valid((const uint8_t *)s, (size_t)(j->p - s), &bad)) {
             j->p = s + bad;
             return jerr(j, "invalid UTF-8 in string");
         }

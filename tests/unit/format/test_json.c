@@ -588,6 +588,99 @@ Test(json_fetch_keys, columns_metadata_array)
     mr_arena_deinit(&a);
 }
 
+/* Parses ["<body>"] (body copied into a buffer of exactly its size, so a read past the
+ * body is an ASan error) as a string array of one element. A plain string points into the
+ * text, so the text lives until the next call (parse_one(NULL, ...) frees it). */
+static int parse_one(mr_arena_t *a, const char *body, size_t blen, mr_slice_t *got, mr_error_t *e)
+{
+    static char *text;
+    free(text);
+    text = NULL;
+    if (a == NULL)
+        return 0;
+    size_t len = blen + 4;
+    text = malloc(len);
+    text[0] = '[';
+    text[1] = '"';
+    memcpy(text + 2, body, blen);
+    text[len - 2] = '"';
+    text[len - 1] = ']';
+    mr_slice_t *names;
+    size_t n = 0;
+    int rc = mr_json_parse_string_array(a, text, len, "columns", unlimited(), &names, &n, e);
+    if (rc == 0) {
+        cr_assert_eq(n, 1);
+        *got = names[0];
+    }
+    return rc;
+}
+
+/* The plain-string scan goes 8 bytes at a time: each stop byte (quote, backslash, control,
+ * non-ASCII) at every position 0..23 of an ASCII run must still be seen where it is. */
+Test(json_parse, string_scan_stops_at_every_position)
+{
+    mr_arena_t a;
+    mr_arena_init(&a, 256);
+    mr_error_t e = {0};
+    mr_slice_t got;
+    char body[64], want[64];
+    for (size_t len = 0; len <= 24; len++) {
+        for (size_t i = 0; i < len; i++)
+            body[i] = (char)('a' + i % 26);
+        cr_assert_eq(parse_one(&a, body, len, &got, &e), 0, "%s", e.message);
+        cr_assert(got.len == len && memcmp(got.ptr, body, len) == 0, "plain string of %zu bytes", len);
+    }
+    for (size_t pos = 0; pos < 24; pos++) {
+        for (size_t i = 0; i < 24; i++)
+            body[i] = (char)('a' + i % 26);
+        /* an escaped quote at pos: unescaped to '"' */
+        memcpy(want, body, 24);
+        memmove(body + pos + 1, body + pos, 24 - pos);
+        body[pos] = '\\';
+        body[pos + 1] = '"';
+        want[pos] = '"';
+        cr_assert_eq(parse_one(&a, body, 25, &got, &e), 0, "%s", e.message);
+        cr_assert(got.len == 24 && memcmp(got.ptr, want, 24) == 0, "escaped quote at %zu", pos);
+        /* a raw control character at pos: refused at its offset */
+        for (size_t i = 0; i < 24; i++)
+            body[i] = (char)('a' + i % 26);
+        body[pos] = '\t';
+        cr_assert_eq(parse_one(&a, body, 24, &got, &e), MURR_ESYNTAX, "tab at %zu", pos);
+        cr_assert(strstr(e.message, "raw control character") != NULL, "%s", e.message);
+        char off[32];
+        snprintf(off, sizeof(off), "at byte %zu ", pos + 2);
+        cr_assert(strstr(e.message, off) != NULL, "tab at %zu: %s", pos, e.message);
+        /* a 2-byte UTF-8 sequence (U+00E9) at pos: kept as is */
+        for (size_t i = 0; i < 24; i++)
+            body[i] = (char)('a' + i % 26);
+        memcpy(want, body, 24);
+        memmove(body + pos + 2, body + pos, 24 - pos);
+        body[pos] = (char)0xC3;
+        body[pos + 1] = (char)0xA9;
+        cr_assert_eq(parse_one(&a, body, 26, &got, &e), 0, "%s", e.message);
+        cr_assert(got.len == 26 && memcmp(got.ptr, body, 26) == 0, "e-acute at %zu", pos);
+        /* invalid UTF-8 at pos (a lone continuation byte), after or before ASCII: refused */
+        body[pos + 1] = 'x';
+        body[pos] = (char)0xA9;
+        cr_assert_eq(parse_one(&a, body, 26, &got, &e), MURR_ESYNTAX, "lone continuation at %zu", pos);
+        cr_assert(strstr(e.message, "invalid UTF-8") != NULL, "%s", e.message);
+        /* a quote ends the string at pos: what follows is not a string any more */
+        for (size_t i = 0; i < 24; i++)
+            body[i] = (char)('a' + i % 26);
+        body[pos] = '"';
+        cr_assert_eq(parse_one(&a, body, 24, &got, &e), MURR_ESYNTAX, "quote at %zu ends the string early", pos);
+    }
+    /* non-ASCII then an escape later in the same string: the slow path validates it all */
+    const char mixed[] = "caf\xC3\xA9 au lait \\n and more text";
+    cr_assert_eq(parse_one(&a, mixed, strlen(mixed), &got, &e), 0, "%s", e.message);
+    cr_assert(got.len == strlen(mixed) - 1 && memcmp(got.ptr, "caf\xC3\xA9 au lait \n and more text", got.len) == 0);
+    const char bad_then_escape[] = "abcdefghij\xFF klm \\t";
+    cr_assert_eq(parse_one(&a, bad_then_escape, strlen(bad_then_escape), &got, &e), MURR_ESYNTAX);
+    cr_assert(strstr(e.message, "invalid UTF-8") != NULL, "%s", e.message);
+    parse_one(NULL, NULL, 0, NULL, NULL);
+    mr_arena_deinit(&a);
+}
+
 Test(json_write, sparse_idx_prints_as_integers)
 {
     mr_batch_t *b = mr_batch_new(2, 3);
