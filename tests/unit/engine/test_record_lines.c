@@ -219,7 +219,7 @@ Test(record_lines, old_layout_segment_still_opens)
     mr_rec_encode_marker(file, MR_REC_MARKER_SIZE, MR_REC_COMMIT, 1, 0);
     for (int i = 0; i < 3; i++) {
         uint8_t *r = file + 32 + 64 * i;
-        char key[8];
+        char key[16];
         snprintf(key, sizeof(key), "k%04d", i);
         mr_rec_put_header(r, 64, 5, MR_REC_ROW);
         memcpy(mr_rec_key_out(r), key, 5);
