@@ -337,8 +337,17 @@ static void kd_bucket_pass(kd_fill_t *f, unsigned part, bool scatter)
     }
 }
 
-static void kd_count_part(void *arg, unsigned part, unsigned nparts) { (void)nparts, kd_bucket_pass(arg, part, false); }
-static void kd_scatter_part(void *arg, unsigned part, unsigned nparts) { (void)nparts, kd_bucket_pass(arg, part, true); }
+static void kd_count_part(void *arg, unsigned part, unsigned nparts)
+{
+    (void)nparts;
+    kd_bucket_pass(arg, part, false);
+}
+
+static void kd_scatter_part(void *arg, unsigned part, unsigned nparts)
+{
+    (void)nparts;
+    kd_bucket_pass(arg, part, true);
+}
 
 static void kd_defer(kd_fill_t *f, unsigned part, uint64_t home, uint64_t word)
 {
