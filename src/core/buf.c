@@ -67,16 +67,18 @@ int mr_buf_printf(mr_buf_t *b, const char *fmt, ...)
     return 0;
 }
 
-int mr_buf_pad(mr_buf_t *b, size_t align)
+int mr_buf_append_zeros(mr_buf_t *b, size_t n)
 {
-    size_t rem = b->len % align;
-    if (rem == 0)
-        return 0;
-    size_t n = align - rem;
     MR_RETURN_NOT_OK(mr_buf_reserve(b, n));
     memset(b->data + b->len, 0, n);
     b->len += n;
     return 0;
+}
+
+int mr_buf_pad(mr_buf_t *b, size_t align)
+{
+    size_t rem = b->len % align;
+    return rem ? mr_buf_append_zeros(b, align - rem) : 0;
 }
 
 uint8_t *mr_buf_detach(mr_buf_t *b, size_t *len)

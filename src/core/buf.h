@@ -40,6 +40,8 @@ int mr_buf_append(mr_buf_t *b, const void *p, size_t n);
 int mr_buf_append_byte(mr_buf_t *b, uint8_t c);
 int mr_buf_append_cstr(mr_buf_t *b, const char *s);
 int mr_buf_printf(mr_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends n zero bytes. */
+int mr_buf_append_zeros(mr_buf_t *b, size_t n);
 /* Appends zero bytes until len is a multiple of `align`. */
 int mr_buf_pad(mr_buf_t *b, size_t align);
 /* Hands the storage to the caller (mr_free), leaving the buffer empty. */

@@ -24,7 +24,7 @@
  * Writer lock held. */
 static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *err)
 {
-    uint64_t size = atomic_load(&s->size), off = 0;
+    uint64_t size = atomic_load(&s->size), off = 0, phase = mr_seg_tail(t); /* where the copy will start */
     mr_buf_t buf;
     mr_buf_init(&buf);
     typedef struct moved {
@@ -51,8 +51,13 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
                     cap = cap ? cap * 2 : 1024;
                     mv = mr_xrealloc(mv, cap * sizeof(*mv));
                 }
+                /* line placement (record.h): the copy before it takes the padding */
+                uint32_t pad = nmv ? mr_rec_line_pad(phase + buf.len, len) : 0;
+                int arc = pad ? mr_buf_append_zeros(&buf, pad) : 0;
+                if (arc == 0 && pad)
+                    mr_rec_extend(buf.data + mv[nmv - 1].new_off, pad);
                 mv[nmv++] = (moved_t){loc, buf.len};
-                if (mr_buf_append(&buf, p, len) != 0) {
+                if (arc != 0 || mr_buf_append(&buf, p, len) != 0) {
                     mr_free(mv);
                     mr_buf_deinit(&buf);
                     return mr_err_set(err, MURR_ENOMEM, "out of memory compacting '%s'", s->path);
@@ -63,9 +68,10 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
     }
     int rc = 0;
     if (nmv > 0) {
-        uint8_t commit[MR_REC_MARKER_SIZE];
-        mr_rec_encode_marker(commit, MR_REC_COMMIT, t->next_seq++, (uint32_t)nmv);
-        rc = mr_buf_append(&buf, commit, MR_REC_MARKER_SIZE);
+        uint8_t commit[MR_REC_MARKER_SIZE + MR_REC_LINE];
+        uint32_t mlen = mr_rec_marker_len(phase + buf.len);
+        mr_rec_encode_marker(commit, mlen, MR_REC_COMMIT, t->next_seq++, (uint32_t)nmv);
+        rc = mr_buf_append(&buf, commit, mlen);
         if (rc == 0)
             rc = mr_seg_ensure_room(t, buf.len, err);
         mr_segment_t *a = rc == 0 ? mr_seg_get(t, t->active) : NULL;
@@ -81,7 +87,7 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
             } else {
                 atomic_store(&a->size, base + buf.len);
                 t->pending = false; /* the copy ends with its marker */
-                atomic_fetch_add(&a->garbage, MR_REC_MARKER_SIZE);
+                atomic_fetch_add(&a->garbage, mlen);
                 for (size_t i = 0; i < nmv; i++) {
                     const uint8_t *p = s->map + MR_LOC_OFF(mv[i].old_loc);
                     mr_kd_slot_t *slot = mr_kd_find_rec(t, kd, p);

@@ -174,6 +174,9 @@ int mr_seg_ensure_room(mr_table_t *t, size_t need, mr_error_t *err);
  * *base_out say where they landed. Writer. */
 int mr_seg_append(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **seg_out, uint64_t *base_out,
                   mr_error_t *err);
+/* The offset the next append to the active segment starts at (0 without one; a roll to a
+ * new segment starts at 0 instead). The writer's lock keeps it stable. */
+uint64_t mr_seg_tail(mr_table_t *t);
 /* pwrite of all n bytes at off (0, or -1 with errno). */
 int mr_write_full(int fd, const uint8_t *p, size_t n, off_t off);
 /* The records at locs become garbage (an abort, or rows that never got published). */

@@ -2,7 +2,7 @@
  * (mr_table_read_keys). Workload: ~1,000 keys x all columns in tens of microseconds, in
  * passes so that DRAM misses overlap: find every key's record (mr_kd_lookup, keydir.c: a
  * pipeline of hash + slot prefetch, probe + record prefetch, key compare); resolve keys a
- * later commit touched back to the snapshot; copy the requested columns one by one from
+ * later commit touched back to the snapshot; copy the requested columns block by block from
  * the (now cached) records.
  *
  * Rules: readers take no lock and never wait. The caller is inside an epoch (epoch.h), so
@@ -19,26 +19,87 @@
 
 #include <string.h>
 
-/* Copies column c of the found records into col (rows = nrecs; NULL records are misses). */
-static void copy_column(mr_table_t *t, const mr_col_layout_t *L, int32_t k, const uint8_t *const *recs, size_t nrecs,
-                        mr_column_t *col)
+/* Rows per block of pass 3: all requested columns of one block are copied before the next
+ * block, so its records (64 x ~1-2 lines, 64 pages) stay in L1 and the DTLB while each
+ * column takes its values from them; column by column over all rows, 10 passes over 1,000
+ * records did not fit (docs/benchmarks.md, issue 18). */
+#define COPY_BLOCK 64
+
+/* Where one requested column's copy stands. */
+typedef struct copy_col {
+    const mr_col_layout_t *L;
+    int32_t k;        /* non-key index: the record's validity bit */
+    mr_column_t *col;
+    int32_t doff;     /* utf8: bytes written; variable lists: elements written */
+} copy_col_t;
+
+/* The value slot of the column with validity bit k and slot offset soff (from the body)
+ * in rec, or NULL when rec is a miss or the value is null. */
+static inline const uint8_t *value_slot(const uint8_t *rec, int32_t k, size_t soff)
 {
-    bool var_list = mr_dtype_is_list(L->dtype) && L->dim == 0;
-    int32_t *offs = col->dtype == MURR_UTF8 || var_list ? col->values : NULL;
-    int32_t doff = 0;
+    if (rec == NULL)
+        return NULL;
+    const uint8_t *bm = mr_rec_body(rec);
+    return mr_bit_get(bm, k) ? bm + soff : NULL;
+}
+
+/* Row i of the answer has no value in this column. */
+static void copy_null(copy_col_t *cc, size_t i)
+{
+    mr_bit_clear(cc->col->validity, (int64_t)i);
+    if (cc->L->vec_bytes)
+        memset((uint8_t *)cc->col->values + i * cc->L->vec_bytes, 0, cc->L->vec_bytes);
+    else if (cc->col->dtype == MURR_UTF8 || mr_dtype_is_list(cc->L->dtype))
+        ((int32_t *)cc->col->values)[i + 1] = cc->doff;
+}
+
+/* Fixed-width scalars of w bytes (called with a constant w, so each copy is one move; the
+ * column's fields are read once, as the stores could otherwise alias them). */
+static inline void copy_fixed(const mr_table_t *t, copy_col_t *cc, const uint8_t *const *recs, size_t from, size_t to,
+                              size_t w)
+{
+    uint8_t *dst = cc->col->values;
+    int32_t k = cc->k;
+    size_t soff = t->bitmap_bytes + cc->L->slot;
+    for (size_t i = from; i < to; i++) {
+        const uint8_t *slot = value_slot(recs[i], k, soff);
+        if (slot)
+            memcpy(dst + i * w, slot, w);
+        else
+            copy_null(cc, i);
+    }
+}
+
+/* Rows [from, to) of one column from the found records (NULL records are misses). */
+static void copy_rows(const mr_table_t *t, copy_col_t *cc, const uint8_t *const *recs, size_t from, size_t to)
+{
+    const mr_col_layout_t *L = cc->L;
+    mr_column_t *col = cc->col;
+    switch (L->dtype) {
+    case MURR_INT8: case MURR_UINT8:
+        copy_fixed(t, cc, recs, from, to, 1);
+        return;
+    case MURR_INT16: case MURR_UINT16:
+        copy_fixed(t, cc, recs, from, to, 2);
+        return;
+    case MURR_INT32: case MURR_UINT32: case MURR_FLOAT32:
+        copy_fixed(t, cc, recs, from, to, 4);
+        return;
+    case MURR_INT64: case MURR_UINT64: case MURR_FLOAT64:
+        copy_fixed(t, cc, recs, from, to, 8);
+        return;
+    default:
+        break;
+    }
     size_t body = (size_t)t->bitmap_bytes + t->fixed_bytes, ew = mr_list_elem_width(L->dtype);
-    for (size_t i = 0; i < nrecs; i++) {
-        const uint8_t *rec = recs[i];
-        const uint8_t *bm = rec ? mr_rec_body(rec) : NULL;
-        if (rec == NULL || !mr_bit_get(bm, k)) {
-            mr_bit_clear(col->validity, (int64_t)i);
-            if (offs)
-                offs[i + 1] = doff;
-            if (L->vec_bytes)
-                memset((uint8_t *)col->values + i * L->vec_bytes, 0, L->vec_bytes);
+    size_t soff = t->bitmap_bytes + L->slot;
+    int32_t *offs = col->values;
+    for (size_t i = from; i < to; i++) {
+        const uint8_t *rec = recs[i], *slot = value_slot(rec, cc->k, soff);
+        if (slot == NULL) {
+            copy_null(cc, i);
             continue;
         }
-        const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
         switch (L->dtype) {
         case MURR_LIST_FLOAT32: case MURR_LIST_FLOAT16: case MURR_LIST_INT8:
             if (L->dim > 0) { /* straight into the FixedSizeList child buffer */
@@ -46,38 +107,27 @@ static void copy_column(mr_table_t *t, const mr_col_layout_t *L, int32_t k, cons
             } else { /* into the List child buffer; offsets count elements */
                 uint32_t n;
                 const uint8_t *el = mr_rec_list(rec, slot, &n);
-                memcpy(col->data + (size_t)doff * ew, el, (size_t)n * ew);
-                doff += (int32_t)n;
-                offs[i + 1] = doff;
+                memcpy(col->data + (size_t)cc->doff * ew, el, (size_t)n * ew);
+                cc->doff += (int32_t)n;
+                offs[i + 1] = cc->doff;
             }
             break;
         case MURR_UTF8: {
             uint32_t l;
             const uint8_t *sv = mr_rec_str(rec, slot, &l);
-            memcpy(col->data + doff, sv, l);
-            doff += (int32_t)l;
-            offs[i + 1] = doff;
+            memcpy(col->data + cc->doff, sv, l);
+            cc->doff += (int32_t)l;
+            offs[i + 1] = cc->doff;
             break;
         }
         case MURR_BOOL:
             if (*slot)
                 mr_bit_set(col->values, (int64_t)i);
             break;
-        case MURR_INT8: case MURR_UINT8:
-            ((uint8_t *)col->values)[i] = *slot;
-            break;
-        case MURR_INT16: case MURR_UINT16:
-            memcpy((uint8_t *)col->values + i * 2, slot, 2);
-            break;
-        case MURR_INT32: case MURR_UINT32: case MURR_FLOAT32:
-            memcpy((uint8_t *)col->values + i * 4, slot, 4);
-            break;
-        default:
-            memcpy((uint8_t *)col->values + i * 8, slot, 8);
+        default: /* the fixed widths returned above */
             break;
         }
     }
-    mr_column_normalize_nulls(col, (int64_t)nrecs);
 }
 
 /* Resolves requested column names to non-key indexes (sel[c]). */
@@ -177,7 +227,11 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
         }
         memcpy(b->columns[0].values, idx, nrows * sizeof(uint32_t));
     }
-    /* Pass 3: copy the requested columns, column by column (records are now cached). */
+    /* Pass 3: allocate the requested columns, then copy them block by block of rows
+     * (records are now cached). */
+    copy_col_t *cc = mr_malloc((ncolumns ? ncolumns : 1) * sizeof(copy_col_t));
+    if (cc == NULL)
+        rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate the answer for %zu keys", nkeys);
     for (size_t c = 0; c < ncolumns && rc == 0; c++) {
         const mr_col_layout_t *L = &t->cols[sel[c]];
         const mr_column_schema_t *cs = &t->schema->columns[L->schema_index];
@@ -208,8 +262,18 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
             rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate column '%s' for %zu keys", cs->name, nrows);
             break;
         }
-        copy_column(t, L, sel[c], recs, nrows, &b->columns[oc]);
+        cc[c] = (copy_col_t){.L = L, .k = sel[c], .col = &b->columns[oc], .doff = 0};
     }
+    if (rc == 0) {
+        for (size_t from = 0; from < nrows; from += COPY_BLOCK) {
+            size_t to = nrows - from < COPY_BLOCK ? nrows : from + COPY_BLOCK;
+            for (size_t c = 0; c < ncolumns; c++)
+                copy_rows(t, &cc[c], recs, from, to);
+        }
+        for (size_t c = 0; c < ncolumns; c++)
+            mr_column_normalize_nulls(cc[c].col, (int64_t)nrows);
+    }
+    mr_free(cc);
 out:
     mr_free(idx);
     mr_free(recs);

@@ -3,13 +3,13 @@
  * (they need the table's layout) through record.h's writers. */
 #include "engine/native/record.h"
 
-void mr_rec_encode_marker(uint8_t *rec, uint16_t kind, uint64_t seq, uint32_t count)
+void mr_rec_encode_marker(uint8_t *rec, uint32_t len, uint16_t kind, uint64_t seq, uint32_t count)
 {
-    memset(rec, 0, MR_REC_MARKER_SIZE);
-    mr_rec_put_header(rec, MR_REC_MARKER_SIZE, 0, kind);
+    memset(rec, 0, len);
+    mr_rec_put_header(rec, len, 0, kind);
     memcpy(rec + 16, &seq, 8);
     memcpy(rec + 24, &count, 4);
-    mr_rec_seal(rec, MR_REC_MARKER_SIZE);
+    mr_rec_seal(rec, len);
 }
 
 const char *mr_rec_check(const uint8_t *rec, uint64_t avail)
@@ -21,5 +21,7 @@ const char *mr_rec_check(const uint8_t *rec, uint64_t avail)
         return len > avail ? "record runs past the end of the file" : "invalid record length";
     if (mr_rec_crc_of(rec, len) != mr_rec_crc(rec))
         return "checksum mismatch";
+    if (mr_rec_is_marker(mr_rec_kind(rec)) && len < MR_REC_MARKER_SIZE)
+        return "marker shorter than its 32 bytes of fields";
     return NULL;
 }

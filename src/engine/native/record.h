@@ -38,7 +38,9 @@
 
 #define MR_REC_HEADER 12       /* crc, len, key_len, kind */
 #define MR_REC_MIN_LEN 16      /* the smallest valid record (a header, padded) */
-#define MR_REC_MARKER_SIZE 32  /* a commit or abort marker */
+#define MR_REC_MARKER_SIZE 32  /* a commit or abort marker, at least (mr_rec_marker_len) */
+#define MR_REC_LINE 64         /* a cache line: what one DRAM access brings */
+#define MR_REC_LINE_PAD_MAX 8  /* the most padding spent to keep a record on one line */
 #define MR_REC_ROW 0
 #define MR_REC_COMMIT 1
 #define MR_REC_ABORT 2
@@ -116,6 +118,29 @@ static inline size_t mr_rec_row_min(size_t klen, size_t body_bytes) { return MR_
 static inline size_t mr_rec_str_size(size_t l) { return 4 + l; }
 static inline size_t mr_rec_pad(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/* ---- cache-line placement (decision 0014) ----
+ * A record of at most a line that would straddle two lines starts on the next line when
+ * that costs at most MR_REC_LINE_PAD_MAX bytes (a 57-64 byte record: one DRAM line per read
+ * instead of two, 7 times in 8); the padding goes to the end of the record before it, whose
+ * length covers it. A marker ends on a line boundary, so every write starts on one. Both
+ * only grow lengths that readers and recovery already take from the header: segments
+ * written without this rule read the same. */
+
+/* The padding to put before a record of len bytes that would start at offset off. */
+static inline uint32_t mr_rec_line_pad(uint64_t off, size_t len)
+{
+    uint32_t phase = (uint32_t)(off & (MR_REC_LINE - 1));
+    if (len > MR_REC_LINE || phase + len <= MR_REC_LINE || MR_REC_LINE - phase > MR_REC_LINE_PAD_MAX)
+        return 0;
+    return MR_REC_LINE - phase;
+}
+/* The length of a marker written at offset off: MR_REC_MARKER_SIZE, padded to end on a line. */
+static inline uint32_t mr_rec_marker_len(uint64_t off)
+{
+    uint64_t end = (off + MR_REC_MARKER_SIZE + MR_REC_LINE - 1) & ~(uint64_t)(MR_REC_LINE - 1);
+    return (uint32_t)(end - off);
+}
+
 /* ---- markers ---- */
 
 static inline uint64_t mr_rec_marker_seq(const uint8_t *rec) { return mr_rd64(rec + 16); }
@@ -160,9 +185,17 @@ static inline void mr_rec_seal(uint8_t *rec, uint32_t len)
     uint32_t crc = mr_rec_crc_of(rec, len);
     memcpy(rec, &crc, 4);
 }
+/* Grows a sealed record by pad bytes of zeros that follow it in memory (line placement of
+ * the next record) and seals it again. */
+static inline void mr_rec_extend(uint8_t *rec, uint32_t pad)
+{
+    uint32_t len = mr_rec_len(rec) + pad;
+    memcpy(rec + 4, &len, 4);
+    mr_rec_seal(rec, len);
+}
 
-/* Encodes a MR_REC_MARKER_SIZE-byte commit or abort marker. */
-void mr_rec_encode_marker(uint8_t *rec, uint16_t kind, uint64_t seq, uint32_t count);
+/* Encodes a commit or abort marker of len bytes (MR_REC_MARKER_SIZE or more: mr_rec_marker_len). */
+void mr_rec_encode_marker(uint8_t *rec, uint32_t len, uint16_t kind, uint64_t seq, uint32_t count);
 
 /* Checks the framing of the record at rec with `avail` bytes left in its file: a header,
  * a length that is aligned and fits, an intact checksum. NULL if sound, else why not. */

@@ -181,6 +181,12 @@ int mr_seg_append(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **
     return 0;
 }
 
+uint64_t mr_seg_tail(mr_table_t *t)
+{
+    mr_segment_t *seg = mr_seg_get(t, t->active);
+    return seg ? atomic_load(&seg->size) : 0;
+}
+
 void mr_rows_to_garbage(mr_table_t *t, const uint64_t *locs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

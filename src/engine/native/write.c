@@ -146,7 +146,7 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
     mr_column_t *cols = mr_xcalloc(n * (size_t)ns + 1, sizeof(mr_column_t));
     int rc = 0;
     size_t total = 0;
-    uint64_t rows = 0;
+    uint64_t rows = 0, phase = mr_seg_tail(t); /* where the rows will start (a roll starts at 0) */
     /* 1. validate every batch before writing a byte */
     for (size_t bi = 0; bi < n; bi++) {
         rc = validate_batch(t, scratch, batches[bi], cols + bi * (size_t)ns, err);
@@ -157,7 +157,8 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
         }
         mr_column_t *bc = cols + bi * (size_t)ns;
         for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
-            total += row_size(t, bc, r, mr_key_encoded_len(&t->key, bc, r));
+            size_t len = row_size(t, bc, r, mr_key_encoded_len(&t->key, bc, r));
+            total += (total ? mr_rec_line_pad(phase + total, len) : 0) + len; /* as the encoding below */
         }
         rows += (uint64_t)batches[bi]->num_rows;
     }
@@ -197,6 +198,11 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
         mr_column_t *bc = cols + bi * (size_t)ns;
         for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
             uint32_t len = (uint32_t)row_size(t, bc, r, mr_key_encoded_len(&t->key, bc, r));
+            uint32_t pad = off ? mr_rec_line_pad(phase + off, len) : 0; /* on one line (record.h) */
+            if (pad) {
+                mr_rec_extend(buf + rel[ri - 1], pad);
+                off += pad;
+            }
             encode_row(t, bc, r, buf + off, len);
             rel[ri++] = off;
             off += len;
@@ -234,13 +240,14 @@ static void txn_free(mr_txn_t *x)
 
 int mr_txn_append_marker(mr_table_t *t, uint16_t kind, uint32_t count, mr_segment_t **seg, mr_error_t *err)
 {
-    uint8_t rec[MR_REC_MARKER_SIZE];
+    uint8_t rec[MR_REC_MARKER_SIZE + MR_REC_LINE];
     *seg = NULL;
-    mr_rec_encode_marker(rec, kind, t->next_seq, count);
+    uint32_t len = mr_rec_marker_len(mr_seg_tail(t)); /* ends on a line: the next write starts on one */
+    mr_rec_encode_marker(rec, len, kind, t->next_seq, count);
     uint64_t base;
-    MR_RETURN_NOT_OK(mr_seg_append(t, rec, MR_REC_MARKER_SIZE, seg, &base, err));
+    MR_RETURN_NOT_OK(mr_seg_append(t, rec, len, seg, &base, err));
     t->pending = false;
-    atomic_fetch_add(&(*seg)->garbage, MR_REC_MARKER_SIZE); /* markers are never live */
+    atomic_fetch_add(&(*seg)->garbage, len); /* markers are never live */
     return 0;
 }
 
