@@ -15,13 +15,14 @@
  * (MR_RECOVER_THREADS at most):
  *  1. scan (parallel, one segment per job, read ahead sequentially): each segment's
  *     records are framed and checksummed (mr_rec_check) from offset 0 until the first bad
- *     record, and each row's key hashed while its record is in cache. A segment's framing never depends on
- *     another segment, so the jobs are independent; the result per segment is the list of
- *     its records (row: location and hash; marker: location) and where and why it stopped.
+ *     record, and each row's key hashed while its record is in cache. A segment's framing
+ *     never depends on another segment, so the jobs are independent; the result per
+ *     segment is the list of its records (row: location and hash; marker: location) and
+ *     where and why it stopped.
  *  2. log (one thread, in log order): the marker rules above over those lists, exactly as
  *     a record-by-record walk of the log would apply them (dropped rows are tombstoned in
  *     place); it stops at the first segment that is corrupt and not the newest.
- *  3. key directory (parallel, one part per job): the surviving rows are inserted into a
+ *  3. key directory (parallel, one part per core): the surviving rows are inserted into a
  *     directory sized once, each part owning the keys whose home slot falls in its share
  *     of the slots (a contiguous range). All rows of one key have one home, so one part
  *     sees them all, in log order (later rows win), and a part is the only writer of its
@@ -34,9 +35,9 @@
  * replaces segment by segment with 12 per row (slot word and home, in bucket order) before
  * it touches the key directory's pages; at 100M rows: 1.6 GB during the scan, then 1.2 GB
  * next to the directory's 1 GiB (the recovery before issue 18's change held 8 bytes per
- * row, 0.8-1 GB, next to the directory). The hash is kept so
- * that phase 3 never reads a record again (a table larger than RAM would read it from
- * disk twice) unless a slot's tag matches. */
+ * row, 0.8-1 GB, next to the directory). The hash is kept so that phase 3 never reads a
+ * record again (a table larger than RAM would read it from disk twice) unless a slot's tag
+ * matches. */
 #include "engine/native/native.h"
 
 #include "core/alloc.h"
