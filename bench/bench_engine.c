@@ -1,7 +1,11 @@
 /* bench_engine - libmurr in process: ingest rows/s, read latency of K random existing keys x
  * all C float32 columns (keys generated outside the timed region), memory per row, reopen
  * time. Usage: bench_engine [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
- *                           [--dir PATH] [--sync 0|1] */
+ *                           [--dir PATH] [--sync 0|1] [--keep 0|1]
+ *                           [--reuse 0|1]
+ * --keep 1 leaves the loaded directory in place (bench/restart.sh times opens of it);
+ * --reuse 1 opens such a directory (--rows must match its load) and skips the load: reads,
+ * RSS and reopen of an existing table (bench/scale.sh runs it under a memory cap). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -34,7 +38,7 @@ static void *bulk_writer(void *p)
 int main(int argc, char **argv)
 {
     uint64_t rows = 10000000, batch = 1000000;
-    int cols = 10, keys = 1000, reads = 5000, sync = 1;
+    int cols = 10, keys = 1000, reads = 5000, sync = 1, keep = 0, reuse = 0;
     const char *dir = "/tmp/murr-bench-engine";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--rows")) rows = strtoull(argv[i + 1], NULL, 10);
@@ -44,10 +48,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--batch")) batch = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
         else if (!strcmp(argv[i], "--sync")) sync = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--keep")) keep = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reuse")) reuse = atoi(argv[i + 1]);
         else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
     }
     mr_log_set_level(MR_LOG_WARN);
-    mr_fs_remove_tree(dir, NULL);
+    if (!reuse)
+        mr_fs_remove_tree(dir, NULL);
     murr_options o;
     murr_options_default(&o);
     o.sync_writes = sync != 0;
@@ -63,9 +70,9 @@ int main(int argc, char **argv)
         snprintf(n, 16, "col_%d", c);
         s.columns[c + 1] = (murr_column_schema){n, strlen(n), MURR_FLOAT32, false, true, false, 0};
     }
-    if (murr_create_table(db, "bench", &s, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }
-    uint64_t rss0 = bench_rss(0), write_ns = 0;
-    for (uint64_t first = 0; first < rows; first += batch) {
+    if (!reuse && murr_create_table(db, "bench", &s, &e) != 0) { fprintf(stderr, "%s\n", e.message); return 1; }
+    uint64_t rss0 = reuse ? 0 : bench_rss(0), write_ns = 0;
+    for (uint64_t first = 0; !reuse && first < rows; first += batch) {
         int64_t n = (int64_t)(rows - first < batch ? rows - first : batch);
         mr_batch_t *b = bench_make_batch(first, n, cols);
         uint64_t t0 = bench_now_ns();
@@ -152,6 +159,7 @@ int main(int argc, char **argv)
            (double)(rss2 - rss0) / (double)rows, (double)st.keydir_bytes / (double)rows,
            (double)st.live_bytes / (double)rows, reopen_ms);
     fprintf(stderr, "checksum %g\n", checksum);
-    mr_fs_remove_tree(dir, NULL);
+    if (!keep)
+        mr_fs_remove_tree(dir, NULL);
     return 0;
 }

@@ -12,6 +12,7 @@
 # Usage: bench/run.sh [--smoke] [--rows N] [--cols C] [--keys K] [--reads R] [--batch B]
 #                     [--backends LIST] [--py-reads R] [--pg-shared-buffers SIZE]
 #                     [--peers] [--murr021-bin PATH] [--murr031-bin PATH]
+#                     [--peer-storage mmap|block] [--cap BYTES]
 #   defaults: 10M rows, 10 columns, 1,000 keys per read, 5,000 reads, 1M-row write batches,
 #             --backends murr,murr-flight,redis,pg,rocksdb,keys,python,engine (any subset,
 #             comma-separated; murr-flight = Arrow Flight DoPut load + DoGet reads, port parsed
@@ -31,12 +32,21 @@
 #            writes each peer's config (loopback ports, a data dir in the work dir, `storage.mmap:
 #            {}`: 0.2.1 panics at start without a backend) and kills it at the end (neither
 #            version stops gracefully on SIGTERM).
+#   --peer-storage: the Rust murr peers' storage backend (`storage.mmap: {}`, the default, or
+#            `storage.block: {}`: RocksDB BlockBasedTable with its defaults, the profile meant
+#            for tables larger than RAM)
+#   --cap BYTES: after the build, the script (and so every server, client and embedded store
+#            it starts: run one backend at a time) joins a new cgroup v1 memory group limited
+#            to BYTES (/sys/fs/cgroup/memory/murr-bench-<pid>; root only): issue 18 target 7,
+#            tables larger than RAM. Prints the group's peak usage and how often the limit
+#            was hit at the end; removes the group on exit.
 #   --smoke: 10K rows, 200 reads, 100 Python reads, 100 bench_keys reads per case (what the
 #            test suite runs so the harness never rots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=10000000 cols=10 keys=1000 reads=5000 batch=1000000 py_reads=500 pg_shared_buffers=4GB keys_reads=""
 backends=murr,murr-flight,redis,pg,rocksdb,keys,python,engine
+peer_storage=mmap cap=""
 peer_bin_021=${MURR021_BIN:-} peer_bin_031=${MURR031_BIN:-}
 peer_cache=${BENCH_PEER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/murr-bench-peers}
 while [ $# -gt 0 ]; do
@@ -53,6 +63,8 @@ while [ $# -gt 0 ]; do
     --peers) backends=$backends,murr-0.2.1,murr-0.3.1; shift ;;
     --murr021-bin) peer_bin_021=$2; shift 2 ;;
     --murr031-bin) peer_bin_031=$2; shift 2 ;;
+    --peer-storage) peer_storage=$2; shift 2 ;;
+    --cap) cap=$2; shift 2 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -62,6 +74,7 @@ for b in ${backends//,/ }; do
     *) echo "bench/run.sh: unknown backend '$b' in --backends (known: murr,murr-flight,redis,pg,rocksdb,keys,python,engine,murr-0.2.1,murr-0.3.1)" >&2; exit 2 ;;
   esac
 done
+case "$peer_storage" in mmap|block) ;; *) echo "bench/run.sh: --peer-storage is mmap or block" >&2; exit 2 ;; esac
 keys_reads=${keys_reads:-$reads}
 want() { case ",$backends," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 bash scripts/setup.sh --no-python >/dev/null
@@ -71,13 +84,27 @@ cmake --build --preset release -j"$(nproc)" >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/murr-bench.XXXXXX")
 pids=()
 pg_ctl_cmd=()
+cg=""
 cleanup() {
   if [ ${#pg_ctl_cmd[@]} -gt 0 ]; then "${pg_ctl_cmd[@]}" stop -m fast >/dev/null 2>&1 || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
+  if [ -n "$cg" ] && [ -d "$cg" ]; then
+    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$p" >/sys/fs/cgroup/memory/cgroup.procs 2>/dev/null || true; done
+    rmdir "$cg" 2>/dev/null || echo "bench/run.sh: could not remove $cg" >&2
+  fi
 }
 trap cleanup EXIT
+if [ -n "$cap" ]; then
+  [ "$(id -u)" = 0 ] && [ -d /sys/fs/cgroup/memory ] ||
+    { echo "bench/run.sh: --cap needs root and the cgroup v1 memory controller at /sys/fs/cgroup/memory" >&2; exit 2; }
+  cg=/sys/fs/cgroup/memory/murr-bench-$$
+  mkdir "$cg"
+  echo "$cap" >"$cg/memory.limit_in_bytes"
+  echo 0 >"$cg/memory.swappiness" 2>/dev/null || true
+  echo $$ >"$cg/cgroup.procs" # every process started from here on is in the group
+fi
 
 . bench/servers.sh
 
@@ -177,8 +204,8 @@ start_peer() { # start_peer <version> <binary> <harness flag prefix>
   local v=$1 bin=$2 flag=$3 dir="$work/peer-$1" http grpc pid
   http=$(free_port) grpc=$(free_port)
   mkdir -p "$dir/data"
-  printf 'server:\n  http:\n    host: 127.0.0.1\n    port: %s\n  grpc:\n    host: 127.0.0.1\n    port: %s\nstorage:\n  path: %s\n  mmap: {}\n' \
-    "$http" "$grpc" "$dir/data" >"$dir/config.yaml"
+  printf 'server:\n  http:\n    host: 127.0.0.1\n    port: %s\n  grpc:\n    host: 127.0.0.1\n    port: %s\nstorage:\n  path: %s\n  %s: {}\n' \
+    "$http" "$grpc" "$dir/data" "$peer_storage" >"$dir/config.yaml"
   # without our MURR_* variables: the Rust murr reads them as configuration too
   env $(env | sed -n 's/^\(MURR_[A-Za-z0-9_]*\)=.*/-u \1/p') "$bin" -c "$dir/config.yaml" >"$dir/log" 2>&1 &
   pid=$!
@@ -236,4 +263,9 @@ if want engine; then
   echo "## bench_engine (libmurr in process)"
   build/release/bench_engine --rows "$rows" --cols "$cols" --keys "$keys" --reads "$reads" --batch "$batch" \
     --dir "$work/engine" 2>/dev/null
+fi
+
+if [ -n "$cap" ]; then
+  echo
+  echo "memory cgroup: limit $(cat "$cg/memory.limit_in_bytes") B, peak usage $(cat "$cg/memory.max_usage_in_bytes") B, limit hit $(cat "$cg/memory.failcnt") times"
 fi
