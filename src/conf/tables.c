@@ -235,6 +235,22 @@ static int parse_columns(const ctx_t *c, const yaml_node_t *m, mr_follow_config_
     }
     return rc;
 }
+/* A follow entry's defaults and release (loader.h). Here, with the parser that fills
+ * them, so that libmurr (which has the configuration but not the loader) links whole. */
+void mr_follow_config_init(mr_follow_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->poll_interval_ms = 300000;
+    c->s3.max_retries = 5; /* the documented default (source.h, README); 0 in a config means no retry */
+}
+
+void mr_follow_config_deinit(mr_follow_config_t *c)
+{
+    if (c->schema)
+        murr_schema_free(c->schema);
+    c->schema = NULL;
+}
+
 
 static int parse_table(const ctx_t *c, const char *name, const yaml_node_t *m, mr_follow_config_t *f, mr_error_t *err)
 {

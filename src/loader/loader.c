@@ -54,20 +54,6 @@ struct mr_loader {
     follow_t *list;
 };
 
-void mr_follow_config_init(mr_follow_config_t *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->poll_interval_ms = 300000;
-    c->s3.max_retries = 5; /* the documented default (source.h, README); 0 in a config means no retry */
-}
-
-void mr_follow_config_deinit(mr_follow_config_t *c)
-{
-    if (c->schema)
-        murr_schema_free(c->schema);
-    c->schema = NULL;
-}
-
 mr_loader_t *mr_loader_new(murr_db *db)
 {
     mr_loader_t *l = mr_xcalloc(1, sizeof(*l));
