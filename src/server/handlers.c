@@ -567,9 +567,10 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
     return rc;
 }
 
-/* Parquet: row groups decoded one at a time and appended to one streaming write, so peak
- * memory is the file plus one decoded row group; the whole file lands or none of it. A
- * file with zero rows is a successful no-op (an upsert) or empties the table (a replace). */
+/* Parquet: row groups decoded one ahead on a thread of their own (parquet_ahead.c) while
+ * the previous one is encoded and appended to one streaming write, so peak memory is the
+ * file plus two decoded row groups; the whole file lands or none of it. A file with zero
+ * rows is a successful no-op (an upsert) or empties the table (a replace). */
 static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode, mr_error_t *e)
 {
     MR_RETURN_NOT_OK(table_exists(sh, name, e));
@@ -582,19 +583,26 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
         return rc == MURR_ENOMEM || rc == MURR_EUNSUPPORTED || rc == MURR_ETOOBIG ? rc : MURR_ECORRUPT;
     }
     murr_writer *w = NULL;
+    mr_pq_ahead_t *ahead = NULL;
     rc = writer_open(sh, name, mode, &w, e);
-    for (int g = 0; g < mr_pq_num_row_groups(f) && rc == 0; g++) {
+    if (rc == 0 && mr_pq_num_row_groups(f) > 0)
+        rc = mr_pq_ahead_start(f, &ahead, e);
+    while (rc == 0 && ahead != NULL) {
         mr_batch_t *b;
-        rc = mr_pq_read_row_group(f, g, &b, e);
+        int g;
+        rc = mr_pq_ahead_next(ahead, &b, &g, e);
         if (rc != 0) { /* over the decode budget the file may be valid: say which */
             mr_err_prefix(e, rc == MURR_ETOOBIG ? "Table error: Parquet: " : "Table error: invalid Parquet: ");
             break;
         }
+        if (b == NULL)
+            break;
         rc = murr_writer_append(w, b, e);
         mr_batch_free(b);
         if (rc != 0 && mr_pq_num_row_groups(f) > 1)
             mr_err_prefix(e, "row group %d: ", g);
     }
+    mr_pq_ahead_stop(ahead);
     if (w != NULL) {
         if (rc == 0)
             rc = murr_writer_commit(w, e);
