@@ -520,37 +520,14 @@ static int write_batches(const mr_server_shared_t *sh, const char *name, unsigne
     return murr_writer_commit(w, e);
 }
 
-/* Applies batches decoded while the body arrived (loop.c): checks the stream ended cleanly. */
-static int write_arrow_streamed(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode,
-                                mr_error_t *e)
-{
-    if (req->ipc_err.code != 0) {
-        *e = req->ipc_err;
-        if (strncmp(e->message, "Arrow", 5) != 0)
-            mr_err_prefix(e, "Arrow error: ");
-        /* ETOOBIG is the decode budget (413); a declared length beyond the body limit is
-         * already ECORRUPT from the reader */
-        if (e->code == MURR_EINTERNAL || e->code == MURR_EAGAIN)
-            e->code = MURR_ECORRUPT;
-        return e->code;
-    }
-    int rc = mr_ipc_reader_finish(req->ipc, e);
-    if (rc != 0) {
-        mr_err_prefix(e, "Arrow error: ");
-        return rc;
-    }
-    return write_batches(sh, name, mode, req->batches, req->nbatches, e);
-}
-
 static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode, mr_error_t *e)
 {
-    if (req->ipc)
-        return write_arrow_streamed(sh, req, name, mode, e);
     mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size, sh->cfg->http.max_payload_size,
                                              "server.http.max_payload_size");
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");
-    /* the request body outlives the write: decode in place */
+    /* the request body outlives the write: decode in place (decision 0014: no copy of the
+     * column data between the socket buffer and the records) */
     mr_batch_t **batches = NULL;
     size_t n = 0;
     int rc = mr_ipc_reader_borrow(r, req->body.data, req->body.len, e);
