@@ -73,6 +73,22 @@ static void read_one(murr_db *db, const char *key, bool *found, float *v)
     murr_batch_free(out);
 }
 
+/* Opens data with compaction off and segments of seg_max bytes, and creates table t
+ * (id utf8 key, score float32?). */
+static murr_db *open_with_t(const char *data, size_t seg_max, murr_options *o)
+{
+    murr_options_default(o);
+    o->background_compaction = false;
+    o->segment_max_bytes = seg_max;
+    murr_db *db;
+    murr_error e = {0};
+    cr_assert_eq(murr_open(data, o, &db, &e), 0, "%s", e.message);
+    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
+    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
+    mr_schema_free(s);
+    return db;
+}
+
 Test(diskfull, rejected_write_stays_invisible_without_its_abort_marker)
 {
     if (!mounted)
@@ -81,15 +97,8 @@ Test(diskfull, rejected_write_stays_invisible_without_its_abort_marker)
     snprintf(data, sizeof(data), "%s/data", mnt);
     snprintf(filler, sizeof(filler), "%s/filler", mnt);
     murr_options o;
-    murr_options_default(&o);
-    o.background_compaction = false;
-    o.segment_max_bytes = 1 << 20; /* one segment: its map may be larger than the disk */
-    murr_db *db;
+    murr_db *db = open_with_t(data, 1 << 20, &o); /* one segment: its map may be larger than the disk */
     murr_error e = {0};
-    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
-    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
-    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
-    mr_schema_free(s);
     /* room for exactly one page: batch A (128 rows = 4096 bytes) lands, then nothing fits */
     fill_leaving(filler, 4096);
     murr_writer *w;
@@ -155,15 +164,8 @@ Test(diskfull, replace_and_rollback_keep_the_serving_version)
     snprintf(data, sizeof(data), "%s/data", mnt);
     snprintf(filler, sizeof(filler), "%s/filler", mnt);
     murr_options o;
-    murr_options_default(&o);
-    o.background_compaction = false;
-    o.segment_max_bytes = 1 << 20;
-    murr_db *db;
+    murr_db *db = open_with_t(data, 1 << 20, &o);
     murr_error e = {0};
-    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
-    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
-    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
-    mr_schema_free(s);
     mr_batch_t *a = rows('a', 0, 64, 1.0f), *b = rows('b', 0, 512, 2.0f);
     cr_assert_eq(murr_write(db, "t", a, &e), 0, "%s", e.message);
     fill_leaving(filler, 4096); /* 16 KiB of rows do not fit in one page */
@@ -236,15 +238,8 @@ Test(diskfull_big, a_piece_that_does_not_fit_drops_the_whole_append)
     snprintf(data, sizeof(data), "%s/data", mnt);
     snprintf(filler, sizeof(filler), "%s/filler", mnt);
     murr_options o;
-    murr_options_default(&o);
-    o.background_compaction = false;
-    o.segment_max_bytes = 8 << 20;
-    murr_db *db;
+    murr_db *db = open_with_t(data, 8 << 20, &o);
     murr_error e = {0};
-    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
-    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
-    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
-    mr_schema_free(s);
     mr_batch_t *a = rows('a', 0, 128, 1.0f);
     cr_assert_eq(murr_write(db, "t", a, &e), 0, "%s", e.message);
     snprintf(seg, sizeof(seg), "%s/t/00000001.seg", data);
