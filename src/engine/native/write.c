@@ -79,8 +79,9 @@ int mr_table_txn_begin(mr_store_t *st, mr_store_txn_t **out, mr_error_t *err)
     return 0;
 }
 
-/* Rows are encoded into a buffer of this size (or one row, if larger), which is appended
- * and reused: it stays in cache, and a write of any size allocates no more than that. */
+/* Rows are encoded into a buffer of this size (the write's size if smaller, one row if
+ * larger), which is appended and reused: it stays in cache, and a write of any size
+ * allocates no more than that for encoding. */
 #define ENC_CHUNK ((size_t)512 << 10)
 
 /* With sync_writes, writeback of the appended bytes is started every this many bytes
@@ -165,7 +166,8 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
     }
     /* 2. encode chunk by chunk, each chunk appended as it fills (durability comes with the
      * commit) */
-    size_t chunk = maxrow > ENC_CHUNK ? maxrow : ENC_CHUNK;
+    size_t chunk = total < ENC_CHUNK ? total : ENC_CHUNK; /* a small write allocates its size */
+    chunk = maxrow > chunk ? maxrow : chunk;
     buf = mr_calloc(1, chunk);
     if (buf == NULL || txn_grow(x, rows) != 0) {
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory encoding %llu rows (%zu bytes)", (unsigned long long)rows,
