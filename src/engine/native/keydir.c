@@ -1,6 +1,7 @@
 /* keydir.c - the key directory (keydir.h) of the native store: allocation of its tables,
  * probing (one probe step for the writer's find and for the readers' batched lookup, which
- * pipelines the DRAM misses of many keys), put, growth and reservation. Probing verifies
+ * pipelines the DRAM misses of many keys), put (one key, or a commit's keys in a pipeline
+ * that likewise overlaps their slot and undo misses), growth and reservation. Probing verifies
  * keys against records (record.h). Tables are
  * anonymous mmaps so a 10M-key directory (16M slots, 128 MiB) comes back to the OS at once
  * when retired.
