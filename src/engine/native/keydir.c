@@ -230,9 +230,10 @@ static bool kd_put_hashed(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const ch
                           mr_undo_t *u)
 {
     assert(mr_kd_loc_fits(loc));
-    const uint8_t *cand;
-    mr_kd_slot_t *empty = kd_next(t, kd, h, h & kd->mask, &cand);
-    mr_kd_slot_t *s = cand != NULL ? kd_settle(t, kd, h, empty, &cand, key, len, &empty) : NULL;
+    /* mr_kd_find reads the key only on a tag match; calling it (not kd_settle directly)
+     * keeps kd_settle inlined into mr_kd_lookup in the release build, as on main */
+    mr_kd_slot_t *empty = NULL;
+    mr_kd_slot_t *s = mr_kd_find(t, kd, h, key, len, &empty);
     if (s) {
         uint64_t old = mr_kd_word_loc(atomic_load_explicit(&s->word, memory_order_relaxed));
         if (u)
