@@ -42,4 +42,16 @@ murr_dtype mr_pq_column_dtype(const mr_pq_file_t *f, int col);
 int mr_pq_read_row_group(mr_pq_file_t *f, int rg, mr_batch_t **out, mr_error_t *err);
 void mr_pq_close(mr_pq_file_t *f);
 
+/* Row groups decoded one ahead on a thread of their own (parquet_ahead.c): while it runs,
+ * only the decoder uses f and its budget, and at most two decoded row groups are alive (the
+ * one the caller holds and the one being decoded). start: MURR_ENOMEM if the thread cannot
+ * start. next: waits for the next row group in order: 0 with *out = its batch (the
+ * caller's) or *out = NULL after the last; or the error mr_pq_read_row_group gave; *group
+ * = that row group's index. stop: the decoder finishes at its next row group boundary and
+ * is joined; an undelivered batch is freed; f is the caller's again (close it after). */
+typedef struct mr_pq_ahead mr_pq_ahead_t;
+int mr_pq_ahead_start(mr_pq_file_t *f, mr_pq_ahead_t **out, mr_error_t *err);
+int mr_pq_ahead_next(mr_pq_ahead_t *a, mr_batch_t **out, int *group, mr_error_t *err);
+void mr_pq_ahead_stop(mr_pq_ahead_t *a);
+
 #endif

@@ -520,37 +520,14 @@ static int write_batches(const mr_server_shared_t *sh, const char *name, unsigne
     return murr_writer_commit(w, e);
 }
 
-/* Applies batches decoded while the body arrived (loop.c): checks the stream ended cleanly. */
-static int write_arrow_streamed(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode,
-                                mr_error_t *e)
-{
-    if (req->ipc_err.code != 0) {
-        *e = req->ipc_err;
-        if (strncmp(e->message, "Arrow", 5) != 0)
-            mr_err_prefix(e, "Arrow error: ");
-        /* ETOOBIG is the decode budget (413); a declared length beyond the body limit is
-         * already ECORRUPT from the reader */
-        if (e->code == MURR_EINTERNAL || e->code == MURR_EAGAIN)
-            e->code = MURR_ECORRUPT;
-        return e->code;
-    }
-    int rc = mr_ipc_reader_finish(req->ipc, e);
-    if (rc != 0) {
-        mr_err_prefix(e, "Arrow error: ");
-        return rc;
-    }
-    return write_batches(sh, name, mode, req->batches, req->nbatches, e);
-}
-
 static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode, mr_error_t *e)
 {
-    if (req->ipc)
-        return write_arrow_streamed(sh, req, name, mode, e);
     mr_ipc_reader_t *r = mr_ipc_reader_new(sh->cfg->http.max_payload_size, sh->cfg->http.max_payload_size,
                                              "server.http.max_payload_size");
     if (r == NULL)
         return mr_err_set(e, MURR_ENOMEM, "out of memory");
-    /* the request body outlives the write: decode in place */
+    /* the request body outlives the write: decode in place (decision 0016: no copy of the
+     * column data between the socket buffer and the records) */
     mr_batch_t **batches = NULL;
     size_t n = 0;
     int rc = mr_ipc_reader_borrow(r, req->body.data, req->body.len, e);
@@ -567,9 +544,10 @@ static int write_arrow(const mr_server_shared_t *sh, mr_req_t *req, const char *
     return rc;
 }
 
-/* Parquet: row groups decoded one at a time and appended to one streaming write, so peak
- * memory is the file plus one decoded row group; the whole file lands or none of it. A
- * file with zero rows is a successful no-op (an upsert) or empties the table (a replace). */
+/* Parquet: row groups decoded one ahead on a thread of their own (parquet_ahead.c) while
+ * the previous one is encoded and appended to one streaming write, so peak memory is the
+ * file plus two decoded row groups; the whole file lands or none of it. A file with zero
+ * rows is a successful no-op (an upsert) or empties the table (a replace). */
 static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char *name, unsigned mode, mr_error_t *e)
 {
     MR_RETURN_NOT_OK(table_exists(sh, name, e));
@@ -582,19 +560,26 @@ static int write_parquet(const mr_server_shared_t *sh, mr_req_t *req, const char
         return rc == MURR_ENOMEM || rc == MURR_EUNSUPPORTED || rc == MURR_ETOOBIG ? rc : MURR_ECORRUPT;
     }
     murr_writer *w = NULL;
+    mr_pq_ahead_t *ahead = NULL;
     rc = writer_open(sh, name, mode, &w, e);
-    for (int g = 0; g < mr_pq_num_row_groups(f) && rc == 0; g++) {
+    if (rc == 0 && mr_pq_num_row_groups(f) > 0)
+        rc = mr_pq_ahead_start(f, &ahead, e);
+    while (rc == 0 && ahead != NULL) {
         mr_batch_t *b;
-        rc = mr_pq_read_row_group(f, g, &b, e);
+        int g;
+        rc = mr_pq_ahead_next(ahead, &b, &g, e);
         if (rc != 0) { /* over the decode budget the file may be valid: say which */
             mr_err_prefix(e, rc == MURR_ETOOBIG ? "Table error: Parquet: " : "Table error: invalid Parquet: ");
             break;
         }
+        if (b == NULL)
+            break;
         rc = murr_writer_append(w, b, e);
         mr_batch_free(b);
         if (rc != 0 && mr_pq_num_row_groups(f) > 1)
             mr_err_prefix(e, "row group %d: ", g);
     }
+    mr_pq_ahead_stop(ahead);
     if (w != NULL) {
         if (rc == 0)
             rc = murr_writer_commit(w, e);

@@ -30,7 +30,6 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "format/arrow_ipc.h"
 #include "server/evcore.h"
 #include "server/fetch.h"
 #include "server/tls.h"
@@ -180,7 +179,6 @@ static void queue_response(conn_t *c, mr_req_t *req, mr_resp_t *resp, bool close
     ch->release_arg = resp->release_arg;
     mr_buf_deinit(&resp->body);
     if (req) {
-        mr_req_release_stream(req);
         ch->arena = mr_xmalloc(sizeof(mr_arena_t));
         *ch->arena = req->arena; /* iov may point into it; freed after the write */
         mr_buf_deinit(&req->body);
@@ -212,22 +210,10 @@ static mr_req_t *req_new(void)
     return r;
 }
 
-void mr_req_release_stream(mr_req_t *r)
-{
-    for (size_t i = 0; i < r->nbatches; i++)
-        mr_batch_free(r->batches[i]);
-    mr_free(r->batches);
-    r->batches = NULL;
-    r->nbatches = r->cap_batches = 0;
-    mr_ipc_reader_free(r->ipc);
-    r->ipc = NULL;
-}
-
 static void req_free(mr_req_t *r)
 {
     if (r == NULL)
         return;
-    mr_req_release_stream(r);
     mr_arena_deinit(&r->arena);
     mr_buf_deinit(&r->body);
     mr_free(r);
@@ -370,46 +356,7 @@ static int on_headers_complete(http_parser *p)
         send_raw(c, "HTTP/1.1 100 Continue\r\n\r\n");
         flush_out(c);
     }
-    mr_req_t *r = c->req;
-    if (r->url && r->has_content_type && p->method == HTTP_PUT &&
-        memmem(r->content_type.ptr, r->content_type.len, MR_IPC_CONTENT_TYPE, strlen(MR_IPC_CONTENT_TYPE))) {
-        bool offload;
-        if (mr_http_route_of(r, &offload) == MR_ROUTE_WRITE)
-            r->ipc = mr_ipc_reader_new(srv->cfg.http.max_payload_size, srv->cfg.http.max_payload_size,
-                                       "server.http.max_payload_size");
-    }
     return 0;
-}
-
-/* Feeds body bytes to the request's IPC reader and keeps every completed batch. */
-static void stream_decode(mr_req_t *r, const char *at, size_t len)
-{
-    if (r->ipc_err.code != 0)
-        return; /* already failed: discard the rest of the body */
-    if (mr_ipc_reader_feed(r->ipc, (const uint8_t *)at, len, &r->ipc_err) != 0)
-        return;
-    for (;;) {
-        mr_batch_t *b = NULL;
-        int rc = mr_ipc_reader_next(r->ipc, &b, &r->ipc_err);
-        if (rc == MURR_EAGAIN) {
-            mr_err_clear(&r->ipc_err);
-            return;
-        }
-        if (rc != 0 || b == NULL)
-            return; /* error recorded, or end of stream */
-        if (r->nbatches == r->cap_batches) { /* sized by the body: fails the request, never aborts */
-            size_t cap = r->cap_batches ? r->cap_batches * 2 : 8;
-            mr_batch_t **nb = mr_realloc(r->batches, cap * sizeof(*nb));
-            if (nb == NULL) {
-                mr_batch_free(b);
-                mr_err_set(&r->ipc_err, MURR_ENOMEM, "out of memory for %zu record batches", cap);
-                return;
-            }
-            r->batches = nb;
-            r->cap_batches = cap;
-        }
-        r->batches[r->nbatches++] = b;
-    }
 }
 
 /* A chunk that declares more than the rest of max_payload_size is refused at its header,
@@ -459,11 +406,6 @@ static int on_body(http_parser *p, const char *at, size_t len)
     if (r->body.len + len > c->srv->cfg.http.max_payload_size) {
         c->early_status = 413;
         http_parser_pause(p, 1);
-        return 0;
-    }
-    if (r->ipc) {
-        r->body.len += len; /* counted for the limit above, not kept: decoded as it arrives */
-        stream_decode(r, at, len);
         return 0;
     }
     if (r->body.len == 0 && (p->flags & F_CONTENTLENGTH) && p->content_length < (1ull << 32))

@@ -15,7 +15,6 @@
 #include "server/metrics.h"
 #include "server/server.h"
 
-struct mr_ipc_reader;
 
 typedef struct mr_req {
     int method;               /* enum http_method */
@@ -27,19 +26,10 @@ typedef struct mr_req {
     mr_slice_t accept;
     mr_slice_t authorization; /* the Authorization header's value, empty if absent */
     unsigned has_authorization; /* how many Authorization headers came */
-    mr_buf_t body;            /* the body, unless it is decoded as it arrives (below) */
+    mr_buf_t body;            /* the whole body (an Arrow write is decoded in place from it) */
     mr_arena_t arena;
     uint64_t start_ns;
-    /* Arrow IPC write bodies are decoded on the loop as bytes arrive; the worker then
-     * applies the decoded batches atomically. */
-    struct mr_ipc_reader *ipc;
-    mr_batch_t **batches;
-    size_t nbatches, cap_batches;
-    mr_error_t ipc_err;       /* first decode error; the rest of the body is discarded */
 } mr_req_t;
-
-/* Frees the streaming-decode state of a request (reader and decoded batches). */
-void mr_req_release_stream(mr_req_t *req);
 
 /* zero-copy parts that fit in an output chunk without an allocation (more are allowed) */
 #define MR_RESP_MAX_IOV 64

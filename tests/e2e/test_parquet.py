@@ -247,6 +247,64 @@ def test_http_put_parquet(murr, tmp_path):
     assert r.status_code == 400 and "missing column 'value'" in r.json()["error"]
 
 
+def test_http_put_parquet_row_groups_decoded_ahead(murr, tmp_path):
+    """Row groups are decoded one ahead on a thread of their own while the previous one is
+    appended (parquet_ahead.c): rows land in file order (the last duplicate wins, across row
+    groups), and a file that fails in its third row group, in decoding (a page checksum) or
+    in the append (a null in a non-nullable column), applies nothing and answers 400."""
+    schema = {"key": "key", "columns": {"key": {"dtype": "utf8", "nullable": False},
+                                        "value": {"dtype": "int64", "nullable": False}}}
+    assert requests.put(murr.url + "/api/v1/table/ahead", json=schema).status_code == 201
+    url = murr.url + "/api/v1/table/ahead"
+
+    def fetch(keys):
+        r = requests.post(url + "/fetch", json={"keys": keys, "columns": ["value"]})
+        assert r.status_code == 200, r.text
+        return r.json()["columns"]["value"]
+
+    n, nkeys = 1000, 300
+    path = tmp_path / "dups.parquet"
+    pq.write_table(pa.table({"key": [f"k{i % nkeys}" for i in range(n)], "value": pa.array(range(n), pa.int64())}),
+                   path, row_group_size=200)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 5
+    r = requests.put(url + "/write", data=path.read_bytes(), headers={"Content-Type": PARQUET})
+    assert r.status_code == 200, r.text
+    want = {}
+    for i in range(n):
+        want[f"k{i % nkeys}"] = i
+    keys = sorted(want)
+    assert fetch(keys) == [want[k] for k in keys]
+
+    # decoding fails in row group 2 (of 4): a flipped byte under pyarrow's page CRC
+    t = pa.table({"key": [f"z{i}" for i in range(800)] , "value": pa.array(range(800), pa.int64())})
+    good = tmp_path / "crc.parquet"
+    pq.write_table(t, good, row_group_size=200, compression="NONE", use_dictionary=False, write_page_checksum=True)
+    col = pq.ParquetFile(good).metadata.row_group(2).column(1)
+    data = bytearray(good.read_bytes())
+    data[col.data_page_offset + col.total_compressed_size - 1] ^= 0x01
+    r = requests.put(url + "/write", data=bytes(data), headers={"Content-Type": PARQUET})
+    assert r.status_code == 400, r.text
+    assert "invalid Parquet" in r.json()["error"] and "row group 2" in r.json()["error"], r.text
+    assert fetch(["z0", "z199", "z399", "z799"]) == [None] * 4
+    assert fetch(keys) == [want[k] for k in keys]
+
+    # the append fails in row group 2: a null in the non-nullable 'value'
+    vals = list(range(800))
+    vals[450] = None
+    bad = tmp_path / "null.parquet"
+    pq.write_table(pa.table({"key": [f"y{i}" for i in range(800)], "value": pa.array(vals, pa.int64())}), bad,
+                   row_group_size=200)
+    r = requests.put(url + "/write", data=bad.read_bytes(), headers={"Content-Type": PARQUET})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"].startswith("row group 2: "), r.text
+    assert "non-nullable" in r.json()["error"], r.text
+    assert fetch(["y0", "y199", "y449", "y799"]) == [None] * 4
+    assert fetch(keys) == [want[k] for k in keys]
+    # the pipeline's thread is gone with its write: a good file still lands
+    assert requests.put(url + "/write", data=good.read_bytes(), headers={"Content-Type": PARQUET}).status_code == 200
+    assert fetch(["z0", "z799"]) == [0, 799]
+
+
 def test_page_checksums_are_verified(tmp_path):
     """pyarrow's page CRCs (write_page_checksum=True) are checked: a flipped value byte under
     a CRC is refused naming the column and the page; the same flip without CRCs decodes to a

@@ -1,6 +1,7 @@
 /* keydir.c - the key directory (keydir.h) of the native store: allocation of its tables,
  * probing (one probe step for the writer's find and for the readers' batched lookup, which
- * pipelines the DRAM misses of many keys), put, growth and reservation. Probing verifies
+ * pipelines the DRAM misses of many keys), put (one key, or a commit's keys in a pipeline
+ * that likewise overlaps their slot and undo misses), growth and reservation. Probing verifies
  * keys against records (record.h). Tables are
  * anonymous mmaps so a 10M-key directory (16M slots, 128 MiB) comes back to the OS at once
  * when retired.
@@ -218,17 +219,19 @@ int mr_kd_reserve(mr_table_t *t, uint64_t n)
     return cap == kd->mask + 1 ? 0 : kd_grow_to(t, kd, cap);
 }
 
-/* With an undo map (a commit while readers may hold an older snapshot), the key's previous
- * location is recorded before its slot changes. */
-int mr_kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_t *u)
+/* Publishes key (hash h, len bytes at key) -> loc in kd, which has room (reserved). The key
+ * bytes are read only to compare with a candidate of the same tag or an undo entry of the
+ * same hash, so a new key costs no access to its record. With an undo map (a commit while
+ * readers may hold an older snapshot), the key's previous location is recorded before its
+ * slot changes; the superseded record becomes garbage. Returns whether the key is new: the
+ * caller adds those to kd->count (a locked add per key would wait for every store before
+ * it, the slot's miss included). */
+static bool kd_put_hashed(mr_table_t *t, mr_kd_table_t *kd, uint64_t h, const char *key, size_t len, uint64_t loc,
+                          mr_undo_t *u)
 {
-    mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
-    if ((atomic_load_explicit(&kd->count, memory_order_relaxed) + 1) * 4 > (kd->mask + 1) * 3) {
-        MR_RETURN_NOT_OK(kd_grow(t, kd));
-        kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
-    }
     assert(mr_kd_loc_fits(loc));
-    uint64_t h = mr_kd_fix_hash(mr_hash64(key, len));
+    /* mr_kd_find reads the key only on a tag match; calling it (not kd_settle directly)
+     * keeps kd_settle inlined into mr_kd_lookup in the release build, as on main */
     mr_kd_slot_t *empty = NULL;
     mr_kd_slot_t *s = mr_kd_find(t, kd, h, key, len, &empty);
     if (s) {
@@ -239,11 +242,65 @@ int mr_kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_
         if (os)
             atomic_fetch_add_explicit(&os->garbage, mr_rec_len(os->map + MR_LOC_OFF(old)), memory_order_relaxed);
         atomic_store_explicit(&s->word, mr_kd_word(h, loc), memory_order_release);
-    } else {
-        if (u)
-            mr_undo_record(u, h, key, len, loc, 0, mr_loc_key_eq, t);
-        atomic_store_explicit(&empty->word, mr_kd_word(h, loc), memory_order_release);
-        atomic_fetch_add_explicit(&kd->count, 1, memory_order_relaxed);
+        return false;
     }
+    if (u)
+        mr_undo_record(u, h, key, len, loc, 0, mr_loc_key_eq, t);
+    atomic_store_explicit(&empty->word, mr_kd_word(h, loc), memory_order_release);
+    return true;
+}
+
+/* The writer's count update: a plain store (readers of count only report it). */
+static void kd_count_add(mr_kd_table_t *kd, uint64_t added)
+{
+    atomic_store_explicit(&kd->count, atomic_load_explicit(&kd->count, memory_order_relaxed) + added,
+                          memory_order_relaxed);
+}
+
+int mr_kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_t *u)
+{
+    mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
+    if ((atomic_load_explicit(&kd->count, memory_order_relaxed) + 1) * 4 > (kd->mask + 1) * 3) {
+        MR_RETURN_NOT_OK(kd_grow(t, kd));
+        kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
+    }
+    kd_count_add(kd, kd_put_hashed(t, kd, mr_kd_fix_hash(mr_hash64(key, len)), key, len, loc, u));
+    return 0;
+}
+
+/* Keys in flight per stage of mr_kd_put_many (record lines when it hashes, then slot and
+ * undo lines). */
+#define KD_PUT_AHEAD 16
+#define KD_PUT_RING (2 * KD_PUT_AHEAD)
+
+int mr_kd_put_many(mr_table_t *t, const uint64_t *locs, const uint64_t *hashes, const uint16_t *klens, size_t n,
+                   mr_undo_t *u)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mr_rec_at(t, locs[i]) == NULL)
+            return MURR_EINTERNAL;
+    MR_RETURN_NOT_OK(mr_kd_reserve(t, n));
+    mr_kd_table_t *kd = atomic_load_explicit(&t->kd, memory_order_relaxed);
+    uint64_t hs[KD_PUT_RING], added = 0;
+    for (size_t i = 0; i < n + 2 * KD_PUT_AHEAD; i++) {
+        if (i < n && (hashes == NULL || klens == NULL)) /* stage 1: the record line, if the key must be read */
+            __builtin_prefetch(mr_rec_at(t, locs[i]));
+        if (i >= KD_PUT_AHEAD && i - KD_PUT_AHEAD < n) { /* stage 2: hash, prefetch the home slot and undo entry */
+            size_t k = i - KD_PUT_AHEAD;
+            uint64_t h = hashes ? hashes[k] : mr_kd_fix_hash(mr_hash64(mr_rec_key(mr_rec_at(t, locs[k])),
+                                                                        mr_rec_key_len(mr_rec_at(t, locs[k]))));
+            hs[k % KD_PUT_RING] = h;
+            __builtin_prefetch(&kd->slots[h & kd->mask], 1);
+            if (u)
+                __builtin_prefetch(&u->e[h & u->mask], 1);
+        }
+        if (i >= 2 * KD_PUT_AHEAD && i - 2 * KD_PUT_AHEAD < n) { /* stage 3: publish, in order */
+            size_t k = i - 2 * KD_PUT_AHEAD;
+            const uint8_t *rec = mr_rec_at(t, locs[k]);
+            added += kd_put_hashed(t, kd, hs[k % KD_PUT_RING], mr_rec_key(rec), klens ? klens[k] : mr_rec_key_len(rec),
+                                   locs[k], u);
+        }
+    }
+    kd_count_add(kd, added);
     return 0;
 }

@@ -117,6 +117,8 @@ typedef struct mr_txn {
     mr_store_txn_t base;
     mr_table_t *t;
     uint64_t *locs;
+    uint64_t *hashes;   /* hashes[i]: the key directory hash of the key of locs[i] */
+    uint16_t *klens;    /* klens[i]: its length */
     size_t nlocs, cap;
     uint64_t first_seq; /* the first segment file this transaction appended to (0: none) */
     uint64_t bytes;     /* row bytes appended */
@@ -177,6 +179,17 @@ int mr_seg_append(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **
 /* The offset the next append to the active segment starts at (0 without one; a roll to a
  * new segment starts at 0 instead). The writer's lock keeps it stable. */
 uint64_t mr_seg_tail(mr_table_t *t);
+/* An append in pieces (encoded chunk by chunk): begin makes room for all len bytes in one
+ * segment (rolling it if needed) and gives the segment and the base offset; each piece is
+ * written at base + off, in order; a failed piece truncates the file back to base (the
+ * append is dropped whole) and says why; end publishes the new size. mr_seg_append is the
+ * one-piece case. Writer. */
+int mr_seg_append_begin(mr_table_t *t, size_t len, mr_segment_t **seg_out, uint64_t *base_out, mr_error_t *err);
+int mr_seg_append_piece(mr_segment_t *seg, uint64_t base, uint64_t off, const uint8_t *buf, size_t n, mr_error_t *err);
+void mr_seg_append_end(mr_segment_t *seg, uint64_t base, size_t len);
+/* Starts writeback of len bytes at off (asynchronous, best effort; durability is still the
+ * commit's fdatasync). */
+void mr_seg_start_writeback(mr_segment_t *seg, uint64_t off, size_t len);
 /* pwrite of all n bytes at off (0, or -1 with errno). */
 int mr_write_full(int fd, const uint8_t *p, size_t n, off_t off);
 /* The records at locs become garbage (an abort, or rows that never got published). */
@@ -198,6 +211,17 @@ mr_kd_slot_t *mr_kd_find_rec(mr_table_t *t, mr_kd_table_t *kd, const uint8_t *re
 /* Publishes key -> loc; the superseded record (if any) becomes garbage. With an undo map,
  * the key's previous location is recorded before its slot changes. Writer. */
 int mr_kd_put(mr_table_t *t, const char *key, size_t len, uint64_t loc, mr_undo_t *u);
+/* Publishes locs[0..n) in order (the last duplicate wins). hashes[i] is the key's
+ * mr_kd_fix_hash(mr_hash64(key)) and klens[i] its length, as the writer knows them from
+ * encoding (then a new key's record is never read); either NULL: read from the records.
+ * Checks every location and grows the directory once for all n first (MURR_EINTERNAL for a
+ * location in no mapped segment, MURR_ENOMEM / MURR_EINTERNAL from mr_kd_reserve; nothing
+ * is published then), so with fresh records after an mr_kd_reserve(t, n) it cannot fail.
+ * The slots and undo entries of KD_PUT_AHEAD keys (and their record lines, when read) are
+ * in flight at once, not one dependent miss per key. Undo as mr_kd_put. Writer, or
+ * recovery (u NULL). */
+int mr_kd_put_many(mr_table_t *t, const uint64_t *locs, const uint64_t *hashes, const uint16_t *klens, size_t n,
+                   mr_undo_t *u);
 /* Grows the directory now so that n more keys fit without growing (load <= 75%). Writer. */
 int mr_kd_reserve(mr_table_t *t, uint64_t n);
 
@@ -208,6 +232,37 @@ static inline bool mr_loc_key_eq(void *ctx, uint64_t loc, const char *key, size_
     const uint8_t *rec = mr_rec_at(ctx, loc);
     return rec != NULL && mr_rec_key_eq(rec, key, len);
 }
+
+/* ---- row encoding (encode.c) ---- */
+
+/* How one non-key column of a batch goes into records (the layout of table.c), decided once
+ * per batch instead of per row. */
+enum { MR_ENC_FIXED4, MR_ENC_FIXED8, MR_ENC_FIXED, MR_ENC_BOOL, MR_ENC_UTF8, MR_ENC_VEC, MR_ENC_LIST };
+
+typedef struct mr_enc_col {
+    const mr_col_layout_t *L;
+    const mr_column_t *c;
+    const uint8_t *values;
+    uint32_t slot, width;
+    uint8_t kind;
+    bool nulls; /* c has a validity bitmap */
+} mr_enc_col_t;
+
+typedef struct mr_enc_plan {
+    mr_enc_col_t *cols; /* t->ncols */
+    bool var;           /* some column is variable-width (utf8, list without a fixed dim) */
+} mr_enc_plan_t;
+
+/* Plans batch columns cols (schema order, validated) for t's layout into pl (pl->cols has
+ * t->ncols entries). */
+void mr_enc_plan(mr_table_t *t, const mr_column_t *cols, mr_enc_plan_t *pl);
+/* The record length of row r whose encoded key has klen bytes. */
+size_t mr_enc_row_size(mr_table_t *t, const mr_enc_plan_t *pl, int64_t r, size_t klen);
+/* Encodes row r into p (rec_len bytes from mr_enc_row_size, zeroed by the caller); returns
+ * the key directory hash of its key (mr_kd_fix_hash(mr_hash64)), whose length goes to
+ * *klen_out. */
+uint64_t mr_enc_row(mr_table_t *t, const mr_enc_plan_t *pl, const mr_column_t *cols, int64_t r, uint8_t *p,
+                    uint32_t rec_len, uint16_t *klen_out);
 
 /* ---- write (write.c), recovery (recover.c), errors (table.c) ---- */
 

@@ -118,7 +118,7 @@ static inline size_t mr_rec_row_min(size_t klen, size_t body_bytes) { return MR_
 static inline size_t mr_rec_str_size(size_t l) { return 4 + l; }
 static inline size_t mr_rec_pad(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* ---- cache-line placement (decision 0014) ----
+/* ---- cache-line placement (decision 0015) ----
  * A record of at most a line that would straddle two lines starts on the next line when
  * that costs at most MR_REC_LINE_PAD_MAX bytes (a 57-64 byte record: one DRAM line per read
  * instead of two, 7 times in 8); the padding goes to the end of the record before it, whose

@@ -153,29 +153,51 @@ int mr_write_full(int fd, const uint8_t *p, size_t n, off_t off)
     return 0;
 }
 
-int mr_seg_append(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **seg_out, uint64_t *base_out,
-                  mr_error_t *err)
+int mr_seg_append_begin(mr_table_t *t, size_t len, mr_segment_t **seg_out, uint64_t *base_out, mr_error_t *err)
 {
     MR_RETURN_NOT_OK(mr_seg_ensure_room(t, len, err));
     mr_segment_t *seg = mr_seg_get(t, t->active);
     if (seg == NULL)
         return mr_err_set(err, MURR_EINTERNAL, "table '%s': active segment %u is missing", t->name, t->active);
-    uint64_t base = atomic_load(&seg->size);
-    if (mr_write_full(seg->fd, buf, len, (off_t)base) != 0) {
-        int e = errno;
-        int rc = e == ENOSPC || e == EDQUOT
-                     ? mr_err_set(err, MURR_ENOSPC,
-                                  "no space left on the storage device: cannot write %zu bytes to '%s' at offset %llu "
-                                  "(%s); the write is not applied",
-                                  len, seg->path, (unsigned long long)base, strerror(e))
-                     : mr_err_set(err, MURR_EIO, "cannot write %zu bytes to '%s' at offset %llu: %s", len, seg->path,
-                                  (unsigned long long)base, strerror(e));
-        if (ftruncate(seg->fd, (off_t)base) != 0) /* drop a partial record */
-            MR_ERROR("engine", "cannot truncate '%s' back to %llu: %s", seg->path, (unsigned long long)base,
-                     strerror(errno));
-        return rc;
-    }
-    atomic_store(&seg->size, base + len);
+    *seg_out = seg;
+    *base_out = atomic_load(&seg->size);
+    return 0;
+}
+
+int mr_seg_append_piece(mr_segment_t *seg, uint64_t base, uint64_t off, const uint8_t *buf, size_t n, mr_error_t *err)
+{
+    if (mr_write_full(seg->fd, buf, n, (off_t)(base + off)) == 0)
+        return 0;
+    int e = errno;
+    int rc = e == ENOSPC || e == EDQUOT
+                 ? mr_err_set(err, MURR_ENOSPC,
+                              "no space left on the storage device: cannot write %zu bytes to '%s' at offset %llu "
+                              "(%s); the write is not applied",
+                              n, seg->path, (unsigned long long)(base + off), strerror(e))
+                 : mr_err_set(err, MURR_EIO, "cannot write %zu bytes to '%s' at offset %llu: %s", n, seg->path,
+                              (unsigned long long)(base + off), strerror(e));
+    if (ftruncate(seg->fd, (off_t)base) != 0) /* drop the partial append */
+        MR_ERROR("engine", "cannot truncate '%s' back to %llu: %s", seg->path, (unsigned long long)base,
+                 strerror(errno));
+    return rc;
+}
+
+void mr_seg_start_writeback(mr_segment_t *seg, uint64_t off, size_t len)
+{
+    /* best effort: the commit's fdatasync is what makes the bytes durable */
+    (void)sync_file_range(seg->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
+void mr_seg_append_end(mr_segment_t *seg, uint64_t base, size_t len) { atomic_store(&seg->size, base + len); }
+
+int mr_seg_append(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **seg_out, uint64_t *base_out,
+                  mr_error_t *err)
+{
+    mr_segment_t *seg = NULL;
+    uint64_t base = 0;
+    MR_RETURN_NOT_OK(mr_seg_append_begin(t, len, &seg, &base, err));
+    MR_RETURN_NOT_OK(mr_seg_append_piece(seg, base, 0, buf, len, err));
+    mr_seg_append_end(seg, base, len);
     *seg_out = seg;
     *base_out = base;
     return 0;

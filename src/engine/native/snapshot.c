@@ -40,6 +40,10 @@ mr_undo_t *mr_undo_new(uint64_t nkeys)
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    /* The commit writes one random entry per key: 4-KiB pages would cost one zero-fill
+     * fault per 170 entries (a 1M-key commit: 12,288 faults in 48 MiB). Best effort. */
+    if (bytes >= (2u << 20))
+        madvise(p, bytes, MADV_HUGEPAGE);
     mr_undo_t *u = p; /* zeroed: every entry empty */
     u->mask = cap - 1;
     u->bytes = bytes;

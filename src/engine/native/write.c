@@ -1,18 +1,21 @@
 /* write.c - write transactions of the native store: validation of batches against the
- * schema, row encoding (record.h's writers, the layout of table.c), begin / append /
- * commit / abort, and the commit and abort markers.
+ * schema, begin / append (rows encoded by encode.c) / commit / abort, and the commit and
+ * abort markers.
  *
  * Rules: a transaction holds the writer lock (wlock) from begin to commit or abort. An
- * append validates every batch before writing a byte, encodes outside the log and appends
- * in one pwrite (possibly rolling a segment); rows become visible only at commit: first
+ * append validates every batch before writing a byte, sizes every row, makes room for all of
+ * them in one segment (possibly rolling it), then encodes them chunk by chunk into a
+ * reused buffer, each chunk written as it fills (mr_seg_append_piece; a failed piece drops
+ * the whole append); the key hash and length of every row are kept for the commit; rows become visible only at commit: first
  * everything that can fail for lack of memory (the keydir grown, the undo map allocated),
  * then the commit marker and fdatasync (durable), then publication into the key directory
- * in order, behind an undo map when readers may hold an older snapshot (snapshot.h). A
+ * in order (mr_kd_put_many, with the kept hashes), behind an undo map when readers may hold an older snapshot (snapshot.h). A
  * write is either durable and published, or neither; rows of a failed or aborted write
  * become garbage and an abort marker keeps recovery from adopting them. */
 #include "engine/native/native.h"
 
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "engine/epoch.h"
 
@@ -56,63 +59,6 @@ static int validate_batch(mr_table_t *t, mr_batch_t *scratch, const mr_batch_t *
     return 0;
 }
 
-static size_t row_size(mr_table_t *t, mr_column_t *cols, int64_t r, size_t klen)
-{
-    size_t n = mr_table_row_base(t, klen);
-    for (int32_t k = 0; k < t->ncols; k++) {
-        const mr_col_layout_t *L = &t->cols[k];
-        bool list = mr_dtype_is_list(L->dtype);
-        if (L->dtype != MURR_UTF8 && !(list && L->dim == 0))
-            continue;
-        const mr_column_t *c = &cols[L->schema_index];
-        if (!murr_column_is_valid(c, r))
-            continue;
-        if (list) {
-            n = mr_rec_list_end((uint32_t)n, (size_t)mr_list_len(c, r) * mr_list_elem_width(L->dtype));
-        } else {
-            size_t l;
-            mr_column_str(c, r, &l);
-            n += mr_rec_str_size(l);
-        }
-    }
-    return mr_rec_pad(n);
-}
-
-/* Encodes row r into p (rec_len bytes, zeroed by the caller). */
-static void encode_row(mr_table_t *t, mr_column_t *cols, int64_t r, uint8_t *p, uint32_t rec_len)
-{
-    size_t klen = mr_key_encode(&t->key, cols, r, mr_rec_key_out(p));
-    mr_rec_put_header(p, rec_len, (uint16_t)klen, MR_REC_ROW);
-    uint8_t *bm = mr_rec_body_out(p, klen);
-    uint8_t *fixed = bm + t->bitmap_bytes;
-    uint8_t *vec = p + mr_rec_vec_start(klen, (size_t)t->bitmap_bytes + t->fixed_bytes);
-    uint32_t tail = (uint32_t)mr_table_row_base(t, klen);
-    for (int32_t k = 0; k < t->ncols; k++) {
-        const mr_col_layout_t *L = &t->cols[k];
-        const mr_column_t *c = &cols[L->schema_index];
-        if (!murr_column_is_valid(c, r))
-            continue;
-        mr_bit_set(bm, k);
-        uint8_t *slot = fixed + L->slot;
-        if (L->dtype == MURR_UTF8) {
-            size_t l;
-            const uint8_t *sv = mr_column_str(c, r, &l);
-            tail = mr_rec_put_str(p, slot, tail, sv, (uint32_t)l);
-        } else if (mr_dtype_is_list(L->dtype) && L->dim > 0) {
-            memcpy(vec + L->vec, mr_list_elems(c, r), L->vec_bytes);
-        } else if (mr_dtype_is_list(L->dtype)) {
-            int64_t n = mr_list_len(c, r);
-            tail = mr_rec_put_list(p, slot, tail, mr_list_elems(c, r), (uint32_t)n,
-                                   (size_t)n * mr_list_elem_width(L->dtype));
-        } else if (L->dtype == MURR_BOOL) {
-            *slot = mr_bit_get(c->values, r);
-        } else {
-            memcpy(slot, (const uint8_t *)c->values + (size_t)r * L->width, L->width);
-        }
-    }
-    mr_rec_seal(p, rec_len);
-}
-
 int mr_table_txn_begin(mr_store_t *st, mr_store_txn_t **out, mr_error_t *err)
 {
     mr_table_t *t = (mr_table_t *)st;
@@ -133,6 +79,40 @@ int mr_table_txn_begin(mr_store_t *st, mr_store_txn_t **out, mr_error_t *err)
     return 0;
 }
 
+/* Rows are encoded into a buffer of this size (the write's size if smaller, one row if
+ * larger), which is appended and reused: it stays in cache, and a write of any size
+ * allocates no more than that for encoding. */
+#define ENC_CHUNK ((size_t)512 << 10)
+
+/* With sync_writes, writeback of the appended bytes is started every this many bytes
+ * (sync_file_range, asynchronous), so the disk works while the rest is encoded and the
+ * commit's fdatasync waits only for the tail. */
+#define EARLY_WRITEBACK ((size_t)8 << 20)
+
+/* Grows the transaction's location and hash arrays to hold `more` more rows. */
+static int txn_grow(mr_txn_t *x, uint64_t more)
+{
+    if (x->nlocs + more <= x->cap)
+        return 0;
+    size_t cap = x->cap ? x->cap : 1024;
+    while (cap < x->nlocs + more)
+        cap *= 2;
+    uint64_t *nl = mr_realloc(x->locs, cap * sizeof(uint64_t));
+    if (nl == NULL)
+        return MURR_ENOMEM;
+    x->locs = nl;
+    uint64_t *nh = mr_realloc(x->hashes, cap * sizeof(uint64_t));
+    if (nh == NULL)
+        return MURR_ENOMEM;
+    x->hashes = nh;
+    uint16_t *nk = mr_realloc(x->klens, cap * sizeof(uint16_t));
+    if (nk == NULL)
+        return MURR_ENOMEM;
+    x->klens = nk;
+    x->cap = cap;
+    return 0;
+}
+
 int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, size_t n, mr_error_t *err)
 {
     mr_txn_t *x = (mr_txn_t *)xb;
@@ -144,8 +124,12 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
         return mr_err_set(err, MURR_ENOMEM, "out of memory");
     int ns = t->schema->num_columns;
     mr_column_t *cols = mr_xcalloc(n * (size_t)ns + 1, sizeof(mr_column_t));
+    mr_enc_plan_t *plans = mr_xcalloc(n + 1, sizeof(mr_enc_plan_t));
+    mr_enc_col_t *pcols = mr_xcalloc(n * (size_t)t->ncols + 1, sizeof(mr_enc_col_t));
+    uint32_t *lens = NULL;
+    uint8_t *buf = NULL;
     int rc = 0;
-    size_t total = 0;
+    size_t total = 0, maxrow = 0;
     uint64_t rows = 0, phase = mr_seg_tail(t); /* where the rows will start (a roll starts at 0) */
     /* 1. validate every batch before writing a byte */
     for (size_t bi = 0; bi < n; bi++) {
@@ -155,77 +139,101 @@ int mr_table_txn_append(mr_store_txn_t *xb, const mr_batch_t *const *batches, si
                 mr_err_prefix(err, "batch %zu: ", bi);
             goto out;
         }
-        mr_column_t *bc = cols + bi * (size_t)ns;
-        for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
-            size_t len = row_size(t, bc, r, mr_key_encoded_len(&t->key, bc, r));
-            total += (total ? mr_rec_line_pad(phase + total, len) : 0) + len; /* as the encoding below */
-        }
+        plans[bi].cols = pcols + bi * (size_t)t->ncols;
+        mr_enc_plan(t, cols + bi * (size_t)ns, &plans[bi]);
         rows += (uint64_t)batches[bi]->num_rows;
     }
     if (rows == 0)
         goto out;
-    /* one append goes to one segment, and its rows must start within a key directory
-     * slot's reach (keydir.h) */
-    if (x->nlocs + rows > UINT32_MAX || total > MR_KD_SEG_REACH) {
-        rc = mr_err_set(err, MURR_ETOOBIG,
-                        "write of %llu rows (%zu bytes) exceeds the per-request limit of %u rows and %llu bytes",
-                        (unsigned long long)(x->nlocs + rows), total, UINT32_MAX, (unsigned long long)MR_KD_SEG_REACH);
+    if (rows > UINT32_MAX - x->nlocs)
+        goto too_big;
+    lens = mr_malloc(rows * sizeof(uint32_t));
+    if (lens == NULL) {
+        rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate the row sizes of %llu rows", (unsigned long long)rows);
         goto out;
     }
-    /* 2. encode */
-    uint8_t *buf = mr_calloc(1, total);
-    if (buf == NULL) {
-        rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes to encode %llu rows", total, (unsigned long long)rows);
-        goto out;
-    }
-    if (x->nlocs + rows > x->cap) {
-        size_t cap = x->cap ? x->cap : 1024;
-        while (cap < x->nlocs + rows)
-            cap *= 2;
-        uint64_t *nl = mr_realloc(x->locs, cap * sizeof(uint64_t));
-        if (nl == NULL) {
-            mr_free(buf);
-            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %llu rows", (unsigned long long)rows);
-            goto out;
-        }
-        x->locs = nl;
-        x->cap = cap;
-    }
-    size_t off = 0;
-    uint64_t *rel = x->locs + x->nlocs; /* offsets within buf for now */
     size_t ri = 0;
     for (size_t bi = 0; bi < n; bi++) {
         mr_column_t *bc = cols + bi * (size_t)ns;
         for (int64_t r = 0; r < batches[bi]->num_rows; r++) {
-            uint32_t len = (uint32_t)row_size(t, bc, r, mr_key_encoded_len(&t->key, bc, r));
-            uint32_t pad = off ? mr_rec_line_pad(phase + off, len) : 0; /* on one line (record.h) */
-            if (pad) {
-                mr_rec_extend(buf + rel[ri - 1], pad);
-                off += pad;
+            size_t len = mr_enc_row_size(t, &plans[bi], r, mr_key_encoded_len(&t->key, bc, r));
+            if (ri > 0) { /* on one line (record.h): the row before takes the padding */
+                uint32_t pad = mr_rec_line_pad(phase + total, len);
+                lens[ri - 1] += pad;
+                total += pad;
+                maxrow = lens[ri - 1] > maxrow ? lens[ri - 1] : maxrow;
             }
-            encode_row(t, bc, r, buf + off, len);
-            rel[ri++] = off;
-            off += len;
+            total += len;
+            maxrow = len > maxrow ? len : maxrow;
+            lens[ri++] = (uint32_t)len; /* a row within the reach below fits */
+            if (total > MR_KD_SEG_REACH)
+                goto too_big;
         }
     }
-    /* 3. append (durability comes with the commit) */
+    /* 2. encode chunk by chunk, each chunk appended as it fills (durability comes with the
+     * commit) */
+    size_t chunk = total < ENC_CHUNK ? total : ENC_CHUNK; /* a small write allocates its size */
+    chunk = maxrow > chunk ? maxrow : chunk;
+    buf = mr_calloc(1, chunk);
+    if (buf == NULL || txn_grow(x, rows) != 0) {
+        rc = mr_err_set(err, MURR_ENOMEM, "out of memory encoding %llu rows (%zu bytes)", (unsigned long long)rows,
+                        total);
+        goto out;
+    }
     mr_segment_t *seg = NULL;
     uint64_t base = 0;
-    rc = mr_seg_append(t, buf, total, &seg, &base, err);
+    if ((rc = mr_seg_append_begin(t, total, &seg, &base, err)) != 0) {
+        x->failed = true;
+        goto out;
+    }
+    uint64_t *rel = x->locs + x->nlocs, *hs = x->hashes + x->nlocs;
+    uint16_t *kl = x->klens + x->nlocs;
+    size_t off = 0, fill = 0, flushed = 0;
+    ri = 0;
+    for (size_t bi = 0; bi < n && rc == 0; bi++) {
+        mr_column_t *bc = cols + bi * (size_t)ns;
+        for (int64_t r = 0; r < batches[bi]->num_rows; r++, ri++) {
+            uint32_t len = lens[ri];
+            if (fill + len > chunk) {
+                if ((rc = mr_seg_append_piece(seg, base, off - fill, buf, fill, err)) != 0)
+                    break;
+                memset(buf, 0, fill);
+                fill = 0;
+                if (t->opts->sync_writes && off - flushed >= EARLY_WRITEBACK) {
+                    mr_seg_start_writeback(seg, base + flushed, off - flushed);
+                    flushed = off;
+                }
+            }
+            hs[ri] = mr_enc_row(t, &plans[bi], bc, r, buf + fill, len, &kl[ri]);
+            rel[ri] = MR_LOC_MAKE(seg->idx, base + off);
+            off += len;
+            fill += len;
+        }
+    }
     if (rc == 0)
-        t->pending = true;
-    mr_free(buf);
+        rc = mr_seg_append_piece(seg, base, off - fill, buf, fill, err);
     if (rc != 0) {
         x->failed = true;
         goto out;
     }
+    mr_seg_append_end(seg, base, total);
+    t->pending = true;
     if (x->first_seq == 0)
         x->first_seq = seg->seq;
-    for (size_t i = 0; i < ri; i++)
-        rel[i] = MR_LOC_MAKE(seg->idx, base + rel[i]);
     x->nlocs += ri;
     x->bytes += total;
+    goto out;
+too_big: /* one append goes to one segment, and its rows must start within a key directory
+          * slot's reach (keydir.h) */
+    rc = mr_err_set(err, MURR_ETOOBIG,
+                    "write of %llu rows (%s%zu bytes) exceeds the per-request limit of %u rows and %llu bytes",
+                    (unsigned long long)(x->nlocs + rows), total > MR_KD_SEG_REACH ? "over " : "", total, UINT32_MAX,
+                    (unsigned long long)MR_KD_SEG_REACH);
 out:
+    mr_free(buf);
+    mr_free(lens);
+    mr_free(pcols);
+    mr_free(plans);
     mr_free(cols);
     mr_batch_free(scratch);
     return rc;
@@ -235,6 +243,8 @@ static void txn_free(mr_txn_t *x)
 {
     pthread_mutex_unlock(&x->t->wlock);
     mr_free(x->locs);
+    mr_free(x->hashes);
+    mr_free(x->klens);
     mr_free(x);
 }
 
@@ -308,10 +318,7 @@ int mr_table_txn_commit(mr_store_txn_t *xb, mr_error_t *err)
      * resolve through the undo map (snapshot.h). */
     if (undo)
         atomic_store_explicit(&snap->undo, undo, memory_order_release);
-    for (size_t i = 0; i < x->nlocs; i++) {
-        const uint8_t *rec = mr_rec_at(t, x->locs[i]);
-        mr_kd_put(t, mr_rec_key(rec), mr_rec_key_len(rec), x->locs[i], undo); /* reserved: cannot fail */
-    }
+    mr_kd_put_many(t, x->locs, x->hashes, x->klens, x->nlocs, undo); /* reserved, fresh records: cannot fail */
     mr_snap_t *next = mr_snap_new(false);
     atomic_store_explicit(&snap->next, next, memory_order_release);
     atomic_store_explicit(&t->snap, next, memory_order_release);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/batch.h"
@@ -72,6 +73,22 @@ static void read_one(murr_db *db, const char *key, bool *found, float *v)
     murr_batch_free(out);
 }
 
+/* Opens data with compaction off and segments of seg_max bytes, and creates table t
+ * (id utf8 key, score float32?). */
+static murr_db *open_with_t(const char *data, size_t seg_max, murr_options *o)
+{
+    murr_options_default(o);
+    o->background_compaction = false;
+    o->segment_max_bytes = seg_max;
+    murr_db *db;
+    murr_error e = {0};
+    cr_assert_eq(murr_open(data, o, &db, &e), 0, "%s", e.message);
+    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
+    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
+    mr_schema_free(s);
+    return db;
+}
+
 Test(diskfull, rejected_write_stays_invisible_without_its_abort_marker)
 {
     if (!mounted)
@@ -80,15 +97,8 @@ Test(diskfull, rejected_write_stays_invisible_without_its_abort_marker)
     snprintf(data, sizeof(data), "%s/data", mnt);
     snprintf(filler, sizeof(filler), "%s/filler", mnt);
     murr_options o;
-    murr_options_default(&o);
-    o.background_compaction = false;
-    o.segment_max_bytes = 1 << 20; /* one segment: its map may be larger than the disk */
-    murr_db *db;
+    murr_db *db = open_with_t(data, 1 << 20, &o); /* one segment: its map may be larger than the disk */
     murr_error e = {0};
-    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
-    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
-    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
-    mr_schema_free(s);
     /* room for exactly one page: batch A (128 rows = 4096 bytes) lands, then nothing fits */
     fill_leaving(filler, 4096);
     murr_writer *w;
@@ -154,15 +164,8 @@ Test(diskfull, replace_and_rollback_keep_the_serving_version)
     snprintf(data, sizeof(data), "%s/data", mnt);
     snprintf(filler, sizeof(filler), "%s/filler", mnt);
     murr_options o;
-    murr_options_default(&o);
-    o.background_compaction = false;
-    o.segment_max_bytes = 1 << 20;
-    murr_db *db;
+    murr_db *db = open_with_t(data, 1 << 20, &o);
     murr_error e = {0};
-    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
-    mr_schema_t *s = mr_schema_make("id", "id:utf8", "score:float32?", NULL);
-    cr_assert_eq(murr_create_table(db, "t", s, &e), 0, "%s", e.message);
-    mr_schema_free(s);
     mr_batch_t *a = rows('a', 0, 64, 1.0f), *b = rows('b', 0, 512, 2.0f);
     cr_assert_eq(murr_write(db, "t", a, &e), 0, "%s", e.message);
     fill_leaving(filler, 4096); /* 16 KiB of rows do not fit in one page */
@@ -212,4 +215,64 @@ Test(diskfull, replace_and_rollback_keep_the_serving_version)
     mr_batch_free(a);
     mr_batch_free(b);
     mr_batch_free(c);
+}
+
+static void setup_big(void)
+{
+    mr_log_set_level(MR_LOG_ERROR);
+    mnt = tu_tempdir("diskfull-big");
+    mounted = geteuid() == 0 && mount("tmpfs", mnt, "tmpfs", 0, "size=4m") == 0;
+}
+
+TestSuite(diskfull_big, .init = setup_big, .fini = teardown);
+
+/* A write is encoded and appended in 512 KiB pieces (write.c): when a later piece finds
+ * the disk full, the pieces already written are cut off again (the segment file is back
+ * to its size before the write, plus the abort marker), the write is MURR_ENOSPC, and nothing of it is visible,
+ * then or after a restart. */
+Test(diskfull_big, a_piece_that_does_not_fit_drops_the_whole_append)
+{
+    if (!mounted)
+        cr_skip_test("needs root to mount a 4 MiB tmpfs (euid %d)", (int)geteuid());
+    char data[512], filler[512], seg[600];
+    snprintf(data, sizeof(data), "%s/data", mnt);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    murr_options o;
+    murr_db *db = open_with_t(data, 8 << 20, &o);
+    murr_error e = {0};
+    mr_batch_t *a = rows('a', 0, 128, 1.0f);
+    cr_assert_eq(murr_write(db, "t", a, &e), 0, "%s", e.message);
+    snprintf(seg, sizeof(seg), "%s/t/00000001.seg", data);
+    struct stat st0, st1;
+    cr_assert_eq(stat(seg, &st0), 0, "%s", seg);
+    /* 48,000 rows x 32 bytes = 1.5 MB: two 512 KiB pieces fit in the 1 MiB left, the third not */
+    fill_leaving(filler, 1 << 20);
+    mr_batch_t *b = rows('b', 0, 48000, 2.0f);
+    int rc = murr_write(db, "t", b, &e);
+    cr_assert_eq(rc, MURR_ENOSPC, "rc %d: %s", rc, e.message);
+    cr_assert(strstr(e.message, "no space left on the storage device: cannot write ") != NULL, "%s", e.message);
+    cr_assert(strstr(e.message, "00000001.seg' at offset ") != NULL, "%s", e.message);
+    cr_assert_eq(stat(seg, &st1), 0);
+    /* what may follow is the write's abort marker (32 bytes), not the 1 MiB of its pieces */
+    cr_assert(st1.st_size >= st0.st_size && st1.st_size <= st0.st_size + 64,
+              "segment %lld bytes after the failed write, %lld before", (long long)st1.st_size, (long long)st0.st_size);
+    bool found;
+    float v;
+    read_one(db, "b0000000", &found, &v);
+    cr_assert(!found);
+    read_one(db, "a0000005", &found, &v);
+    cr_assert(found && v == 1.0f);
+    cr_assert_eq(unlink(filler), 0);
+    murr_close(db);
+    cr_assert_eq(murr_open(data, &o, &db, &e), 0, "%s", e.message);
+    read_one(db, "b0000000", &found, &v);
+    cr_assert(!found, "a row of the failed write became visible after restart");
+    read_one(db, "b0047999", &found, &v);
+    cr_assert(!found, "a row of the failed write became visible after restart");
+    murr_table_stats ts;
+    cr_assert_eq(murr_table_stats_get(db, "t", &ts, &e), 0);
+    cr_assert_eq(ts.rows, 128);
+    murr_close(db);
+    mr_batch_free(a);
+    mr_batch_free(b);
 }
