@@ -85,6 +85,7 @@ static int compact_segment_locked(mr_table_t *t, mr_segment_t *s, mr_error_t *er
                 if (ftruncate(a->fd, (off_t)base) != 0)
                     MR_ERROR("engine", "cannot truncate '%s': %s", a->path, strerror(errno));
             } else {
+                mr_seg_populate(a, base, buf.len);
                 atomic_store(&a->size, base + buf.len);
                 t->pending = false; /* the copy ends with its marker */
                 atomic_fetch_add(&a->garbage, mlen);

@@ -187,6 +187,13 @@ uint64_t mr_seg_tail(mr_table_t *t);
 int mr_seg_append_begin(mr_table_t *t, size_t len, mr_segment_t **seg_out, uint64_t *base_out, mr_error_t *err);
 int mr_seg_append_piece(mr_segment_t *seg, uint64_t base, uint64_t off, const uint8_t *buf, size_t n, mr_error_t *err);
 void mr_seg_append_end(mr_segment_t *seg, uint64_t base, size_t len);
+/* Maps the pages of len appended bytes at off into the segment's mapping (they are in the
+ * page cache: pwrite put them there), so that the first reads of a fresh load do not take a
+ * page fault per record page; appends below MR_SEG_POPULATE_MIN are left to fault. Rows are
+ * published without reading them back (write.c keeps their hashes), so nothing else maps
+ * them. Best effort. */
+#define MR_SEG_POPULATE_MIN ((size_t)64 << 10)
+void mr_seg_populate(mr_segment_t *seg, uint64_t off, size_t len);
 /* Starts writeback of len bytes at off (asynchronous, best effort; durability is still the
  * commit's fdatasync). */
 void mr_seg_start_writeback(mr_segment_t *seg, uint64_t off, size_t len);

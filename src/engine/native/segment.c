@@ -188,7 +188,26 @@ void mr_seg_start_writeback(mr_segment_t *seg, uint64_t off, size_t len)
     (void)sync_file_range(seg->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
-void mr_seg_append_end(mr_segment_t *seg, uint64_t base, size_t len) { atomic_store(&seg->size, base + len); }
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+void mr_seg_populate(mr_segment_t *seg, uint64_t off, size_t len)
+{
+    if (len < MR_SEG_POPULATE_MIN)
+        return;
+    uint64_t from = off & ~(uint64_t)4095, to = off + len;
+    if (to > seg->map_len)
+        to = seg->map_len;
+    if (to > from) /* best effort: older kernels refuse the advice, and reads then fault as before */
+        (void)madvise(seg->map + from, (size_t)(to - from), MADV_POPULATE_READ);
+}
+
+void mr_seg_append_end(mr_segment_t *seg, uint64_t base, size_t len)
+{
+    mr_seg_populate(seg, base, len);
+    atomic_store(&seg->size, base + len);
+}
 
 int mr_seg_append(mr_table_t *t, const uint8_t *buf, size_t len, mr_segment_t **seg_out, uint64_t *base_out,
                   mr_error_t *err)
