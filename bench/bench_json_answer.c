@@ -77,6 +77,9 @@ int main(int argc, char **argv)
     printf("| Arrow IPC (mr_ipc_write_stream) | %.1f | %.1f |\n", bench_pct_us(ta, (size_t)reads, 0.5),
            bench_pct_us(ta, (size_t)reads, 0.99));
     printf("mr_fmt_f32: p50 %.1f ns a value\n", bench_pct_us(tf, (size_t)reads, 0.5) * 1000.0);
+    free(tj);
+    free(ta);
+    free(tf);
     mr_batch_free(b);
     return 0;
 }
