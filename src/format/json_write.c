@@ -99,6 +99,30 @@ static int write_value(mr_buf_t *out, const mr_column_t *c, int64_t r)
     return mr_buf_append(out, tmp, n);
 }
 
+/* The values of a float32 or float64 column, comma-separated: the room for the longest
+ * text of every row is reserved once, and each row is written in place. */
+static int write_float_column(mr_buf_t *out, const mr_column_t *c, int64_t rows)
+{
+    if (rows <= 0)
+        return 0;
+    MR_RETURN_NOT_OK(mr_buf_reserve(out, (size_t)rows * (MR_FMT_FLOAT_MAX + 1)));
+    char *o = (char *)out->data + out->len;
+    for (int64_t r = 0; r < rows; r++) {
+        if (r)
+            *o++ = ',';
+        if (!murr_column_is_valid(c, r)) {
+            memcpy(o, "null", 4);
+            o += 4;
+        } else if (c->dtype == MURR_FLOAT32) {
+            o += mr_fmt_f32(((const float *)c->values)[r], o);
+        } else {
+            o += mr_fmt_f64(((const double *)c->values)[r], o);
+        }
+    }
+    out->len = (size_t)(o - (char *)out->data);
+    return 0;
+}
+
 int mr_json_write_batch(mr_buf_t *out, const mr_batch_t *b, mr_error_t *err)
 {
     int rc = mr_buf_reserve(out, 16 + (size_t)b->num_rows * (size_t)b->num_columns * 12);
@@ -113,6 +137,11 @@ int mr_json_write_batch(mr_buf_t *out, const mr_batch_t *b, mr_error_t *err)
         first_col = false;
         rc = rc ? rc : mr_json_write_string(out, c->name, c->name_len);
         rc = rc ? rc : mr_buf_append(out, ":[", 2);
+        if (rc == 0 && (c->dtype == MURR_FLOAT32 || c->dtype == MURR_FLOAT64)) {
+            rc = write_float_column(out, c, b->num_rows);
+            rc = rc ? rc : mr_buf_append_byte(out, ']');
+            continue;
+        }
         for (int64_t r = 0; r < b->num_rows && rc == 0; r++) {
             if (r)
                 rc = mr_buf_append_byte(out, ',');

@@ -9,9 +9,11 @@
  * (pow10_table.h, generated exactly by scripts/gen_pow10_table.py) and round-to-odd
  * products, which keep every comparison against the interval's endpoints exact.
  *
- * float32 values run through the same 64-bit machinery with their own c, q and spacing,
- * so they print the shortest float32 representation (0.95f -> "0.95"); float16 (binary16,
- * the elements of list<float16>) likewise with its 11-bit significand. Correctness is
+ * float32 values have their own path, the paper's binary32 variant: a 64-bit approximation
+ * of 10^-k (pow10_table_f32.h) and one 64x64->128-bit product per endpoint, so they print
+ * the shortest float32 representation (0.95f -> "0.95") at a third of the multiplications.
+ * float16 (binary16, the elements of list<float16>) runs through the 126-bit machinery with
+ * its 11-bit significand, spacing and exponent. Correctness is
  * checked exhaustively over all 2^32 float32 bit patterns (tests/prog/float32_exhaustive)
  * and by sampling for float64 against an independent oracle (tests/unit/format/test_json).
  *
@@ -22,10 +24,12 @@
 
 #include "format/json.h"
 #include "format/pow10_table.h"
+#include "format/pow10_table_f32.h"
 
 __extension__ typedef unsigned __int128 u128;
 
 #define MASK63 ((UINT64_C(1) << 63) - 1)
+#define MASK32 ((UINT64_C(1) << 32) - 1)
 
 /* floor(q * log10(2)), floor(log10(3/4 * 2^q)), floor(e * log2(10)) in fixed point; the
  * generator checks them against exact values over every exponent used here. */
@@ -53,24 +57,10 @@ typedef struct {
     int e;      /* value = d * 10^e */
 } dec_t;
 
-/* v = c * 2^q; c_min is the smallest normal significand, q_min the subnormal exponent. */
-static dec_t to_decimal(int q, uint64_t c, uint64_t c_min, int q_min)
+/* The decimal of v from its scaled interval: vb = 4 * v * 10^-k, vbl and vbr its endpoints,
+ * all round-to-odd; out = 1 when the endpoints are excluded (c odd). */
+static inline dec_t pick(uint64_t vb, uint64_t vbl, uint64_t vbr, uint64_t out, int k)
 {
-    uint64_t out = c & 1;
-    uint64_t cb = c << 2, cbr = cb + 2, cbl;
-    int k;
-    if (c != c_min || q == q_min) {
-        cbl = cb - 2;
-        k = flog10pow2(q);
-    } else { /* at a power of two the spacing below is half the spacing above */
-        cbl = cb - 1;
-        k = flog10_three_quarters_pow2(q);
-    }
-    int h = q + flog2pow10(-k) + 2;
-    const uint64_t *g = mr_pow10_g[k - MR_POW10_K_MIN];
-    uint64_t vb = rop(g[0], g[1], cb << h);
-    uint64_t vbl = rop(g[0], g[1], cbl << h);
-    uint64_t vbr = rop(g[0], g[1], cbr << h);
     uint64_t s = vb >> 2;
     if (s >= 10) { /* a multiple of 10 in the interval is one digit shorter (s < 10: it would be 0) */
         uint64_t sp10 = 10 * (s / 10), tp10 = sp10 + 10;
@@ -89,40 +79,108 @@ static dec_t to_decimal(int q, uint64_t c, uint64_t c_min, int q_min)
     return (dec_t){cmp < 0 || (cmp == 0 && (s & 1) == 0) ? s : t, k};
 }
 
+/* The interval of v = c * 2^q as 4c and its endpoints 4c - 2 (or 4c - 1 at a power of two,
+ * where the spacing below is half the spacing above) and 4c + 2, and k = floor(log10 of
+ * the spacing); c_min is the smallest normal significand, q_min the subnormal exponent. */
+typedef struct {
+    uint64_t cb, cbl, cbr;
+    int k;
+} interval_t;
+
+static inline interval_t interval_of(int q, uint64_t c, uint64_t c_min, int q_min)
+{
+    uint64_t cb = c << 2;
+    if (c != c_min || q == q_min)
+        return (interval_t){cb, cb - 2, cb + 2, flog10pow2(q)};
+    return (interval_t){cb, cb - 1, cb + 2, flog10_three_quarters_pow2(q)};
+}
+
+/* Round to odd of g * cp / 2^95 for the binary32 path (g < 2^63, cp < 2^64): the bits below
+ * 2^64 of the product are dropped, which the paper shows cannot change a comparison for
+ * 24-bit significands (and float32_exhaustive checks every input). */
+static inline uint64_t rop32(uint64_t g, uint64_t cp)
+{
+    uint64_t x1 = (uint64_t)(((u128)g * cp) >> 64);
+    return (x1 >> 31) | (((x1 & MASK32) + MASK32) >> 32);
+}
+
+/* v = c * 2^q, a float32 value (c < 2^24, q in [-149, 104]). */
+static dec_t to_decimal_f32(int q, uint64_t c)
+{
+    interval_t iv = interval_of(q, c, UINT64_C(1) << 23, -149);
+    int h = q + flog2pow10(-iv.k) + 33;
+    uint64_t g = mr_pow10_g32[iv.k - MR_POW10_F32_K_MIN];
+    return pick(rop32(g, iv.cb << h), rop32(g, iv.cbl << h), rop32(g, iv.cbr << h), c & 1, iv.k);
+}
+
+/* v = c * 2^q through the 126-bit table (float64, float16). */
+static dec_t to_decimal(int q, uint64_t c, uint64_t c_min, int q_min)
+{
+    interval_t iv = interval_of(q, c, c_min, q_min);
+    uint64_t out = c & 1;
+    uint64_t cb = iv.cb, cbl = iv.cbl, cbr = iv.cbr;
+    int k = iv.k;
+    int h = q + flog2pow10(-k) + 2;
+    const uint64_t *g = mr_pow10_g[k - MR_POW10_K_MIN];
+    uint64_t vb = rop(g[0], g[1], cb << h);
+    uint64_t vbl = rop(g[0], g[1], cbl << h);
+    uint64_t vbr = rop(g[0], g[1], cbr << h);
+    return pick(vb, vbl, vbr, out, k);
+}
+
 /* Decimal of a finite non-zero binary value with significand bits `frac` (p-1 of them) and
- * biased exponent `bexp`; bias and limits per format. */
-static dec_t decimal_of(uint64_t frac, int bexp, int p, int q_min)
+ * biased exponent `bexp`; bias and limits per format (p = 24: float32, its own path). */
+static inline dec_t decimal_of(uint64_t frac, int bexp, int p, int q_min)
 {
     uint64_t c_min = UINT64_C(1) << (p - 1);
+    int q = q_min;
+    uint64_t c = frac; /* subnormal */
     if (bexp != 0) {
         int mq = -q_min + 1 - bexp; /* -q */
-        uint64_t c = c_min | frac;
+        c = c_min | frac;
         if (mq > 0 && mq < p) { /* integral values below 2^p print as themselves */
             uint64_t f = c >> mq;
             if (f << mq == c)
                 return (dec_t){f, 0};
         }
-        return to_decimal(-mq, c, c_min, q_min);
+        q = -mq;
     }
-    return to_decimal(q_min, frac, c_min, q_min); /* subnormal */
+    return p == 24 ? to_decimal_f32(q, c) : to_decimal(q, c, c_min, q_min);
+}
+
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+/* The decimal digits of d (< 10^20) written to end back from `end`, two per division;
+ * returns how many. */
+static inline int digits_back(uint64_t d, char *end)
+{
+    char *p = end;
+    while (d >= 100) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * (d % 100), 2);
+        d /= 100;
+    }
+    if (d >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * d, 2);
+    } else {
+        *--p = (char)('0' + d);
+    }
+    return (int)(end - p);
 }
 
 /* Python repr() layout of d * 10^e. */
 static size_t layout(bool neg, dec_t v, char *out)
 {
-    char dig[24];
-    int nd = 0;
     while (v.d % 10 == 0 && v.d != 0) {
         v.d /= 10;
         v.e++;
     }
-    char rev[24];
-    do {
-        rev[nd++] = (char)('0' + v.d % 10);
-        v.d /= 10;
-    } while (v.d);
-    for (int i = 0; i < nd; i++)
-        dig[i] = rev[nd - 1 - i];
+    char buf[24];
+    int nd = digits_back(v.d, buf + sizeof(buf));
+    const char *dig = buf + sizeof(buf) - nd;
     int e = v.e + nd - 1; /* value = d1.d2d3... x 10^e */
     size_t o = 0;
     if (neg)
@@ -162,13 +220,12 @@ static size_t layout(bool neg, dec_t v, char *out)
     int ae = e < 0 ? -e : e;
     if (ae >= 100)
         out[o++] = (char)('0' + ae / 100);
-    out[o++] = (char)('0' + ae / 10 % 10);
-    out[o++] = (char)('0' + ae % 10);
-    return o;
+    memcpy(out + o, digit_pairs + 2 * (ae % 100), 2);
+    return o + 2;
 }
 
 /* A binary value's fields: sign, biased exponent (all ones: NaN/Inf), significand bits. */
-static size_t fmt_bits(bool neg, int bexp, int bexp_max, uint64_t frac, int p, int q_min, char *buf)
+static inline size_t fmt_bits(bool neg, int bexp, int bexp_max, uint64_t frac, int p, int q_min, char *buf)
 {
     if (bexp == bexp_max) {
         memcpy(buf, "null", 4);
