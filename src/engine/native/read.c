@@ -240,15 +240,11 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
         int64_t data_len = 0; /* utf8: bytes; variable lists: elements */
         bool var_list = mr_dtype_is_list(L->dtype) && L->dim == 0;
         if (L->dtype == MURR_UTF8 || var_list) {
+            size_t soff = t->bitmap_bytes + L->slot;
             for (size_t i = 0; i < nrows; i++) {
-                const uint8_t *rec = recs[i];
-                if (rec == NULL)
-                    continue;
-                const uint8_t *bm = mr_rec_body(rec);
-                if (!mr_bit_get(bm, sel[c]))
-                    continue;
-                const uint8_t *slot = bm + t->bitmap_bytes + L->slot;
-                data_len += var_list ? mr_rec_list_count(rec, slot) : mr_rec_str_len(rec, slot);
+                const uint8_t *slot = value_slot(recs[i], sel[c], soff);
+                if (slot)
+                    data_len += var_list ? mr_rec_list_count(recs[i], slot) : mr_rec_str_len(recs[i], slot);
             }
             if (data_len > INT32_MAX) {
                 rc = mr_err_set(err, MURR_ETOOBIG, "column '%s': %lld %s exceed the limit of %d in one answer", cs->name,
