@@ -94,14 +94,14 @@ uint64_t mr_batch_column_bytes(murr_dtype t, int64_t rows, bool with_validity, i
            (t == MURR_UTF8 ? (uint64_t)data_len : 0);
 }
 
-int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len)
+static int column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len, bool zero)
 {
     mr_column_t *c = &b->columns[col];
     int64_t rows = b->num_rows;
     size_t vbytes = (size_t)values_bytes(t, rows);
     c->dtype = t;
     c->null_count = 0;
-    c->values = mr_batch_calloc(b, vbytes);
+    c->values = zero ? mr_batch_calloc(b, vbytes) : mr_batch_alloc(b, vbytes);
     if (c->values == NULL)
         return MURR_ENOMEM;
     c->validity = NULL;
@@ -122,6 +122,18 @@ int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_va
         c->data_len = data_len;
     }
     return 0;
+}
+
+int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len)
+{
+    return column_alloc(b, col, t, with_validity, data_len, true);
+}
+
+int mr_batch_column_alloc_unset(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity)
+{
+    if (t == MURR_UTF8 || t == MURR_BOOL || mr_dtype_width(t) == 0)
+        return MURR_EINVAL; /* offsets and bit-packed values need their zeroes */
+    return column_alloc(b, col, t, with_validity, 0, false);
 }
 
 static void free_adopted(void *p) { mr_free(p); }

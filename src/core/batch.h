@@ -31,6 +31,10 @@ int mr_batch_set_name(mr_batch_t *b, int32_t col, const char *name, size_t len);
 /* Allocates the buffers of column `col` for dtype t: values zeroed (utf8: num_rows+1 zero
  * offsets), validity (all valid) if with_validity, data_len bytes of utf8 data. */
 int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity, int64_t data_len);
+/* As mr_batch_column_alloc for a fixed-width scalar dtype (MURR_EINVAL for utf8, bool and
+ * lists), with the values left unset: for a caller that writes every row, nulls included
+ * (the engine's read). */
+int mr_batch_column_alloc_unset(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity);
 /* The bytes mr_batch_column_alloc takes for a column of `rows` rows (for decode budgets). */
 uint64_t mr_batch_column_bytes(murr_dtype t, int64_t rows, bool with_validity, int64_t data_len);
 /* Takes ownership of a buffer from mr_malloc: it is mr_free'd with the batch. */

@@ -29,25 +29,49 @@
 typedef struct copy_col {
     const mr_col_layout_t *L;
     int32_t k;        /* non-key index: the record's validity bit */
+    bool nullable;    /* false: every record has the bit set (writes refuse nulls) */
     mr_column_t *col;
     int32_t doff;     /* utf8: bytes written; variable lists: elements written */
 } copy_col_t;
 
-/* The value slot of the column with validity bit k and slot offset soff (from the body)
- * in rec, or NULL when rec is a miss or the value is null. */
-static inline const uint8_t *value_slot(const uint8_t *rec, int32_t k, size_t soff)
+/* The value slot of the column with validity bit k and slot offset soff in a record whose
+ * body (validity bitmap, then fixed slots) is bm, or NULL when the record is a miss (bm
+ * NULL) or the value is null. */
+static inline const uint8_t *body_slot(const uint8_t *bm, int32_t k, size_t soff)
 {
-    if (rec == NULL)
-        return NULL;
-    const uint8_t *bm = mr_rec_body(rec);
-    return mr_bit_get(bm, k) ? bm + soff : NULL;
+    return bm != NULL && mr_bit_get(bm, k) ? bm + soff : NULL;
 }
 
-/* Row i of the answer has no value in this column. */
+/* value_slot from the record itself (NULL: a miss). */
+static inline const uint8_t *value_slot(const uint8_t *rec, int32_t k, size_t soff)
+{
+    return body_slot(rec ? mr_rec_body(rec) : NULL, k, soff);
+}
+
+/* The bodies of rows [from, to) of pass 3, found once for all columns (a body's place
+ * depends on the record's key length); true when no row of the block is a miss. */
+static bool block_bodies(const uint8_t *const *recs, size_t from, size_t to, const uint8_t **bodies)
+{
+    bool all = true;
+    for (size_t i = from; i < to; i++) {
+        bodies[i - from] = recs[i] ? mr_rec_body(recs[i]) : NULL;
+        all &= recs[i] != NULL;
+    }
+    return all;
+}
+
+/* The value width of a fixed-width scalar dtype; 0 for utf8, bool and lists. */
+static inline size_t fixed_width(murr_dtype t) { return t == MURR_UTF8 || mr_dtype_is_list(t) ? 0 : mr_dtype_width(t); }
+
+/* Row i of the answer has no value in this column (fixed-width values are allocated unset:
+ * a null row's value is zeroed here). */
 static void copy_null(copy_col_t *cc, size_t i)
 {
     mr_bit_clear(cc->col->validity, (int64_t)i);
-    if (cc->L->vec_bytes)
+    size_t w = fixed_width(cc->L->dtype);
+    if (w)
+        memset((uint8_t *)cc->col->values + i * w, 0, w);
+    else if (cc->L->vec_bytes)
         memset((uint8_t *)cc->col->values + i * cc->L->vec_bytes, 0, cc->L->vec_bytes);
     else if (cc->col->dtype == MURR_UTF8 || mr_dtype_is_list(cc->L->dtype))
         ((int32_t *)cc->col->values)[i + 1] = cc->doff;
@@ -55,14 +79,19 @@ static void copy_null(copy_col_t *cc, size_t i)
 
 /* Fixed-width scalars of w bytes (called with a constant w, so each copy is one move; the
  * column's fields are read once, as the stores could otherwise alias them). */
-static inline void copy_fixed(const mr_table_t *t, copy_col_t *cc, const uint8_t *const *recs, size_t from, size_t to,
-                              size_t w)
+static inline void copy_fixed(const mr_table_t *t, copy_col_t *cc, const uint8_t *const *bodies, bool all, size_t from,
+                              size_t to, size_t w)
 {
     uint8_t *dst = cc->col->values;
     int32_t k = cc->k;
     size_t soff = t->bitmap_bytes + cc->L->slot;
+    if (all && !cc->nullable) { /* the common block: every row found, no bit to test */
+        for (size_t i = from; i < to; i++)
+            memcpy(dst + i * w, bodies[i - from] + soff, w);
+        return;
+    }
     for (size_t i = from; i < to; i++) {
-        const uint8_t *slot = value_slot(recs[i], k, soff);
+        const uint8_t *slot = body_slot(bodies[i - from], k, soff);
         if (slot)
             memcpy(dst + i * w, slot, w);
         else
@@ -70,23 +99,25 @@ static inline void copy_fixed(const mr_table_t *t, copy_col_t *cc, const uint8_t
     }
 }
 
-/* Rows [from, to) of one column from the found records (NULL records are misses). */
-static void copy_rows(const mr_table_t *t, copy_col_t *cc, const uint8_t *const *recs, size_t from, size_t to)
+/* Rows [from, to) of one column from the found records (NULL records are misses) and their
+ * bodies (block_bodies; all: no miss among them). */
+static void copy_rows(const mr_table_t *t, copy_col_t *cc, const uint8_t *const *recs, const uint8_t *const *bodies,
+                      bool all, size_t from, size_t to)
 {
     const mr_col_layout_t *L = cc->L;
     mr_column_t *col = cc->col;
     switch (L->dtype) {
     case MURR_INT8: case MURR_UINT8:
-        copy_fixed(t, cc, recs, from, to, 1);
+        copy_fixed(t, cc, bodies, all, from, to, 1);
         return;
     case MURR_INT16: case MURR_UINT16:
-        copy_fixed(t, cc, recs, from, to, 2);
+        copy_fixed(t, cc, bodies, all, from, to, 2);
         return;
     case MURR_INT32: case MURR_UINT32: case MURR_FLOAT32:
-        copy_fixed(t, cc, recs, from, to, 4);
+        copy_fixed(t, cc, bodies, all, from, to, 4);
         return;
     case MURR_INT64: case MURR_UINT64: case MURR_FLOAT64:
-        copy_fixed(t, cc, recs, from, to, 8);
+        copy_fixed(t, cc, bodies, all, from, to, 8);
         return;
     default:
         break;
@@ -95,7 +126,7 @@ static void copy_rows(const mr_table_t *t, copy_col_t *cc, const uint8_t *const 
     size_t soff = t->bitmap_bytes + L->slot;
     int32_t *offs = col->values;
     for (size_t i = from; i < to; i++) {
-        const uint8_t *rec = recs[i], *slot = value_slot(rec, cc->k, soff);
+        const uint8_t *rec = recs[i], *slot = body_slot(bodies[i - from], cc->k, soff);
         if (slot == NULL) {
             copy_null(cc, i);
             continue;
@@ -252,19 +283,23 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
                 break;
             }
         }
+        bool fixed = fixed_width(L->dtype) > 0;
         int arc = mr_dtype_is_list(L->dtype) ? mr_batch_list_alloc(b, oc, L->dtype, L->dim, true, data_len)
+                  : fixed                    ? mr_batch_column_alloc_unset(b, oc, L->dtype, true)
                                              : mr_batch_column_alloc(b, oc, L->dtype, true, data_len);
         if (arc != 0) {
             rc = mr_err_set(err, MURR_ENOMEM, "cannot allocate column '%s' for %zu keys", cs->name, nrows);
             break;
         }
-        cc[c] = (copy_col_t){.L = L, .k = sel[c], .col = &b->columns[oc], .doff = 0};
+        cc[c] = (copy_col_t){.L = L, .k = sel[c], .nullable = cs->nullable, .col = &b->columns[oc], .doff = 0};
     }
     if (rc == 0) {
+        const uint8_t *bodies[COPY_BLOCK];
         for (size_t from = 0; from < nrows; from += COPY_BLOCK) {
             size_t to = nrows - from < COPY_BLOCK ? nrows : from + COPY_BLOCK;
+            bool all = block_bodies(recs, from, to, bodies);
             for (size_t c = 0; c < ncolumns; c++)
-                copy_rows(t, &cc[c], recs, from, to);
+                copy_rows(t, &cc[c], recs, bodies, all, from, to);
         }
         for (size_t c = 0; c < ncolumns; c++)
             mr_column_normalize_nulls(cc[c].col, (int64_t)nrows);

@@ -80,9 +80,18 @@ static inline uint32_t mr_rec_crc_of(const uint8_t *rec, uint32_t len) { return 
 static inline const char *mr_rec_key(const uint8_t *rec) { return (const char *)rec + MR_REC_HEADER; }
 /* The payload of a row: its validity bitmap, then the fixed slots. */
 static inline const uint8_t *mr_rec_body(const uint8_t *rec) { return rec + MR_REC_HEADER + mr_rec_key_len(rec); }
+/* Keys of 4 to 16 bytes (most keys: decimal ids, short strings, one or two integers) are
+ * compared with two overlapping loads of each side instead of a call. */
 static inline bool mr_rec_key_eq(const uint8_t *rec, const char *key, size_t len)
 {
-    return mr_rec_key_len(rec) == len && memcmp(mr_rec_key(rec), key, len) == 0;
+    if (mr_rec_key_len(rec) != len)
+        return false;
+    const uint8_t *a = (const uint8_t *)mr_rec_key(rec), *b = (const uint8_t *)key;
+    if (len >= 8 && len <= 16)
+        return ((mr_rd64(a) ^ mr_rd64(b)) | (mr_rd64(a + len - 8) ^ mr_rd64(b + len - 8))) == 0;
+    if (len >= 4 && len < 8)
+        return ((mr_rd32(a) ^ mr_rd32(b)) | (mr_rd32(a + len - 4) ^ mr_rd32(b + len - 4))) == 0;
+    return memcmp(a, b, len) == 0;
 }
 /* A utf8 value: `slot` holds the offset of its tail entry [u32 len][bytes] in rec. */
 static inline uint32_t mr_rec_str_len(const uint8_t *rec, const uint8_t *slot) { return mr_rd32(rec + mr_rd32(slot)); }
