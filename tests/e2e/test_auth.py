@@ -109,6 +109,11 @@ HTTP_ROUTES = [
      lambda u, t, h: requests.get(f"{u}/api/v1/table/{t}/versions", headers=h)),
     ("POST /api/v1/table/{name}/rollback", "admin", 409,
      lambda u, t, h: requests.post(f"{u}/api/v1/table/{t}/rollback", headers=h)),
+    # HEAD is GET without the body: the same scope, the same refusals (headers only)
+    ("HEAD /health", None, 200, lambda u, t, h: requests.head(f"{u}/health", headers=h)),
+    ("HEAD /api/v1/table", "read", 200, lambda u, t, h: requests.head(f"{u}/api/v1/table", headers=h)),
+    ("HEAD /api/v1/table/{name}/schema", "read", 200,
+     lambda u, t, h: requests.head(f"{u}/api/v1/table/{t}/schema", headers=h)),
     ("GET /no/such/route", "read", 404, lambda u, t, h: requests.get(f"{u}/no/such/route", headers=h)),
     ("POST /health (405)", None, 405, lambda u, t, h: requests.post(f"{u}/health", headers=h)),
 ]
@@ -137,15 +142,18 @@ def test_http_route_x_credential(srv, label, scope, ok_status, call, cred):
     want = expected_http(scope, ok_status, cred)
     assert r.status_code == want, (label, cred, r.status_code, r.text)
     if want in (401, 403):
-        body = r.json()  # JSON error body, as everywhere
-        assert set(body) == {"error"}
+        if label.startswith("HEAD"):
+            assert r.content == b"" and r.headers["Content-Type"].startswith("application/json"), r.headers
+        else:
+            body = r.json()  # JSON error body, as everywhere
+            assert set(body) == {"error"}
         chal = r.headers["WWW-Authenticate"]
         assert chal.startswith('Bearer realm="murr"')
         if want == 401 and cred == "wrong":
             assert 'error="invalid_token"' in chal
         if want == 403:
             assert f'error="insufficient_scope", scope="{scope}"' in chal
-            assert scope in body["error"]
+            assert label.startswith("HEAD") or scope in body["error"]
         # refused before anything ran: the table is as it was
         rows = requests.post(f"{srv.url}/api/v1/table/{table}/fetch", json={"keys": ["a", "b", "c"],
                              "columns": ["score"]}, headers=ALL).json()
@@ -273,6 +281,24 @@ def test_flight_rpc_x_credential(srv, client, name, scope, ok, call, cred):
         rows = requests.post(f"{srv.url}/api/v1/table/{table}/fetch", json={"keys": ["a", "c"], "columns": ["score"]},
                              headers=ALL).json()
         assert rows["columns"]["score"][0] == 1.0, rows  # nothing written, nothing replaced
+
+
+@pytest.mark.parametrize("cred", CREDS)
+def test_poll_flight_info_x_credential(srv, cred):
+    """PollFlightInfo, which pyarrow's client cannot send: through grpcio with the same call
+    header. murr does not serve it, but only a caller with read scope learns that."""
+    import grpc
+
+    import flight_wire as fw
+    h = header(cred)
+    md = [("authorization", h["Authorization"])] if h else []
+    with grpc.insecure_channel(f"127.0.0.1:{srv.grpc_port}") as ch:
+        stub = ch.unary_unary(fw.SVC + "PollFlightInfo", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as ei:
+            stub(fw.descriptor([fresh_table(srv.url)]), metadata=md, timeout=60)
+    want = {"unauthenticated": grpc.StatusCode.UNAUTHENTICATED, "denied": grpc.StatusCode.PERMISSION_DENIED,
+            "unimplemented": grpc.StatusCode.UNIMPLEMENTED}[expected_flight("read", "unimplemented", cred)]
+    assert ei.value.code() == want, (cred, ei.value.code(), ei.value.details())
 
 
 @pytest.mark.parametrize("cred", CREDS)

@@ -211,3 +211,34 @@ def test_write_content_types(murr):
     assert r.status_code == 200, r.text
     got = requests.post(murr.url + "/api/v1/table/features/fetch", json={"keys": ["a"], "columns": ["score"]})
     assert got.json() == {"columns": {"score": [1.0]}}
+
+
+def test_json_numbers_out_of_range_are_refused(murr):
+    """JSON has no infinities: a number beyond the column's range is a 400 naming the column, the
+    row and the value, not an infinity stored; the largest finite values are stored exactly."""
+    schema = {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False},
+                                       "f32": {"dtype": "float32", "nullable": True},
+                                       "f64": {"dtype": "float64", "nullable": True}}}
+    assert create(murr.url, "ranges", schema).status_code in (200, 201)
+    url = murr.url + "/api/v1/table/ranges/write"
+    cases = (("f32", "3.5e38", "float32 (largest 3.4028235e38)"), ("f32", "-1e39", "float32 (largest 3.4028235e38)"),
+             ("f64", "1e400", "float64 (largest 1.7976931348623157e308)"),
+             ("f64", "-2e308", "float64 (largest 1.7976931348623157e308)"))
+    for col, value, limit in cases:
+        other = "f64" if col == "f32" else "f32"
+        body = '{"columns": {"id": ["a", "b"], "%s": [1.5, %s], "%s": [1, 2]}}' % (col, value, other)
+        r = requests.put(url, data=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (col, value, r.status_code, r.text)
+        msg = r.json()["error"]
+        assert f"column '{col}'" in msg and "row 1" in msg and f"`{value}`" in msg and limit in msg, msg
+    # nothing of the refused writes landed
+    got = fetch(murr.url, ["a", "b"], ["f32", "f64"], name="ranges").json()
+    assert got == {"columns": {"f32": [None, None], "f64": [None, None]}}, got
+    # the largest finite values are in range and come back exactly
+    body = '{"columns": {"id": ["a"], "f32": [3.4028235e38], "f64": [1.7976931348623157e308]}}'
+    r = requests.put(url, data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    got = fetch(murr.url, ["a"], ["f32", "f64"], name="ranges", arrow=True)
+    t = pa.ipc.open_stream(got.content).read_all()
+    assert t.column("f32").to_pylist() == [float(pa.array([3.4028235e38], pa.float32())[0].as_py())]
+    assert t.column("f64").to_pylist() == [1.7976931348623157e308]
