@@ -162,3 +162,73 @@ def test_hostile_repetition_levels(tmp_path):
     p.write_bytes(too_many)
     rc, _, err = dump(p)
     assert rc != 0 and "ECORRUPT" in err and "more rows than the row group" in err, err
+
+
+@pytest.mark.parametrize("dpv", ["1.0", "2.0"])
+def test_pyarrow_lists_byte_stream_split_and_delta(tmp_path, dpv):
+    """List elements in the non-dictionary encodings pyarrow offers per column: BYTE_STREAM_SPLIT
+    for FLOAT elements (variable and fixed-size lists) and DELTA_BINARY_PACKED for INT32 (INT_8)
+    elements, with nulls, empty lists and several row groups and pages."""
+    rng = np.random.default_rng(11)
+    n = 900
+    t = pa.table({"id": [f"k{i}" for i in range(n)],
+                  "f": pa.array(lists(rng, n, "f32"), pa.list_(pa.float32())),
+                  "fx": pa.array(lists(rng, n, "f32", dim=6, null_every=0), pa.list_(pa.float32(), 6)),
+                  "i": pa.array(lists(rng, n, "int8"), pa.list_(pa.int8()))})
+    path = tmp_path / "enc.parquet"
+    pq.write_table(t, path, row_group_size=300, data_page_version=dpv, data_page_size=1024, use_dictionary=False,
+                   column_encoding={"f.list.element": "BYTE_STREAM_SPLIT", "fx.list.element": "BYTE_STREAM_SPLIT",
+                                    "i.list.element": "DELTA_BINARY_PACKED"})
+    encodings = {pq.ParquetFile(path).metadata.row_group(0).column(c).path_in_schema:
+                 pq.ParquetFile(path).metadata.row_group(0).column(c).encodings for c in range(1, 4)}
+    assert "BYTE_STREAM_SPLIT" in encodings["f.list.element"], encodings
+    assert "DELTA_BINARY_PACKED" in encodings["i.list.element"], encodings
+    groups = assert_same(path)
+    assert len(groups) == 3 and groups[0]["columns"]["i"]["dtype"] == "list<int8>"
+
+
+def test_duckdb_fixed_size_arrays(tmp_path, murr):
+    """duckdb's fixed-size ARRAY type (FLOAT[4], TINYINT[3]) as it writes it to Parquet: a plain
+    LIST whose repeated group is named `array`, read into list tables of dim 4 and 3, every fetched
+    row checked against duckdb's own reading of the file. (pyarrow applies the format's
+    backward-compatibility rule for a repeated group named `array` and reads these columns as
+    lists of one-field structs; murr reads them as duckdb means them: lists of the element.)"""
+    path = tmp_path / "arr.parquet"
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT 'k' || i AS id, [i * 1.0, i + 0.5, -i, i * 0.25]::FLOAT[4] AS v,
+                                 [i % 100 - 50, 1, -1]::TINYINT[3] AS q FROM range(5000) t(i))
+                   TO '{path}' (FORMAT PARQUET, ROW_GROUP_SIZE 2048)""")
+    want = {r[0]: (r[1], r[2]) for r in con.execute(f"SELECT id, v, q FROM '{path}'").fetchall()}
+    rc, groups, err = dump(path)
+    assert rc == 0 and len(groups) >= 2, err
+    assert groups[0]["columns"]["v"]["dtype"] == "list<float32>" and groups[0]["columns"]["q"]["dtype"] == "list<int8>"
+    r = requests.put(f"{murr.url}/api/v1/table/arr", json={"columns": {
+        "id": {"dtype": "utf8", "nullable": False, "key": True},
+        "v": {"dtype": "list<float32>", "dim": 4}, "q": {"dtype": "list<int8>", "dim": 3}}})
+    assert r.status_code == 201, r.text
+    r = requests.put(f"{murr.url}/api/v1/table/arr/write", data=path.read_bytes(), headers={"Content-Type": PARQUET})
+    assert r.status_code == 200, r.text
+    keys = [f"k{i}" for i in (0, 3, 4999, 2048, 10)]
+    r = requests.post(f"{murr.url}/api/v1/table/arr/fetch", json={"keys": {"id": keys}, "columns": ["v", "q"]},
+                      headers={"Accept": "application/vnd.apache.arrow.stream"})
+    got = pa.ipc.open_stream(r.content).read_all()
+    assert got.schema.field("v").type == pa.list_(pa.float32(), 4), got.schema
+    for row, k in enumerate(keys):
+        v, q = want[k]
+        assert got.column("v")[row].as_py() == [float(np.float32(x)) for x in v], k
+        assert got.column("q")[row].as_py() == list(q), k
+
+
+def test_duckdb_null_fixed_size_array_is_refused_like_pyarrow_does(tmp_path):
+    """duckdb 1.1 writes a NULL TINYINT[3] as a null list followed by two more repeated entries
+    (levels that contradict each other); pyarrow refuses the file ("Length spanned by list
+    offsets ... larger than values array"), and so do we, naming the column, row group and row."""
+    path = tmp_path / "nullarr.parquet"
+    duckdb.connect().execute(f"""COPY (SELECT * FROM (SELECT 0 AS i, [1, 2, 3]::TINYINT[3] AS q
+                                        UNION ALL SELECT 1, NULL::TINYINT[3]
+                                        UNION ALL SELECT 2, [4, 5, 6]::TINYINT[3]) ORDER BY i)
+                                TO '{path}' (FORMAT PARQUET)""")
+    with pytest.raises(pa.ArrowInvalid):
+        pq.read_table(path)
+    rc, _, err = dump(path)
+    assert rc != 0 and "ECORRUPT" in err and "column 'q'" in err and "row 1" in err, err
