@@ -382,7 +382,7 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
             mr_ipc_reader_free(rd);
             if (r >= 0) {
                 lm[r] = b - a;
-                lf[r] = f - b;
+                lf[r] = f - w2; /* the floors ran between the HTTP fetch and the DoGet */
                 lr[r] = c - f2;
                 lw[r] = w1 - w0;
                 ls[r] = w2 - w1;
