@@ -255,8 +255,11 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
         char wpath[160];
         snprintf(wpath, sizeof(wpath), "%s/write", path);
         bool load_redis = !half; /* Redis holds the float32 blobs once */
-        if (load_redis)
-            redis_ok(redisCommand(rc, "FLUSHALL"), "FLUSHALL");
+        if (load_redis) {
+            redisReply *fr = redisCommand(rc, "FLUSHALL");
+            redis_ok(fr, "FLUSHALL");
+            freeReplyObject(fr);
+        }
         for (uint64_t first = 0; first < g_rows; first += 10000) {
             int64_t n = (int64_t)(g_rows - first < 10000 ? g_rows - first : 10000);
             mr_batch_t *b = make_batch(first, n, half);
@@ -411,6 +414,7 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
         mr_buf_deinit(&greq);
         free(kbuf), free(krows), free(kp), free(kl), free(argv), free(argl), free(lm), free(lr), free(lf), free(lw), free(ls);
     }
+    mr_buf_deinit(&resp);
     bench_fl_close(&fc);
     redisFree(rc);
     close(fd);
