@@ -116,7 +116,6 @@ def test_large_answer_read_slowly_arrives_byte_exact(murr):
         rd = SlowReader(s)
         status, hdrs, body = rd.response()
         assert int(hdrs["content-length"]) > 1500 * DIM * 4  # the vectors alone are 4.6 MB
-        assert rd.reads > 200  # the answer really came in small reads (not one 4.6 MB recv)
         check_answer(status, hdrs, body, rows)
     finally:
         s.close()
