@@ -12,6 +12,11 @@
  *       murr over HTTP (Arrow answers) and over Arrow Flight (DoGet, the same JSON keys as a
  *       ticket; flight_client.h) vs Redis MGET of the same vectors as 3 KB blobs (SET key ->
  *       DIM packed float32), interleaved read by read; memory per row = server RSS delta.
+ *       Also timed, with the same HTTP client and request: the loopback floor, murr's first
+ *       answer (head and body) served again from one prebuilt buffer by a thread of this
+ *       process (loopback_floor.h), i.e. the wire's share of murr's time; and the scattered
+ *       floor, the same byte count with the vectors written from random rows of a 1 GiB pool
+ *       (one iovec each): what sending from where rows are stored, without a gather, costs.
  *
  * Values: vector element j of row i = ((31 i + j) mod 1000) / 8, exact in float16 too, so
  * both storages answer the same numbers; feature c = i + c/10. Every read checks a value. */
@@ -21,6 +26,7 @@
 #include "bench_common.h"
 #include "flight_client.h"
 #include "http_client.h"
+#include "loopback_floor.h"
 #include "core/half.h"
 #include "format/arrow_ipc.h"
 #include "murr.h"
@@ -234,7 +240,8 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
     mr_buf_init(&resp);
     printf("| storage | murr bytes/row (server RSS) | Redis bytes/row (RSS) | murr HTTP Arrow p50 / p99 us | "
            "murr Flight DoGet p50 / p99 us | Redis MGET p50 / p99 us | Redis / murr HTTP (p50) | "
-           "Redis / murr Flight (p50) |\n|---|---|---|---|---|---|---|---|\n");
+           "Redis / murr Flight (p50) | loopback floor p50 / p99 us (murr's answer bytes, no server work) | "
+           "scattered floor p50 / p99 us (vectors from random rows of 1 GiB) |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (int half = 0; half < 2; half++) {
         const char *tname = half ? "v16" : "v32";
         char path[128];
@@ -248,8 +255,11 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
         char wpath[160];
         snprintf(wpath, sizeof(wpath), "%s/write", path);
         bool load_redis = !half; /* Redis holds the float32 blobs once */
-        if (load_redis)
-            redis_ok(redisCommand(rc, "FLUSHALL"), "FLUSHALL");
+        if (load_redis) {
+            redisReply *fr = redisCommand(rc, "FLUSHALL");
+            redis_ok(fr, "FLUSHALL");
+            freeReplyObject(fr);
+        }
         for (uint64_t first = 0; first < g_rows; first += 10000) {
             int64_t n = (int64_t)(g_rows - first < 10000 ? g_rows - first : 10000);
             mr_batch_t *b = make_batch(first, n, half);
@@ -283,8 +293,12 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
         const char **argv = malloc(sizeof(char *) * (size_t)(g_keys + 1));
         size_t *argl = malloc(sizeof(size_t) * (size_t)(g_keys + 1));
         uint64_t *lm = malloc(sizeof(uint64_t) * (size_t)g_reads), *lr = malloc(sizeof(uint64_t) * (size_t)g_reads);
-        uint64_t *lf = malloc(sizeof(uint64_t) * (size_t)g_reads);
-        mr_buf_t req, ticket, greq;
+        uint64_t *lf = malloc(sizeof(uint64_t) * (size_t)g_reads), *lw = malloc(sizeof(uint64_t) * (size_t)g_reads);
+        uint64_t *ls = malloc(sizeof(uint64_t) * (size_t)g_reads);
+        bench_floor_t *floor = NULL, *sfloor = NULL;
+        int floor_fd = -1, sfloor_fd = -1;
+        mr_buf_t req, ticket, greq, floorbuf;
+        mr_buf_init(&floorbuf);
         mr_buf_init(&req);
         mr_buf_init(&ticket);
         mr_buf_init(&greq);
@@ -312,6 +326,29 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
                 return 1;
             }
             uint64_t b = bench_now_ns();
+            if (floor == NULL) { /* murr's first answer, served again from one buffer */
+                int fport;
+                floor = bench_floor_start(resp.data, o + l, &fport);
+                floor_fd = bench_http_connect(fport);
+                sfloor = bench_floor_start_scattered(resp.data, o + l, o, (size_t)DIM * (half ? 2 : 4), g_keys, &fport);
+                sfloor_fd = bench_http_connect(fport);
+            }
+            struct iovec fiov[2] = {{hdr, (size_t)hl}, {req.data, req.len}};
+            uint64_t w0 = bench_now_ns();
+            bench_http_send_all(floor_fd, fiov, 2);
+            size_t fo, fl;
+            if (bench_http_read_response(floor_fd, &floorbuf, &fo, &fl) != 200 || fl != l) {
+                fprintf(stderr, "floor: wrong answer length %zu, expected %zu\n", fl, l);
+                return 1;
+            }
+            uint64_t w1 = bench_now_ns();
+            struct iovec siov[2] = {{hdr, (size_t)hl}, {req.data, req.len}};
+            bench_http_send_all(sfloor_fd, siov, 2);
+            if (bench_http_read_response(sfloor_fd, &floorbuf, &fo, &fl) != 200 || fl != l) {
+                fprintf(stderr, "scattered floor: wrong answer length %zu, expected %zu\n", fl, l);
+                return 1;
+            }
+            uint64_t w2 = bench_now_ns();
             bench_fl_call(&fc, "DoGet", greq.data, greq.len);
             uint64_t f = bench_now_ns();
             fl_check_t fk = {half, 5, krows[5], 0};
@@ -348,25 +385,36 @@ static int run_wire(int mport, int gport, int mpid, int rport, int rpid)
             mr_ipc_reader_free(rd);
             if (r >= 0) {
                 lm[r] = b - a;
-                lf[r] = f - b;
+                lf[r] = f - w2; /* the floors ran between the HTTP fetch and the DoGet */
                 lr[r] = c - f2;
+                lw[r] = w1 - w0;
+                ls[r] = w2 - w1;
             }
         }
-        double mp50, mp99, rp50, rp99, fp50, fp99;
+        close(floor_fd);
+        bench_floor_stop(floor);
+        close(sfloor_fd);
+        bench_floor_stop(sfloor);
+        mr_buf_deinit(&floorbuf);
+        double mp50, mp99, rp50, rp99, fp50, fp99, wp50, wp99, sp50, sp99;
+        pcts(lw, &wp50, &wp99);
+        pcts(ls, &sp50, &sp99);
         pcts(lm, &mp50, &mp99);
         pcts(lf, &fp50, &fp99);
         pcts(lr, &rp50, &rp99);
         char rmem[32] = "(float32 blobs, above)";
         if (load_redis)
             snprintf(rmem, sizeof(rmem), "%.0f", (double)(r1 - r0) / (double)g_rows);
-        printf("| list<%s> dim %d + %d float32 | %.0f | %s | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.2fx | %.2fx |\n",
+        printf("| list<%s> dim %d + %d float32 | %.0f | %s | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.2fx | %.2fx | "
+               "%.0f / %.0f | %.0f / %.0f |\n",
                half ? "float16" : "float32", DIM, NFEAT, (double)(m1 - m0) / (double)g_rows, rmem, mp50, mp99, fp50,
-               fp99, rp50, rp99, rp50 / mp50, rp50 / fp50);
+               fp99, rp50, rp99, rp50 / mp50, rp50 / fp50, wp50, wp99, sp50, sp99);
         mr_buf_deinit(&req);
         mr_buf_deinit(&ticket);
         mr_buf_deinit(&greq);
-        free(kbuf), free(krows), free(kp), free(kl), free(argv), free(argl), free(lm), free(lr), free(lf);
+        free(kbuf), free(krows), free(kp), free(kl), free(argv), free(argl), free(lm), free(lr), free(lf), free(lw), free(ls);
     }
+    mr_buf_deinit(&resp);
     bench_fl_close(&fc);
     redisFree(rc);
     close(fd);
