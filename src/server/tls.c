@@ -30,6 +30,8 @@ typedef struct tls_conn {
     unsigned hs_wants;            /* handshake: the events OpenSSL waits for (0: not started) */
     unsigned rd_wants, wr_wants;  /* established: a read waiting to write, a write waiting for input */
     bool established;
+    bool drained;                 /* the last read ended at EAGAIN: what OpenSSL read ahead
+                                   * (if anything) is an incomplete record, epoll sees the rest */
     size_t staged;                /* bytes in stage not yet accepted by SSL_write (retry them) */
     unsigned char stage[TLS_STAGE];
 } tls_conn_t;
@@ -76,6 +78,9 @@ static int build_ctx(const mr_tls_server_t *s, SSL_CTX **out, mr_error_t *err)
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* one read() per record (header and body together, several records at once when the
+     * peer sent them) instead of two; pending() accounts for the bytes read ahead */
+    SSL_CTX_set_read_ahead(ctx, 1);
     int rc = 0;
     if (SSL_CTX_use_certificate_chain_file(ctx, s->cert) != 1)
         rc = ssl_err(err, MURR_EINVAL, "server.tls.cert_file: cannot load the PEM certificate chain", s->cert);
@@ -208,11 +213,16 @@ static ssize_t tls_read(void *t, void *buf, size_t n)
     ERR_clear_error();
     size_t got = 0;
     int r = SSL_read_ex(c->ssl, buf, n, &got);
-    if (r == 1)
+    if (r == 1) {
+        c->drained = false;
         return (ssize_t)got;
+    }
     unsigned w = 0;
     ssize_t res = io_result(c, 0, true, &w);
     c->rd_wants = w & EPOLLOUT; /* waiting for input is the core's EPOLLIN, not ours */
+    /* OpenSSL asks the socket only for a record it does not hold whole: what it read ahead
+     * is a record's start, epoll reports the rest (waiting to write: on_input on EPOLLOUT) */
+    c->drained = res < 0 && errno == EAGAIN;
     return res;
 }
 
@@ -284,11 +294,18 @@ static unsigned tls_wants(void *t)
     return c->rd_wants | c->wr_wants;
 }
 
+/* Decrypted bytes, or else 1 while OpenSSL holds read-ahead bytes that may be a whole record
+ * (no read found them incomplete yet). After a read that ended at EAGAIN the read-ahead
+ * bytes are the start of a record whose rest epoll will report: 0, or the core would spin. */
 static size_t tls_pending(void *t)
 {
     tls_conn_t *c = t;
-    int n = c->established ? SSL_pending(c->ssl) : 0;
-    return n > 0 ? (size_t)n : 0;
+    if (!c->established)
+        return 0;
+    int n = SSL_pending(c->ssl);
+    if (n > 0)
+        return (size_t)n;
+    return !c->drained && SSL_has_pending(c->ssl) ? 1 : 0;
 }
 
 static void tls_shutdown_read(void *t)
@@ -335,6 +352,7 @@ int mr_tls_transport_new(void *arg, int fd, mr_transport_t *out)
     c->fd = fd;
     c->hs_wants = c->rd_wants = c->wr_wants = 0;
     c->established = false;
+    c->drained = false;
     c->staged = 0;
     out->ops = &tls_ops;
     out->t = c;
