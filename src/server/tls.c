@@ -14,7 +14,8 @@
 #include "core/alloc.h"
 
 /* Plaintext is gathered into records of at most this many bytes (the TLS record maximum):
- * one SSL_write per record instead of one per iovec (headers are a few hundred bytes). */
+ * one SSL_write per record instead of one per iovec (headers are a few hundred bytes).
+ * A range holding a whole record or more is written from the caller's buffer instead. */
 #define TLS_STAGE 16384
 
 struct mr_tls_server {
@@ -226,25 +227,29 @@ static ssize_t tls_read(void *t, void *buf, size_t n)
     return res;
 }
 
-/* Writes the staged record; true when SSL_write took all of it. */
-static ssize_t write_stage(tls_conn_t *c)
+/* One SSL_write_ex (with SSL_MODE_ENABLE_PARTIAL_WRITE: at most one record): the bytes it
+ * took, or -1 (EAGAIN with wr_wants set, or a failure). */
+static ssize_t ssl_write(tls_conn_t *c, const void *p, size_t len)
 {
     size_t done = 0;
     ERR_clear_error();
-    int r = SSL_write_ex(c->ssl, c->stage, c->staged, &done);
-    if (r == 1 && done == c->staged) {
-        c->staged = 0;
+    if (SSL_write_ex(c->ssl, p, len, &done) == 1)
         return (ssize_t)done;
-    }
-    if (r == 1) { /* partial: move the rest to the front, it is retried first */
-        memmove(c->stage, c->stage + done, c->staged - done);
-        c->staged -= done;
-        return (ssize_t)done;
-    }
     unsigned w = 0;
     ssize_t res = io_result(c, 0, false, &w);
     c->wr_wants = w & EPOLLIN; /* waiting to write is the core's EPOLLOUT, not ours */
     return res;
+}
+
+/* Writes the staged record: the bytes taken (the rest moves to the front, retried first). */
+static ssize_t write_stage(tls_conn_t *c)
+{
+    ssize_t w = ssl_write(c, c->stage, c->staged);
+    if (w > 0) {
+        memmove(c->stage, c->stage + w, c->staged - (size_t)w);
+        c->staged -= (size_t)w;
+    }
+    return w;
 }
 
 static ssize_t tls_writev(void *t, const struct iovec *iov, int n)
@@ -267,22 +272,32 @@ static ssize_t tls_writev(void *t, const struct iovec *iov, int n)
             i++, off = 0;
     }
     for (;;) {
-        while (c->staged < TLS_STAGE && i < n) {
-            size_t room = TLS_STAGE - c->staged, k = iov[i].iov_len - off < room ? iov[i].iov_len - off : room;
-            memcpy(c->stage + c->staged, (const char *)iov[i].iov_base + off, k);
-            c->staged += k;
-            off += k;
-            if (off == iov[i].iov_len)
+        ssize_t w;
+        if (c->staged == 0 && i < n && iov[i].iov_len - off >= TLS_STAGE) {
+            /* a whole record in one range (a large answer's body): sealed from the caller's
+             * buffer, no copy. A retry after EAGAIN comes back with the same range, as long
+             * as it was, which is what OpenSSL needs to finish the record. */
+            w = ssl_write(c, (const char *)iov[i].iov_base + off, iov[i].iov_len - off);
+            if (w > 0 && (off += (size_t)w) == iov[i].iov_len)
                 i++, off = 0;
+        } else {
+            while (c->staged < TLS_STAGE && i < n) {
+                size_t room = TLS_STAGE - c->staged, k = iov[i].iov_len - off < room ? iov[i].iov_len - off : room;
+                memcpy(c->stage + c->staged, (const char *)iov[i].iov_base + off, k);
+                c->staged += k;
+                off += k;
+                if (off == iov[i].iov_len)
+                    i++, off = 0;
+            }
+            if (c->staged == 0)
+                return (ssize_t)total;
+            w = write_stage(c);
+            if (w > 0 && c->staged > 0) /* partial record: let the caller come back */
+                return (ssize_t)(total + (size_t)w);
         }
-        if (c->staged == 0)
-            return (ssize_t)total;
-        ssize_t w = write_stage(c);
         if (w < 0)
             return total > 0 ? (ssize_t)total : -1;
         total += (size_t)w;
-        if (c->staged > 0) /* partial record: let the caller come back */
-            return (ssize_t)total;
     }
 }
 
