@@ -57,5 +57,6 @@ else
   fi
 fi
 p1=$(cat "$tmp/open.log.pid"); p2=$(cat "$tmp/auth.log.pid")
-"$build/bench_auth" --open-port "$po" --auth-port "$pa" --token "$token" ${tls_args[@]+"${tls_args[@]}"} \
+pids=$p1,$p2${p3:+,$p3}
+"$build/bench_auth" --open-port "$po" --auth-port "$pa" --token "$token" --pids "$pids" ${tls_args[@]+"${tls_args[@]}"} \
   ${base_args[@]+"${base_args[@]}"} "$@"

@@ -13,8 +13,11 @@
  * same client code here (one request write, a response read by Content-Length), so the only
  * difference is the token check and the encryption. The TLS client reads ahead (one read()
  * per record, as the cleartext side's one read() per response) with a 64 KiB buffer.
- * --base-port: a third server C configured as B (e.g. the TLS path of another build), same
+ * --pids: the servers' process ids (A,B[,C]): their CPU time (all threads, schedstat) over
+ * the measured rounds is printed per fetch, a figure the machine's load disturbs less than
+ * latency. --base-port: a third server C configured as B (e.g. the TLS path of another build), same
  * rounds rotated over the three sides: the before/after of B in one run. */
+#include <dirent.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
@@ -179,18 +182,46 @@ static void setup(conn_t *fd, const char *token, int rows, mr_buf_t *resp)
     mr_buf_deinit(&w);
 }
 
+/* CPU time a process has run, all threads (ns; the first field of /proc/PID/task/TID/schedstat),
+ * or 0 when pid is 0 or unreadable. Threads that exited meanwhile are not counted: murr's
+ * loop and worker threads live as long as the server. */
+static uint64_t cpu_ns(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = pid > 0 ? opendir(path) : NULL;
+    if (d == NULL)
+        return 0;
+    uint64_t sum = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char f[128];
+        snprintf(f, sizeof(f), "/proc/%d/task/%.20s/schedstat", pid, e->d_name);
+        FILE *fp = fopen(f, "r");
+        unsigned long long ns = 0;
+        if (fp && fscanf(fp, "%llu", &ns) == 1)
+            sum += ns;
+        if (fp)
+            fclose(fp);
+    }
+    closedir(d);
+    return sum;
+}
+
 /* One side of the comparison: a server, its connection, its token and its samples. */
 typedef struct side {
     const char *label;
-    int port;
+    int port, pid;
     conn_t conn;
     const char *token;
     uint64_t *t;
+    uint64_t cpu0, cpu1; /* the server's CPU time around the measured rounds */
 } side_t;
 
 int main(int argc, char **argv)
 {
-    int open_port = 0, auth_port = 0, base_port = 0, rounds = 50, per = 200, keys = 100, rows = 10000;
+    int open_port = 0, auth_port = 0, base_port = 0, pids[3] = {0, 0, 0}, rounds = 50, per = 200, keys = 100, rows = 10000;
     const char *token = NULL, *tls_ca = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *f = argv[i], *v = argv[i + 1];
@@ -198,6 +229,7 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--auth-port")) auth_port = atoi(v);
         else if (!strcmp(f, "--base-port")) base_port = atoi(v);
         else if (!strcmp(f, "--token")) token = v;
+        else if (!strcmp(f, "--pids")) sscanf(v, "%d,%d,%d", &pids[0], &pids[1], &pids[2]);
         else if (!strcmp(f, "--tls-ca")) tls_ca = v;
         else if (!strcmp(f, "--rounds")) rounds = atoi(v);
         else if (!strcmp(f, "--per-round")) per = atoi(v);
@@ -206,7 +238,7 @@ int main(int argc, char **argv)
     }
     if (!open_port || !auth_port || !token || rounds < 1 || per < 1 || keys < 1 || rows < keys) {
         fprintf(stderr, "usage: bench_auth --open-port P --auth-port P [--base-port P] --token T [--tls-ca FILE] "
-                        "[--rounds R] [--per-round K] [--keys N] [--rows N>=keys]\n");
+                        "[--pids A,B[,C]] [--rounds R] [--per-round K] [--keys N] [--rows N>=keys]\n");
         return 2;
     }
     if (strcmp(token, "-") == 0)
@@ -220,6 +252,7 @@ int main(int argc, char **argv)
                        {.label = "C", .port = base_port, .token = token}};
     int nsides = base_port ? 3 : 2;
     for (int s = 0; s < nsides; s++) {
+        sides[s].pid = pids[s];
         sides[s].conn = conn_open(sides[s].port, s == 0 ? NULL : tls_ca);
         setup(&sides[s].conn, sides[s].token, rows, &resp);
         sides[s].t = malloc(n * sizeof(uint64_t));
@@ -235,6 +268,8 @@ int main(int argc, char **argv)
         for (int s = 0; s < nsides; s++)
             request(&sides[s].conn, "POST", "/api/v1/table/bench_auth/fetch", sides[s].token, (const char *)body.data,
                     &resp);
+    for (int s = 0; s < nsides; s++)
+        sides[s].cpu0 = cpu_ns(sides[s].pid);
     size_t k = 0;
     for (int r = 0; r < rounds; r++) {
         for (int j = 0; j < nsides; j++) {
@@ -253,24 +288,35 @@ int main(int argc, char **argv)
         }
         k += (size_t)per;
     }
-    double p50[3], p99[3];
-    printf("| side | fetches | p50 us | p99 us |\n|---|---:|---:|---:|\n");
+    for (int s = 0; s < nsides; s++)
+        sides[s].cpu1 = cpu_ns(sides[s].pid);
+    double p50[3], p99[3], cpu[3];
+    printf("| side | fetches | p50 us | p99 us | server CPU us/fetch |\n|---|---:|---:|---:|---:|\n");
     for (int s = 0; s < nsides; s++) {
         side_t *sd = &sides[s];
         qsort(sd->t, n, sizeof(uint64_t), cmp_u64);
         p50[s] = (double)sd->t[n / 2] / 1e3;
         p99[s] = (double)sd->t[n * 99 / 100] / 1e3;
-        printf("| %s: port %d, %s%s%s | %zu | %.1f | %.1f |\n", sd->label, sd->port,
+        cpu[s] = sd->pid ? (double)(sd->cpu1 - sd->cpu0) / 1e3 / (double)n : 0;
+        printf("| %s: port %d, %s%s%s | %zu | %.1f | %.1f | %.1f |\n", sd->label, sd->port,
                sd->token ? "bearer token (scope checked)" : "no token", sd->conn.ssl ? ", TLS" : "",
-               s == 2 ? ", base build" : "", n, p50[s], p99[s]);
+               s == 2 ? ", base build" : "", n, p50[s], p99[s], cpu[s]);
         free(sd->t);
     }
     if (sides[1].conn.ssl)
         printf("B's TLS: %s, %s\n", SSL_get_version(sides[1].conn.ssl), SSL_get_cipher_name(sides[1].conn.ssl));
-    printf("ratio B/A: p50 %.3f, p99 %.3f\n", p50[1] / p50[0], p99[1] / p99[0]);
-    if (nsides == 3)
-        printf("ratio C/A: p50 %.3f, p99 %.3f\nratio B/C: p50 %.3f\n", p50[2] / p50[0], p99[2] / p99[0],
-               p50[1] / p50[2]);
+    printf("ratio B/A: p50 %.3f, p99 %.3f", p50[1] / p50[0], p99[1] / p99[0]);
+    if (cpu[0] > 0)
+        printf(", server CPU %.3f", cpu[1] / cpu[0]);
+    if (nsides == 3) {
+        printf("\nratio C/A: p50 %.3f, p99 %.3f", p50[2] / p50[0], p99[2] / p99[0]);
+        if (cpu[0] > 0)
+            printf(", server CPU %.3f", cpu[2] / cpu[0]);
+        printf("\nratio B/C: p50 %.3f", p50[1] / p50[2]);
+        if (cpu[2] > 0)
+            printf(", server CPU %.3f", cpu[1] / cpu[2]);
+    }
+    printf("\n");
     mr_buf_deinit(&body);
     mr_buf_deinit(&resp);
     return 0;
