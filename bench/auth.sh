@@ -7,12 +7,15 @@
 # BUILD_DIR's murr, neither sent a token (the cost of the check when none is configured).
 # TLS=1: the server with tokens also serves TLS (certificates from tests/support/mkcerts.sh):
 # B = bearer token over TLS, A = cleartext without a token.
+# TLS=1 BASE_BUILD=DIR: a third server C from DIR configured as B (bearer token over TLS):
+# before/after of the TLS path in the same run, both against the same cleartext A.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build/release}
 shift || true
 tmp=$(mktemp -d)
-trap 'kill $p1 $p2 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+p3=
+trap 'kill $p1 $p2 $p3 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
 token=$(openssl rand -hex 32)
 echo "read,write,admin $token" > "$tmp/tokens"
 start() { # name binary extra-env... ; prints the HTTP port
@@ -32,18 +35,28 @@ if [ -n "${TLS:-}" ]; then
   "$here/tests/support/mkcerts.sh" "$tmp/pki"
   tls_args=(--tls-ca "$tmp/pki/ca.pem")
 fi
-if [ -n "${BASE_BUILD:-}" ]; then
+tls_env=(MURR_SERVER_AUTH_TOKENS_FILE="$tmp/tokens" MURR_SERVER_TLS_CERT_FILE="$tmp/pki/server.pem"
+         MURR_SERVER_TLS_KEY_FILE="$tmp/pki/server.key")
+base_args=()
+if [ -n "${BASE_BUILD:-}" ] && [ -n "${TLS:-}" ]; then
+  po=$(start open "$build/murr")
+  pa=$(start auth "$build/murr" "${tls_env[@]}")
+  pb=$(start base "$BASE_BUILD/murr" "${tls_env[@]}")
+  p3=$(cat "$tmp/base.log.pid")
+  base_args=(--base-port "$pb")
+elif [ -n "${BASE_BUILD:-}" ]; then
   po=$(start open "$BASE_BUILD/murr")
   pa=$(start auth "$build/murr")
   token=-
 else
   po=$(start open "$build/murr")
   if [ -n "${TLS:-}" ]; then
-    pa=$(start auth "$build/murr" MURR_SERVER_AUTH_TOKENS_FILE="$tmp/tokens" \
-         MURR_SERVER_TLS_CERT_FILE="$tmp/pki/server.pem" MURR_SERVER_TLS_KEY_FILE="$tmp/pki/server.key")
+    pa=$(start auth "$build/murr" "${tls_env[@]}")
   else
     pa=$(start auth "$build/murr" MURR_SERVER_AUTH_TOKENS_FILE="$tmp/tokens")
   fi
 fi
 p1=$(cat "$tmp/open.log.pid"); p2=$(cat "$tmp/auth.log.pid")
-"$build/bench_auth" --open-port "$po" --auth-port "$pa" --token "$token" ${tls_args[@]+"${tls_args[@]}"} "$@"
+pids=$p1,$p2${p3:+,$p3}
+"$build/bench_auth" --open-port "$po" --auth-port "$pa" --token "$token" --pids "$pids" ${tls_args[@]+"${tls_args[@]}"} \
+  ${base_args[@]+"${base_args[@]}"} "$@"

@@ -4,14 +4,20 @@
  * machine noise hits both sides alike). Prints p50/p99 per side and the ratio.
  * bench/auth.sh starts the servers.
  *
- * Usage: bench_auth --open-port P --auth-port P --token T [--tls-ca FILE] [--rounds R]
- *                   [--per-round K] [--keys N] [--rows N]
+ * Usage: bench_auth --open-port P --auth-port P [--base-port P] --token T [--tls-ca FILE]
+ *                   [--rounds R] [--per-round K] [--keys N] [--rows N]
  * T must have read, write and admin (it creates and fills the table on the auth server).
  * T = "-": send no token to either (an A/B of two builds serving without tokens).
  * --tls-ca: the auth server speaks TLS; its certificate is verified against FILE (OpenSSL
  * client, TLS 1.3 as negotiated, session kept for the whole run). Both sides go through the
  * same client code here (one request write, a response read by Content-Length), so the only
- * difference is the token check and the encryption. */
+ * difference is the token check and the encryption. The TLS client reads ahead (one read()
+ * per record, as the cleartext side's one read() per response) with a 64 KiB buffer.
+ * --pids: the servers' process ids (A,B[,C]): their CPU time (all threads, schedstat) over
+ * the measured rounds is printed per fetch, a figure the machine's load disturbs less than
+ * latency. --base-port: a third server C configured as B (e.g. the TLS path of another build), same
+ * rounds rotated over the three sides: the before/after of B in one run. */
+#include <dirent.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
@@ -56,6 +62,8 @@ static conn_t conn_open(int port, const char *ca)
         die("cannot load the CA file");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 65536);
     c.ssl = SSL_new(ctx);
     SSL_CTX_free(ctx); /* the SSL keeps its reference */
     SSL_set_fd(c.ssl, c.fd);
@@ -174,15 +182,54 @@ static void setup(conn_t *fd, const char *token, int rows, mr_buf_t *resp)
     mr_buf_deinit(&w);
 }
 
+/* CPU time a process has run, all threads (ns; the first field of /proc/PID/task/TID/schedstat),
+ * or 0 when pid is 0 or unreadable. Threads that exited meanwhile are not counted: murr's
+ * loop and worker threads live as long as the server. */
+static uint64_t cpu_ns(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = pid > 0 ? opendir(path) : NULL;
+    if (d == NULL)
+        return 0;
+    uint64_t sum = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char f[128];
+        snprintf(f, sizeof(f), "/proc/%d/task/%.20s/schedstat", pid, e->d_name);
+        FILE *fp = fopen(f, "r");
+        unsigned long long ns = 0;
+        if (fp && fscanf(fp, "%llu", &ns) == 1)
+            sum += ns;
+        if (fp)
+            fclose(fp);
+    }
+    closedir(d);
+    return sum;
+}
+
+/* One side of the comparison: a server, its connection, its token and its samples. */
+typedef struct side {
+    const char *label;
+    int port, pid;
+    conn_t conn;
+    const char *token;
+    uint64_t *t;
+    uint64_t cpu0, cpu1; /* the server's CPU time around the measured rounds */
+} side_t;
+
 int main(int argc, char **argv)
 {
-    int open_port = 0, auth_port = 0, rounds = 50, per = 200, keys = 100, rows = 10000;
+    int open_port = 0, auth_port = 0, base_port = 0, pids[3] = {0, 0, 0}, rounds = 50, per = 200, keys = 100, rows = 10000;
     const char *token = NULL, *tls_ca = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *f = argv[i], *v = argv[i + 1];
         if (!strcmp(f, "--open-port")) open_port = atoi(v);
         else if (!strcmp(f, "--auth-port")) auth_port = atoi(v);
+        else if (!strcmp(f, "--base-port")) base_port = atoi(v);
         else if (!strcmp(f, "--token")) token = v;
+        else if (!strcmp(f, "--pids")) sscanf(v, "%d,%d,%d", &pids[0], &pids[1], &pids[2]);
         else if (!strcmp(f, "--tls-ca")) tls_ca = v;
         else if (!strcmp(f, "--rounds")) rounds = atoi(v);
         else if (!strcmp(f, "--per-round")) per = atoi(v);
@@ -190,18 +237,26 @@ int main(int argc, char **argv)
         else if (!strcmp(f, "--rows")) rows = atoi(v);
     }
     if (!open_port || !auth_port || !token || rounds < 1 || per < 1 || keys < 1 || rows < keys) {
-        fprintf(stderr, "usage: bench_auth --open-port P --auth-port P --token T [--tls-ca FILE] [--rounds R] [--per-round K] "
-                        "[--keys N] [--rows N>=keys]\n");
+        fprintf(stderr, "usage: bench_auth --open-port P --auth-port P [--base-port P] --token T [--tls-ca FILE] "
+                        "[--pids A,B[,C]] [--rounds R] [--per-round K] [--keys N] [--rows N>=keys]\n");
         return 2;
     }
     if (strcmp(token, "-") == 0)
         token = NULL;
     mr_buf_t resp;
     mr_buf_init(&resp);
-    conn_t co = conn_open(open_port, NULL), ca = conn_open(auth_port, tls_ca);
-    conn_t *fo = &co, *fa = &ca;
-    setup(fo, NULL, rows, &resp);
-    setup(fa, token, rows, &resp);
+    size_t n = (size_t)rounds * (size_t)per;
+    /* A: cleartext without a token; B: the auth server; C (--base-port): another build
+     * configured as B (its before/after in the same run) */
+    side_t sides[3] = {{.label = "A", .port = open_port}, {.label = "B", .port = auth_port, .token = token},
+                       {.label = "C", .port = base_port, .token = token}};
+    int nsides = base_port ? 3 : 2;
+    for (int s = 0; s < nsides; s++) {
+        sides[s].pid = pids[s];
+        sides[s].conn = conn_open(sides[s].port, s == 0 ? NULL : tls_ca);
+        setup(&sides[s].conn, sides[s].token, rows, &resp);
+        sides[s].t = malloc(n * sizeof(uint64_t));
+    }
     mr_buf_t body;
     mr_buf_init(&body);
     mr_buf_append_cstr(&body, "{\"columns\":[\"a\",\"b\",\"c\",\"d\"],\"keys\":[");
@@ -209,44 +264,59 @@ int main(int argc, char **argv)
         mr_buf_printf(&body, "%s\"k%d\"", i ? "," : "", (i * 7919) % rows);
     mr_buf_append_cstr(&body, "]}");
     mr_buf_append(&body, "", 1);
-    size_t n = (size_t)rounds * (size_t)per;
-    uint64_t *t_open = malloc(n * sizeof(uint64_t)), *t_auth = malloc(n * sizeof(uint64_t));
-    for (int w = 0; w < 200; w++) { /* warm both */
-        request(fo, "POST", "/api/v1/table/bench_auth/fetch", NULL, (const char *)body.data, &resp);
-        request(fa, "POST", "/api/v1/table/bench_auth/fetch", token, (const char *)body.data, &resp);
-    }
+    for (int w = 0; w < 200; w++) /* warm every side */
+        for (int s = 0; s < nsides; s++)
+            request(&sides[s].conn, "POST", "/api/v1/table/bench_auth/fetch", sides[s].token, (const char *)body.data,
+                    &resp);
+    for (int s = 0; s < nsides; s++)
+        sides[s].cpu0 = cpu_ns(sides[s].pid);
     size_t k = 0;
     for (int r = 0; r < rounds; r++) {
-        bool auth_first = r & 1; /* alternate which side goes first in a round */
-        for (int side = 0; side < 2; side++) {
-            bool auth = (side == 0) == auth_first;
+        for (int j = 0; j < nsides; j++) {
+            side_t *sd = &sides[(r + j) % nsides]; /* rotate which side goes first in a round */
             for (int i = 0; i < per; i++) {
                 uint64_t t0 = now_ns();
-                int st = request(auth ? fa : fo, "POST", "/api/v1/table/bench_auth/fetch", auth ? token : NULL,
+                int st = request(&sd->conn, "POST", "/api/v1/table/bench_auth/fetch", sd->token,
                                  (const char *)body.data, &resp);
                 uint64_t dt = now_ns() - t0;
                 if (st != 200) {
-                    fprintf(stderr, "bench_auth: fetch answered %d\n", st);
+                    fprintf(stderr, "bench_auth: fetch on side %s answered %d\n", sd->label, st);
                     return 1;
                 }
-                (auth ? t_auth : t_open)[k + (size_t)i] = dt;
+                sd->t[k + (size_t)i] = dt;
             }
         }
         k += (size_t)per;
     }
-    qsort(t_open, n, sizeof(uint64_t), cmp_u64);
-    qsort(t_auth, n, sizeof(uint64_t), cmp_u64);
-    double o50 = (double)t_open[n / 2] / 1e3, a50 = (double)t_auth[n / 2] / 1e3;
-    double o99 = (double)t_open[n * 99 / 100] / 1e3, a99 = (double)t_auth[n * 99 / 100] / 1e3;
-    printf("| side | fetches | p50 us | p99 us |\n|---|---:|---:|---:|\n");
-    printf("| A: port %d, no token | %zu | %.1f | %.1f |\n", open_port, n, o50, o99);
-    printf("| B: port %d, %s%s | %zu | %.1f | %.1f |\n", auth_port, token ? "bearer token (scope checked)" : "no token",
-           tls_ca ? (ca.ssl ? ", TLS" : "") : "", n, a50, a99);
-    if (ca.ssl)
-        printf("B's TLS: %s, %s\n", SSL_get_version(ca.ssl), SSL_get_cipher_name(ca.ssl));
-    printf("ratio B/A: p50 %.3f, p99 %.3f\n", a50 / o50, a99 / o99);
-    free(t_open);
-    free(t_auth);
+    for (int s = 0; s < nsides; s++)
+        sides[s].cpu1 = cpu_ns(sides[s].pid);
+    double p50[3], p99[3], cpu[3];
+    printf("| side | fetches | p50 us | p99 us | server CPU us/fetch |\n|---|---:|---:|---:|---:|\n");
+    for (int s = 0; s < nsides; s++) {
+        side_t *sd = &sides[s];
+        qsort(sd->t, n, sizeof(uint64_t), cmp_u64);
+        p50[s] = (double)sd->t[n / 2] / 1e3;
+        p99[s] = (double)sd->t[n * 99 / 100] / 1e3;
+        cpu[s] = sd->pid ? (double)(sd->cpu1 - sd->cpu0) / 1e3 / (double)n : 0;
+        printf("| %s: port %d, %s%s%s | %zu | %.1f | %.1f | %.1f |\n", sd->label, sd->port,
+               sd->token ? "bearer token (scope checked)" : "no token", sd->conn.ssl ? ", TLS" : "",
+               s == 2 ? ", base build" : "", n, p50[s], p99[s], cpu[s]);
+        free(sd->t);
+    }
+    if (sides[1].conn.ssl)
+        printf("B's TLS: %s, %s\n", SSL_get_version(sides[1].conn.ssl), SSL_get_cipher_name(sides[1].conn.ssl));
+    printf("ratio B/A: p50 %.3f, p99 %.3f", p50[1] / p50[0], p99[1] / p99[0]);
+    if (cpu[0] > 0)
+        printf(", server CPU %.3f", cpu[1] / cpu[0]);
+    if (nsides == 3) {
+        printf("\nratio C/A: p50 %.3f, p99 %.3f", p50[2] / p50[0], p99[2] / p99[0]);
+        if (cpu[0] > 0)
+            printf(", server CPU %.3f", cpu[2] / cpu[0]);
+        printf("\nratio B/C: p50 %.3f", p50[1] / p50[2]);
+        if (cpu[2] > 0)
+            printf(", server CPU %.3f", cpu[1] / cpu[2]);
+    }
+    printf("\n");
     mr_buf_deinit(&body);
     mr_buf_deinit(&resp);
     return 0;

@@ -7,7 +7,7 @@
  * for the listener's idle_timeout_ms: closed) and the protocol's on_tick. Level-triggered
  * epoll; a connection's interest is EPOLLIN unless its protocol paused input, plus EPOLLOUT
  * while a write would block, plus what its transport wants on its own (TLS handshakes).
- * Input a transport holds where epoll cannot see it (TLS records already decrypted) puts
+ * Input a transport holds where epoll cannot see it (TLS records already read) puts
  * the connection on the loop's ready list: its on_input runs again before the loop waits.
  */
 #include <errno.h>

@@ -14,7 +14,8 @@
 #include "core/alloc.h"
 
 /* Plaintext is gathered into records of at most this many bytes (the TLS record maximum):
- * one SSL_write per record instead of one per iovec (headers are a few hundred bytes). */
+ * one SSL_write per record instead of one per iovec (headers are a few hundred bytes).
+ * A range holding a whole record or more is written from the caller's buffer instead. */
 #define TLS_STAGE 16384
 
 struct mr_tls_server {
@@ -30,6 +31,8 @@ typedef struct tls_conn {
     unsigned hs_wants;            /* handshake: the events OpenSSL waits for (0: not started) */
     unsigned rd_wants, wr_wants;  /* established: a read waiting to write, a write waiting for input */
     bool established;
+    bool drained;                 /* the last read ended at EAGAIN: what OpenSSL read ahead
+                                   * (if anything) is an incomplete record, epoll sees the rest */
     size_t staged;                /* bytes in stage not yet accepted by SSL_write (retry them) */
     unsigned char stage[TLS_STAGE];
 } tls_conn_t;
@@ -76,6 +79,9 @@ static int build_ctx(const mr_tls_server_t *s, SSL_CTX **out, mr_error_t *err)
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* one read() per record (header and body together, several records at once when the
+     * peer sent them) instead of two; pending() accounts for the bytes read ahead */
+    SSL_CTX_set_read_ahead(ctx, 1);
     int rc = 0;
     if (SSL_CTX_use_certificate_chain_file(ctx, s->cert) != 1)
         rc = ssl_err(err, MURR_EINVAL, "server.tls.cert_file: cannot load the PEM certificate chain", s->cert);
@@ -208,33 +214,42 @@ static ssize_t tls_read(void *t, void *buf, size_t n)
     ERR_clear_error();
     size_t got = 0;
     int r = SSL_read_ex(c->ssl, buf, n, &got);
-    if (r == 1)
+    if (r == 1) {
+        c->drained = false;
         return (ssize_t)got;
+    }
     unsigned w = 0;
     ssize_t res = io_result(c, 0, true, &w);
     c->rd_wants = w & EPOLLOUT; /* waiting for input is the core's EPOLLIN, not ours */
+    /* OpenSSL asks the socket only for a record it does not hold whole: what it read ahead
+     * is a record's start, epoll reports the rest (waiting to write: on_input on EPOLLOUT) */
+    c->drained = res < 0 && errno == EAGAIN;
     return res;
 }
 
-/* Writes the staged record; true when SSL_write took all of it. */
-static ssize_t write_stage(tls_conn_t *c)
+/* One SSL_write_ex (with SSL_MODE_ENABLE_PARTIAL_WRITE: at most one record): the bytes it
+ * took, or -1 (EAGAIN with wr_wants set, or a failure). */
+static ssize_t ssl_write(tls_conn_t *c, const void *p, size_t len)
 {
     size_t done = 0;
     ERR_clear_error();
-    int r = SSL_write_ex(c->ssl, c->stage, c->staged, &done);
-    if (r == 1 && done == c->staged) {
-        c->staged = 0;
+    if (SSL_write_ex(c->ssl, p, len, &done) == 1)
         return (ssize_t)done;
-    }
-    if (r == 1) { /* partial: move the rest to the front, it is retried first */
-        memmove(c->stage, c->stage + done, c->staged - done);
-        c->staged -= done;
-        return (ssize_t)done;
-    }
     unsigned w = 0;
     ssize_t res = io_result(c, 0, false, &w);
     c->wr_wants = w & EPOLLIN; /* waiting to write is the core's EPOLLOUT, not ours */
     return res;
+}
+
+/* Writes the staged record: the bytes taken (the rest moves to the front, retried first). */
+static ssize_t write_stage(tls_conn_t *c)
+{
+    ssize_t w = ssl_write(c, c->stage, c->staged);
+    if (w > 0) {
+        memmove(c->stage, c->stage + w, c->staged - (size_t)w);
+        c->staged -= (size_t)w;
+    }
+    return w;
 }
 
 static ssize_t tls_writev(void *t, const struct iovec *iov, int n)
@@ -257,22 +272,32 @@ static ssize_t tls_writev(void *t, const struct iovec *iov, int n)
             i++, off = 0;
     }
     for (;;) {
-        while (c->staged < TLS_STAGE && i < n) {
-            size_t room = TLS_STAGE - c->staged, k = iov[i].iov_len - off < room ? iov[i].iov_len - off : room;
-            memcpy(c->stage + c->staged, (const char *)iov[i].iov_base + off, k);
-            c->staged += k;
-            off += k;
-            if (off == iov[i].iov_len)
+        ssize_t w;
+        if (c->staged == 0 && i < n && iov[i].iov_len - off >= TLS_STAGE) {
+            /* a whole record in one range (a large answer's body): sealed from the caller's
+             * buffer, no copy. A retry after EAGAIN comes back with the same range, as long
+             * as it was, which is what OpenSSL needs to finish the record. */
+            w = ssl_write(c, (const char *)iov[i].iov_base + off, iov[i].iov_len - off);
+            if (w > 0 && (off += (size_t)w) == iov[i].iov_len)
                 i++, off = 0;
+        } else {
+            while (c->staged < TLS_STAGE && i < n) {
+                size_t room = TLS_STAGE - c->staged, k = iov[i].iov_len - off < room ? iov[i].iov_len - off : room;
+                memcpy(c->stage + c->staged, (const char *)iov[i].iov_base + off, k);
+                c->staged += k;
+                off += k;
+                if (off == iov[i].iov_len)
+                    i++, off = 0;
+            }
+            if (c->staged == 0)
+                return (ssize_t)total;
+            w = write_stage(c);
+            if (w > 0 && c->staged > 0) /* partial record: let the caller come back */
+                return (ssize_t)(total + (size_t)w);
         }
-        if (c->staged == 0)
-            return (ssize_t)total;
-        ssize_t w = write_stage(c);
         if (w < 0)
             return total > 0 ? (ssize_t)total : -1;
         total += (size_t)w;
-        if (c->staged > 0) /* partial record: let the caller come back */
-            return (ssize_t)total;
     }
 }
 
@@ -284,11 +309,18 @@ static unsigned tls_wants(void *t)
     return c->rd_wants | c->wr_wants;
 }
 
+/* Decrypted bytes, or else 1 while OpenSSL holds read-ahead bytes that may be a whole record
+ * (no read found them incomplete yet). After a read that ended at EAGAIN the read-ahead
+ * bytes are the start of a record whose rest epoll will report: 0, or the core would spin. */
 static size_t tls_pending(void *t)
 {
     tls_conn_t *c = t;
-    int n = c->established ? SSL_pending(c->ssl) : 0;
-    return n > 0 ? (size_t)n : 0;
+    if (!c->established)
+        return 0;
+    int n = SSL_pending(c->ssl);
+    if (n > 0)
+        return (size_t)n;
+    return !c->drained && SSL_has_pending(c->ssl) ? 1 : 0;
 }
 
 static void tls_shutdown_read(void *t)
@@ -335,6 +367,7 @@ int mr_tls_transport_new(void *arg, int fd, mr_transport_t *out)
     c->fd = fd;
     c->hs_wants = c->rd_wants = c->wr_wants = 0;
     c->established = false;
+    c->drained = false;
     c->staged = 0;
     out->ops = &tls_ops;
     out->t = c;

@@ -18,9 +18,12 @@
  * The transport (mr_tls_transport_new, a mr_transport_factory_t whose arg is the
  * mr_tls_server_t) is nonblocking: the handshake is driven from read and writev, and wants()
  * reports the events OpenSSL waits for (EPOLLIN during a handshake even when the protocol
- * only has output, EPOLLOUT when a record could not be written). Callers read until EAGAIN:
- * OpenSSL may hold decrypted bytes that epoll does not signal. A writev that returned EAGAIN
- * must be retried with the same leading bytes (the unwritten ones), as with a socket.
+ * only has output, EPOLLOUT when a record could not be written). OpenSSL reads ahead (one
+ * read() takes every record the socket has): callers read until EAGAIN or, when they stop
+ * before, go by pending(), which covers decrypted bytes and records read but not decrypted.
+ * A writev that returned EAGAIN must be retried with the same leading bytes (the unwritten
+ * ones), as with a socket, and the range they start in no shorter than before (a range of
+ * 16 KiB or more is sealed from the caller's memory; OpenSSL finishes that record from it).
  * Thread-safety: the server object may be used from any thread (a mutex guards the current
  * context); a connection's transport from one thread at a time.
  */

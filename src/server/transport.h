@@ -21,9 +21,12 @@
  *          read that would block needs EPOLLIN and a write EPOLLOUT, which the core arms
  *          itself: wants() then reports only the crossed cases (a write waiting for input, a
  *          read waiting to write).
- *   pending  bytes read() returns without touching the descriptor (TLS: decrypted bytes of
- *          a record OpenSSL already holds). epoll cannot see them: the core calls the
- *          protocol's on_input again while they are there and input is wanted. Plain: 0.
+ *   pending  nonzero while read() may return bytes without the descriptor becoming readable
+ *          again (TLS: decrypted bytes of a record OpenSSL holds, their count; or records it
+ *          read ahead from the socket and has not decrypted, 1). epoll cannot see them: the
+ *          core calls the protocol's on_input again while pending and input is wanted.
+ *          0 promises that epoll reports whatever read() needs next (TLS: the bytes held
+ *          after a read that ended at EAGAIN are an incomplete record). Plain: 0.
  *   shutdown_read  no more input will be read (the core stops the peer filling buffers).
  *   free   closes the descriptor and frees the transport.
  */

@@ -5,7 +5,9 @@ time by the openssl CLI (tests/support/mkcerts.sh). Two servers serve the whole 
 also requires client certificates (server.tls.client_ca_file).
 
 Covered: HTTPS with --cacert (and refused without it), ALPN per listener, large bodies both
-ways, pipelined requests in one TLS write, client-certificate verification (good, none, from
+ways, pipelined requests in one TLS write, records as the test cuts them (a request split
+across records, many records in one TCP write, a record cut short then completed: no lost
+wake-up and no busy loop with OpenSSL's read-ahead), client-certificate verification (good, none, from
 another CA) on HTTP and Flight, Flight with tls_root_certs + bearer header and
 authenticate_basic_token, SIGHUP certificate reload (a kept-alive connection keeps working
 with its certificate, new connections get the new one, a broken file keeps the current
@@ -175,6 +177,98 @@ def test_pipelined_requests_in_one_tls_write(tls_srv, pki):
                 assert chunk, f"closed after {data.count(b'HTTP/1.1 200 ')} answers"
                 data += chunk
     assert data.count(b"HTTP/1.1 ") == n
+
+
+class RecordClient:
+    """A TLS client over a raw socket through ssl.MemoryBIO: every write() is one TLS record
+    whose bytes the test puts on the wire when and in the pieces it wants."""
+
+    def __init__(self, s, pki):
+        self.sock = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx(pki).wrap_bio(self.inc, self.out, server_hostname="localhost")
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.out.read())
+                data = self.sock.recv(65536)
+                assert data, "the server closed during the handshake"
+                self.inc.write(data)
+        self.sock.sendall(self.out.read())  # the client's Finished
+
+    def record(self, data):
+        self.obj.write(data)
+        return self.out.read()
+
+    def answers(self, n):
+        """Reads until n HTTP answers (bodies are small: counted by status lines)."""
+        data = b""
+        while data.count(b"HTTP/1.1 ") < n:
+            try:
+                data += self.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            chunk = self.sock.recv(65536)
+            assert chunk, f"closed after {data.count(b'HTTP/1.1 ')} answers"
+            self.inc.write(chunk)
+        return data
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_request_split_across_records(tls_srv, pki):
+    """One request in three records sent apart (the header line cut mid-word): one answer."""
+    c = RecordClient(tls_srv, pki)
+    try:
+        req = b"GET /health?split=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        for piece in (req[:7], req[7:25], req[25:]):
+            c.sock.sendall(c.record(piece))
+            time.sleep(0.05)
+        got = c.answers(1)
+        assert got.startswith(b"HTTP/1.1 200 "), got[:200]
+        assert got.count(b"HTTP/1.1 ") == 1
+    finally:
+        c.close()
+
+
+def test_a_record_cut_short_waits_without_spinning(tls_srv, pki):
+    """A whole record and the first bytes of the next in one TCP write: the server reads both
+    (read-ahead), answers the first, then waits for the rest on the socket (no busy loop, no
+    lost wake-up): the second answer comes when the rest of its record does."""
+    c = RecordClient(tls_srv, pki)
+    try:
+        r1 = c.record(b"GET /health?i=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        r2 = c.record(b"GET /health?i=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.sock.sendall(r1 + r2[:10])
+        first = c.answers(1)
+        assert first.startswith(b"HTTP/1.1 200 ") and first.count(b"HTTP/1.1 ") == 1, first[:200]
+        before = _cpu_seconds(tls_srv.proc.pid)
+        time.sleep(1.0)
+        used = _cpu_seconds(tls_srv.proc.pid) - before
+        assert used < 0.3, f"{used:.2f} s of CPU in 1 s waiting for the rest of a record"
+        c.sock.sendall(r2[10:])
+        second = c.answers(1)
+        assert second.startswith(b"HTTP/1.1 200 ") and second.count(b"HTTP/1.1 ") == 1, second[:200]
+    finally:
+        c.close()
+
+
+def test_many_records_in_one_tcp_write(tls_srv, pki):
+    """50 requests, one record each, all in one TCP write: read ahead together, every answer
+    comes back in order (none left inside OpenSSL unseen by epoll)."""
+    c = RecordClient(tls_srv, pki)
+    try:
+        n = 50
+        wire = b"".join(c.record(b"GET /health?i=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i) for i in range(n))
+        c.sock.sendall(wire)
+        got = c.answers(n)
+        assert got.count(b"HTTP/1.1 200 ") == n
+    finally:
+        c.close()
 
 
 def test_client_certificates_on_http(mtls_srv, pki):

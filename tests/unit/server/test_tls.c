@@ -3,6 +3,7 @@
  * presents a client certificate). The PKI comes from the openssl CLI (tests/support/
  * mkcerts.sh). Covered: handshake driven through read/writev/wants on a nonblocking socket,
  * a 1 MiB answer that fills the socket (EAGAIN and retried records) checked byte by byte,
+ * pending() with read-ahead (records read but not decrypted; a record's start after EAGAIN),
  * ALPN per listener, client-certificate verification (accepted, missing, other CA), reload
  * (a connection made before keeps its certificate; new ones get the new one; a broken file
  * keeps the current one), and load errors naming the file. */
@@ -282,6 +283,141 @@ Test(tls, pending_reports_decrypted_bytes_not_yet_read)
     for (size_t i = 0; i < 5; i++)
         cr_assert_eq(sc.pending_after[i], 4 - i, "after %zu bytes: pending %zu, expected %zu", i + 1,
                      sc.pending_after[i], 4 - i);
+    mr_tls_server_free(s);
+}
+
+/* ---- read-ahead: records OpenSSL read from the socket but has not decrypted yet ---- */
+
+/* A client that writes records through a memory BIO and puts their bytes on the socket in
+ * the pieces the test asks for: two whole records in one write, then the first 10 bytes of
+ * a third, then its rest; it waits for a byte on go_fd before each step after the first. */
+typedef struct raw_client {
+    int fd, go_fd;
+    bool connected;
+    pthread_t th;
+} raw_client_t;
+
+static void wait_go(int fd)
+{
+    char b;
+    cr_assert_eq(read(fd, &b, 1), 1);
+}
+
+static size_t seal(SSL *ssl, BIO *mem, const char *text, unsigned char *out, size_t cap)
+{
+    size_t done = 0;
+    cr_assert_eq(SSL_write_ex(ssl, text, strlen(text), &done), 1);
+    int n = BIO_read(mem, out, (int)cap);
+    cr_assert_gt(n, (int)strlen(text), "one record: the text plus its header and tag");
+    return (size_t)n;
+}
+
+static void *raw_client_main(void *arg)
+{
+    raw_client_t *c = arg;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx, pki("ca.pem"), NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, c->fd);
+    SSL_set1_host(ssl, "localhost");
+    if (SSL_connect(ssl) == 1) {
+        c->connected = true;
+        BIO *mem = BIO_new(BIO_s_mem());
+        SSL_set0_wbio(ssl, mem); /* records from now on go to mem, not the socket */
+        unsigned char wire[512];
+        size_t n = seal(ssl, mem, "first\n", wire, sizeof(wire));
+        n += seal(ssl, mem, "second\n", wire + n, sizeof(wire) - n);
+        cr_assert_eq(write(c->fd, wire, n), (ssize_t)n); /* two records, one write */
+        wait_go(c->go_fd);
+        n = seal(ssl, mem, "third\n", wire, sizeof(wire));
+        cr_assert_eq(write(c->fd, wire, 10), 10); /* a record's start */
+        wait_go(c->go_fd);
+        cr_assert_eq(write(c->fd, wire + 10, n - 10), (ssize_t)(n - 10)); /* and its rest */
+        wait_go(c->go_fd);
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    shutdown(c->fd, SHUT_WR);
+    ERR_clear_error();
+    return NULL;
+}
+
+static bool readable_now(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1;
+}
+
+/* Reads into buf (at most n) once the socket is readable or the transport says it holds
+ * input; returns what read() returned. */
+static ssize_t read_when_ready(mr_transport_t *tr, int fd, char *buf, size_t n)
+{
+    for (int guard = 0; guard < 1000; guard++) {
+        if (tr->ops->pending(tr->t) == 0) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            cr_assert_eq(poll(&p, 1, 10000), 1, "no input in 10 s");
+        }
+        ssize_t r = tr->ops->read(tr->t, buf, n);
+        if (r >= 0 || errno != EAGAIN)
+            return r;
+    }
+    cr_assert_fail("the transport never returned the input");
+    return -1;
+}
+
+/* With read-ahead a read takes every byte the socket has: the second of two records sits in
+ * OpenSSL undecrypted (SSL_pending 0) while the socket is empty, so pending() must still say
+ * so, or the core would wait for an EPOLLIN that never comes. A record's start alone is not
+ * input: after the read that finds it incomplete pending() is 0 (or the core would spin),
+ * and the rest arriving wakes the socket. */
+Test(tls, read_ahead_records_are_pending_until_a_read_finds_one_incomplete)
+{
+    mr_tls_server_t *s = server(pki("server.pem"), pki("server.key"), NULL, MR_TLS_ALPN_HTTP1);
+    int sv[2], go[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(pipe(go), 0);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    mr_transport_t tr;
+    cr_assert_eq(mr_tls_transport_new(s, sv[0], &tr), 0);
+    raw_client_t c = {.fd = sv[1], .go_fd = go[0]};
+    pthread_create(&c.th, NULL, raw_client_main, &c);
+    char buf[64];
+    ssize_t r = read_when_ready(&tr, sv[0], buf, 6); /* drives the handshake, then the records */
+    cr_assert_eq(r, 6, "read %zd (errno %d)", r, errno);
+    cr_assert_eq(memcmp(buf, "first\n", 6), 0);
+    cr_assert_not(readable_now(sv[0]), "both records were read ahead: the socket is empty");
+    cr_assert_gt(tr.ops->pending(tr.t), 0u, "the second record is inside OpenSSL: pending");
+    r = tr.ops->read(tr.t, buf, sizeof(buf));
+    cr_assert_eq(r, 7);
+    cr_assert_eq(memcmp(buf, "second\n", 7), 0);
+    r = tr.ops->read(tr.t, buf, sizeof(buf));
+    cr_assert(r == -1 && errno == EAGAIN, "nothing more yet: EAGAIN (read %zd, errno %d)", r, errno);
+    cr_assert_eq(tr.ops->pending(tr.t), 0u);
+
+    cr_assert_eq(write(go[1], "g", 1), 1); /* the third record's first 10 bytes */
+    struct pollfd p = {.fd = sv[0], .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 10000), 1);
+    r = tr.ops->read(tr.t, buf, sizeof(buf));
+    cr_assert(r == -1 && errno == EAGAIN, "a record's start is not input (read %zd, errno %d)", r, errno);
+    cr_assert_eq(tr.ops->pending(tr.t), 0u, "after EAGAIN the held bytes wait for the rest: not pending");
+    cr_assert_not(readable_now(sv[0]));
+    cr_assert_eq(tr.ops->wants(tr.t), 0u, "the wait is the core's own EPOLLIN");
+
+    cr_assert_eq(write(go[1], "g", 1), 1); /* the rest: the socket wakes */
+    cr_assert_eq(poll(&p, 1, 10000), 1, "the rest of the record makes the socket readable");
+    r = read_when_ready(&tr, sv[0], buf, sizeof(buf));
+    cr_assert_eq(r, 6);
+    cr_assert_eq(memcmp(buf, "third\n", 6), 0);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    pthread_join(c.th, NULL);
+    cr_assert(c.connected);
+    r = read_when_ready(&tr, sv[0], buf, sizeof(buf));
+    cr_assert_eq(r, 0, "the client's close is the end of stream (read %zd, errno %d)", r, errno);
+    tr.ops->free(tr.t);
+    close(sv[1]);
+    close(go[0]);
+    close(go[1]);
     mr_tls_server_free(s);
 }
 
