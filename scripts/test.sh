@@ -26,6 +26,14 @@ if [ "${1:-}" != "--quick" ]; then
   cmake --build --preset tsan -j"$jobs" --target test_engine_stress test_engine_stress_versions
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 setarch "$(uname -m)" -R build/tsan/test_engine_stress_versions
+  echo "== end-to-end tests against the tsan server (the threaded ones: loops, workers, drain, replace, loader, TLS)"
+  # RSS-bound attack tests stay out (ThreadSanitizer's shadow memory is several times the heap);
+  # a "WARNING: ThreadSanitizer" in a server's log fails the test (conftest.py)
+  cmake --build --preset tsan -j"$jobs" --target murr
+  TSAN_OPTIONS=halt_on_error=0 MURR_BUILD_DIR="$PWD/build/tsan" MURR_BIN="$PWD/build/tsan/murr" \
+    setarch "$(uname -m)" -R build/venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_lifecycle.py \
+    tests/e2e/test_http_api.py tests/e2e/test_flight.py tests/e2e/test_versions.py tests/e2e/test_loader.py \
+    tests/e2e/test_tls.py tests/e2e/test_wire_answers.py
 fi
 
 if [ "${1:-}" != "--quick" ]; then

@@ -89,7 +89,7 @@ int mr_net_accept(mr_net_acceptor_t *a, int listen_fd)
         int e = errno;
         if (e == EINTR || e == ECONNABORTED)
             continue;
-        if (e == EAGAIN || e == EWOULDBLOCK)
+        if (e == EAGAIN || e == EWOULDBLOCK || e == EINVAL) /* EINVAL: shut down, no longer listening */
             return -1;
         if (e == EMFILE || e == ENFILE) {
             if (a->spare_fd < 0) { /* nothing to give up: the caller pauses the listener */

@@ -493,8 +493,10 @@ unsigned mr_ev_core_stop(mr_ev_core_t *core, uint32_t drain_ms)
             mr_ev_listener_t *li = core->listeners[k];
             for (int i = 0; i < core->nloops; i++)
                 listener_arm(&core->loops[i], li, false);
-            close(li->fd);
-            li->fd = -1;
+            /* stop listening now (new connections are refused, queued ones reset), but keep
+             * the descriptor until the loops have quit: one may still be in accept_all with
+             * it, and a closed number can be reused by the next open() (core_free closes) */
+            shutdown(li->fd, SHUT_RDWR);
         }
         /* the loops call on_drain at their next tick, close quiet connections and finish
          * the rest as their answers go out; jobs in flight complete on their loops */

@@ -130,9 +130,9 @@ class MurrServer:
 
 
 def assert_no_sanitizer_report(server):
-    """Under the asan preset, a sanitizer report in the server's log fails the test."""
+    """Under the asan and tsan presets, a sanitizer report in the server's log fails the test."""
     text = server.logs()
-    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer"):
         assert marker not in text, f"sanitizer report in {server.log_path}:\n{text[-4000:]}"
 
 
