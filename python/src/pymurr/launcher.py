@@ -3,7 +3,11 @@
 The server runs as a child process on free ports (port 0: the kernel picks them; the
 ports are read back from the server's "Listening for ..." log lines), configured with a
 YAML file written from the config dict. ``stop()`` sends SIGTERM (the server finishes the
-requests in flight) and waits; a context manager stops it on exit.
+requests in flight) and waits; a context manager stops it on exit. With
+``server.tls.cert_file`` in the config the endpoints are ``https://`` and ``grpc+tls://``;
+the readiness probe (``/health``, which needs no token and sends none) does not verify the
+certificate of the child it started on loopback, ``connect()`` verifies it against
+``ca_file``.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -48,7 +53,8 @@ class Server:
     """A running murr server; ``endpoint`` is its HTTP address, ``flight_endpoint`` Flight's."""
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, *, binary: Optional[str] = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, ca_file: Optional[str] = None) -> None:
+        self.ca_file = ca_file
         self._dir = tempfile.mkdtemp(prefix="pymurr-serve-")
         cfg = _nest({"server.http.host": "127.0.0.1", "server.http.port": 0, "server.grpc.host": "127.0.0.1",
                      "server.grpc.port": 0})
@@ -58,6 +64,7 @@ class Server:
             cfg.setdefault("storage", {})["path"] = os.path.join(self._dir, "data")
         self.data_path: str = cfg["storage"]["path"]
         self.config = cfg
+        self.tls: bool = bool(cfg.get("server", {}).get("tls", {}).get("cert_file"))
         path = os.path.join(self._dir, "config.yaml")
         with open(path, "w") as f:
             json.dump(cfg, f)  # JSON is YAML (a flow mapping)
@@ -82,10 +89,11 @@ class Server:
                                   % (self._proc.returncode, self.log_tail()))
             found = {m.group(1): (m.group(2), int(m.group(3))) for m in _LISTEN.finditer(self.log_tail(1 << 20))}
             if "HTTP" in found and (not flight or "Flight" in found):
-                self.endpoint = "http://%s:%d" % found["HTTP"]
+                self.endpoint = ("https://%s:%d" if self.tls else "http://%s:%d") % found["HTTP"]
                 if flight:
-                    self.flight_endpoint = "grpc://%s:%d" % found["Flight"]
-                with HttpClient(self.endpoint, timeout=2.0) as c:
+                    self.flight_endpoint = ("grpc+tls://%s:%d" if self.tls else "grpc://%s:%d") % found["Flight"]
+                probe = ssl._create_unverified_context() if self.tls else None  # noqa: S323 - see the module doc
+                with HttpClient(self.endpoint, timeout=2.0, ssl_context=probe) as c:
                     if c.health():
                         return
             time.sleep(0.02)
@@ -97,14 +105,17 @@ class Server:
             f.seek(max(0, os.path.getsize(self.log_path) - size))
             return f.read().decode("utf-8", "replace")
 
-    def connect(self, protocol: str = "http") -> Union[HttpClient, FlightClient]:
+    def connect(self, protocol: str = "http", *, token: Optional[str] = None) -> Union[HttpClient, FlightClient]:
         """A client of this server: ``"http"`` or ``"flight"`` (which gets the HTTP endpoint
-        too, for the calls Flight has not)."""
+        too, for the calls Flight has not), sending ``token`` and verifying TLS against the
+        ``ca_file`` given to ``serve()``."""
         if protocol == "flight":
             if self.flight_endpoint is None:
                 raise ValueError("this server runs without Flight (server.grpc.enabled is false)")
-            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint)
-        return HttpClient(self.endpoint)
+            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint, token=token, ca_file=self.ca_file)
+        if protocol != "http":
+            raise ValueError("protocol %r: expected \"http\" or \"flight\"" % protocol)
+        return HttpClient(self.endpoint, token=token, ca_file=self.ca_file)
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait up to ``timeout`` s (SIGKILL after it); removes the temporary
