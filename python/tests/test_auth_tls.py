@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 import pymurr
+from conftest import assert_clean_stop
 
 MKCERTS = Path(__file__).resolve().parents[2] / "tests" / "support" / "mkcerts.sh"
 TOKENS = {"read": "r" * 8 + "0123456789abcdef", "write": "w" * 8 + "0123456789abcdef",
@@ -34,10 +35,11 @@ def secure(tmp_path_factory, pki):
     d = tmp_path_factory.mktemp("secure")
     tokens = d / "tokens"
     tokens.write_text("read %(read)s\nwrite %(write)s\nadmin %(admin)s\nread,write,admin %(all)s\n" % TOKENS)
-    cfg = {"storage.sync_writes": False, "server.auth.tokens_file": str(tokens),
+    cfg = {"storage.sync_writes": False, "storage.path": str(d / "data"), "server.auth.tokens_file": str(tokens),
            "server.tls.cert_file": str(pki / "server.pem"), "server.tls.key_file": str(pki / "server.key")}
     with pymurr.serve(cfg, ca_file=str(pki / "ca.pem")) as s:
         yield s
+    assert_clean_stop(s)
 
 
 def test_serve_with_tls_exposes_tls_endpoints(secure):
