@@ -7,7 +7,10 @@ read = list/schema/fetch/versions, write = write, admin = create/drop/compact/re
 """
 from __future__ import annotations
 
+import re
+import ssl
 import subprocess
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -187,3 +190,21 @@ def test_ca_file_on_a_cleartext_endpoint_is_refused(pki):
         pymurr.connect("http://127.0.0.1:1", ca_file=str(pki / "ca.pem"))
     with pytest.raises(ValueError, match="grpc\\+tls://"):
         pymurr.connect("grpc://127.0.0.1:1", ca_file=str(pki / "ca.pem"))
+
+
+def test_https_client_keeps_one_tls_connection(secure):
+    """Connection reuse over TLS: the handshake is paid once (murr_http_connections_total)."""
+    table = _table(secure)
+    ctx = ssl.create_default_context(cafile=secure.ca_file)
+
+    def connections():
+        req = urllib.request.Request(secure.endpoint + "/metrics", headers={"Authorization": "Bearer " + TOKENS["read"]})
+        text = urllib.request.urlopen(req, context=ctx).read().decode()
+        return int(re.search(r"^murr_http_connections_total (\d+)", text, re.M).group(1))
+
+    before = connections()
+    with secure.connect("http", token=TOKENS["all"]) as c:
+        for i in range(20):
+            c.write(table, pa.table({"id": ["k%d" % i], "v": [i]}))
+            assert c.read(table, ["k%d" % i], ["v"]).column("v").to_pylist() == [i]
+    assert connections() - before == 2, "40 calls over one TLS connection (+1: the /metrics request)"

@@ -71,10 +71,10 @@ class HttpClient(ClientBase):
                 r = c.getresponse()
                 data = r.read()
                 break
-            except ssl.SSLError as e:  # a certificate refused: retrying cannot help
+            except ssl.SSLCertVerificationError as e:  # a certificate refused: retrying cannot help
                 c.close()
                 raise ServerError(503, "%s %s: TLS with %s:%d failed: %s" % (method, path, self._host, self._port, e)) from e
-            except (http.client.HTTPException, ConnectionError, BrokenPipeError) as e:
+            except (http.client.HTTPException, ConnectionError) as e:
                 c.close()  # a keep-alive connection the server closed: one retry on a new one
                 if attempt:
                     raise ServerError(503, "%s %s: %s" % (method, path, e)) from e
