@@ -5,12 +5,15 @@
 * ``pymurr.connect(endpoint, token=None, ca_file=None)`` - a sync client: ``http://`` or
   ``https://`` (``HttpClient``), ``grpc://`` or ``grpc+tls://`` (Arrow Flight,
   ``FlightClient``); ``token`` is the bearer token, ``ca_file`` the PEM roots for TLS.
-* ``pymurr.serve(config=None)`` - runs the bundled server binary (``Server``, a context
-  manager with ``.endpoint``).
+* ``pymurr.serve(config=None, ca_file=None)`` - runs the bundled server binary (``Server``,
+  a context manager with ``.endpoint``; ``https://`` / ``grpc+tls://`` with
+  ``server.tls.cert_file``).
 
 Every mode has the method names, schema model and errors of the PyPI ``murr`` 0.3.1 client
 (``create_table``, ``write``, ``read``, ``list_tables``, ``get_schema``, ``drop_table``,
-``compact``), synchronous, plus ``replace``, ``versions``, ``rollback`` and ``read_numpy``.
+``compact``), synchronous, plus ``replace``, ``versions``, ``rollback`` and ``read_numpy``,
+and ``AuthenticationError`` / ``PermissionDeniedError`` (401 / 403, subclasses of
+``InvalidRequestError``).
 """
 from __future__ import annotations
 

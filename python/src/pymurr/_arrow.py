@@ -149,7 +149,8 @@ def dlpack_columns(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Ite
 
 def to_torch(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]] = None) -> Dict[str, Any]:
     """``{column: torch.Tensor}`` through DLPack (``dlpack_columns``: no copy for numeric and
-    fixed-size list columns without nulls; the tensors are read-only views of the result).
+    fixed-size list columns without nulls: those tensors view the result; writing into them
+    writes into the Arrow buffers).
     Needs torch installed; it is not a dependency of pymurr."""
     import torch  # noqa: PLC0415 - optional
 

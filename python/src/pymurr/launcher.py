@@ -50,7 +50,9 @@ def _nest(config: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 class Server:
-    """A running murr server; ``endpoint`` is its HTTP address, ``flight_endpoint`` Flight's."""
+    """A running murr server; ``endpoint`` is its HTTP address, ``flight_endpoint`` Flight's
+    (``https://`` and ``grpc+tls://`` when ``tls``: the config sets ``server.tls.cert_file``);
+    ``ca_file`` the roots ``connect()`` verifies them against."""
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, *, binary: Optional[str] = None,
                  timeout: float = 30.0, ca_file: Optional[str] = None) -> None:
