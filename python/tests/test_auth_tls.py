@@ -208,3 +208,40 @@ def test_https_client_keeps_one_tls_connection(secure):
             c.write(table, pa.table({"id": ["k%d" % i], "v": [i]}))
             assert c.read(table, ["k%d" % i], ["v"]).column("v").to_pylist() == [i]
     assert connections() - before == 2, "40 calls over one TLS connection (+1: the /metrics request)"
+
+
+@pytest.fixture(scope="session")
+def mutual(tmp_path_factory, pki):
+    """A second server for the session: TLS with client certificates (server.tls.client_ca_file)."""
+    d = tmp_path_factory.mktemp("mutual")
+    cfg = {"storage.sync_writes": False, "storage.path": str(d / "data"), "server.tls.cert_file": str(pki / "server.pem"),
+           "server.tls.key_file": str(pki / "server.key"), "server.tls.client_ca_file": str(pki / "ca.pem")}
+    with pymurr.serve(cfg, ca_file=str(pki / "ca.pem"), cert_file=str(pki / "client.pem"),
+                      key_file=str(pki / "client.key")) as s:
+        yield s
+    assert_clean_stop(s)
+
+
+def test_client_certificates(mutual, pki):
+    for protocol in ("http", "flight"):
+        with mutual.connect(protocol) as c:  # presents serve()'s cert_file/key_file
+            c.create_table("m_" + protocol, SCHEMA)
+            c.write("m_" + protocol, pa.table({"id": ["a"], "v": [5]}))
+            assert c.read("m_" + protocol, ["a"], ["v"]).column("v").to_pylist() == [5]
+    ca = str(pki / "ca.pem")
+    for endpoint in (mutual.endpoint, mutual.flight_endpoint):
+        with pymurr.connect(endpoint, ca_file=ca, cert_file=str(pki / "client.pem"), key_file=str(pki / "client.key")) as c:
+            assert set(c.list_tables()) == {"m_http", "m_flight"}
+        for cert in ({}, {"cert_file": str(pki / "rogue.pem"), "key_file": str(pki / "rogue.key")}):  # none, another CA's
+            with pymurr.connect(endpoint, ca_file=ca, **cert) as c:
+                with pytest.raises(pymurr.ServerError) as e:
+                    c.list_tables()
+            assert e.value.status_code == 503, endpoint
+            if endpoint.startswith("https"):  # the reason varies (the alert, or EOF when the alert is lost)
+                assert "TLS with 127.0.0.1:%s failed" % endpoint.rsplit(":", 1)[1] in e.value.message
+
+
+def test_serve_with_client_ca_needs_a_client_certificate(pki, tmp_path):
+    with pytest.raises(ValueError, match="cert_file="):
+        pymurr.serve({"server.tls.cert_file": str(pki / "server.pem"), "server.tls.key_file": str(pki / "server.key"),
+                      "server.tls.client_ca_file": str(pki / "ca.pem")}, ca_file=str(pki / "ca.pem"))

@@ -62,31 +62,44 @@ def _call(fn: Callable[[], T]) -> T:
         raise ServerError(500, msg) from e
 
 
-def _flight_client(endpoint: str, ca_file: Optional[str]) -> fl.FlightClient:
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _flight_client(endpoint: str, ca_file: Optional[str], cert_file: Optional[str],
+                   key_file: Optional[str]) -> fl.FlightClient:
     tls = endpoint.startswith("grpc+tls://")
     if not tls and not endpoint.startswith(("grpc://", "grpc+tcp://")):
         raise ValueError("expected grpc://host:port or grpc+tls://host:port, got %r" % endpoint)
-    if ca_file is None:
-        return fl.FlightClient(endpoint)
-    if not tls:
-        raise ValueError("ca_file=%r is for a grpc+tls:// endpoint, not %r" % (ca_file, endpoint))
-    with open(ca_file, "rb") as f:
-        return fl.FlightClient(endpoint, tls_root_certs=f.read())
+    if (ca_file or cert_file) and not tls:
+        raise ValueError("ca_file/cert_file are for a grpc+tls:// endpoint, not %r" % endpoint)
+    kwargs = {}
+    if ca_file:
+        kwargs["tls_root_certs"] = _read(ca_file)
+    if cert_file:
+        kwargs["cert_chain"] = _read(cert_file)
+        kwargs["private_key"] = _read(key_file or cert_file)
+    return fl.FlightClient(endpoint, **kwargs)
 
 
 class FlightClient(ClientBase):
     """A murr server over Arrow Flight, with the API of ``pymurr.Database``."""
 
     def __init__(self, endpoint: str, *, http_endpoint: Optional[str] = None, token: Optional[str] = None,
-                 ca_file: Optional[str] = None) -> None:
+                 ca_file: Optional[str] = None, cert_file: Optional[str] = None, key_file: Optional[str] = None) -> None:
+        """``token``: the bearer token; ``ca_file``: the PEM roots a ``grpc+tls://`` server is
+        verified against; ``cert_file``/``key_file``: this client's certificate and key for a
+        server with ``server.tls.client_ca_file`` (all also used for ``http_endpoint``)."""
         self.endpoint = endpoint
-        self._client = _flight_client(endpoint, ca_file)  # one HTTP/2 connection, shared by threads
+        self._client = _flight_client(endpoint, ca_file, cert_file, key_file)  # one HTTP/2 connection, shared by threads
         headers = [(b"authorization", b"Bearer " + token.encode())] if token else []
         self._options = fl.FlightCallOptions(headers=headers)
         self._http = None
         if http_endpoint:
-            self._http = HttpClient(http_endpoint, token=token,
-                                    ca_file=ca_file if http_endpoint.startswith("https://") else None)
+            https = http_endpoint.startswith("https://")
+            self._http = HttpClient(http_endpoint, token=token, ca_file=ca_file if https else None,
+                                    cert_file=cert_file if https else None, key_file=key_file if https else None)
         self._keys: Dict[str, List[str]] = {}
 
     def _admin(self, call: str) -> HttpClient:

@@ -29,21 +29,25 @@ class HttpClient(ClientBase):
     """A murr server over HTTP, with the API of ``pymurr.Database``."""
 
     def __init__(self, endpoint: str, *, timeout: float = 30.0, token: Optional[str] = None,
-                 ca_file: Optional[str] = None, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+                 ca_file: Optional[str] = None, cert_file: Optional[str] = None, key_file: Optional[str] = None,
+                 ssl_context: Optional[ssl.SSLContext] = None) -> None:
         """``token``: sent as ``Authorization: Bearer``; ``ca_file``: the PEM file of the
         roots an ``https://`` server is verified against (default: the system's);
-        ``ssl_context``: a ready ``ssl.SSLContext`` instead (client certificates, ciphers)."""
+        ``cert_file``/``key_file``: this client's certificate and key (PEM) for a server with
+        ``server.tls.client_ca_file``; ``ssl_context``: a ready ``ssl.SSLContext`` instead."""
         u = urlsplit(endpoint)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError("expected http://host:port or https://host:port, got %r" % endpoint)
-        if (ca_file is not None or ssl_context is not None) and u.scheme != "https":
-            raise ValueError("ca_file/ssl_context are for an https:// endpoint, not %r" % endpoint)
+        if (ca_file or cert_file or ssl_context) and u.scheme != "https":
+            raise ValueError("ca_file/cert_file/ssl_context are for an https:// endpoint, not %r" % endpoint)
         self.endpoint = endpoint.rstrip("/")
         self._host, self._timeout = u.hostname, timeout
         self._port = u.port or (443 if u.scheme == "https" else 80)
         self._tls = ssl_context
         if u.scheme == "https" and ssl_context is None:
             self._tls = ssl.create_default_context(cafile=ca_file)
+            if cert_file:
+                self._tls.load_cert_chain(cert_file, key_file)
         self._auth = {"Authorization": "Bearer " + token} if token else {}
         self._local = threading.local()
         self._keys: Dict[str, List[str]] = {}
@@ -71,7 +75,7 @@ class HttpClient(ClientBase):
                 r = c.getresponse()
                 data = r.read()
                 break
-            except ssl.SSLCertVerificationError as e:  # a certificate refused: retrying cannot help
+            except ssl.SSLError as e:  # a certificate refused (theirs or ours): retrying cannot help
                 c.close()
                 raise ServerError(503, "%s %s: TLS with %s:%d failed: %s" % (method, path, self._host, self._port, e)) from e
             except (http.client.HTTPException, ConnectionError) as e:

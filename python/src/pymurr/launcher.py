@@ -52,11 +52,13 @@ def _nest(config: Mapping[str, Any]) -> Dict[str, Any]:
 class Server:
     """A running murr server; ``endpoint`` is its HTTP address, ``flight_endpoint`` Flight's
     (``https://`` and ``grpc+tls://`` when ``tls``: the config sets ``server.tls.cert_file``);
-    ``ca_file`` the roots ``connect()`` verifies them against."""
+    ``ca_file`` the roots ``connect()`` verifies them against, ``cert_file``/``key_file`` the
+    client certificate it and the readiness probe present (``server.tls.client_ca_file``)."""
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, *, binary: Optional[str] = None,
-                 timeout: float = 30.0, ca_file: Optional[str] = None) -> None:
-        self.ca_file = ca_file
+                 timeout: float = 30.0, ca_file: Optional[str] = None, cert_file: Optional[str] = None,
+                 key_file: Optional[str] = None) -> None:
+        self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
         self._dir = tempfile.mkdtemp(prefix="pymurr-serve-")
         cfg = _nest({"server.http.host": "127.0.0.1", "server.http.port": 0, "server.grpc.host": "127.0.0.1",
                      "server.grpc.port": 0})
@@ -66,7 +68,12 @@ class Server:
             cfg.setdefault("storage", {})["path"] = os.path.join(self._dir, "data")
         self.data_path: str = cfg["storage"]["path"]
         self.config = cfg
-        self.tls: bool = bool(cfg.get("server", {}).get("tls", {}).get("cert_file"))
+        tls = cfg.get("server", {}).get("tls", {})
+        self.tls: bool = bool(tls.get("cert_file"))
+        if tls.get("client_ca_file") and not cert_file:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise ValueError("server.tls.client_ca_file is set: pass cert_file= and key_file= (a client certificate "
+                             "it accepts) to serve(), for the readiness probe and connect()")
         path = os.path.join(self._dir, "config.yaml")
         with open(path, "w") as f:
             json.dump(cfg, f)  # JSON is YAML (a flow mapping)
@@ -94,7 +101,11 @@ class Server:
                 self.endpoint = ("https://%s:%d" if self.tls else "http://%s:%d") % found["HTTP"]
                 if flight:
                     self.flight_endpoint = ("grpc+tls://%s:%d" if self.tls else "grpc://%s:%d") % found["Flight"]
-                probe = ssl._create_unverified_context() if self.tls else None  # noqa: S323 - see the module doc
+                probe = None
+                if self.tls:
+                    probe = ssl._create_unverified_context()  # noqa: S323 - see the module doc
+                    if self.cert_file:
+                        probe.load_cert_chain(self.cert_file, self.key_file)
                 with HttpClient(self.endpoint, timeout=2.0, ssl_context=probe) as c:
                     if c.health():
                         return
@@ -110,14 +121,19 @@ class Server:
     def connect(self, protocol: str = "http", *, token: Optional[str] = None) -> Union[HttpClient, FlightClient]:
         """A client of this server: ``"http"`` or ``"flight"`` (which gets the HTTP endpoint
         too, for the calls Flight has not), sending ``token`` and verifying TLS against the
-        ``ca_file`` given to ``serve()``."""
+        ``ca_file`` (and presenting ``cert_file``/``key_file``) given to ``serve()``."""
         if protocol == "flight":
             if self.flight_endpoint is None:
                 raise ValueError("this server runs without Flight (server.grpc.enabled is false)")
-            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint, token=token, ca_file=self.ca_file)
+            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint, token=token, **self._tls_files())
         if protocol != "http":
             raise ValueError("protocol %r: expected \"http\" or \"flight\"" % protocol)
-        return HttpClient(self.endpoint, token=token, ca_file=self.ca_file)
+        return HttpClient(self.endpoint, token=token, **self._tls_files())
+
+    def _tls_files(self) -> Dict[str, Optional[str]]:
+        if not self.tls:
+            return {}
+        return {"ca_file": self.ca_file, "cert_file": self.cert_file, "key_file": self.key_file}
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait up to ``timeout`` s (SIGKILL after it); removes the temporary
