@@ -122,18 +122,15 @@ class Server:
         """A client of this server: ``"http"`` or ``"flight"`` (which gets the HTTP endpoint
         too, for the calls Flight has not), sending ``token`` and verifying TLS against the
         ``ca_file`` (and presenting ``cert_file``/``key_file``) given to ``serve()``."""
+        ca, cert, key = (self.ca_file, self.cert_file, self.key_file) if self.tls else (None, None, None)
         if protocol == "flight":
             if self.flight_endpoint is None:
                 raise ValueError("this server runs without Flight (server.grpc.enabled is false)")
-            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint, token=token, **self._tls_files())
+            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint, token=token, ca_file=ca,
+                                cert_file=cert, key_file=key)
         if protocol != "http":
             raise ValueError("protocol %r: expected \"http\" or \"flight\"" % protocol)
-        return HttpClient(self.endpoint, token=token, **self._tls_files())
-
-    def _tls_files(self) -> Dict[str, Optional[str]]:
-        if not self.tls:
-            return {}
-        return {"ca_file": self.ca_file, "cert_file": self.cert_file, "key_file": self.key_file}
+        return HttpClient(self.endpoint, token=token, ca_file=ca, cert_file=cert, key_file=key)
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait up to ``timeout`` s (SIGKILL after it); removes the temporary
