@@ -215,6 +215,35 @@ def test_read_numpy_views_the_result_and_frees_it_with_the_last_array(tmp_path):
         assert lib.murr_memory_in_use() <= before, "the last array freed the result"
 
 
+def test_dlpack_arrays_hold_the_engines_result_until_freed(tmp_path):
+    import gc
+
+    from pymurr import _arrow
+    from pymurr._lib import lib
+
+    with pymurr.open(str(tmp_path / "d"), sync_writes=False) as db:
+        n = 40_000
+        db.create_table("e", {"columns": {"id": {"dtype": "utf8", "nullable": False, "key": True},
+                                          "v": {"dtype": "list<float32>", "dim": 4}}})
+        db.write("e", pa.table({"id": [str(k) for k in range(n)], "v": pa.FixedSizeListArray.from_arrays(
+            pa.array(np.arange(4 * n, dtype=np.float32)), 4)}))
+        gc.collect()
+        before = lib.murr_memory_in_use()
+        t = db.read("e", [str(k) for k in range(n)], ["v"])
+        held = lib.murr_memory_in_use()
+        assert held > before + n * 16, (before, held)  # rows x 4 float32 in the engine's batch
+        v = _arrow.dlpack_columns(t, ["v"], np.from_dlpack, np.asarray)["v"]
+        assert lib.murr_memory_in_use() == held, "the DLPack export copied"
+        idx = t.column("_idx").to_numpy().copy()  # to_numpy alone would be a view holding the result
+        del t
+        gc.collect()
+        assert lib.murr_memory_in_use() == held, "the array no longer holds the result"
+        assert v.shape == (n, 4) and v[np.argsort(idx)][n - 1].tolist() == [4.0 * n - 4, 4.0 * n - 3, 4.0 * n - 2, 4.0 * n - 1]
+        del v
+        gc.collect()
+        assert lib.murr_memory_in_use() <= before, "the last array freed the result"
+
+
 def test_read_numpy_without_the_fast_path_matches_to_numpy_of_read(tmp_path):
     with pymurr.open(str(tmp_path / "d"), sync_writes=False) as db:
         make(db)

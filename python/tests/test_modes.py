@@ -1,6 +1,7 @@
 """The same cases in embedded, HTTP and Flight mode (conftest.py `db`)."""
 from __future__ import annotations
 
+import gc
 import threading
 
 import numpy as np
@@ -8,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 import pymurr
+from pymurr import _arrow
 from pymurr import ColumnSchema, DType, TableSchema
 
 ALL_DTYPES = {
@@ -173,18 +175,66 @@ def test_compact_keeps_rows(db, name):
     assert by_idx(db.read(name, ["a", "b"], ["v"])).column("v").to_pylist() == [2, 12]
 
 
-def test_read_numpy_and_torch(db, name):
+def test_read_numpy(db, name):
     db.create_table(name, key_schema(f=ColumnSchema(dtype=DType.FLOAT32)))
     db.write(name, pa.table({"id": ["a", "b"], "f": pa.array([1.5, 2.5], pa.float32())}))
     arrays = db.read_numpy(name, ["b", "a"], ["f"])
     order = np.argsort(arrays["_idx"])
     assert arrays["f"].dtype == np.float32 and arrays["f"][order].tolist() == [2.5, 1.5]
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        pytest.skip("torch is not installed")
-    t = pymurr.to_torch(db.read(name, ["b", "a"], ["f"]))
-    assert sorted(t["f"].tolist()) == [1.5, 2.5]
+
+
+def dlpack_table(db, name):
+    db.create_table(name, key_schema(f=ColumnSchema(dtype=DType.FLOAT32), i=ColumnSchema(dtype=DType.INT64),
+                                     v=ColumnSchema(dtype=DType.LIST_FLOAT32, dim=3),
+                                     q=ColumnSchema(dtype=DType.LIST_INT8, dim=2), b=ColumnSchema(dtype=DType.BOOL),
+                                     n=ColumnSchema(dtype=DType.INT32), s=ColumnSchema(dtype=DType.UTF8)))
+    db.write(name, pa.table({"id": ["a", "b", "c"], "f": pa.array([1.5, 2.5, -3.0], pa.float32()),
+                             "i": pa.array([2 ** 62, -1, 0], pa.int64()),
+                             "v": pa.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], pa.list_(pa.float32(), 3)),
+                             "q": pa.array([[-1, 1], [-2, 2], [-3, 3]], pa.list_(pa.int8(), 2)),
+                             "b": [True, False, True], "n": pa.array([None, 5, 6], pa.int32()), "s": ["x", "y", "z"]}))
+    return by_idx(db.read(name, ["c", "a", "b"], ["f", "i", "v", "q", "b", "n", "s"]))
+
+
+def test_dlpack_export_through_numpy(db, name):
+    """The path to_torch takes (dlpack_columns), driven by numpy.from_dlpack, which consumes
+    the same __dlpack__ export torch.from_dlpack does (torch is not in the test venv)."""
+    t = dlpack_table(db, name)
+    got = _arrow.dlpack_columns(t, ["f", "i", "v", "q", "b", "n"], np.from_dlpack, np.asarray)
+    assert got["f"].dtype == np.float32 and got["f"].tolist() == [-3.0, 1.5, 2.5]
+    assert got["i"].dtype == np.int64 and got["i"].tolist() == [0, 2 ** 62, -1]
+    assert got["v"].dtype == np.float32 and got["v"].shape == (3, 3)
+    assert got["v"].tolist() == [[7, 8, 9], [1, 2, 3], [4, 5, 6]]
+    assert got["q"].dtype == np.int8 and got["q"].shape == (3, 2) and got["q"].tolist() == [[-3, 3], [-1, 1], [-2, 2]]
+    assert got["b"].dtype == np.bool_ and got["b"].tolist() == [True, True, False]
+    assert got["n"].dtype == np.float64 and got["n"][0] == 6 and np.isnan(got["n"][1]) and got["n"][2] == 5
+    with pytest.raises(TypeError, match="'s'"):
+        _arrow.dlpack_columns(t, ["s"], np.from_dlpack, np.asarray)
+
+
+def test_dlpack_views_the_answer_and_outlives_it(db, name):
+    dlpack_table(db, name)
+    raw = db.read(name, ["c", "a", "b"], ["f", "v"])  # as answered (by_idx would copy)
+    assert raw.column("f").num_chunks == 1
+    f, v = raw.column("f").chunk(0), raw.column("v").chunk(0)
+    got = _arrow.dlpack_columns(raw, None, np.from_dlpack, np.asarray)
+    assert got["f"].ctypes.data == f.buffers()[1].address + f.offset * 4, "the float32 column was copied"
+    assert got["v"].ctypes.data == v.values.buffers()[1].address + (v.offset * 3 + v.values.offset) * 4
+    assert not got["f"].flags.writeable  # a view of the answer, read-only as pyarrow exports it
+    order = np.argsort(got["_idx"])
+    del raw, f, v
+    gc.collect()
+    assert got["f"][order].tolist() == [-3.0, 1.5, 2.5]  # keys c, a, b
+    assert got["v"][order].tolist() == [[7, 8, 9], [1, 2, 3], [4, 5, 6]]
+
+
+def test_to_torch_when_installed(db, name):
+    torch = pytest.importorskip("torch")
+    t = dlpack_table(db, name)
+    got = pymurr.to_torch(t, ["f", "v", "n"])
+    assert got["f"].dtype == torch.float32 and got["f"].tolist() == [-3.0, 1.5, 2.5]
+    assert tuple(got["v"].shape) == (3, 3) and got["v"].tolist() == [[7, 8, 9], [1, 2, 3], [4, 5, 6]]
+    assert got["n"].dtype == torch.float64 and torch.isnan(got["n"][1])
 
 
 def test_list_columns_round_trip(db, name):
@@ -228,3 +278,73 @@ def test_list_column_errors(db, name):
     assert "'v'" in str(e.value) and "null" in str(e.value)
     db.write(name, pa.table({"id": ["a"], "v": pa.array([[1.0, 2.0, 3.0, 4.0]], pa.list_(pa.float32()))}))
     assert db.read(name, ["a"], ["v"]).column("v").to_pylist() == [[1.0, 2.0, 3.0, 4.0]]
+
+
+LIST_DTYPES = {
+    "lf32": (ColumnSchema(dtype=DType.LIST_FLOAT32, dim=2), pa.list_(pa.float32(), 2), [[1.5, -2.0], [0.0, 3.0]]),
+    "lf16": (ColumnSchema(dtype=DType.LIST_FLOAT16), pa.list_(pa.float16()), [[0.5], []]),
+    "li8": (ColumnSchema(dtype=DType.LIST_INT8, dim=3), pa.list_(pa.int8(), 3), [[-128, 0, 127], [1, 2, 3]]),
+}
+
+
+def null_table():
+    """k0 and k2 hold values, k1 a null in every column (scalars and lists)."""
+    data = {"id": pa.array(["k0", "k1", "k2"])}
+    for c, (_, t, v) in ALL_DTYPES.items():
+        data[c] = pa.array([v[0], None, v[1]], t)
+    for c, (_, t, v) in LIST_DTYPES.items():
+        data[c] = pa.array([v[0], None, v[1]], t)
+    return pa.table(data)
+
+
+def nullable_schema():
+    return key_schema(**{c: ColumnSchema(dtype=d) for c, (d, _, _) in ALL_DTYPES.items()},
+                      **{c: s for c, (s, _, _) in LIST_DTYPES.items()})
+
+
+def test_nulls_of_every_dtype_round_trip(db, name):
+    db.create_table(name, nullable_schema())
+    db.write(name, null_table())
+    cols = list(ALL_DTYPES) + list(LIST_DTYPES)
+    got = by_idx(db.read(name, ["k1", "k0", "k2", "zz"], cols))
+    assert got.column("_idx").to_pylist() == [0, 1, 2]
+    for c, (_, t, v) in {**ALL_DTYPES, **LIST_DTYPES}.items():
+        assert got.schema.field(c).type == t, c
+        assert got.column(c).null_count == 1, c
+        assert got.column(c).to_pylist() == [None, v[0], v[1]], c
+
+
+def test_to_numpy_with_nulls_as_documented(db, name):
+    """pymurr.to_numpy (and read_numpy, in every mode): a numeric column with nulls becomes
+    float (integers float64, floats their own width) with NaN at the nulls; bool and utf8
+    with nulls object arrays with None; list columns with a null row object arrays of 1-D
+    arrays with None. A column without nulls keeps its dtype (bool stays bool)."""
+    db.create_table(name, nullable_schema())
+    db.write(name, null_table())
+    cols = list(ALL_DTYPES) + list(LIST_DTYPES)
+    for arrays in (pymurr.to_numpy(db.read(name, ["k1", "k0", "k2"], cols)),
+                   db.read_numpy(name, ["k1", "k0", "k2"], cols)):
+        order = np.argsort(arrays["_idx"])
+        assert arrays["_idx"][order].tolist() == [0, 1, 2]
+        for c, (_, t, v) in ALL_DTYPES.items():
+            a = arrays[c][order]
+            if pa.types.is_integer(t):
+                assert a.dtype == np.float64, c
+                assert np.isnan(a[0]) and a[1:].tolist() == [float(v[0]), float(v[1])], c
+            elif pa.types.is_floating(t):
+                assert a.dtype == t.to_pandas_dtype(), c
+                assert np.isnan(a[0]) and a[1:].tolist() == [v[0], v[1]], c
+            else:
+                assert a.dtype == object and a.tolist() == [None, v[0], v[1]], c
+        for c, (_, t, v) in LIST_DTYPES.items():
+            a = arrays[c][order]
+            assert a.dtype == object and a[0] is None, c
+            for row, want in zip(a[1:], v):
+                assert row.dtype == t.value_type.to_pandas_dtype() and row.tolist() == want, c
+    # without nulls: bool keeps numpy bool, a fixed-size list is rows x dim, utf8 object
+    arrays = db.read_numpy(name, ["k2", "k0"], ["b", "lf32", "s", "u64"])
+    order = np.argsort(arrays["_idx"])
+    assert arrays["b"].dtype == np.bool_ and arrays["b"][order].tolist() == [False, True]
+    assert arrays["lf32"].shape == (2, 2) and arrays["lf32"][order].tolist() == [[0.0, 3.0], [1.5, -2.0]]
+    assert arrays["s"].dtype == object and arrays["s"][order].tolist() == [ALL_DTYPES["s"][2][1], ""]
+    assert arrays["u64"].dtype == np.uint64 and arrays["u64"][order].tolist() == [2 ** 64 - 1, 0]

@@ -88,9 +88,11 @@ def ipc_to_table(data: Any) -> pa.Table:
 def to_numpy(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
     """``{column: numpy array}``. A column of one chunk without nulls of a numeric dtype is a
     view of the Arrow buffer (no copy; read-only), a fixed-size list (embedding) column
-    without nulls a 2-D ``rows x dim`` view; columns with nulls become float arrays with NaN
-    (integers: float64), utf8/bool columns object/bool arrays and variable-length or
-    nullable lists object arrays of arrays (copies)."""
+    without nulls a 2-D ``rows x dim`` view. With nulls (copies): a numeric column becomes
+    float with NaN at the nulls (integers float64, so integers above 2**53 round; floats keep
+    their width); bool with nulls an object array of True/False/None (bool without nulls a
+    bool array); utf8 always an object array of str (None at nulls); variable-length lists,
+    and fixed-size lists with a null row, object arrays of 1-D arrays (None at null rows)."""
     if columns is None and isinstance(table, pa.RecordBatch):
         return {name: _column_numpy(col) for name, col in zip(table.schema.names, table.columns)}
     names = list(columns) if columns is not None else list(table.column_names)
@@ -98,9 +100,8 @@ def to_numpy(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[
 
 
 def _column_numpy(col: Union[pa.Array, pa.ChunkedArray]) -> np.ndarray:
-    if isinstance(col, pa.ChunkedArray):
-        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    if col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+    col = _single_chunk(col)
+    if col.null_count == 0 and _numeric(col.type):
         return np.asarray(col)  # a view of the Arrow buffer
     if pa.types.is_fixed_size_list(col.type) and col.null_count == 0:
         # rows x dim, a view of the elements (murr's child arrays start at the slice's first row)
@@ -109,19 +110,48 @@ def _column_numpy(col: Union[pa.Array, pa.ChunkedArray]) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False)
 
 
+def _single_chunk(col: Union[pa.Array, pa.ChunkedArray]) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def dlpack_columns(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]], from_dlpack: Callable[[Any], Any],
+                   from_numpy: Callable[[np.ndarray], Any]) -> Dict[str, Any]:
+    """``{column: tensor}`` made by a DLPack consumer (``torch.from_dlpack``,
+    ``numpy.from_dlpack``): a numeric column without nulls is pyarrow's own DLPack export of
+    the Arrow buffer (no copy; the tensor keeps the Arrow array, hence the result, alive), a
+    fixed-size list of numbers without nulls the export of its elements reshaped to
+    ``rows x dim`` (no copy). Other columns go through ``to_numpy`` and ``from_numpy`` (a
+    copy): nulls as NaN (integers float64), bool as bool. utf8, variable-length lists and
+    lists with a null row have no tensor form: TypeError naming the column."""
+    out: Dict[str, Any] = {}
+    names = list(columns) if columns is not None else list(table.schema.names)
+    for name in names:
+        col = _single_chunk(table.column(name))
+        t = col.type
+        if col.null_count == 0 and _numeric(t):
+            out[name] = from_dlpack(col)
+        elif col.null_count == 0 and pa.types.is_fixed_size_list(t) and _numeric(t.value_type):
+            out[name] = from_dlpack(col.flatten()).reshape(len(col), t.list_size)
+        else:
+            arr = _column_numpy(col)
+            if arr.dtype == object:
+                raise TypeError("column %r (%s%s) has no tensor form: only numbers, bools and fixed-size lists "
+                                "without null rows do" % (name, t, ", %d nulls" % col.null_count if col.null_count else ""))
+            out[name] = from_numpy(np.ascontiguousarray(arr))
+    return out
+
+
 def to_torch(table: Union[pa.Table, pa.RecordBatch], columns: Optional[Iterable[str]] = None) -> Dict[str, Any]:
-    """``{column: torch.Tensor}`` through DLPack (no copy for numeric columns without nulls).
+    """``{column: torch.Tensor}`` through DLPack (``dlpack_columns``: no copy for numeric and
+    fixed-size list columns without nulls: those tensors view the result; writing into them
+    writes into the Arrow buffers).
     Needs torch installed; it is not a dependency of pymurr."""
     import torch  # noqa: PLC0415 - optional
 
-    out: Dict[str, Any] = {}
-    names = list(columns) if columns is not None else list(table.column_names)
-    for name in names:
-        col = table.column(name)
-        if isinstance(col, pa.ChunkedArray):
-            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-        if col.null_count == 0 and pa.types.is_integer(col.type) or pa.types.is_floating(col.type) and col.null_count == 0:
-            out[name] = torch.from_dlpack(col)  # pyarrow exports primitive arrays without nulls
-        else:
-            out[name] = torch.from_numpy(np.array(col.to_numpy(zero_copy_only=False)))
-    return out
+    return dlpack_columns(table, columns, torch.from_dlpack, torch.from_numpy)

@@ -36,6 +36,17 @@ class ServerError(MurrError):
     """murr failed to process the request."""
 
 
+class AuthenticationError(InvalidRequestError):
+    """No token, or one the server does not know (HTTP 401, Flight UNAUTHENTICATED). Not in
+    the PyPI 0.3.1 client, which raises ``InvalidRequestError`` for a 401: this is a subclass
+    of it, so code written against that client keeps catching it."""
+
+
+class PermissionDeniedError(InvalidRequestError):
+    """The token is known but lacks the scope the call needs (HTTP 403, Flight
+    PERMISSION_DENIED); a subclass of ``InvalidRequestError`` for the same reason."""
+
+
 # engine status code -> (name, HTTP status), as the server maps them
 _STATUS = {
     1: ("EINVAL", 400), 2: ("ENOTFOUND", 404), 3: ("EEXIST", 409), 4: ("ETOOBIG", 413),
@@ -51,6 +62,10 @@ def error_for_status(status: int, message: str, code: Optional[str] = None) -> M
         return TableNotFoundError(status, message, code)
     if status == 409:
         return TableAlreadyExistsError(status, message, code)
+    if status == 401:
+        return AuthenticationError(status, message, code)
+    if status == 403:
+        return PermissionDeniedError(status, message, code)
     if status < 500:
         return InvalidRequestError(status, message, code)
     return ServerError(status, message, code)

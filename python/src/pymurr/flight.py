@@ -1,23 +1,30 @@
-"""Synchronous client over Arrow Flight (``pymurr.connect("grpc://host:port")``).
+"""Synchronous client over Arrow Flight (``pymurr.connect("grpc://host:port")``, or
+``"grpc+tls://host:port"``).
 
 Reads are DoGet with the 0.3 ticket ``{"table", "keys": {column: [...]}, "columns"}`` (a
 sparse answer, ``_idx`` first, as over HTTP); writes are DoPut (a replace: the CMD
-descriptor ``{"table", "mode": "replace"}``). Flight has no calls for creating, dropping,
-compacting or versions (murr answers DoAction with UNIMPLEMENTED), so those go over HTTP
-to ``http_endpoint`` (``pymurr.serve()`` passes it); without one they raise
-``InvalidRequestError`` naming the call.
+descriptor ``{"table", "mode": "replace"}``). ``list_tables``, ``get_schema`` and
+``get_schema_json`` are ListFlights and GetFlightInfo (_flight_schema.py says what those carry)
+unless an ``http_endpoint`` is given, whose answers are exact. Flight has no calls for
+creating, dropping, compacting or versions (murr answers DoAction with UNIMPLEMENTED), so
+those go over HTTP to ``http_endpoint`` (``pymurr.serve()`` passes it); without one they
+raise ``InvalidRequestError`` naming the call. ``token=`` is sent as the ``authorization:
+Bearer <token>`` header of every call (and to ``http_endpoint``); ``ca_file`` (a PEM path)
+is the root a ``grpc+tls://`` server is verified against.
 """
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as fl
 
-from . import _arrow
+from . import _arrow, _flight_schema
 from ._api import ClientBase
-from .errors import InvalidRequestError, MurrError, ServerError, TableAlreadyExistsError, TableNotFoundError
+from .errors import (AuthenticationError, InvalidRequestError, MurrError, PermissionDeniedError, ServerError,
+                     TableAlreadyExistsError, TableNotFoundError)
 from .http import HttpClient
 from .schema import SchemaLike, TableSchema
 
@@ -25,6 +32,8 @@ T = TypeVar("T")
 
 # gRPC status (as pyarrow raises it) -> the error murr's HTTP API answers for the same code
 _ERRORS = [
+    (fl.FlightUnauthenticatedError, lambda m: AuthenticationError(401, m)),
+    (fl.FlightUnauthorizedError, lambda m: PermissionDeniedError(403, m)),
     (fl.FlightUnavailableError, lambda m: ServerError(503, m)),
     (fl.FlightTimedOutError, lambda m: ServerError(504, m)),
     (fl.FlightInternalError, lambda m: ServerError(500, m)),
@@ -35,6 +44,9 @@ _ERRORS = [
     (pa.ArrowInvalid, lambda m: InvalidRequestError(400, m)),
     (pa.ArrowNotImplementedError, lambda m: InvalidRequestError(400, m)),
 ]
+
+# probes of a form-3 table's key columns before giving up (see _probe_keys)
+KEY_PROBES_MAX = 64
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -50,13 +62,44 @@ def _call(fn: Callable[[], T]) -> T:
         raise ServerError(500, msg) from e
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _flight_client(endpoint: str, ca_file: Optional[str], cert_file: Optional[str],
+                   key_file: Optional[str]) -> fl.FlightClient:
+    tls = endpoint.startswith("grpc+tls://")
+    if not tls and not endpoint.startswith(("grpc://", "grpc+tcp://")):
+        raise ValueError("expected grpc://host:port or grpc+tls://host:port, got %r" % endpoint)
+    if (ca_file or cert_file) and not tls:
+        raise ValueError("ca_file/cert_file are for a grpc+tls:// endpoint, not %r" % endpoint)
+    kwargs = {}
+    if ca_file:
+        kwargs["tls_root_certs"] = _read(ca_file)
+    if cert_file:
+        kwargs["cert_chain"] = _read(cert_file)
+        kwargs["private_key"] = _read(key_file or cert_file)
+    return fl.FlightClient(endpoint, **kwargs)
+
+
 class FlightClient(ClientBase):
     """A murr server over Arrow Flight, with the API of ``pymurr.Database``."""
 
-    def __init__(self, endpoint: str, *, http_endpoint: Optional[str] = None) -> None:
+    def __init__(self, endpoint: str, *, http_endpoint: Optional[str] = None, token: Optional[str] = None,
+                 ca_file: Optional[str] = None, cert_file: Optional[str] = None, key_file: Optional[str] = None) -> None:
+        """``token``: the bearer token; ``ca_file``: the PEM roots a ``grpc+tls://`` server is
+        verified against; ``cert_file``/``key_file``: this client's certificate and key for a
+        server with ``server.tls.client_ca_file`` (all also used for ``http_endpoint``)."""
         self.endpoint = endpoint
-        self._client = fl.FlightClient(endpoint)  # one HTTP/2 connection, shared by threads
-        self._http = HttpClient(http_endpoint) if http_endpoint else None
+        self._client = _flight_client(endpoint, ca_file, cert_file, key_file)  # one HTTP/2 connection, shared by threads
+        headers = [(b"authorization", b"Bearer " + token.encode())] if token else []
+        self._options = fl.FlightCallOptions(headers=headers)
+        self._http = None
+        if http_endpoint:
+            https = http_endpoint.startswith("https://")
+            self._http = HttpClient(http_endpoint, token=token, ca_file=ca_file if https else None,
+                                    cert_file=cert_file if https else None, key_file=key_file if https else None)
         self._keys: Dict[str, List[str]] = {}
 
     def _admin(self, call: str) -> HttpClient:
@@ -69,7 +112,7 @@ class FlightClient(ClientBase):
         if self._http:
             self._http.close()
 
-    # tables: over HTTP
+    # tables: schemas over Flight unless http_endpoint (exact) is given, the rest over HTTP
     def create_table(self, name: str, schema: SchemaLike) -> None:
         self._admin("create_table").create_table(name, schema)
         self._keys.pop(name, None)
@@ -79,13 +122,72 @@ class FlightClient(ClientBase):
         self._keys.pop(name, None)
 
     def list_tables(self) -> Dict[str, TableSchema]:
-        return self._admin("list_tables").list_tables()
+        """``{name: schema}``; without ``http_endpoint`` from ListFlights (``strict`` is not
+        carried by Flight and reads as True)."""
+        if self._http:
+            return self._http.list_tables()
+        infos = _call(lambda: list(self._client.list_flights(options=self._options)))
+        out = {}
+        for info in infos:
+            name = info.descriptor.path[0].decode()
+            try:
+                out[name] = _flight_schema.table_schema(name, info.schema, self._flight_keys(name, info.schema))
+            except TableNotFoundError:  # dropped meanwhile
+                continue
+        return out
 
     def get_schema(self, name: str) -> TableSchema:
-        return self._admin("get_schema").get_schema(name)
+        """The table's schema; without ``http_endpoint`` from GetFlightInfo (``strict`` reads
+        as True: Flight does not carry it)."""
+        if self._http:
+            return self._http.get_schema(name)
+        schema = self._arrow_schema(name)
+        return _flight_schema.table_schema(name, schema, self._flight_keys(name, schema))
 
     def get_schema_json(self, name: str) -> str:
-        return self._admin("get_schema_json").get_schema_json(name)
+        """The schema's JSON in the form the table was created in (without ``http_endpoint``,
+        built from GetFlightInfo: no ``strict`` members in form 2, ``"strict": true`` in form 3)."""
+        if self._http:
+            return self._http.get_schema_json(name)
+        schema = self._arrow_schema(name)
+        return _flight_schema.schema_json(name, schema, self._flight_keys(name, schema))
+
+    def _arrow_schema(self, name: str) -> pa.Schema:
+        # GetFlightInfo, not GetSchema: murr answers both with the same schema, but pyarrow's
+        # get_schema raises a plain OSError for UNAUTHENTICATED/PERMISSION_DENIED (the Flight
+        # status detail is lost), get_flight_info the Flight exception _call maps
+        desc = fl.FlightDescriptor.for_path(name)
+        return _call(lambda: self._client.get_flight_info(desc, options=self._options).schema)
+
+    def _flight_keys(self, table: str, schema: pa.Schema) -> List[str]:
+        """The key columns: named in the metadata of a form-2 table, probed for form 3."""
+        key = _flight_schema.form2_key(schema)
+        if key is not None:
+            return [key]
+        k = self._keys.get(table)  # probed once per client and table (create/drop forget it)
+        if k is None or not all(c in schema.names for c in k):
+            k = self._keys[table] = self._probe_keys(table, schema)
+        return k
+
+    def _probe_keys(self, table: str, schema: pa.Schema) -> List[str]:
+        """A form-3 table's key columns, which its Flight schema does not name: the one set
+        of columns a zero-key DoGet ticket ``{"keys": {column: []}}`` is accepted with (murr
+        refuses a missing or an extra key column), tried smallest first among the
+        non-nullable utf8/integer columns, at most KEY_PROBES_MAX tickets."""
+        tried = 0
+        for cand in islice(_flight_schema.key_candidates(table, schema), KEY_PROBES_MAX):
+            tried += 1
+            ticket = fl.Ticket(json.dumps({"table": table, "keys": {c: [] for c in cand}, "columns": []}))
+            try:
+                _call(lambda: self._client.do_get(ticket, options=self._options).read_all())
+            except (AuthenticationError, PermissionDeniedError):
+                raise
+            except InvalidRequestError:
+                continue
+            return list(cand)
+        raise InvalidRequestError(400, "table %r: its Flight schema does not name its key columns (schema form 3) and "
+                                  "no set of its non-nullable utf8/integer columns was accepted as the key in %d "
+                                  "DoGet probes: pass http_endpoint= to connect()" % (table, tried))
 
     def compact(self, table: str) -> None:
         self._admin("compact").compact(table)
@@ -108,7 +210,7 @@ class FlightClient(ClientBase):
         t = _arrow.narrow_types(_arrow.to_table(data))
 
         def put() -> None:
-            writer, reader = self._client.do_put(desc, t.schema)
+            writer, reader = self._client.do_put(desc, t.schema, options=self._options)
             writer.write_table(t)
             writer.done_writing()
             reader.read()
@@ -119,11 +221,11 @@ class FlightClient(ClientBase):
     def read(self, table: str, keys: _arrow.KeysLike, columns: Sequence[str]) -> pa.Table:
         kt = _arrow.keys_table(keys, lambda: self._key_columns(table))
         ticket = fl.Ticket(json.dumps({"table": table, "keys": _arrow.keys_json(kt), "columns": list(columns)}))
-        return _call(lambda: self._client.do_get(ticket).read_all())
+        return _call(lambda: self._client.do_get(ticket, options=self._options).read_all())
 
     def table_names(self) -> List[str]:
         """Names of the tables (ListFlights), without HTTP."""
-        return _call(lambda: [i.descriptor.path[0].decode() for i in self._client.list_flights()])
+        return _call(lambda: [i.descriptor.path[0].decode() for i in self._client.list_flights(options=self._options)])
 
 
 __all__ = ["FlightClient"]

@@ -1,13 +1,16 @@
-"""Synchronous client over HTTP (``pymurr.connect("http://host:port")``).
+"""Synchronous client over HTTP (``pymurr.connect("http://host:port")`` or ``"https://..."``).
 
 The requests and answers are those of the PyPI ``murr`` 0.3.1 client: Arrow IPC fetches
 (sparse, ``_idx`` first), Arrow IPC writes, JSON schemas. One keep-alive connection per
-thread (``http.client``, no dependency beyond the standard library).
+thread (``http.client``, no dependency beyond the standard library). ``token=`` sends
+``Authorization: Bearer <token>`` on every call (``/health`` aside); ``https://`` verifies the
+server against ``ca_file`` (a PEM path) or, without one, the system's trusted roots.
 """
 from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import threading
 from typing import Any, Dict, List, Optional, Sequence
 from urllib.parse import quote, urlsplit
@@ -25,12 +28,27 @@ _JSON = "application/json"
 class HttpClient(ClientBase):
     """A murr server over HTTP, with the API of ``pymurr.Database``."""
 
-    def __init__(self, endpoint: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, endpoint: str, *, timeout: float = 30.0, token: Optional[str] = None,
+                 ca_file: Optional[str] = None, cert_file: Optional[str] = None, key_file: Optional[str] = None,
+                 ssl_context: Optional[ssl.SSLContext] = None) -> None:
+        """``token``: sent as ``Authorization: Bearer``; ``ca_file``: the PEM file of the
+        roots an ``https://`` server is verified against (default: the system's);
+        ``cert_file``/``key_file``: this client's certificate and key (PEM) for a server with
+        ``server.tls.client_ca_file``; ``ssl_context``: a ready ``ssl.SSLContext`` instead."""
         u = urlsplit(endpoint)
-        if u.scheme != "http" or not u.hostname:
-            raise ValueError("expected http://host:port, got %r" % endpoint)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError("expected http://host:port or https://host:port, got %r" % endpoint)
+        if (ca_file or cert_file or ssl_context) and u.scheme != "https":
+            raise ValueError("ca_file/cert_file/ssl_context are for an https:// endpoint, not %r" % endpoint)
         self.endpoint = endpoint.rstrip("/")
-        self._host, self._port, self._timeout = u.hostname, u.port or 80, timeout
+        self._host, self._timeout = u.hostname, timeout
+        self._port = u.port or (443 if u.scheme == "https" else 80)
+        self._tls = ssl_context
+        if u.scheme == "https" and ssl_context is None:
+            self._tls = ssl.create_default_context(cafile=ca_file)
+            if cert_file:
+                self._tls.load_cert_chain(cert_file, key_file)
+        self._auth = {"Authorization": "Bearer " + token} if token else {}
         self._local = threading.local()
         self._keys: Dict[str, List[str]] = {}
         self._all: List[http.client.HTTPConnection] = []
@@ -39,7 +57,10 @@ class HttpClient(ClientBase):
     def _conn(self) -> http.client.HTTPConnection:
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            if self._tls is not None:
+                c = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=self._tls)
+            else:
+                c = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
             self._local.conn = c
             with self._lock:
                 self._all.append(c)
@@ -50,11 +71,14 @@ class HttpClient(ClientBase):
         for attempt in (0, 1):
             c = self._conn()
             try:
-                c.request(method, "/api/v1" + path, body=body, headers=headers or {})
+                c.request(method, "/api/v1" + path, body=body, headers={**self._auth, **(headers or {})})
                 r = c.getresponse()
                 data = r.read()
                 break
-            except (http.client.HTTPException, ConnectionError, BrokenPipeError) as e:
+            except ssl.SSLError as e:  # a certificate refused (theirs or ours): retrying cannot help
+                c.close()
+                raise ServerError(503, "%s %s: TLS with %s:%d failed: %s" % (method, path, self._host, self._port, e)) from e
+            except (http.client.HTTPException, ConnectionError) as e:
                 c.close()  # a keep-alive connection the server closed: one retry on a new one
                 if attempt:
                     raise ServerError(503, "%s %s: %s" % (method, path, e)) from e

@@ -3,7 +3,11 @@
 The server runs as a child process on free ports (port 0: the kernel picks them; the
 ports are read back from the server's "Listening for ..." log lines), configured with a
 YAML file written from the config dict. ``stop()`` sends SIGTERM (the server finishes the
-requests in flight) and waits; a context manager stops it on exit.
+requests in flight) and waits; a context manager stops it on exit. With
+``server.tls.cert_file`` in the config the endpoints are ``https://`` and ``grpc+tls://``;
+the readiness probe (``/health``, which needs no token and sends none) does not verify the
+certificate of the child it started on loopback, ``connect()`` verifies it against
+``ca_file``.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -45,10 +50,15 @@ def _nest(config: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 class Server:
-    """A running murr server; ``endpoint`` is its HTTP address, ``flight_endpoint`` Flight's."""
+    """A running murr server; ``endpoint`` is its HTTP address, ``flight_endpoint`` Flight's
+    (``https://`` and ``grpc+tls://`` when ``tls``: the config sets ``server.tls.cert_file``);
+    ``ca_file`` the roots ``connect()`` verifies them against, ``cert_file``/``key_file`` the
+    client certificate it and the readiness probe present (``server.tls.client_ca_file``)."""
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, *, binary: Optional[str] = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, ca_file: Optional[str] = None, cert_file: Optional[str] = None,
+                 key_file: Optional[str] = None) -> None:
+        self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
         self._dir = tempfile.mkdtemp(prefix="pymurr-serve-")
         cfg = _nest({"server.http.host": "127.0.0.1", "server.http.port": 0, "server.grpc.host": "127.0.0.1",
                      "server.grpc.port": 0})
@@ -58,6 +68,12 @@ class Server:
             cfg.setdefault("storage", {})["path"] = os.path.join(self._dir, "data")
         self.data_path: str = cfg["storage"]["path"]
         self.config = cfg
+        tls = cfg.get("server", {}).get("tls", {})
+        self.tls: bool = bool(tls.get("cert_file"))
+        if tls.get("client_ca_file") and not cert_file:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise ValueError("server.tls.client_ca_file is set: pass cert_file= and key_file= (a client certificate "
+                             "it accepts) to serve(), for the readiness probe and connect()")
         path = os.path.join(self._dir, "config.yaml")
         with open(path, "w") as f:
             json.dump(cfg, f)  # JSON is YAML (a flow mapping)
@@ -82,10 +98,15 @@ class Server:
                                   % (self._proc.returncode, self.log_tail()))
             found = {m.group(1): (m.group(2), int(m.group(3))) for m in _LISTEN.finditer(self.log_tail(1 << 20))}
             if "HTTP" in found and (not flight or "Flight" in found):
-                self.endpoint = "http://%s:%d" % found["HTTP"]
+                self.endpoint = ("https://%s:%d" if self.tls else "http://%s:%d") % found["HTTP"]
                 if flight:
-                    self.flight_endpoint = "grpc://%s:%d" % found["Flight"]
-                with HttpClient(self.endpoint, timeout=2.0) as c:
+                    self.flight_endpoint = ("grpc+tls://%s:%d" if self.tls else "grpc://%s:%d") % found["Flight"]
+                probe = None
+                if self.tls:
+                    probe = ssl._create_unverified_context()  # noqa: S323 - see the module doc
+                    if self.cert_file:
+                        probe.load_cert_chain(self.cert_file, self.key_file)
+                with HttpClient(self.endpoint, timeout=2.0, ssl_context=probe) as c:
                     if c.health():
                         return
             time.sleep(0.02)
@@ -97,14 +118,19 @@ class Server:
             f.seek(max(0, os.path.getsize(self.log_path) - size))
             return f.read().decode("utf-8", "replace")
 
-    def connect(self, protocol: str = "http") -> Union[HttpClient, FlightClient]:
+    def connect(self, protocol: str = "http", *, token: Optional[str] = None) -> Union[HttpClient, FlightClient]:
         """A client of this server: ``"http"`` or ``"flight"`` (which gets the HTTP endpoint
-        too, for the calls Flight has not)."""
+        too, for the calls Flight has not), sending ``token`` and verifying TLS against the
+        ``ca_file`` (and presenting ``cert_file``/``key_file``) given to ``serve()``."""
+        ca, cert, key = (self.ca_file, self.cert_file, self.key_file) if self.tls else (None, None, None)
         if protocol == "flight":
             if self.flight_endpoint is None:
                 raise ValueError("this server runs without Flight (server.grpc.enabled is false)")
-            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint)
-        return HttpClient(self.endpoint)
+            return FlightClient(self.flight_endpoint, http_endpoint=self.endpoint, token=token, ca_file=ca,
+                                cert_file=cert, key_file=key)
+        if protocol != "http":
+            raise ValueError("protocol %r: expected \"http\" or \"flight\"" % protocol)
+        return HttpClient(self.endpoint, token=token, ca_file=ca, cert_file=cert, key_file=key)
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait up to ``timeout`` s (SIGKILL after it); removes the temporary

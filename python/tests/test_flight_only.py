@@ -1,0 +1,100 @@
+"""pymurr.connect("grpc://...") without http_endpoint: list_tables, get_schema and
+get_schema_json from ListFlights / GetFlightInfo, checked against what the same server
+answers over HTTP (whose JSON is the engine's own), and reads by a plain list of keys on a
+form-3 table, whose key columns the Flight schema does not name (probed)."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+import pymurr
+from pymurr import ColumnSchema, DType, TableSchema
+
+EVERY_DTYPE = {c.value.replace("<", "_").replace(">", ""): {"dtype": c.value} for c in DType}
+EVERY_DTYPE["list_float32"]["dim"] = 8  # one fixed-size list; list<float16>, list<int8> variable
+
+
+def without_strict(schema_json: str) -> dict:
+    """The JSON with every column's strict flag dropped (Flight does not carry it)."""
+    doc = json.loads(schema_json)
+    for col in doc["columns"].values():
+        col.pop("strict", None)
+    return doc
+
+
+def strict_as_default(schema: TableSchema) -> TableSchema:
+    return TableSchema({n: ColumnSchema(c.dtype, c.nullable, c.key, True, c.dim) for n, c in schema.columns.items()})
+
+
+@pytest.fixture
+def both(server):
+    with server.connect("http") as http, pymurr.connect(server.flight_endpoint) as flight:
+        yield http, flight
+
+
+SCHEMAS = {
+    "form2": {"key": "id", "columns": {"id": {"dtype": "utf8", "nullable": False},
+                                       "v": {"dtype": "float32", "strict": False}, **EVERY_DTYPE}},
+    "form3": {"columns": {"n": {"dtype": "int32", "nullable": False},  # not a key: the probe must skip it
+                          "id": {"dtype": "uint64", "nullable": False, "key": True}, **EVERY_DTYPE}},
+    "compound": {"columns": {"u": {"dtype": "int64", "nullable": False, "key": True},
+                             "x": {"dtype": "int8", "nullable": False},
+                             "s": {"dtype": "utf8", "nullable": False, "key": True},
+                             "f": {"dtype": "float64", "strict": False}}},
+}
+
+
+@pytest.mark.parametrize("form", list(SCHEMAS))
+def test_schema_calls_match_http(both, name, form):
+    http, flight = both
+    http.create_table(name, SCHEMAS[form])
+    want = http.get_schema(name)
+    got = flight.get_schema(name)
+    assert got == strict_as_default(want)
+    assert got.key_columns == want.key_columns == {"form2": ["id"], "form3": ["id"], "compound": ["u", "s"]}[form]
+    assert list(got.columns) == list(want.columns)  # declaration order
+    if form != "compound":
+        assert got.columns["list_float32"].dim == 8 and got.columns["list_int8"].dim is None
+        assert got.columns["list_float16"].dtype == DType.LIST_FLOAT16
+    assert without_strict(flight.get_schema_json(name)) == without_strict(http.get_schema_json(name))
+    assert ('"key":"id"' in flight.get_schema_json(name)) == (form == "form2")  # the creation form
+    listed = flight.list_tables()
+    assert listed[name] == got
+    assert {n: strict_as_default(s) for n, s in http.list_tables().items()} == listed
+
+
+def test_read_by_a_list_of_keys_on_form3_tables(both, name):
+    http, flight = both
+    http.create_table(name, {"columns": {k: v for k, v in SCHEMAS["form3"]["columns"].items() if k in ("n", "id", "int8")}})
+    http.write(name, pa.table({"n": pa.array([1, 2], pa.int32()), "id": pa.array([7, 2 ** 64 - 1], pa.uint64()),
+                               "int8": pa.array([-1, 5], pa.int8())}))
+    got = flight.read(name, pa.array([2 ** 64 - 1, 3, 7], pa.uint64()), ["int8", "n"]).sort_by("_idx")
+    assert got.column("_idx").to_pylist() == [0, 2]
+    assert got.column("int8").to_pylist() == [5, -1] and got.column("n").to_pylist() == [2, 1]
+    assert flight.read(name, [7], ["n"]).column("n").to_pylist() == [1]  # plain ints: the JSON ticket, typed by the server
+    http.create_table(name + "c", SCHEMAS["compound"])
+    http.write(name + "c", pa.table({"u": [1, 1], "x": pa.array([0, 0], pa.int8()), "s": ["a", "b"], "f": [0.5, 1.5]}))
+    with pytest.raises(TypeError, match="single key column"):  # a compound key takes {column: values}
+        flight.read(name + "c", [1], ["f"])
+    got = flight.read(name + "c", {"u": [1, 1], "s": ["b", "c"]}, ["f"])
+    assert got.column("_idx").to_pylist() == [0] and got.column("f").to_pylist() == [1.5]
+
+
+def test_errors_over_flight_alone(both, name):
+    http, flight = both
+    with pytest.raises(pymurr.TableNotFoundError) as e:
+        flight.get_schema(name)
+    assert e.value.status_code == 404 and name in e.value.message
+    with pytest.raises(pymurr.InvalidRequestError) as e:
+        flight.create_table(name, SCHEMAS["form3"])
+    assert "create_table" in e.value.message and "http_endpoint=" in e.value.message
+    # a key among too many candidates: 8 non-nullable integer columns, the key the last 3 of
+    # them (the 93rd set tried; the probe stops at 64) - the error says what to do instead
+    cols = {"c%d" % i: {"dtype": "int16", "nullable": False, "key": i >= 5} for i in range(8)}
+    http.create_table(name, {"columns": cols})
+    with pytest.raises(pymurr.InvalidRequestError) as e:
+        flight.get_schema(name)
+    assert name in e.value.message and "64 DoGet probes" in e.value.message and "http_endpoint=" in e.value.message
+    assert http.get_schema(name).key_columns == ["c5", "c6", "c7"]
