@@ -137,6 +137,48 @@ def test_list_flights_several_tables(srv, client):
     assert infos[b"other"].schema.metadata == {b"key": b"k"}
 
 
+def app_metadata(info):
+    """FlightInfo field 7 (app_metadata) from the message bytes (pyarrow 18 has no accessor)."""
+    b, i, found = info.serialize(), 0, None
+
+    def varint(i):
+        v = shift = 0
+        while True:
+            c = b[i]
+            i += 1
+            v |= (c & 0x7F) << shift
+            shift += 7
+            if c < 0x80:
+                return v, i
+    while i < len(b):
+        key, i = varint(i)
+        assert key & 7 in (0, 2), key
+        if key & 7 == 0:
+            _, i = varint(i)
+            continue
+        n, i = varint(i)
+        if key >> 3 == 7:
+            found = b[i:i + n]
+        i += n
+    return found
+
+
+def test_flight_info_carries_the_schema_json(srv, client):
+    """app_metadata of GetFlightInfo and ListFlights is the text of GET .../schema (creation
+    form: form 2 with its top-level key, form 3 with per-column key flags and strict)."""
+    create(srv.url, "f3", {"columns": {"u": {"dtype": "int64", "nullable": False, "key": True},
+                                       "s": {"dtype": "utf8", "nullable": False, "key": True},
+                                       "x": {"dtype": "float32", "strict": False}}})
+    listed = {i.descriptor.path[0].decode(): app_metadata(i) for i in client.list_flights()}
+    for name in ("features", "f3"):
+        want = requests.get(f"{srv.url}/api/v1/table/{name}/schema").content
+        assert app_metadata(client.get_flight_info(fl.FlightDescriptor.for_path(name))) == want, name
+        assert listed[name] == want, name
+    doc = json.loads(listed["f3"])
+    assert [c for c, v in doc["columns"].items() if v["key"]] == ["u", "s"] and doc["columns"]["x"]["strict"] is False
+    assert json.loads(listed["features"])["key"] == "id"
+
+
 # ---- DoGet semantics (HTTP fetch) ----------------------------------------------------------
 def test_do_get_fetch_semantics(srv, client):
     create(srv.url, "wide", {"key": "id", "columns": {

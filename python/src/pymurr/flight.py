@@ -4,8 +4,8 @@
 Reads are DoGet with the 0.3 ticket ``{"table", "keys": {column: [...]}, "columns"}`` (a
 sparse answer, ``_idx`` first, as over HTTP); writes are DoPut (a replace: the CMD
 descriptor ``{"table", "mode": "replace"}``). ``list_tables``, ``get_schema`` and
-``get_schema_json`` are ListFlights and GetFlightInfo (_flight_schema.py says what those carry)
-unless an ``http_endpoint`` is given, whose answers are exact. Flight has no calls for
+``get_schema_json`` are ListFlights and GetFlightInfo, whose FlightInfo carries the table's
+schema JSON (_flight_schema.py), unless an ``http_endpoint`` is given. Flight has no calls for
 creating, dropping, compacting or versions (murr answers DoAction with UNIMPLEMENTED), so
 those go over HTTP to ``http_endpoint`` (``pymurr.serve()`` passes it); without one they
 raise ``InvalidRequestError`` naming the call. ``token=`` is sent as the ``authorization:
@@ -15,7 +15,6 @@ is the root a ``grpc+tls://`` server is verified against.
 from __future__ import annotations
 
 import json
-from itertools import islice
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 import pyarrow as pa
@@ -44,10 +43,6 @@ _ERRORS = [
     (pa.ArrowInvalid, lambda m: InvalidRequestError(400, m)),
     (pa.ArrowNotImplementedError, lambda m: InvalidRequestError(400, m)),
 ]
-
-# probes of a form-3 table's key columns before giving up (see _probe_keys)
-KEY_PROBES_MAX = 64
-
 
 def _call(fn: Callable[[], T]) -> T:
     try:
@@ -100,7 +95,7 @@ class FlightClient(ClientBase):
             https = http_endpoint.startswith("https://")
             self._http = HttpClient(http_endpoint, token=token, ca_file=ca_file if https else None,
                                     cert_file=cert_file if https else None, key_file=key_file if https else None)
-        self._keys: Dict[str, List[str]] = {}
+        self._keys: Dict[str, List[str]] = {}  # key columns per table (ClientBase._key_columns)
 
     def _admin(self, call: str) -> HttpClient:
         if self._http is None:
@@ -122,72 +117,36 @@ class FlightClient(ClientBase):
         self._keys.pop(name, None)
 
     def list_tables(self) -> Dict[str, TableSchema]:
-        """``{name: schema}``; without ``http_endpoint`` from ListFlights (``strict`` is not
-        carried by Flight and reads as True)."""
+        """``{name: schema}``; without ``http_endpoint`` from ListFlights."""
         if self._http:
             return self._http.list_tables()
         infos = _call(lambda: list(self._client.list_flights(options=self._options)))
-        out = {}
-        for info in infos:
-            name = info.descriptor.path[0].decode()
-            try:
-                out[name] = _flight_schema.table_schema(name, info.schema, self._flight_keys(name, info.schema))
-            except TableNotFoundError:  # dropped meanwhile
-                continue
-        return out
+        return {info.descriptor.path[0].decode(): TableSchema.model_validate_json(self._info_json(info))
+                for info in infos}
 
     def get_schema(self, name: str) -> TableSchema:
-        """The table's schema; without ``http_endpoint`` from GetFlightInfo (``strict`` reads
-        as True: Flight does not carry it)."""
-        if self._http:
-            return self._http.get_schema(name)
-        schema = self._arrow_schema(name)
-        return _flight_schema.table_schema(name, schema, self._flight_keys(name, schema))
+        """The table's schema; without ``http_endpoint`` from GetFlightInfo."""
+        return TableSchema.model_validate_json(self.get_schema_json(name))
 
     def get_schema_json(self, name: str) -> str:
-        """The schema's JSON in the form the table was created in (without ``http_endpoint``,
-        built from GetFlightInfo: no ``strict`` members in form 2, ``"strict": true`` in form 3)."""
+        """The schema's JSON in the form the table was created in, as the HTTP API answers it."""
         if self._http:
             return self._http.get_schema_json(name)
-        schema = self._arrow_schema(name)
-        return _flight_schema.schema_json(name, schema, self._flight_keys(name, schema))
-
-    def _arrow_schema(self, name: str) -> pa.Schema:
-        # GetFlightInfo, not GetSchema: murr answers both with the same schema, but pyarrow's
-        # get_schema raises a plain OSError for UNAUTHENTICATED/PERMISSION_DENIED (the Flight
-        # status detail is lost), get_flight_info the Flight exception _call maps
+        # GetFlightInfo, not GetSchema: pyarrow's get_schema raises a plain OSError for
+        # UNAUTHENTICATED/PERMISSION_DENIED (the Flight status detail is lost), get_flight_info
+        # the Flight exception _call maps; and only a FlightInfo carries the schema JSON
         desc = fl.FlightDescriptor.for_path(name)
-        return _call(lambda: self._client.get_flight_info(desc, options=self._options).schema)
+        return self._info_json(_call(lambda: self._client.get_flight_info(desc, options=self._options)))
 
-    def _flight_keys(self, table: str, schema: pa.Schema) -> List[str]:
-        """The key columns: named in the metadata of a form-2 table, probed for form 3."""
-        key = _flight_schema.form2_key(schema)
-        if key is not None:
-            return [key]
-        k = self._keys.get(table)  # probed once per client and table (create/drop forget it)
-        if k is None or not all(c in schema.names for c in k):
-            k = self._keys[table] = self._probe_keys(table, schema)
-        return k
-
-    def _probe_keys(self, table: str, schema: pa.Schema) -> List[str]:
-        """A form-3 table's key columns, which its Flight schema does not name: the one set
-        of columns a zero-key DoGet ticket ``{"keys": {column: []}}`` is accepted with (murr
-        refuses a missing or an extra key column), tried smallest first among the
-        non-nullable utf8/integer columns, at most KEY_PROBES_MAX tickets."""
-        tried = 0
-        for cand in islice(_flight_schema.key_candidates(table, schema), KEY_PROBES_MAX):
-            tried += 1
-            ticket = fl.Ticket(json.dumps({"table": table, "keys": {c: [] for c in cand}, "columns": []}))
-            try:
-                _call(lambda: self._client.do_get(ticket, options=self._options).read_all())
-            except (AuthenticationError, PermissionDeniedError):
-                raise
-            except InvalidRequestError:
-                continue
-            return list(cand)
-        raise InvalidRequestError(400, "table %r: its Flight schema does not name its key columns (schema form 3) and "
-                                  "no set of its non-nullable utf8/integer columns was accepted as the key in %d "
-                                  "DoGet probes: pass http_endpoint= to connect()" % (table, tried))
+    @staticmethod
+    def _info_json(info: fl.FlightInfo) -> str:
+        text = _flight_schema.schema_json(info)
+        if text is None:
+            name = info.descriptor.path[0].decode() if info.descriptor.path else "?"
+            raise InvalidRequestError(400, "table %r: this server's FlightInfo carries no schema JSON (app_metadata "
+                                      "is empty: not a murr server of this generation): pass http_endpoint= to "
+                                      "connect() for schemas" % name)
+        return text
 
     def compact(self, table: str) -> None:
         self._admin("compact").compact(table)

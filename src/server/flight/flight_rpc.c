@@ -10,7 +10,8 @@
  *    lazily as the previous one leaves (slices start at multiples of 8 rows so bitmaps are
  *    sent from the batch itself, not copied).
  *  - GetFlightInfo / GetSchema: full table schema; metadata key=<key column> for tables
- *    created in the 0.2 schema form, none for the 0.3 form (as murr 0.3.1).
+ *    created in the 0.2 schema form, none for the 0.3 form (as murr 0.3.1); a FlightInfo
+ *    also carries the table's schema JSON in app_metadata (key columns, strict).
  *  - ListFlights: one FlightInfo per table.
  *  - DoPut: descriptor in the first message (PATH [table]: an upsert; CMD with the JSON
  *    {"table": t, "mode": "upsert"|"replace"}: either, a replace making the rows the whole
@@ -126,18 +127,14 @@ static int out_ipc(mr_flight_stream_t *st, const mr_ipc_msg_t *m, mr_error_t *er
     return rc ? mr_err_set(err, rc, "out of memory queueing a FlightData message") : 0;
 }
 
-/* The table's schema as an encapsulated IPC message (continuation, length, flatbuffer),
- * full schema in declaration order with key metadata. Arena memory. */
-static int schema_bytes(mr_flight_stream_t *st, const char *name, ProtobufCBinaryData *out, mr_error_t *e)
+/* The schema s as an encapsulated IPC message (continuation, length, flatbuffer), full
+ * schema in declaration order with key metadata. Arena memory. */
+static int schema_bytes(mr_flight_stream_t *st, const murr_schema *s, ProtobufCBinaryData *out, mr_error_t *e)
 {
-    murr_schema *s;
-    MR_RETURN_NOT_OK(murr_describe_table(mr_flight_stream_db(st), name, &s, e));
     int rc = 0;
     mr_ipc_field_t *f = mr_arena_calloc(&st->arena, sizeof(*f) * (size_t)(s->num_columns ? s->num_columns : 1));
-    if (f == NULL) {
-        rc = mr_err_set(e, MURR_ENOMEM, "out of memory");
-        goto done;
-    }
+    if (f == NULL)
+        return mr_err_set(e, MURR_ENOMEM, "out of memory");
     for (int32_t i = 0; i < s->num_columns; i++) {
         f[i].name = mr_arena_strndup(&st->arena, s->columns[i].name, s->columns[i].name_len);
         f[i].name_len = s->columns[i].name_len;
@@ -159,10 +156,8 @@ static int schema_bytes(mr_flight_stream_t *st, const char *name, ProtobufCBinar
         rc = mr_ipc_frame_stream(&st->arena, &m, 1, false, &iov, &cnt, &total, e);
     if (rc == 0) {
         uint8_t *b = mr_arena_alloc(&st->arena, total + 1);
-        if (b == NULL) {
-            rc = mr_err_set(e, MURR_ENOMEM, "out of memory");
-            goto done;
-        }
+        if (b == NULL)
+            return mr_err_set(e, MURR_ENOMEM, "out of memory");
         size_t pos = 0;
         for (int i = 0; i < cnt; i++) {
             memcpy(b + pos, iov[i].iov_base, iov[i].iov_len);
@@ -171,19 +166,34 @@ static int schema_bytes(mr_flight_stream_t *st, const char *name, ProtobufCBinar
         out->data = b;
         out->len = pos;
     }
-done:
-    murr_schema_free(s);
     return rc;
 }
 
+/* A FlightInfo of table `name`: its Arrow schema, and in app_metadata the schema JSON of
+ * GET /api/v1/table/{name}/schema (the form the table was created in): what the Arrow
+ * schema cannot say (which columns form a 0.3 table's key, `strict`), for clients that read
+ * it; murr 0.3.1 leaves app_metadata empty and clients that do not know the field skip it. */
 static int out_flight_info(mr_flight_stream_t *st, const char *name, fdesc_t *desc, mr_error_t *e)
 {
+    murr_schema *s;
+    MR_RETURN_NOT_OK(murr_describe_table(mr_flight_stream_db(st), name, &s, e));
     finfo_t info = ARROW__FLIGHT__PROTOCOL__FLIGHT_INFO__INIT;
-    MR_RETURN_NOT_OK(schema_bytes(st, name, &info.schema, e));
+    int rc = schema_bytes(st, s, &info.schema, e);
+    char *json = rc == 0 ? murr_schema_to_json(s) : NULL;
+    murr_schema_free(s);
+    if (rc != 0)
+        return rc;
+    if (json == NULL)
+        return mr_err_set(e, MURR_ENOMEM, "out of memory writing the schema JSON of %s", name);
+    info.app_metadata.len = strlen(json);
+    info.app_metadata.data = (uint8_t *)mr_arena_strndup(&st->arena, json, info.app_metadata.len);
+    murr_free(json);
+    if (info.app_metadata.data == NULL)
+        return mr_err_set(e, MURR_ENOMEM, "out of memory");
     info.flight_descriptor = desc;
     info.total_records = -1;
     info.total_bytes = -1;
-    int rc = out_packed(st, &info.base);
+    rc = out_packed(st, &info.base);
     return rc ? mr_err_set(e, rc, "cannot encode the FlightInfo of %s", name) : 0;
 }
 
@@ -271,7 +281,12 @@ static void rpc_describe(mr_flight_stream_t *st, const uint8_t *msg, size_t len)
         rc = out_flight_info(st, name, d, &e);
     } else {
         Arrow__Flight__Protocol__SchemaResult sr = ARROW__FLIGHT__PROTOCOL__SCHEMA_RESULT__INIT;
-        rc = schema_bytes(st, name, &sr.schema, &e);
+        murr_schema *s;
+        rc = murr_describe_table(mr_flight_stream_db(st), name, &s, &e);
+        if (rc == 0) {
+            rc = schema_bytes(st, s, &sr.schema, &e);
+            murr_schema_free(s);
+        }
         if (rc == 0 && (rc = out_packed(st, &sr.base)) != 0)
             mr_err_set(&e, rc, "cannot encode the SchemaResult of %s", name);
     }
