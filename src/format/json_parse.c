@@ -1,8 +1,9 @@
 /* json_parse.c - a strict RFC 8259 parser into an arena DOM, and the request decoders
- * built on it: fetch requests / Flight tickets (both key forms, and the typed key batch
- * built from them against a table schema) and columnar write bodies. Write bodies and
- * fetch keys decode their arrays with one implementation (column_arrays, decode_column,
- * append_elem), so a value means the same in both.
+ * built on it: fetch requests / Flight tickets (both key forms; their key arrays scanned
+ * without DOM nodes and encoded straight into engine keys, or, for a request that path
+ * declines, the typed key batch built against a table schema: decision 0017) and columnar
+ * write bodies. Write bodies and the key batch decode their arrays with one implementation
+ * (column_arrays, decode_column, append_elem), so a value means the same in both.
  *
  * Invariants: every byte is bounds-checked against the body; strings are unescaped into
  * the arena (\uXXXX with surrogate pairs -> UTF-8; unpaired surrogates, raw control

@@ -82,7 +82,9 @@ int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint
     unsigned flags = fr->sparse ? MURR_READ_SPARSE : 0;
     int rc;
     /* Between describe and read the table could be dropped and re-created with another key:
-     * the engine then answers misses (string keys) or refuses the key batch (names, dtypes). */
+     * murr_read_encoded then refuses the encoded keys, murr_read_keys the key batch (names,
+     * dtypes). Strings too are only taken as encoded keys once the schema says they are:
+     * for an integer or compound key the same bytes would name other rows. */
     const char **keys;
     size_t *lens;
     if (string_keys_fit(fr, s)) {
