@@ -1,9 +1,9 @@
 /* json_parse.c - a strict RFC 8259 parser into an arena DOM, and the request decoders
- * built on it: fetch requests / Flight tickets (both key forms; their key arrays scanned
- * without DOM nodes and encoded straight into engine keys, or, for a request that path
- * declines, the typed key batch built against a table schema: decision 0017) and columnar
- * write bodies. Write bodies and the key batch decode their arrays with one implementation
- * (column_arrays, decode_column, append_elem), so a value means the same in both.
+ * built on it: the typed columns (the element rules) and columnar write bodies. Fetch
+ * requests are json_fetch.c's (their key arrays scanned without DOM nodes through the
+ * parser's hook for the root member "keys": decision 0017). Write bodies and the typed key
+ * batch of a fetch decode their arrays with one implementation (mr_json_column_arrays,
+ * mr_json_decode_column, append_elem), so a value means the same in both.
  *
  * Invariants: every byte is bounds-checked against the body; strings are unescaped into
  * the arena (\uXXXX with surrogate pairs -> UTF-8; unpaired surrogates, raw control
@@ -11,11 +11,10 @@
  * target dtype (integers exactly, without a detour through double); nesting is limited to
  * MR_JSON_MAX_DEPTH; duplicate object members: the last one wins (as serde_json does for
  * maps). Errors carry the byte offset. */
-#include "format/json.h"
+#include "format/json_internal.h"
 #include "core/half.h"
 #include "core/alloc.h"
 #include "core/budget.h"
-#include "core/key.h"
 #include "core/utf8.h"
 
 #include <errno.h>
@@ -24,32 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MR_JSON_MAX_DEPTH 64
-
-typedef enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ } jtype_t;
-
-typedef struct jnode {
-    jtype_t type;
-    uint32_t n;            /* string length, array length, or object member count */
-    size_t off;            /* byte offset in the body, for messages */
-    union {
-        const char *s;     /* J_STR (unescaped), J_NUM (text) */
-        struct jnode *kids; /* J_ARR: n values; J_OBJ: 2n nodes (key, value) */
-    };
-} jnode_t;
-
-typedef struct jparser {
-    const char *p, *end, *start;
-    mr_arena_t *a;
-    mr_error_t *err;
-    mr_budget_t *budget;   /* the body's decode budget: the tree is charged to it */
-    int depth;
-    struct mr_json_keys *fk; /* fetch requests: the root's "keys" member is scanned into it */
-} jparser_t;
-
 /* n bytes of the document tree in the parse arena, charged to the budget first; NULL with
  * j->err set (MURR_ETOOBIG, MURR_ENOMEM). */
-static void *jalloc(jparser_t *j, size_t n, size_t align)
+void *mr_json_alloc(jparser_t *j, size_t n, size_t align)
 {
     if (j->budget && mr_budget_charge(j->budget, n, "the JSON document tree", NULL, j->err) != 0)
         return NULL;
@@ -69,12 +45,6 @@ static int jerr(jparser_t *j, const char *what)
     if (c >= 0x20 && c < 0x7f)
         return mr_err_set(j->err, MURR_ESYNTAX, "%s at byte %zu (found '%c')", what, off, c);
     return mr_err_set(j->err, MURR_ESYNTAX, "%s at byte %zu (found byte 0x%02x)", what, off, c);
-}
-
-static void skip_ws(jparser_t *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-        j->p++;
 }
 
 static int hex4(jparser_t *j, uint32_t *out)
@@ -123,20 +93,9 @@ static size_t put_utf8(char *o, uint32_t cp)
     return 4;
 }
 
-/* The bytes of w (8 bytes of a string, little-endian) where the plain scan of a string
- * stops: '"', '\\', control characters (< 0x20) and non-ASCII (>= 0x80), as the high bit of
- * each such byte. The lowest flagged byte is always a true one: each zero-byte test is exact
- * for its lowest match (a borrow only flags bytes above it). */
-static inline uint64_t str_stops(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
-}
-
 static inline bool str_stop(unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80; }
 
-static int parse_string(jparser_t *j, jnode_t *n)
+int mr_json_parse_string(jparser_t *j, jnode_t *n)
 {
     n->type = J_STR;
     n->off = (size_t)(j->p - j->start);
@@ -149,7 +108,7 @@ static int parse_string(jparser_t *j, jnode_t *n)
         while (j->end - j->p >= 8) {
             uint64_t w;
             memcpy(&w, j->p, 8);
-            uint64_t m = str_stops(w);
+            uint64_t m = mr_json_str_stops(w);
             if (m != 0) {
                 j->p += __builtin_ctzll(m) >> 3;
                 break;
@@ -186,7 +145,7 @@ static int parse_string(jparser_t *j, jnode_t *n)
         q++;
     }
     size_t cap = (size_t)(q - s) + 4;
-    char *out = jalloc(j, cap, 1);
+    char *out = mr_json_alloc(j, cap, 1);
     if (out == NULL)
         return j->err ? j->err->code : MURR_ENOMEM;
     size_t o = (size_t)(j->p - s);
@@ -288,8 +247,6 @@ static int parse_number(jparser_t *j, jnode_t *n)
     return 0;
 }
 
-static int parse_value(jparser_t *j, jnode_t *n);
-static int parse_keys_value(jparser_t *j, jnode_t *n);
 
 /* Collects children in a growable arena array: copies on growth (amortised O(1)). */
 static int parse_container(jparser_t *j, jnode_t *n, bool obj)
@@ -300,10 +257,10 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
         return jerr(j, "nesting deeper than 64 levels");
     j->p++;
     size_t cap = 8, cnt = 0; /* nodes (objects: 2 per member) */
-    jnode_t *kids = jalloc(j, cap * sizeof(jnode_t), 8);
+    jnode_t *kids = mr_json_alloc(j, cap * sizeof(jnode_t), 8);
     if (kids == NULL)
         return j->err ? j->err->code : MURR_ENOMEM;
-    skip_ws(j);
+    mr_json_skip_ws(j);
     if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
         j->p++;
         n->kids = kids;
@@ -314,32 +271,32 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
     for (;;) {
         if (cnt + 2 > cap) {
             size_t ncap = cap * 2;
-            jnode_t *nk = jalloc(j, ncap * sizeof(jnode_t), 8);
+            jnode_t *nk = mr_json_alloc(j, ncap * sizeof(jnode_t), 8);
             if (nk == NULL)
                 return j->err ? j->err->code : MURR_ENOMEM;
             memcpy(nk, kids, cnt * sizeof(jnode_t));
             kids = nk;
             cap = ncap;
         }
-        skip_ws(j);
+        mr_json_skip_ws(j);
         if (obj) {
             if (j->p >= j->end || *j->p != '"')
                 return jerr(j, "expected a string member name");
-            MR_RETURN_NOT_OK(parse_string(j, &kids[cnt++]));
-            skip_ws(j);
+            MR_RETURN_NOT_OK(mr_json_parse_string(j, &kids[cnt++]));
+            mr_json_skip_ws(j);
             if (j->p >= j->end || *j->p != ':')
                 return jerr(j, "expected ':'");
             j->p++;
-            skip_ws(j);
+            mr_json_skip_ws(j);
             const jnode_t *k = &kids[cnt - 1];
             if (j->fk != NULL && j->depth == 1 && k->n == 4 && memcmp(k->s, "keys", 4) == 0) {
-                MR_RETURN_NOT_OK(parse_keys_value(j, &kids[cnt++]));
+                MR_RETURN_NOT_OK(mr_json_parse_keys_value(j, &kids[cnt++]));
                 goto next;
             }
         }
-        MR_RETURN_NOT_OK(parse_value(j, &kids[cnt++]));
+        MR_RETURN_NOT_OK(mr_json_parse_value(j, &kids[cnt++]));
     next:
-        skip_ws(j);
+        mr_json_skip_ws(j);
         if (j->p < j->end && *j->p == ',') {
             j->p++;
             continue;
@@ -370,15 +327,15 @@ static int parse_lit(jparser_t *j, jnode_t *n, const char *lit, jtype_t t)
     return 0;
 }
 
-static int parse_value(jparser_t *j, jnode_t *n)
+int mr_json_parse_value(jparser_t *j, jnode_t *n)
 {
-    skip_ws(j);
+    mr_json_skip_ws(j);
     if (j->p >= j->end)
         return jerr(j, "expected a value");
     switch (*j->p) {
     case '{': return parse_container(j, n, true);
     case '[': return parse_container(j, n, false);
-    case '"': return parse_string(j, n);
+    case '"': return mr_json_parse_string(j, n);
     case 't': return parse_lit(j, n, "true", J_TRUE);
     case 'f': return parse_lit(j, n, "false", J_FALSE);
     case 'n': return parse_lit(j, n, "null", J_NULL);
@@ -389,284 +346,27 @@ static int parse_value(jparser_t *j, jnode_t *n)
     }
 }
 
-/* fk: a fetch request, whose root member "keys" is scanned by parse_keys_value; else NULL. */
-static int parse_document(mr_arena_t *a, const char *body, size_t len, mr_budget_t *budget,
+int mr_json_parse_document(mr_arena_t *a, const char *body, size_t len, mr_budget_t *budget,
                           struct mr_json_keys *fk, jnode_t *root, mr_error_t *err)
 {
     if (body == NULL) /* an empty request body has no buffer at all */
         body = "";
     jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err, .budget = budget, .fk = fk};
-    MR_RETURN_NOT_OK(parse_value(&j, root));
-    skip_ws(&j);
+    MR_RETURN_NOT_OK(mr_json_parse_value(&j, root));
+    mr_json_skip_ws(&j);
     if (j.p != j.end)
         return jerr(&j, "trailing characters after the JSON value");
     return 0;
 }
 
-/* ---- the key arrays of a fetch request, without DOM nodes ----
- *
- * A fetch request carries thousands of keys and a handful of other values. Its "keys"
- * member is scanned straight into flat arrays when it has the shape every valid request
- * has: an array of strings or of integers (0.2), or an object of such arrays (0.3), the
- * integers without fraction or exponent, of at most 19 digits, and at least -2^63. Anything
- * else (a null, a float, a mixed or nested array, a 20-digit integer, malformed JSON) makes
- * the scan decline: the value is parsed again from its first byte into DOM nodes, and the
- * general decoders below check it and word every message. The scan accepts nothing the
- * DOM parser refuses. */
-
-typedef struct keycol {
-    mr_slice_t name;   /* object form: the member's name */
-    uint32_t n;
-    bool ints;         /* integers in v, else strings in s (an empty array is strings) */
-    mr_slice_t *s;
-    uint64_t *v;       /* two's complement of each value */
-    uint64_t neg_max;  /* largest magnitude of a negative value (0: none) */
-    uint64_t pos_max;  /* largest non-negative value */
-} keycol_t;
-
-struct mr_json_keys {
-    bool ok;                  /* the last "keys" member was scanned (else it is DOM nodes) */
-    bool object;              /* the 0.3 form: ncols members; else the 0.2 array in cols[0] */
-    uint32_t ncols;
-    keycol_t *cols;
-    const char *doc;          /* the body, and the "keys" value within it: the DOM of it */
-    const char *start, *end;  /* is built from these when a general decoder needs it */
-    mr_arena_t *a;
-    const jnode_t *dom;       /* that DOM, once built */
-};
-
-enum { SCAN_DECLINE = -1 };
-
-/* Grows *arr (cnt used of *cap elements of `size` bytes) by doubling from `first`, charged
- * to the budget. */
-static int scan_grow(jparser_t *j, void **arr, size_t *cap, size_t cnt, size_t size, size_t first)
-{
-    size_t ncap = *cap ? *cap * 2 : first;
-    void *n = jalloc(j, ncap * size, 8);
-    if (n == NULL)
-        return j->err->code;
-    if (cnt)
-        memcpy(n, *arr, cnt * size);
-    *arr = n;
-    *cap = ncap;
-    return 0;
-}
-
-/* The leading decimal digits of the 8 bytes at p (there are 8): how many (0-8), and their
- * value in *v. A byte is a digit when its high nibble is 3 before and after adding 6 (a carry
- * out of a non-digit byte only reaches later bytes, past the first non-digit). The value:
- * the digits moved to the top of the word (zeros before them), then pairs, quads and the
- * two halves combined by multiply-and-shift. */
-static inline size_t swar_digits(const unsigned char *p, uint64_t *v)
-{
-    const uint64_t nib = 0xF0F0F0F0F0F0F0F0ull, three = 0x3030303030303030ull;
-    uint64_t w;
-    memcpy(&w, p, 8);
-    uint64_t bad = ((w & nib) ^ three) | (((w + 0x0606060606060606ull) & nib) ^ three);
-    size_t n = bad ? (size_t)__builtin_ctzll(bad) >> 3 : 8;
-    if (n == 0)
-        return 0;
-    uint64_t x = (w - three) << (8 * (8 - n)); /* n == 8: no shift */
-    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
-    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
-    x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
-    *v = x;
-    return n;
-}
-
-/* A JSON integer at j->p: '-'? digits (no leading zero), at most 19 digits, no fraction or
- * exponent, not below -2^63; SCAN_DECLINE for anything else, j->p unmoved. */
-static inline int scan_int(jparser_t *j, uint64_t *out, bool *neg)
-{
-    const unsigned char *p = (const unsigned char *)j->p, *end = (const unsigned char *)j->end;
-    bool ng = p < end && *p == '-';
-    p += ng;
-    if (p >= end || (unsigned)(*p - '0') > 9)
-        return SCAN_DECLINE;
-    uint64_t v = 0;
-    if (*p == '0') {
-        p++;
-    } else {
-        size_t d = end - p >= 8 ? swar_digits(p, &v) : 0; /* the first up to 8 digits at once */
-        p += d;
-        const unsigned char *lim = end - p > 19 - (ptrdiff_t)d ? p + 19 - d : end;
-        if (d == 8 || d == 0)
-            while (p < lim && (unsigned)(*p - '0') <= 9)
-                v = v * 10 + (unsigned)(*p++ - '0');
-        if (p < end && (unsigned)(*p - '0') <= 9)
-            return SCAN_DECLINE; /* 20 digits or more: the general path checks the overflow */
-    }
-    if ((p < end && (*p == '.' || *p == 'e' || *p == 'E')) || (ng && v > (uint64_t)INT64_MAX + 1))
-        return SCAN_DECLINE;
-    j->p = (const char *)p;
-    *out = ng ? 0 - v : v;
-    *neg = ng;
-    return 0;
-}
-
-/* The array at j->p ('[') into kc: 0, SCAN_DECLINE, or MURR_ENOMEM / MURR_ETOOBIG. */
-static int scan_key_array(jparser_t *j, keycol_t *kc)
-{
-    j->p++;
-    skip_ws(j);
-    kc->n = 0;
-    kc->ints = false;
-    kc->s = NULL;
-    kc->v = NULL;
-    kc->neg_max = kc->pos_max = 0;
-    if (j->p < j->end && *j->p == ']') {
-        j->p++;
-        return 0;
-    }
-    if (j->p >= j->end)
-        return SCAN_DECLINE;
-    kc->ints = *j->p != '"';
-    size_t cap = 0, cnt = 0;
-    for (;;) {
-        if (cnt == cap) {
-            int rc = kc->ints ? scan_grow(j, (void **)&kc->v, &cap, cnt, sizeof(uint64_t), 16)
-                              : scan_grow(j, (void **)&kc->s, &cap, cnt, sizeof(mr_slice_t), 8);
-            if (rc != 0)
-                return rc;
-        }
-        if (kc->ints) {
-            uint64_t v;
-            bool neg;
-            if (scan_int(j, &v, &neg) != 0)
-                return SCAN_DECLINE;
-            kc->v[cnt++] = v;
-            if (neg && 0 - v > kc->neg_max)
-                kc->neg_max = 0 - v;
-            else if (!neg && v > kc->pos_max)
-                kc->pos_max = v;
-        } else {
-            if (j->p >= j->end || *j->p != '"')
-                return SCAN_DECLINE;
-            uint64_t w, m;
-            size_t l;
-            /* most ids: the closing quote within the next 8 bytes, no other stop before it */
-            if (j->end - j->p > 8 && (memcpy(&w, j->p + 1, 8), m = str_stops(w)) != 0 &&
-                j->p[1 + (l = (size_t)__builtin_ctzll(m) >> 3)] == '"') {
-                kc->s[cnt++] = mr_slice(j->p + 1, l);
-                j->p += l + 2;
-            } else {
-                jnode_t t;
-                int rc = parse_string(j, &t);
-                if (rc != 0)
-                    return rc == MURR_ESYNTAX ? SCAN_DECLINE : rc;
-                kc->s[cnt++] = mr_slice(t.s, t.n);
-            }
-        }
-        skip_ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            skip_ws(j);
-            continue;
-        }
-        if (j->p < j->end && *j->p == ']') {
-            j->p++;
-            break;
-        }
-        return SCAN_DECLINE;
-    }
-    if (cnt > UINT32_MAX)
-        return SCAN_DECLINE;
-    kc->n = (uint32_t)cnt;
-    return 0;
-}
-
-/* The "keys" value at j->p into fk: 0, SCAN_DECLINE, or MURR_ENOMEM / MURR_ETOOBIG. */
-static int scan_keys(jparser_t *j, struct mr_json_keys *fk)
-{
-    fk->ncols = 0;
-    if (j->p < j->end && *j->p == '[') {
-        fk->object = false;
-        size_t cap = 0;
-        MR_RETURN_NOT_OK(scan_grow(j, (void **)&fk->cols, &cap, 0, sizeof(keycol_t), 1));
-        fk->ncols = 1;
-        return scan_key_array(j, &fk->cols[0]);
-    }
-    if (j->p >= j->end || *j->p != '{')
-        return SCAN_DECLINE;
-    fk->object = true;
-    j->p++;
-    skip_ws(j);
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        return 0;
-    }
-    size_t cap = 0;
-    for (;;) {
-        if (fk->ncols == cap)
-            MR_RETURN_NOT_OK(scan_grow(j, (void **)&fk->cols, &cap, fk->ncols, sizeof(keycol_t), 2));
-        if (j->p >= j->end || *j->p != '"')
-            return SCAN_DECLINE;
-        jnode_t name;
-        int rc = parse_string(j, &name);
-        if (rc != 0)
-            return rc == MURR_ESYNTAX ? SCAN_DECLINE : rc;
-        skip_ws(j);
-        if (j->p >= j->end || *j->p != ':')
-            return SCAN_DECLINE;
-        j->p++;
-        skip_ws(j);
-        if (j->p >= j->end || *j->p != '[')
-            return SCAN_DECLINE;
-        keycol_t *kc = &fk->cols[fk->ncols++];
-        if ((rc = scan_key_array(j, kc)) != 0)
-            return rc;
-        kc->name = mr_slice(name.s, name.n);
-        skip_ws(j);
-        if (j->p < j->end && *j->p == ',' && fk->ncols < UINT32_MAX) {
-            j->p++;
-            skip_ws(j);
-            continue;
-        }
-        if (j->p < j->end && *j->p == '}') {
-            j->p++;
-            return 0;
-        }
-        return SCAN_DECLINE;
-    }
-}
-
-/* The root's "keys" member: scanned into j->fk, or (declined) parsed into DOM nodes at n.
- * A scanned value leaves at n a node of its type and count without children (n->kids is
- * NULL: the fetch code reads j->fk instead). */
-static int parse_keys_value(jparser_t *j, jnode_t *n)
-{
-    struct mr_json_keys *fk = j->fk;
-    const char *start = j->p;
-    int rc = scan_keys(j, fk);
-    if (rc > 0)
-        return rc;
-    fk->ok = rc == 0;
-    if (rc != 0) { /* a string the scan met may have left a syntax error: the DOM parse words its own */
-        if (j->err != NULL)
-            *j->err = (mr_error_t){0};
-        j->p = start;
-        return parse_value(j, n);
-    }
-    fk->doc = j->start;
-    fk->start = start;
-    fk->end = j->p;
-    fk->a = j->a;
-    fk->dom = NULL;
-    n->type = fk->object ? J_OBJ : J_ARR;
-    n->off = (size_t)(start - j->start);
-    n->n = fk->object ? fk->ncols : fk->cols[0].n;
-    n->kids = NULL;
-    return 0;
-}
-
-static const char *kind(const jnode_t *n)
+const char *mr_json_kind(const jnode_t *n)
 {
     static const char *const names[] = {"null", "a boolean", "a boolean", "a number", "a string", "an array", "an object"};
     return names[n->type];
 }
 
 /* Last member named `name` (duplicates: last wins). */
-static const jnode_t *member(const jnode_t *obj, const char *name)
+const jnode_t *mr_json_member(const jnode_t *obj, const char *name)
 {
     size_t l = strlen(name);
     const jnode_t *found = NULL;
@@ -717,7 +417,7 @@ static bool parse_int_token(const char *s, size_t n, bool *neg, uint64_t *mag, b
     return !overflow;
 }
 
-static void int_limits(murr_dtype t, uint64_t *max_pos, uint64_t *max_neg)
+void mr_json_int_limits(murr_dtype t, uint64_t *max_pos, uint64_t *max_neg)
 {
     switch (t) {
     case MURR_INT8: *max_pos = 127; *max_neg = 128; break;
@@ -752,7 +452,7 @@ static int append_list(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     char tok[64];
     if (e->type != J_ARR)
         return elem_error(err, cs->name, row, "expected an array of numbers (%s), got %s", murr_dtype_name(cs->dtype),
-                          kind(e));
+                          mr_json_kind(e));
     if (cs->dim > 0 && e->n != (uint32_t)cs->dim)
         return mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: vector has %u elements, the column's "
                           "dimension is %d", cs->name, row, e->n, cs->dim);
@@ -771,7 +471,7 @@ static int append_list(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
         }
         if (x->type != J_NUM) {
             rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: expected a number, got %s%s",
-                            cs->name, row, i, kind(x), x->type == J_NULL ? " (list elements cannot be null)" : "");
+                            cs->name, row, i, mr_json_kind(x), x->type == J_NULL ? " (list elements cannot be null)" : "");
             break;
         }
         snprintf(tok, sizeof(tok), "%.*s", (int)(x->n > 40 ? 40 : x->n), x->s);
@@ -821,16 +521,16 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
         return append_list(cb, cs, e, row, err);
     case MURR_UTF8:
         if (e->type != J_STR)
-            return elem_error(err, cs->name, row, "expected string, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected string, got %s%s", mr_json_kind(e), "");
         return mr_colbuilder_append_str(cb, e->s, e->n);
     case MURR_BOOL:
         if (e->type != J_TRUE && e->type != J_FALSE)
-            return elem_error(err, cs->name, row, "expected bool, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected bool, got %s%s", mr_json_kind(e), "");
         return mr_colbuilder_append_bool(cb, e->type == J_TRUE);
     case MURR_FLOAT32:
     case MURR_FLOAT64: {
         if (e->type != J_NUM)
-            return elem_error(err, cs->name, row, "expected number, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected number, got %s%s", mr_json_kind(e), "");
         char buf[1024];
         memcpy(buf, e->s, e->n);
         buf[e->n] = '\0';
@@ -848,12 +548,12 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     }
     default: {
         if (e->type != J_NUM)
-            return elem_error(err, cs->name, row, "expected integer, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected integer, got %s%s", mr_json_kind(e), "");
         bool neg, is_float;
         uint64_t mag;
         bool ok = parse_int_token(e->s, e->n, &neg, &mag, &is_float);
         uint64_t max_pos, max_neg;
-        int_limits(cs->dtype, &max_pos, &max_neg);
+        mr_json_int_limits(cs->dtype, &max_pos, &max_neg);
         if (is_float || !ok || (neg && mag > max_neg) || (!neg && mag > max_pos))
             snprintf(tok, sizeof(tok), "%.*s", (int)(e->n > 40 ? 40 : e->n), e->s);
         if (is_float)
@@ -867,16 +567,14 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     }
 }
 
-/* Key columns carry the flag in both schema forms (core/schema.c sets it for form 2). */
-static bool is_key_column(const mr_schema_t *s, int32_t i) { return s->columns[i].key; }
 
 /* "a, b" (the key columns, for messages; truncated with "..." past cap). */
-static const char *key_list(const mr_schema_t *s, char *buf, size_t cap)
+const char *mr_json_key_list(const mr_schema_t *s, char *buf, size_t cap)
 {
     size_t o = 0;
     buf[0] = '\0';
     for (int32_t i = 0; i < s->num_columns && o < cap; i++)
-        if (is_key_column(s, i))
+        if (mr_json_is_key_column(s, i))
             o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", s->columns[i].name);
     if (o >= cap && cap > 4)
         memcpy(buf + cap - 4, "...", 4);
@@ -909,7 +607,7 @@ static bool decode_key_column(const jnode_t *arr, const mr_column_schema_t *cs, 
     if (!mr_dtype_is_int(cs->dtype) || mr_batch_column_alloc(b, col, cs->dtype, false, 0) != 0)
         return false;
     uint64_t max_pos, max_neg;
-    int_limits(cs->dtype, &max_pos, &max_neg);
+    mr_json_int_limits(cs->dtype, &max_pos, &max_neg);
     size_t w = mr_dtype_width(cs->dtype);
     uint8_t *v = b->columns[col].values;
     for (uint32_t r = 0; r < n; r++) {
@@ -927,7 +625,7 @@ static bool decode_key_column(const jnode_t *arr, const mr_column_schema_t *cs, 
 
 /* Decodes one JSON array into column `col` of b (b->num_rows == arr->n) by the column's
  * schema; a key column and a non-nullable column refuse nulls. */
-static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool key, mr_batch_t *b, int32_t col,
+int mr_json_decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool key, mr_batch_t *b, int32_t col,
                          mr_error_t *err)
 {
     if (key && decode_key_column(arr, cs, b, col)) {
@@ -957,7 +655,7 @@ static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool 
 /* Finds in the object `obj` the arrays of the schema's columns (keys_only: of its key
  * columns; arrs[i] stays NULL for the others) and checks they are arrays of one length,
  * *rows. Messages name the object as a write payload or as fetch keys. */
-static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_only, const jnode_t **arrs,
+int mr_json_column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_only, const jnode_t **arrs,
                          uint32_t *rows, mr_error_t *err)
 {
     const char *noun = keys_only ? "key column" : "column";
@@ -966,18 +664,18 @@ static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_onl
     for (int32_t i = 0; i < s->num_columns; i++) {
         const mr_column_schema_t *cs = &s->columns[i];
         arrs[i] = NULL;
-        if (keys_only && !is_key_column(s, i))
+        if (keys_only && !mr_json_is_key_column(s, i))
             continue;
-        const jnode_t *v = member(obj, cs->name);
+        const jnode_t *v = mr_json_member(obj, cs->name);
         if (v == NULL && keys_only)
             return mr_err_set(err, MURR_EINVAL, "Table error: missing key column '%s' in keys (key columns: %s)",
-                              cs->name, key_list(s, kl, sizeof(kl)));
+                              cs->name, mr_json_key_list(s, kl, sizeof(kl)));
         if (v == NULL)
             return mr_err_set(err, MURR_EINVAL, "Table error: missing column '%s' in write payload", cs->name);
         if (v->type != J_ARR)
             return mr_err_set(err, keys_only ? MURR_EINVAL : MURR_ESHAPE,
                               "Table error: invalid JSON: %s.%s: expected an array, got %s",
-                              keys_only ? "keys" : "columns", cs->name, kind(v));
+                              keys_only ? "keys" : "columns", cs->name, mr_json_kind(v));
         arrs[i] = v;
         if (first < 0)
             first = i;
@@ -993,7 +691,7 @@ static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_onl
 /* ---- columnar write bodies ---- */
 
 /* What column i of the batch will take: its buffers for `rows` rows and its string bytes. */
-static uint64_t column_bytes(const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows)
+uint64_t mr_json_column_bytes(const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows)
 {
     int64_t strings = 0;
     if (cs->dtype == MURR_UTF8)
@@ -1009,15 +707,15 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
     mr_arena_t a;
     mr_arena_init(&a, 1 << 16);
     jnode_t root;
-    int rc = parse_document(&a, body, len, budget, NULL, &root, err);
+    int rc = mr_json_parse_document(&a, body, len, budget, NULL, &root, err);
     if (rc != 0) {
         mr_err_prefix(err, "Table error: invalid JSON: ");
         goto out;
     }
-    const jnode_t *cols = root.type == J_OBJ ? member(&root, "columns") : NULL;
+    const jnode_t *cols = root.type == J_OBJ ? mr_json_member(&root, "columns") : NULL;
     if (root.type != J_OBJ || cols == NULL || cols->type != J_OBJ) {
         rc = mr_err_set(err, MURR_ESHAPE, "Table error: invalid JSON: expected {\"columns\": {\"<column>\": [values...]}}, "
-                        "got %s", root.type != J_OBJ ? kind(&root) : cols == NULL ? "no `columns` member" : kind(cols));
+                        "got %s", root.type != J_OBJ ? mr_json_kind(&root) : cols == NULL ? "no `columns` member" : mr_json_kind(cols));
         goto out;
     }
     const jnode_t **arrs = mr_arena_alloc(&a, (size_t)schema->num_columns * sizeof(jnode_t *));
@@ -1026,10 +724,10 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = column_arrays(cols, schema, false, arrs, &rows, err)) != 0)
+    if ((rc = mr_json_column_arrays(cols, schema, false, arrs, &rows, err)) != 0)
         goto out;
     for (int32_t i = 0; i < schema->num_columns; i++)
-        if ((rc = mr_budget_charge(budget, column_bytes(arrs[i], &schema->columns[i], rows), "the rows of the column",
+        if ((rc = mr_budget_charge(budget, mr_json_column_bytes(arrs[i], &schema->columns[i], rows), "the rows of the column",
                                    schema->columns[i].name, err)) != 0)
             goto out;
     mr_batch_t *b = mr_batch_new(schema->num_columns, rows);
@@ -1038,7 +736,7 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
         goto out;
     }
     for (int32_t i = 0; i < schema->num_columns && rc == 0; i++)
-        rc = decode_column(arrs[i], &schema->columns[i], is_key_column(schema, i), b, i, err);
+        rc = mr_json_decode_column(arrs[i], &schema->columns[i], mr_json_is_key_column(schema, i), b, i, err);
     if (rc != 0)
         mr_batch_free(b);
     else
@@ -1048,335 +746,3 @@ out:
     return rc;
 }
 
-/* ---- fetch requests and tickets ---- */
-
-/* The elements of array v as string slices, charged to budget; `name` names it in messages. */
-static int string_slices(const jnode_t *v, const char *name, mr_arena_t *a, mr_budget_t *budget, mr_slice_t **out,
-                         size_t *n, mr_error_t *err)
-{
-    MR_RETURN_NOT_OK(mr_budget_charge_n(budget, v->n ? v->n : 1, sizeof(mr_slice_t), "the string slices", NULL,
-                                        err));
-    mr_slice_t *s = mr_arena_alloc(a, (v->n ? v->n : 1) * sizeof(mr_slice_t));
-    if (s == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u %s", v->n, name);
-    for (uint32_t i = 0; i < v->n; i++) {
-        const jnode_t *e = &v->kids[i];
-        if (e->type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "%s[%u]: expected a string, got %s", name, i, kind(e));
-        s[i] = mr_slice(e->s, e->n);
-    }
-    *out = s;
-    *n = v->n;
-    return 0;
-}
-
-static int string_list(const jnode_t *v, const char *name, mr_arena_t *a, mr_budget_t *budget, mr_slice_t **out,
-                       size_t *n, mr_error_t *err)
-{
-    if (v == NULL)
-        return mr_err_set(err, MURR_ESHAPE, "missing field `%s`", name);
-    if (v->type != J_ARR)
-        return mr_err_set(err, MURR_ESHAPE, "%s: expected an array of strings, got %s", name, kind(v));
-    return string_slices(v, name, a, budget, out, n, err);
-}
-
-static bool all_strings(const jnode_t *v)
-{
-    for (uint32_t i = 0; i < v->n; i++)
-        if (v->kids[i].type != J_STR)
-            return false;
-    return true;
-}
-
-/* 0.2 form: strings (utf8 key) or numbers (integer key), not mixed; which of them the
- * table wants is decided against its schema (mr_json_fetch_keys). */
-static int keys_array(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_error_t *err)
-{
-    out->nkeys = v->n;
-    if (v->n == 0 || v->kids[0].type == J_STR)
-        return string_slices(v, "keys", a, out->budget, &out->keys, &out->nkeys, err);
-    if (v->kids[0].type != J_NUM)
-        return mr_err_set(err, MURR_ESHAPE, "keys[0]: expected a string or an integer, got %s", kind(&v->kids[0]));
-    for (uint32_t i = 1; i < v->n; i++)
-        if (v->kids[i].type != J_NUM)
-            return mr_err_set(err, MURR_ESHAPE, "keys[%u]: expected a number like keys[0], got %s", i,
-                              kind(&v->kids[i]));
-    return 0;
-}
-
-/* 0.3 form: one array per key column; names and lengths are checked against the schema. */
-static int keys_object(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_error_t *err)
-{
-    out->sparse = true;
-    for (uint32_t i = 0; i < v->n; i++) {
-        const jnode_t *k = &v->kids[2 * i], *arr = &v->kids[2 * i + 1];
-        if (arr->type != J_ARR)
-            return mr_err_set(err, MURR_EINVAL, "Table error: invalid JSON: keys.%.*s: expected an array, got %s",
-                              (int)(k->n > 200 ? 200 : k->n), k->s, kind(arr));
-    }
-    out->nkeys = v->n ? v->kids[1].n : 0;
-    if (v->n == 1 && all_strings(&v->kids[1])) {
-        out->key_name = mr_slice(v->kids[0].s, v->kids[0].n);
-        return string_slices(&v->kids[1], "keys", a, out->budget, &out->keys, &out->nkeys, err);
-    }
-    return 0;
-}
-
-/* The strings of a scanned key array as the string fast path's slices (an empty array has
- * none allocated: one slice, as string_slices gives it). */
-static int scanned_slices(mr_arena_t *a, const keycol_t *kc, mr_fetch_req_t *out, mr_error_t *err)
-{
-    out->nkeys = kc->n;
-    out->keys = kc->s;
-    if (kc->s != NULL)
-        return 0;
-    MR_RETURN_NOT_OK(mr_budget_charge_n(out->budget, 1, sizeof(mr_slice_t), "the string slices", NULL, err));
-    if ((out->keys = mr_arena_alloc(a, sizeof(mr_slice_t))) == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory for the keys");
-    return 0;
-}
-
-/* keys_array / keys_object for scanned keys, which have their shape (homogeneous arrays). */
-static int scanned_keys(mr_arena_t *a, const struct mr_json_keys *fk, mr_fetch_req_t *out, mr_error_t *err)
-{
-    out->sparse = fk->object;
-    out->nkeys = fk->ncols ? fk->cols[0].n : 0;
-    if (fk->ncols == 1 && !fk->cols[0].ints) {
-        if (fk->object)
-            out->key_name = fk->cols[0].name;
-        return scanned_slices(a, &fk->cols[0], out, err);
-    }
-    return 0;
-}
-
-int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_budget_t *budget,
-                        mr_fetch_req_t *out, mr_error_t *err)
-{
-    memset(out, 0, sizeof(*out));
-    out->budget = budget;
-    struct mr_json_keys *fk = mr_arena_calloc(a, sizeof(*fk));
-    if (fk == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory parsing a fetch request");
-    jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, body, len, budget, fk, &root, err));
-    if (root.type != J_OBJ)
-        return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
-    if (want_table) {
-        const jnode_t *t = member(&root, "table");
-        if (t == NULL)
-            return mr_err_set(err, MURR_ESHAPE, "missing field `table`");
-        if (t->type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "table: expected a string, got %s", kind(t));
-        out->table = mr_slice(t->s, t->n);
-    }
-    const jnode_t *keys = member(&root, "keys");
-    if (keys == NULL)
-        return mr_err_set(err, MURR_ESHAPE, "missing field `keys`");
-    if (keys->type == J_ARR && fk->ok)
-        MR_RETURN_NOT_OK(scanned_keys(a, fk, out, err));
-    else if (keys->type == J_ARR)
-        MR_RETURN_NOT_OK(keys_array(a, keys, out, err));
-    else if (keys->type == J_OBJ) {
-        /* the 0.3 request is strict about its members (murr 0.3.1 refuses others); the 0.2
-         * request keeps ignoring them, as 0.2.1 did */
-        for (uint32_t i = 0; i < root.n; i++) {
-            const jnode_t *k = &root.kids[2 * i];
-            bool known = (k->n == 4 && memcmp(k->s, "keys", 4) == 0) || (k->n == 7 && memcmp(k->s, "columns", 7) == 0) ||
-                         (want_table && k->n == 5 && memcmp(k->s, "table", 5) == 0);
-            if (!known)
-                return mr_err_set(err, MURR_EINVAL,
-                                  "Table error: invalid JSON: unknown field `%.*s` in a fetch request with key columns, "
-                                  "expected `keys` or `columns`%s",
-                                  (int)(k->n > 100 ? 100 : k->n), k->s, want_table ? " (and `table`)" : "");
-        }
-        MR_RETURN_NOT_OK(fk->ok ? scanned_keys(a, fk, out, err) : keys_object(a, keys, out, err));
-    } else
-        return mr_err_set(err, MURR_ESHAPE, "keys: expected an array of keys or an object of key columns, got %s",
-                          kind(keys));
-    out->keys_json = keys;
-    out->scanned = fk->ok ? fk : NULL;
-    return string_list(member(&root, "columns"), "columns", a, budget, &out->columns, &out->ncolumns, err);
-}
-
-/* The one key column of the table, from the 0.2 array of keys. */
-/* Charges key column cs of `rows` rows (decoded from arr) before it is allocated. */
-static int charge_key_column(mr_budget_t *budget, const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows,
-                             mr_error_t *err)
-{
-    return mr_budget_charge(budget, column_bytes(arr, cs, rows), "the key column", cs->name, err);
-}
-
-static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_budget_t *budget, mr_batch_t **out,
-                            mr_error_t *err)
-{
-    char kl[256];
-    int32_t nk = s->num_keys;
-    if (nk != 1)
-        return mr_err_set(err, MURR_EINVAL, "Table error: the key of this table has %d columns (%s): send keys as an "
-                          "object with one array per key column, {\"keys\": {\"<column>\": [...], ...}}",
-                          nk, key_list(s, kl, sizeof(kl)));
-    const mr_column_schema_t *cs = &s->columns[s->key_index];
-    for (uint32_t i = 0; cs->dtype == MURR_UTF8 && i < keys->n; i++)
-        if (keys->kids[i].type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "keys[%u]: expected a string, got %s", i, kind(&keys->kids[i]));
-    MR_RETURN_NOT_OK(charge_key_column(budget, keys, cs, keys->n, err));
-    mr_batch_t *b = mr_batch_new(1, keys->n);
-    if (b == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", keys->n);
-    int rc = decode_column(keys, cs, true, b, 0, err);
-    if (rc != 0)
-        mr_batch_free(b);
-    else
-        *out = b;
-    return rc;
-}
-
-/* The key columns of the table, from the 0.3 object of key arrays. */
-static int fetch_keys_object(const jnode_t *keys, const mr_schema_t *s, mr_budget_t *budget, mr_batch_t **out,
-                             mr_error_t *err)
-{
-    char kl[256];
-    for (uint32_t i = 0; i < keys->n; i++) {
-        const jnode_t *k = &keys->kids[2 * i];
-        int32_t c = mr_schema_find(s, k->s, k->n);
-        if (c < 0 || !is_key_column(s, c))
-            return mr_err_set(err, MURR_EINVAL, "Table error: keys has a member '%.*s', which is not a key column of "
-                              "the table (key columns: %s)", (int)(k->n > 200 ? 200 : k->n), k->s,
-                              key_list(s, kl, sizeof(kl)));
-    }
-    const jnode_t **arrs = mr_calloc((size_t)s->num_columns, sizeof(*arrs));
-    if (arrs == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory");
-    uint32_t rows = 0;
-    mr_batch_t *b = NULL;
-    int rc = column_arrays(keys, s, true, arrs, &rows, err);
-    if (rc == 0 && (b = mr_batch_new(s->num_keys, rows)) == NULL)
-        rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", rows);
-    for (int32_t i = 0, col = 0; rc == 0 && i < s->num_columns; i++)
-        if (arrs[i] != NULL && (rc = charge_key_column(budget, arrs[i], &s->columns[i], rows, err)) == 0)
-            rc = decode_column(arrs[i], &s->columns[i], true, b, col++, err);
-    mr_free(arrs);
-    if (rc != 0)
-        mr_batch_free(b);
-    else
-        *out = b;
-    return rc;
-}
-
-/* The DOM of scanned keys, built on first use from the bytes they were scanned from. */
-static const jnode_t *scanned_dom(struct mr_json_keys *fk, mr_budget_t *budget, mr_error_t *err)
-{
-    if (fk->dom != NULL)
-        return fk->dom;
-    jparser_t j = {.p = fk->start, .end = fk->end, .start = fk->doc, .a = fk->a, .err = err, .budget = budget,
-                   .depth = 1};
-    jnode_t *n = jalloc(&j, sizeof(jnode_t), 8);
-    if (n == NULL || parse_value(&j, n) != 0)
-        return NULL;
-    return fk->dom = n;
-}
-
-int mr_json_fetch_keys(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err)
-{
-    *out = NULL;
-    const jnode_t *keys = fr->keys_json;
-    if (fr->scanned != NULL && (keys = scanned_dom(fr->scanned, fr->budget, err)) == NULL)
-        return err->code;
-    if (keys != NULL && keys->type == J_ARR)
-        return fetch_keys_array(keys, schema, fr->budget, out, err);
-    if (keys != NULL && keys->type == J_OBJ)
-        return fetch_keys_object(keys, schema, fr->budget, out, err);
-    return mr_err_set(err, MURR_EINTERNAL, "mr_json_fetch_keys: the request was not parsed");
-}
-
-/* The scanned key array of key column cs: the one member of that name (object form), the
- * array (0.2 form); NULL when there is none or the name appears twice. */
-static const keycol_t *scanned_column(const struct mr_json_keys *fk, const mr_column_schema_t *cs)
-{
-    if (!fk->object)
-        return &fk->cols[0];
-    const keycol_t *found = NULL;
-    for (uint32_t i = 0; i < fk->ncols; i++) {
-        const keycol_t *c = &fk->cols[i];
-        if (c->name.len == cs->name_len && memcmp(c->name.ptr, cs->name, cs->name_len) == 0) {
-            if (found != NULL)
-                return NULL;
-            found = c;
-        }
-    }
-    return found;
-}
-
-/* The key components of scanned keys for the table's key columns (kc order) into parts;
- * false when they do not conform (see mr_json_fetch_encode). */
-static bool scanned_parts(const struct mr_json_keys *fk, const mr_schema_t *s, const mr_key_codec_t *kc,
-                          mr_key_part_t *parts, uint32_t *rows)
-{
-    if (fk->object ? fk->ncols != (uint32_t)kc->n : kc->n != 1)
-        return false;
-    for (int32_t k = 0; k < kc->n; k++) {
-        const mr_column_schema_t *cs = &s->columns[kc->cols[k]];
-        const keycol_t *c = scanned_column(fk, cs);
-        if (c == NULL || (k > 0 && c->n != *rows))
-            return false;
-        *rows = c->n;
-        if (c->n == 0) {
-            parts[k] = (mr_key_part_t){0};
-            continue;
-        }
-        if (cs->dtype == MURR_UTF8) {
-            if (c->ints)
-                return false;
-            parts[k] = (mr_key_part_t){.strs = c->s};
-            continue;
-        }
-        uint64_t max_pos, max_neg;
-        int_limits(cs->dtype, &max_pos, &max_neg);
-        if (!c->ints || !mr_dtype_is_int(cs->dtype) || c->neg_max > max_neg || c->pos_max > max_pos)
-            return false;
-        parts[k] = (mr_key_part_t){.ints = (const uint8_t *)c->v, .stride = sizeof(uint64_t)};
-    }
-    return true;
-}
-
-int mr_json_fetch_encode(const mr_fetch_req_t *fr, const mr_schema_t *s, mr_arena_t *a, const char ***keys,
-                         size_t **lens, mr_error_t *err)
-{
-    const struct mr_json_keys *fk = fr->scanned;
-    if (fk == NULL)
-        return MURR_EAGAIN;
-    mr_key_codec_t kc;
-    mr_key_codec_init(&kc, s);
-    uint32_t rows = 0;
-    mr_key_part_t *parts = mr_arena_alloc(a, (size_t)(kc.n ? kc.n : 1) * sizeof(*parts));
-    int rc = parts == NULL ? mr_err_set(err, MURR_ENOMEM, "out of memory for %d key columns", kc.n) : 0;
-    if (rc == 0 && (kc.raw || !scanned_parts(fk, s, &kc, parts, &rows)))
-        rc = MURR_EAGAIN;
-    if (rc == 0)
-        rc = mr_budget_charge_n(fr->budget, rows + 1, sizeof(char *) + sizeof(size_t), "the encoded key pointers",
-                                NULL, err);
-    if (rc == 0) {
-        *keys = mr_arena_alloc(a, (rows + 1) * sizeof(char *));
-        *lens = mr_arena_alloc(a, (rows + 1) * sizeof(size_t));
-        if (*keys == NULL || *lens == NULL)
-            rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u encoded keys", rows);
-    }
-    size_t bytes = 0;
-    uint8_t *buf = NULL;
-    if (rc == 0 && (rc = mr_key_parts_lens(&kc, parts, rows, *lens, &bytes, err)) == 0 &&
-        (rc = mr_budget_charge(fr->budget, bytes, "the encoded keys", NULL, err)) == 0 &&
-        (buf = mr_arena_alloc(a, bytes + 1)) == NULL)
-        rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u encoded keys of %zu bytes", rows, bytes);
-    if (rc == 0)
-        mr_key_encode_parts(&kc, parts, rows, buf, *keys, *lens);
-    mr_key_codec_deinit(&kc);
-    return rc;
-}
-
-int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what, mr_budget_t *budget,
-                               mr_slice_t **out, size_t *n, mr_error_t *err)
-{
-    jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, text, len, budget, NULL, &root, err));
-    return string_list(&root, what, a, budget, out, n, err);
-}
