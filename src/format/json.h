@@ -33,8 +33,8 @@ int mr_json_write_batch(mr_buf_t *out, const mr_batch_t *b, mr_error_t *err);
 /* Appends a JSON string literal (quoted, escaped). */
 int mr_json_write_string(mr_buf_t *out, const char *s, size_t len);
 
-struct jnode; /* a value of the parsed document (json_parse.c); lives in the parse arena */
-struct mr_json_keys; /* the key arrays of a fetch request, scanned without DOM nodes (json_parse.c) */
+struct jnode; /* a value of the parsed document (json_internal.h); lives in the parse arena */
+struct mr_json_keys; /* the key arrays of a fetch request, scanned without DOM nodes (json_fetch.c) */
 
 /* A parsed fetch request. Two generations of the protocol share it:
  *  - murr 0.2, `"keys": [k, ...]`: one key column; strings for a utf8 key, JSON integers
@@ -52,7 +52,7 @@ typedef struct mr_fetch_req {
     size_t nkeys;         /* keys of the array (0.2), or length of the first key array (0.3) */
     mr_slice_t key_name;  /* object form with one member: its name; else empty */
     const struct jnode *keys_json; /* the "keys" value (its children: see `scanned`) */
-    struct mr_json_keys *scanned;  /* the key arrays, scanned without DOM nodes (json_parse.c); NULL
+    struct mr_json_keys *scanned;  /* the key arrays, scanned without DOM nodes (json_fetch.c); NULL
                                       when the keys value is DOM nodes (a shape the scan declines) */
     mr_slice_t *columns;
     size_t ncolumns;
