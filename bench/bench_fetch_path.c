@@ -7,8 +7,9 @@
  *   parse:    JSON: mr_json_parse_fetch; Arrow: reader borrow + mr_ipc_read_all + the
  *             "columns" metadata (mr_json_parse_string_array);
  *   describe: murr_describe_table + murr_schema_free (mr_fetch_json does it per request);
- *   keys:     JSON with a non-utf8 key: mr_json_fetch_keys (the typed key batch);
- *   read:     murr_read_opt (utf8 key: the strings are the keys) or murr_read_keys;
+ *   keys:     JSON with a non-utf8 key: mr_json_fetch_encode (the request's key arrays
+ *             into encoded keys);
+ *   read:     murr_read_opt (utf8 key: the strings are the keys);
  *   answer:   mr_ipc_write_stream of the answer (the Arrow answer's encoding);
  *   whole:    mr_fetch_json / mr_fetch_arrow + the answer encoding, timed separately.
  * Plus, per table, "read (encoded keys)": murr_read_opt with keys encoded by the client, the
@@ -120,14 +121,14 @@ static murr_batch *json_stages(murr_db *db, pcase_t *pc, const mr_buf_t *body, m
             die("murr_read_opt", &e);
         d[S_READ] = lap(&t);
     } else {
-        mr_batch_t *kb;
-        if (mr_json_fetch_keys(&fr, s, &kb, &e) != 0)
-            die("mr_json_fetch_keys", &e);
+        const char **keys;
+        size_t *lens;
+        if (mr_json_fetch_encode(&fr, s, a, &keys, &lens, &e) != 0)
+            die("mr_json_fetch_encode", &e);
         d[S_KEYS] = lap(&t);
-        if (murr_read_keys(db, table, kb, g_cols, (size_t)g_w.cols, flags, &out, &e) != 0)
-            die("murr_read_keys", &e);
+        if (murr_read_opt(db, table, keys, lens, fr.nkeys, g_cols, (size_t)g_w.cols, flags, &out, &e) != 0)
+            die("murr_read_opt", &e);
         d[S_READ] = lap(&t);
-        mr_batch_free(kb);
     }
     murr_schema_free(s);
     return out;

@@ -334,6 +334,14 @@ MURR_API int murr_read(murr_db *db, const char *name, const char *const *keys, c
 MURR_API int murr_read_opt(murr_db *db, const char *name, const char *const *keys, const size_t *key_lens,
                            size_t num_keys, const char *const *columns, size_t num_columns, unsigned flags,
                            murr_batch **out, murr_error *err);
+/* murr_read_opt for keys a caller encoded against `keyed_by` (the table's schema as
+ * murr_describe_table gave it): if the table serving `name` now has other key columns (it
+ * was dropped and re-created with another key meanwhile), the encoded keys would mean other
+ * rows, and the read is MURR_ECONFLICT naming the table instead. Only the key columns
+ * (names, dtypes, order) are compared. */
+MURR_API int murr_read_encoded(murr_db *db, const char *name, const murr_schema *keyed_by, const char *const *keys,
+                               const size_t *key_lens, size_t num_keys, const char *const *columns,
+                               size_t num_columns, unsigned flags, murr_batch **out, murr_error *err);
 /* Reads by key columns: `keys` holds exactly the table's key columns, matched by name (a
  * missing or extra column is MURR_EINVAL naming it), each of the key's dtype or one that
  * widens losslessly into it (int32 into an int64 key; never a narrowing, which is

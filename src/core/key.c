@@ -61,6 +61,26 @@ static inline uint8_t *put_int(uint8_t *p, const uint8_t *v, size_t w)
     return p + w;
 }
 
+static inline uint8_t *put_bytes(uint8_t *p, const uint8_t *s, size_t l)
+{
+    if (l <= 16) /* ids are short: a byte loop beats a libc call */
+        for (size_t i = 0; i < l; i++)
+            p[i] = s[i];
+    else
+        memcpy(p, s, l);
+    return p + l;
+}
+
+/* One utf8 component of a compound key: LEB128 length, then the bytes. */
+static inline uint8_t *put_str(uint8_t *p, const uint8_t *s, size_t l)
+{
+    if (l < 0x80)
+        *p++ = (uint8_t)l;
+    else
+        p += mr_varint_put(p, l);
+    return put_bytes(p, s, l);
+}
+
 size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t row, uint8_t *dst)
 {
     uint8_t *p = dst;
@@ -73,18 +93,7 @@ size_t mr_key_encode(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t 
         }
         size_t l;
         const uint8_t *s = mr_column_str(c, row, &l);
-        if (!kc->raw) {
-            if (l < 0x80)
-                *p++ = (uint8_t)l;
-            else
-                p += mr_varint_put(p, l);
-        }
-        if (l <= 16) /* ids are short: a byte loop beats a libc call */
-            for (size_t i = 0; i < l; i++)
-                p[i] = s[i];
-        else
-            memcpy(p, s, l);
-        p += l;
+        p = kc->raw ? put_bytes(p, s, l) : put_str(p, s, l);
     }
     return (size_t)(p - dst);
 }
@@ -152,6 +161,22 @@ int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const
     return 0;
 }
 
+/* Integer-only keys, fixed_len bytes each: every component copied column-wise. */
+static void encode_fixed(const mr_key_codec_t *kc, const mr_key_part_t *parts, int64_t rows, uint8_t *buf,
+                         const char **keys)
+{
+    size_t fw = kc->fixed_len, off = 0;
+    for (int32_t k = 0; k < kc->n; k++) {
+        size_t w = kc->widths[k], stride = parts[k].stride;
+        const uint8_t *v = parts[k].ints;
+        for (int64_t r = 0; r < rows; r++)
+            put_int(buf + (size_t)r * fw + off, v + (size_t)r * stride, w);
+        off += w;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        keys[r] = (const char *)buf + (size_t)r * fw;
+}
+
 int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t rows, mr_batch_t *scratch,
                       const char **keys, size_t *lens, mr_error_t *err)
 {
@@ -165,22 +190,19 @@ int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t
         return 0;
     }
     if (kc->nstr == 0) { /* fixed-width keys: each component copied column-wise */
-        size_t fw = kc->fixed_len, off = 0;
-        uint8_t *buf = mr_batch_alloc(scratch, fw * (size_t)rows + 1);
+        uint8_t *buf = mr_batch_alloc(scratch, kc->fixed_len * (size_t)rows + 1);
         if (buf == NULL)
-            return mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes for %lld encoded keys", fw * (size_t)rows,
-                              (long long)rows);
-        for (int32_t k = 0; k < kc->n; k++) {
-            size_t w = kc->widths[k];
-            const uint8_t *v = cols[kc->cols[k]].values;
-            for (int64_t r = 0; r < rows; r++)
-                put_int(buf + (size_t)r * fw + off, v + (size_t)r * w, w);
-            off += w;
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            keys[r] = (const char *)buf + (size_t)r * fw;
-            lens[r] = fw;
-        }
+            return mr_err_set(err, MURR_ENOMEM, "cannot allocate %zu bytes for %lld encoded keys",
+                              kc->fixed_len * (size_t)rows, (long long)rows);
+        mr_key_part_t parts[8];
+        mr_key_part_t *pp = kc->n <= 8 ? parts : mr_batch_alloc(scratch, (size_t)kc->n * sizeof(*pp));
+        if (pp == NULL)
+            return mr_err_set(err, MURR_ENOMEM, "cannot allocate %d key components", kc->n);
+        for (int32_t k = 0; k < kc->n; k++)
+            pp[k] = (mr_key_part_t){.ints = cols[kc->cols[k]].values, .stride = kc->widths[k]};
+        encode_fixed(kc, pp, rows, buf, keys);
+        for (int64_t r = 0; r < rows; r++)
+            lens[r] = kc->fixed_len;
         return 0;
     }
     /* A bound, not the sum: utf8 lengths are int32 offsets, so a length prefix takes at most
@@ -203,4 +225,53 @@ int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t
         p += lens[r];
     }
     return 0;
+}
+
+int mr_key_parts_lens(const mr_key_codec_t *kc, const mr_key_part_t *parts, int64_t rows, size_t *lens, size_t *total,
+                      mr_error_t *err)
+{
+    size_t n = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        size_t l = kc->fixed_len;
+        for (int32_t k = 0; k < kc->n; k++)
+            if (kc->widths[k] == 0)
+                l += mr_varint_len(parts[k].strs[r].len) + parts[k].strs[r].len;
+        if (l > MURR_KEY_MAX)
+            return key_too_long(r, l, err);
+        lens[r] = l;
+        n += l;
+    }
+    *total = n;
+    return 0;
+}
+
+void mr_key_encode_parts(const mr_key_codec_t *kc, const mr_key_part_t *parts, int64_t rows, uint8_t *buf,
+                         const char **keys, const size_t *lens)
+{
+    if (kc->nstr == 0) {
+        encode_fixed(kc, parts, rows, buf, keys);
+        return;
+    }
+    /* component by component, each a tight loop of one kind; keys[r] is row r's cursor */
+    uint8_t *p = buf;
+    for (int64_t r = 0; r < rows; r++) {
+        keys[r] = (const char *)p;
+        p += lens[r];
+    }
+    uint8_t **cur = (uint8_t **)keys;
+    for (int32_t k = 0; k < kc->n; k++) {
+        size_t w = kc->widths[k];
+        if (w != 0) {
+            const uint8_t *v = parts[k].ints;
+            size_t stride = parts[k].stride;
+            for (int64_t r = 0; r < rows; r++)
+                cur[r] = put_int(cur[r], v + (size_t)r * stride, w);
+        } else {
+            const mr_slice_t *st = parts[k].strs;
+            for (int64_t r = 0; r < rows; r++)
+                cur[r] = put_str(cur[r], (const uint8_t *)st[r].ptr, st[r].len);
+        }
+    }
+    for (int64_t r = 0; r < rows; r++)
+        keys[r] -= lens[r];
 }

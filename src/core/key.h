@@ -14,6 +14,7 @@
 #define MR_CORE_KEY_H
 
 #include "core/batch.h"
+#include "core/buf.h"
 #include "core/schema.h"
 
 typedef struct mr_key_codec {
@@ -48,5 +49,26 @@ int mr_key_columns_prepare(const mr_key_codec_t *kc, const mr_schema_t *s, const
  * integer-only keys are copied column-wise. */
 int mr_key_encode_all(const mr_key_codec_t *kc, const mr_column_t *cols, int64_t rows, mr_batch_t *scratch,
                       const char **keys, size_t *lens, mr_error_t *err);
+
+/* One key component's values as a decoder holds them, for mr_key_encode_parts: an integer
+ * component takes row r's value from the low widths[k] bytes of ints + r * stride
+ * (little-endian two's complement, so a wider value narrows by truncation: the caller has
+ * checked the range); a utf8 component takes row r's string from strs[r]. */
+typedef struct mr_key_part {
+    const uint8_t *ints;
+    size_t stride;
+    const mr_slice_t *strs;
+} mr_key_part_t;
+
+/* Sets lens[r] to the length of row r's encoded key and *total to their sum (integer-only
+ * keys: fixed_len each). A key over MURR_KEY_MAX bytes is MURR_EINVAL naming its row, as
+ * mr_key_encode_all words it. Not for a raw key (kc->raw). */
+int mr_key_parts_lens(const mr_key_codec_t *kc, const mr_key_part_t *parts, int64_t rows, size_t *lens, size_t *total,
+                      mr_error_t *err);
+/* Encodes `rows` keys from parts[k] (component k, schema order) into buf (*total bytes of
+ * mr_key_parts_lens, whose lens it takes): keys[r] points at row r's lens[r] bytes. One
+ * tight loop per component. Not for a raw key. */
+void mr_key_encode_parts(const mr_key_codec_t *kc, const mr_key_part_t *parts, int64_t rows, uint8_t *buf,
+                         const char **keys, const size_t *lens);
 
 #endif

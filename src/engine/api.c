@@ -159,6 +159,43 @@ MURR_API int murr_read(murr_db *db, const char *name, const char *const *keys, c
     return murr_read_opt(db, name, keys, key_lens, num_keys, columns, num_columns, 0, out, err);
 }
 
+/* The key columns of a and b: the same names and dtypes, in the same order. */
+static bool same_key(const mr_schema_t *a, const mr_schema_t *b)
+{
+    if (a->num_keys != b->num_keys)
+        return false;
+    for (int32_t i = 0, j = 0; i < a->num_columns; i++) {
+        if (!a->columns[i].key)
+            continue;
+        while (j < b->num_columns && !b->columns[j].key)
+            j++;
+        if (j == b->num_columns || a->columns[i].dtype != b->columns[j].dtype ||
+            a->columns[i].name_len != b->columns[j].name_len ||
+            memcmp(a->columns[i].name, b->columns[j].name, a->columns[i].name_len) != 0)
+            return false;
+        j++;
+    }
+    return true;
+}
+
+static int read_encoded(mr_handle_t *h, mr_store_t *s, const murr_schema *keyed_by, const char *const *keys,
+                        const size_t *key_lens, size_t num_keys, const char *const *columns, size_t num_columns,
+                        unsigned flags, murr_batch **out, murr_error *err)
+{
+    if (!same_key(h->schema, keyed_by))
+        return mr_err_set(err, MURR_ECONFLICT, "Table error: table '%s' was re-created with another key while the "
+                          "fetch was being decoded: retry it", h->name);
+    return mr_store_read(s, keys, key_lens, num_keys, columns, num_columns, flags, out, err);
+}
+
+MURR_API int murr_read_encoded(murr_db *db, const char *name, const murr_schema *keyed_by, const char *const *keys,
+                               const size_t *key_lens, size_t num_keys, const char *const *columns,
+                               size_t num_columns, unsigned flags, murr_batch **out, murr_error *err)
+{
+    WITH_READ_STORE(db, name, err, s, read_encoded(h_, s, keyed_by, keys, key_lens, num_keys, columns, num_columns,
+                                                   flags, out, err));
+}
+
 MURR_API int murr_read_keys(murr_db *db, const char *name, const murr_batch *keys, const char *const *columns,
                             size_t num_columns, unsigned flags, murr_batch **out, murr_error *err)
 {

@@ -33,7 +33,8 @@ int mr_json_write_batch(mr_buf_t *out, const mr_batch_t *b, mr_error_t *err);
 /* Appends a JSON string literal (quoted, escaped). */
 int mr_json_write_string(mr_buf_t *out, const char *s, size_t len);
 
-struct jnode; /* a value of the parsed document (json_parse.c); lives in the parse arena */
+struct jnode; /* a value of the parsed document (json_internal.h); lives in the parse arena */
+struct mr_json_keys; /* the key arrays of a fetch request, scanned without DOM nodes (json_fetch.c) */
 
 /* A parsed fetch request. Two generations of the protocol share it:
  *  - murr 0.2, `"keys": [k, ...]`: one key column; strings for a utf8 key, JSON integers
@@ -42,14 +43,17 @@ struct jnode; /* a value of the parsed document (json_parse.c); lives in the par
  *    table. The answer is sparse (sparse = true: `_idx` first, found keys only).
  * `keys`/`nkeys` is the string fast path: set when the keys are all strings and there is
  * one key array (the 0.2 array, or a 0.3 object with one member, named by key_name);
- * otherwise NULL, and mr_json_fetch_keys builds a typed key batch from keys_json. */
+ * otherwise NULL. Every other table gets its encoded keys from mr_json_fetch_encode, or
+ * (a request it declines) a typed key batch from mr_json_fetch_keys. */
 typedef struct mr_fetch_req {
     mr_slice_t table;     /* Flight tickets only */
     bool sparse;          /* object form (0.3): answer found keys only, led by _idx */
     mr_slice_t *keys;     /* string fast path, see above; NULL otherwise */
     size_t nkeys;         /* keys of the array (0.2), or length of the first key array (0.3) */
     mr_slice_t key_name;  /* object form with one member: its name; else empty */
-    const struct jnode *keys_json; /* the "keys" value */
+    const struct jnode *keys_json; /* the "keys" value (its children: see `scanned`) */
+    struct mr_json_keys *scanned;  /* the key arrays, scanned without DOM nodes (json_fetch.c); NULL
+                                      when the keys value is DOM nodes (a shape the scan declines) */
     mr_slice_t *columns;
     size_t ncolumns;
     struct mr_budget *budget; /* the request's decode budget: parse, key slices, key batch */
@@ -58,8 +62,10 @@ typedef struct mr_fetch_req {
 /* Parses {"keys": <array or object>, "columns": [str...]} (want_table: also "table": str,
  * for Flight tickets). Unknown top-level members are ignored. Strings without escapes point
  * into `body`; others are unescaped into the arena (no malloc per key): body and arena must
- * outlive *out. The document tree and the key slices are charged to `budget` (core/budget.h,
- * required; decision 0009) before they are allocated, and *out keeps it for
+ * outlive *out. The root member "keys" is scanned into flat arrays, without DOM nodes, when
+ * it has the shape of a valid request (decision 0017; anything else is parsed into DOM
+ * nodes). The document tree, the scanned arrays and the key slices are charged to `budget`
+ * (core/budget.h, required; decision 0009) before they are allocated, and *out keeps it for
  * mr_json_fetch_keys and the fetch: MURR_ETOOBIG over it, naming the limit. Shape checks that need no schema happen here: an array of keys holds only
  * strings or only numbers; an object of keys holds arrays. Errors: MURR_ESYNTAX (malformed
  * JSON, with byte offset), MURR_ESHAPE (missing member, wrong type, a keys array mixing
@@ -79,6 +85,20 @@ int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_t
  *  - object form: MURR_EINVAL for a missing key column, a member that is not a key column,
  *    ragged arrays, a wrong or null element. */
 int mr_json_fetch_keys(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err);
+
+/* The keys of a parsed fetch request encoded straight into the table's encoded keys
+ * (core/key.h, murr.h "Encoded keys") for murr_read_opt, from the key arrays as the parse
+ * scanned them: no DOM nodes, no key batch. *keys / *lens (fr->nkeys of them) and the key
+ * bytes are allocated in `a` and charged to fr->budget. A request this path does not take
+ * answers MURR_EAGAIN with err untouched, and the caller takes mr_json_fetch_keys, which
+ * refuses it with the exact message (or, for a valid request, builds its key batch): keys
+ * not scanned, a single utf8 key (the string fast path), a member that is not a key column
+ * or appears twice, a missing key column, ragged arrays, strings for an integer key or the
+ * reverse, an integer outside the key dtype's range. Errors: MURR_EINVAL for an encoded key
+ * over MURR_KEY_MAX bytes (naming its row, as murr_read_keys does), MURR_ETOOBIG,
+ * MURR_ENOMEM. */
+int mr_json_fetch_encode(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_arena_t *a, const char ***keys,
+                         size_t **lens, mr_error_t *err);
 
 /* Parses `text` as a JSON array of strings (e.g. the "columns" metadata of an Arrow fetch
  * request) into arena slices, charged to `budget` (required); `what` names it in errors

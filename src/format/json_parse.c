@@ -1,8 +1,9 @@
 /* json_parse.c - a strict RFC 8259 parser into an arena DOM, and the request decoders
- * built on it: fetch requests / Flight tickets (both key forms, and the typed key batch
- * built from them against a table schema) and columnar write bodies. Write bodies and
- * fetch keys decode their arrays with one implementation (column_arrays, decode_column,
- * append_elem), so a value means the same in both.
+ * built on it: the typed columns (the element rules) and columnar write bodies. Fetch
+ * requests are json_fetch.c's (their key arrays scanned without DOM nodes through the
+ * parser's hook for the root member "keys": decision 0017). Write bodies and the typed key
+ * batch of a fetch decode their arrays with one implementation (mr_json_column_arrays,
+ * mr_json_decode_column, append_elem), so a value means the same in both.
  *
  * Invariants: every byte is bounds-checked against the body; strings are unescaped into
  * the arena (\uXXXX with surrogate pairs -> UTF-8; unpaired surrogates, raw control
@@ -10,7 +11,7 @@
  * target dtype (integers exactly, without a detour through double); nesting is limited to
  * MR_JSON_MAX_DEPTH; duplicate object members: the last one wins (as serde_json does for
  * maps). Errors carry the byte offset. */
-#include "format/json.h"
+#include "format/json_internal.h"
 #include "core/half.h"
 #include "core/alloc.h"
 #include "core/budget.h"
@@ -22,31 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MR_JSON_MAX_DEPTH 64
-
-typedef enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ } jtype_t;
-
-typedef struct jnode {
-    jtype_t type;
-    uint32_t n;            /* string length, array length, or object member count */
-    size_t off;            /* byte offset in the body, for messages */
-    union {
-        const char *s;     /* J_STR (unescaped), J_NUM (text) */
-        struct jnode *kids; /* J_ARR: n values; J_OBJ: 2n nodes (key, value) */
-    };
-} jnode_t;
-
-typedef struct jparser {
-    const char *p, *end, *start;
-    mr_arena_t *a;
-    mr_error_t *err;
-    mr_budget_t *budget;   /* the body's decode budget: the tree is charged to it */
-    int depth;
-} jparser_t;
-
 /* n bytes of the document tree in the parse arena, charged to the budget first; NULL with
  * j->err set (MURR_ETOOBIG, MURR_ENOMEM). */
-static void *jalloc(jparser_t *j, size_t n, size_t align)
+void *mr_json_alloc(jparser_t *j, size_t n, size_t align)
 {
     if (j->budget && mr_budget_charge(j->budget, n, "the JSON document tree", NULL, j->err) != 0)
         return NULL;
@@ -66,12 +45,6 @@ static int jerr(jparser_t *j, const char *what)
     if (c >= 0x20 && c < 0x7f)
         return mr_err_set(j->err, MURR_ESYNTAX, "%s at byte %zu (found '%c')", what, off, c);
     return mr_err_set(j->err, MURR_ESYNTAX, "%s at byte %zu (found byte 0x%02x)", what, off, c);
-}
-
-static void skip_ws(jparser_t *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-        j->p++;
 }
 
 static int hex4(jparser_t *j, uint32_t *out)
@@ -120,20 +93,9 @@ static size_t put_utf8(char *o, uint32_t cp)
     return 4;
 }
 
-/* The bytes of w (8 bytes of a string, little-endian) where the plain scan of a string
- * stops: '"', '\\', control characters (< 0x20) and non-ASCII (>= 0x80), as the high bit of
- * each such byte. The lowest flagged byte is always a true one: each zero-byte test is exact
- * for its lowest match (a borrow only flags bytes above it). */
-static inline uint64_t str_stops(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
-}
-
 static inline bool str_stop(unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80; }
 
-static int parse_string(jparser_t *j, jnode_t *n)
+int mr_json_parse_string(jparser_t *j, jnode_t *n)
 {
     n->type = J_STR;
     n->off = (size_t)(j->p - j->start);
@@ -146,7 +108,7 @@ static int parse_string(jparser_t *j, jnode_t *n)
         while (j->end - j->p >= 8) {
             uint64_t w;
             memcpy(&w, j->p, 8);
-            uint64_t m = str_stops(w);
+            uint64_t m = mr_json_str_stops(w);
             if (m != 0) {
                 j->p += __builtin_ctzll(m) >> 3;
                 break;
@@ -183,7 +145,7 @@ static int parse_string(jparser_t *j, jnode_t *n)
         q++;
     }
     size_t cap = (size_t)(q - s) + 4;
-    char *out = jalloc(j, cap, 1);
+    char *out = mr_json_alloc(j, cap, 1);
     if (out == NULL)
         return j->err ? j->err->code : MURR_ENOMEM;
     size_t o = (size_t)(j->p - s);
@@ -285,7 +247,6 @@ static int parse_number(jparser_t *j, jnode_t *n)
     return 0;
 }
 
-static int parse_value(jparser_t *j, jnode_t *n);
 
 /* Collects children in a growable arena array: copies on growth (amortised O(1)). */
 static int parse_container(jparser_t *j, jnode_t *n, bool obj)
@@ -296,10 +257,10 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
         return jerr(j, "nesting deeper than 64 levels");
     j->p++;
     size_t cap = 8, cnt = 0; /* nodes (objects: 2 per member) */
-    jnode_t *kids = jalloc(j, cap * sizeof(jnode_t), 8);
+    jnode_t *kids = mr_json_alloc(j, cap * sizeof(jnode_t), 8);
     if (kids == NULL)
         return j->err ? j->err->code : MURR_ENOMEM;
-    skip_ws(j);
+    mr_json_skip_ws(j);
     if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
         j->p++;
         n->kids = kids;
@@ -310,26 +271,32 @@ static int parse_container(jparser_t *j, jnode_t *n, bool obj)
     for (;;) {
         if (cnt + 2 > cap) {
             size_t ncap = cap * 2;
-            jnode_t *nk = jalloc(j, ncap * sizeof(jnode_t), 8);
+            jnode_t *nk = mr_json_alloc(j, ncap * sizeof(jnode_t), 8);
             if (nk == NULL)
                 return j->err ? j->err->code : MURR_ENOMEM;
             memcpy(nk, kids, cnt * sizeof(jnode_t));
             kids = nk;
             cap = ncap;
         }
-        skip_ws(j);
+        mr_json_skip_ws(j);
         if (obj) {
             if (j->p >= j->end || *j->p != '"')
                 return jerr(j, "expected a string member name");
-            MR_RETURN_NOT_OK(parse_string(j, &kids[cnt++]));
-            skip_ws(j);
+            MR_RETURN_NOT_OK(mr_json_parse_string(j, &kids[cnt++]));
+            mr_json_skip_ws(j);
             if (j->p >= j->end || *j->p != ':')
                 return jerr(j, "expected ':'");
             j->p++;
-            skip_ws(j);
+            mr_json_skip_ws(j);
+            const jnode_t *k = &kids[cnt - 1];
+            if (j->fk != NULL && j->depth == 1 && k->n == 4 && memcmp(k->s, "keys", 4) == 0) {
+                MR_RETURN_NOT_OK(mr_json_parse_keys_value(j, &kids[cnt++]));
+                goto next;
+            }
         }
-        MR_RETURN_NOT_OK(parse_value(j, &kids[cnt++]));
-        skip_ws(j);
+        MR_RETURN_NOT_OK(mr_json_parse_value(j, &kids[cnt++]));
+    next:
+        mr_json_skip_ws(j);
         if (j->p < j->end && *j->p == ',') {
             j->p++;
             continue;
@@ -360,15 +327,15 @@ static int parse_lit(jparser_t *j, jnode_t *n, const char *lit, jtype_t t)
     return 0;
 }
 
-static int parse_value(jparser_t *j, jnode_t *n)
+int mr_json_parse_value(jparser_t *j, jnode_t *n)
 {
-    skip_ws(j);
+    mr_json_skip_ws(j);
     if (j->p >= j->end)
         return jerr(j, "expected a value");
     switch (*j->p) {
     case '{': return parse_container(j, n, true);
     case '[': return parse_container(j, n, false);
-    case '"': return parse_string(j, n);
+    case '"': return mr_json_parse_string(j, n);
     case 't': return parse_lit(j, n, "true", J_TRUE);
     case 'f': return parse_lit(j, n, "false", J_FALSE);
     case 'n': return parse_lit(j, n, "null", J_NULL);
@@ -379,27 +346,27 @@ static int parse_value(jparser_t *j, jnode_t *n)
     }
 }
 
-static int parse_document(mr_arena_t *a, const char *body, size_t len, mr_budget_t *budget, jnode_t *root,
-                          mr_error_t *err)
+int mr_json_parse_document(mr_arena_t *a, const char *body, size_t len, mr_budget_t *budget,
+                          struct mr_json_keys *fk, jnode_t *root, mr_error_t *err)
 {
     if (body == NULL) /* an empty request body has no buffer at all */
         body = "";
-    jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err, .budget = budget};
-    MR_RETURN_NOT_OK(parse_value(&j, root));
-    skip_ws(&j);
+    jparser_t j = {.p = body, .end = body + len, .start = body, .a = a, .err = err, .budget = budget, .fk = fk};
+    MR_RETURN_NOT_OK(mr_json_parse_value(&j, root));
+    mr_json_skip_ws(&j);
     if (j.p != j.end)
         return jerr(&j, "trailing characters after the JSON value");
     return 0;
 }
 
-static const char *kind(const jnode_t *n)
+const char *mr_json_kind(const jnode_t *n)
 {
     static const char *const names[] = {"null", "a boolean", "a boolean", "a number", "a string", "an array", "an object"};
     return names[n->type];
 }
 
 /* Last member named `name` (duplicates: last wins). */
-static const jnode_t *member(const jnode_t *obj, const char *name)
+const jnode_t *mr_json_member(const jnode_t *obj, const char *name)
 {
     size_t l = strlen(name);
     const jnode_t *found = NULL;
@@ -450,7 +417,7 @@ static bool parse_int_token(const char *s, size_t n, bool *neg, uint64_t *mag, b
     return !overflow;
 }
 
-static void int_limits(murr_dtype t, uint64_t *max_pos, uint64_t *max_neg)
+void mr_json_int_limits(murr_dtype t, uint64_t *max_pos, uint64_t *max_neg)
 {
     switch (t) {
     case MURR_INT8: *max_pos = 127; *max_neg = 128; break;
@@ -485,7 +452,7 @@ static int append_list(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     char tok[64];
     if (e->type != J_ARR)
         return elem_error(err, cs->name, row, "expected an array of numbers (%s), got %s", murr_dtype_name(cs->dtype),
-                          kind(e));
+                          mr_json_kind(e));
     if (cs->dim > 0 && e->n != (uint32_t)cs->dim)
         return mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: vector has %u elements, the column's "
                           "dimension is %d", cs->name, row, e->n, cs->dim);
@@ -504,7 +471,7 @@ static int append_list(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
         }
         if (x->type != J_NUM) {
             rc = mr_err_set(err, MURR_EINVAL, "Table error: column '%s': row %u: element %u: expected a number, got %s%s",
-                            cs->name, row, i, kind(x), x->type == J_NULL ? " (list elements cannot be null)" : "");
+                            cs->name, row, i, mr_json_kind(x), x->type == J_NULL ? " (list elements cannot be null)" : "");
             break;
         }
         snprintf(tok, sizeof(tok), "%.*s", (int)(x->n > 40 ? 40 : x->n), x->s);
@@ -554,16 +521,16 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
         return append_list(cb, cs, e, row, err);
     case MURR_UTF8:
         if (e->type != J_STR)
-            return elem_error(err, cs->name, row, "expected string, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected string, got %s%s", mr_json_kind(e), "");
         return mr_colbuilder_append_str(cb, e->s, e->n);
     case MURR_BOOL:
         if (e->type != J_TRUE && e->type != J_FALSE)
-            return elem_error(err, cs->name, row, "expected bool, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected bool, got %s%s", mr_json_kind(e), "");
         return mr_colbuilder_append_bool(cb, e->type == J_TRUE);
     case MURR_FLOAT32:
     case MURR_FLOAT64: {
         if (e->type != J_NUM)
-            return elem_error(err, cs->name, row, "expected number, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected number, got %s%s", mr_json_kind(e), "");
         char buf[1024];
         memcpy(buf, e->s, e->n);
         buf[e->n] = '\0';
@@ -581,12 +548,12 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     }
     default: {
         if (e->type != J_NUM)
-            return elem_error(err, cs->name, row, "expected integer, got %s%s", kind(e), "");
+            return elem_error(err, cs->name, row, "expected integer, got %s%s", mr_json_kind(e), "");
         bool neg, is_float;
         uint64_t mag;
         bool ok = parse_int_token(e->s, e->n, &neg, &mag, &is_float);
         uint64_t max_pos, max_neg;
-        int_limits(cs->dtype, &max_pos, &max_neg);
+        mr_json_int_limits(cs->dtype, &max_pos, &max_neg);
         if (is_float || !ok || (neg && mag > max_neg) || (!neg && mag > max_pos))
             snprintf(tok, sizeof(tok), "%.*s", (int)(e->n > 40 ? 40 : e->n), e->s);
         if (is_float)
@@ -600,16 +567,14 @@ static int append_elem(mr_colbuilder_t *cb, const mr_column_schema_t *cs, const 
     }
 }
 
-/* Key columns carry the flag in both schema forms (core/schema.c sets it for form 2). */
-static bool is_key_column(const mr_schema_t *s, int32_t i) { return s->columns[i].key; }
 
 /* "a, b" (the key columns, for messages; truncated with "..." past cap). */
-static const char *key_list(const mr_schema_t *s, char *buf, size_t cap)
+const char *mr_json_key_list(const mr_schema_t *s, char *buf, size_t cap)
 {
     size_t o = 0;
     buf[0] = '\0';
     for (int32_t i = 0; i < s->num_columns && o < cap; i++)
-        if (is_key_column(s, i))
+        if (mr_json_is_key_column(s, i))
             o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", s->columns[i].name);
     if (o >= cap && cap > 4)
         memcpy(buf + cap - 4, "...", 4);
@@ -642,7 +607,7 @@ static bool decode_key_column(const jnode_t *arr, const mr_column_schema_t *cs, 
     if (!mr_dtype_is_int(cs->dtype) || mr_batch_column_alloc(b, col, cs->dtype, false, 0) != 0)
         return false;
     uint64_t max_pos, max_neg;
-    int_limits(cs->dtype, &max_pos, &max_neg);
+    mr_json_int_limits(cs->dtype, &max_pos, &max_neg);
     size_t w = mr_dtype_width(cs->dtype);
     uint8_t *v = b->columns[col].values;
     for (uint32_t r = 0; r < n; r++) {
@@ -660,7 +625,7 @@ static bool decode_key_column(const jnode_t *arr, const mr_column_schema_t *cs, 
 
 /* Decodes one JSON array into column `col` of b (b->num_rows == arr->n) by the column's
  * schema; a key column and a non-nullable column refuse nulls. */
-static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool key, mr_batch_t *b, int32_t col,
+int mr_json_decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool key, mr_batch_t *b, int32_t col,
                          mr_error_t *err)
 {
     if (key && decode_key_column(arr, cs, b, col)) {
@@ -690,7 +655,7 @@ static int decode_column(const jnode_t *arr, const mr_column_schema_t *cs, bool 
 /* Finds in the object `obj` the arrays of the schema's columns (keys_only: of its key
  * columns; arrs[i] stays NULL for the others) and checks they are arrays of one length,
  * *rows. Messages name the object as a write payload or as fetch keys. */
-static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_only, const jnode_t **arrs,
+int mr_json_column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_only, const jnode_t **arrs,
                          uint32_t *rows, mr_error_t *err)
 {
     const char *noun = keys_only ? "key column" : "column";
@@ -699,18 +664,18 @@ static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_onl
     for (int32_t i = 0; i < s->num_columns; i++) {
         const mr_column_schema_t *cs = &s->columns[i];
         arrs[i] = NULL;
-        if (keys_only && !is_key_column(s, i))
+        if (keys_only && !mr_json_is_key_column(s, i))
             continue;
-        const jnode_t *v = member(obj, cs->name);
+        const jnode_t *v = mr_json_member(obj, cs->name);
         if (v == NULL && keys_only)
             return mr_err_set(err, MURR_EINVAL, "Table error: missing key column '%s' in keys (key columns: %s)",
-                              cs->name, key_list(s, kl, sizeof(kl)));
+                              cs->name, mr_json_key_list(s, kl, sizeof(kl)));
         if (v == NULL)
             return mr_err_set(err, MURR_EINVAL, "Table error: missing column '%s' in write payload", cs->name);
         if (v->type != J_ARR)
             return mr_err_set(err, keys_only ? MURR_EINVAL : MURR_ESHAPE,
                               "Table error: invalid JSON: %s.%s: expected an array, got %s",
-                              keys_only ? "keys" : "columns", cs->name, kind(v));
+                              keys_only ? "keys" : "columns", cs->name, mr_json_kind(v));
         arrs[i] = v;
         if (first < 0)
             first = i;
@@ -726,7 +691,7 @@ static int column_arrays(const jnode_t *obj, const mr_schema_t *s, bool keys_onl
 /* ---- columnar write bodies ---- */
 
 /* What column i of the batch will take: its buffers for `rows` rows and its string bytes. */
-static uint64_t column_bytes(const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows)
+uint64_t mr_json_column_bytes(const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows)
 {
     int64_t strings = 0;
     if (cs->dtype == MURR_UTF8)
@@ -742,15 +707,15 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
     mr_arena_t a;
     mr_arena_init(&a, 1 << 16);
     jnode_t root;
-    int rc = parse_document(&a, body, len, budget, &root, err);
+    int rc = mr_json_parse_document(&a, body, len, budget, NULL, &root, err);
     if (rc != 0) {
         mr_err_prefix(err, "Table error: invalid JSON: ");
         goto out;
     }
-    const jnode_t *cols = root.type == J_OBJ ? member(&root, "columns") : NULL;
+    const jnode_t *cols = root.type == J_OBJ ? mr_json_member(&root, "columns") : NULL;
     if (root.type != J_OBJ || cols == NULL || cols->type != J_OBJ) {
         rc = mr_err_set(err, MURR_ESHAPE, "Table error: invalid JSON: expected {\"columns\": {\"<column>\": [values...]}}, "
-                        "got %s", root.type != J_OBJ ? kind(&root) : cols == NULL ? "no `columns` member" : kind(cols));
+                        "got %s", root.type != J_OBJ ? mr_json_kind(&root) : cols == NULL ? "no `columns` member" : mr_json_kind(cols));
         goto out;
     }
     const jnode_t **arrs = mr_arena_alloc(&a, (size_t)schema->num_columns * sizeof(jnode_t *));
@@ -759,10 +724,10 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
         rc = mr_err_set(err, MURR_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = column_arrays(cols, schema, false, arrs, &rows, err)) != 0)
+    if ((rc = mr_json_column_arrays(cols, schema, false, arrs, &rows, err)) != 0)
         goto out;
     for (int32_t i = 0; i < schema->num_columns; i++)
-        if ((rc = mr_budget_charge(budget, column_bytes(arrs[i], &schema->columns[i], rows), "the rows of the column",
+        if ((rc = mr_budget_charge(budget, mr_json_column_bytes(arrs[i], &schema->columns[i], rows), "the rows of the column",
                                    schema->columns[i].name, err)) != 0)
             goto out;
     mr_batch_t *b = mr_batch_new(schema->num_columns, rows);
@@ -771,7 +736,7 @@ int mr_json_parse_write(const char *body, size_t len, const mr_schema_t *schema,
         goto out;
     }
     for (int32_t i = 0; i < schema->num_columns && rc == 0; i++)
-        rc = decode_column(arrs[i], &schema->columns[i], is_key_column(schema, i), b, i, err);
+        rc = mr_json_decode_column(arrs[i], &schema->columns[i], mr_json_is_key_column(schema, i), b, i, err);
     if (rc != 0)
         mr_batch_free(b);
     else
@@ -781,203 +746,3 @@ out:
     return rc;
 }
 
-/* ---- fetch requests and tickets ---- */
-
-/* The elements of array v as string slices, charged to budget; `name` names it in messages. */
-static int string_slices(const jnode_t *v, const char *name, mr_arena_t *a, mr_budget_t *budget, mr_slice_t **out,
-                         size_t *n, mr_error_t *err)
-{
-    MR_RETURN_NOT_OK(mr_budget_charge_n(budget, v->n ? v->n : 1, sizeof(mr_slice_t), "the string slices", NULL,
-                                        err));
-    mr_slice_t *s = mr_arena_alloc(a, (v->n ? v->n : 1) * sizeof(mr_slice_t));
-    if (s == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u %s", v->n, name);
-    for (uint32_t i = 0; i < v->n; i++) {
-        const jnode_t *e = &v->kids[i];
-        if (e->type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "%s[%u]: expected a string, got %s", name, i, kind(e));
-        s[i] = mr_slice(e->s, e->n);
-    }
-    *out = s;
-    *n = v->n;
-    return 0;
-}
-
-static int string_list(const jnode_t *v, const char *name, mr_arena_t *a, mr_budget_t *budget, mr_slice_t **out,
-                       size_t *n, mr_error_t *err)
-{
-    if (v == NULL)
-        return mr_err_set(err, MURR_ESHAPE, "missing field `%s`", name);
-    if (v->type != J_ARR)
-        return mr_err_set(err, MURR_ESHAPE, "%s: expected an array of strings, got %s", name, kind(v));
-    return string_slices(v, name, a, budget, out, n, err);
-}
-
-static bool all_strings(const jnode_t *v)
-{
-    for (uint32_t i = 0; i < v->n; i++)
-        if (v->kids[i].type != J_STR)
-            return false;
-    return true;
-}
-
-/* 0.2 form: strings (utf8 key) or numbers (integer key), not mixed; which of them the
- * table wants is decided against its schema (mr_json_fetch_keys). */
-static int keys_array(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_error_t *err)
-{
-    out->nkeys = v->n;
-    if (v->n == 0 || v->kids[0].type == J_STR)
-        return string_slices(v, "keys", a, out->budget, &out->keys, &out->nkeys, err);
-    if (v->kids[0].type != J_NUM)
-        return mr_err_set(err, MURR_ESHAPE, "keys[0]: expected a string or an integer, got %s", kind(&v->kids[0]));
-    for (uint32_t i = 1; i < v->n; i++)
-        if (v->kids[i].type != J_NUM)
-            return mr_err_set(err, MURR_ESHAPE, "keys[%u]: expected a number like keys[0], got %s", i,
-                              kind(&v->kids[i]));
-    return 0;
-}
-
-/* 0.3 form: one array per key column; names and lengths are checked against the schema. */
-static int keys_object(mr_arena_t *a, const jnode_t *v, mr_fetch_req_t *out, mr_error_t *err)
-{
-    out->sparse = true;
-    for (uint32_t i = 0; i < v->n; i++) {
-        const jnode_t *k = &v->kids[2 * i], *arr = &v->kids[2 * i + 1];
-        if (arr->type != J_ARR)
-            return mr_err_set(err, MURR_EINVAL, "Table error: invalid JSON: keys.%.*s: expected an array, got %s",
-                              (int)(k->n > 200 ? 200 : k->n), k->s, kind(arr));
-    }
-    out->nkeys = v->n ? v->kids[1].n : 0;
-    if (v->n == 1 && all_strings(&v->kids[1])) {
-        out->key_name = mr_slice(v->kids[0].s, v->kids[0].n);
-        return string_slices(&v->kids[1], "keys", a, out->budget, &out->keys, &out->nkeys, err);
-    }
-    return 0;
-}
-
-int mr_json_parse_fetch(mr_arena_t *a, const char *body, size_t len, bool want_table, mr_budget_t *budget,
-                        mr_fetch_req_t *out, mr_error_t *err)
-{
-    memset(out, 0, sizeof(*out));
-    out->budget = budget;
-    jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, body, len, budget, &root, err));
-    if (root.type != J_OBJ)
-        return mr_err_set(err, MURR_ESHAPE, "expected an object with `keys` and `columns`, got %s", kind(&root));
-    if (want_table) {
-        const jnode_t *t = member(&root, "table");
-        if (t == NULL)
-            return mr_err_set(err, MURR_ESHAPE, "missing field `table`");
-        if (t->type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "table: expected a string, got %s", kind(t));
-        out->table = mr_slice(t->s, t->n);
-    }
-    const jnode_t *keys = member(&root, "keys");
-    if (keys == NULL)
-        return mr_err_set(err, MURR_ESHAPE, "missing field `keys`");
-    if (keys->type == J_ARR)
-        MR_RETURN_NOT_OK(keys_array(a, keys, out, err));
-    else if (keys->type == J_OBJ) {
-        /* the 0.3 request is strict about its members (murr 0.3.1 refuses others); the 0.2
-         * request keeps ignoring them, as 0.2.1 did */
-        for (uint32_t i = 0; i < root.n; i++) {
-            const jnode_t *k = &root.kids[2 * i];
-            bool known = (k->n == 4 && memcmp(k->s, "keys", 4) == 0) || (k->n == 7 && memcmp(k->s, "columns", 7) == 0) ||
-                         (want_table && k->n == 5 && memcmp(k->s, "table", 5) == 0);
-            if (!known)
-                return mr_err_set(err, MURR_EINVAL,
-                                  "Table error: invalid JSON: unknown field `%.*s` in a fetch request with key columns, "
-                                  "expected `keys` or `columns`%s",
-                                  (int)(k->n > 100 ? 100 : k->n), k->s, want_table ? " (and `table`)" : "");
-        }
-        MR_RETURN_NOT_OK(keys_object(a, keys, out, err));
-    } else
-        return mr_err_set(err, MURR_ESHAPE, "keys: expected an array of keys or an object of key columns, got %s",
-                          kind(keys));
-    out->keys_json = keys;
-    return string_list(member(&root, "columns"), "columns", a, budget, &out->columns, &out->ncolumns, err);
-}
-
-/* The one key column of the table, from the 0.2 array of keys. */
-/* Charges key column cs of `rows` rows (decoded from arr) before it is allocated. */
-static int charge_key_column(mr_budget_t *budget, const jnode_t *arr, const mr_column_schema_t *cs, uint32_t rows,
-                             mr_error_t *err)
-{
-    return mr_budget_charge(budget, column_bytes(arr, cs, rows), "the key column", cs->name, err);
-}
-
-static int fetch_keys_array(const jnode_t *keys, const mr_schema_t *s, mr_budget_t *budget, mr_batch_t **out,
-                            mr_error_t *err)
-{
-    char kl[256];
-    int32_t nk = s->num_keys;
-    if (nk != 1)
-        return mr_err_set(err, MURR_EINVAL, "Table error: the key of this table has %d columns (%s): send keys as an "
-                          "object with one array per key column, {\"keys\": {\"<column>\": [...], ...}}",
-                          nk, key_list(s, kl, sizeof(kl)));
-    const mr_column_schema_t *cs = &s->columns[s->key_index];
-    for (uint32_t i = 0; cs->dtype == MURR_UTF8 && i < keys->n; i++)
-        if (keys->kids[i].type != J_STR)
-            return mr_err_set(err, MURR_ESHAPE, "keys[%u]: expected a string, got %s", i, kind(&keys->kids[i]));
-    MR_RETURN_NOT_OK(charge_key_column(budget, keys, cs, keys->n, err));
-    mr_batch_t *b = mr_batch_new(1, keys->n);
-    if (b == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", keys->n);
-    int rc = decode_column(keys, cs, true, b, 0, err);
-    if (rc != 0)
-        mr_batch_free(b);
-    else
-        *out = b;
-    return rc;
-}
-
-/* The key columns of the table, from the 0.3 object of key arrays. */
-static int fetch_keys_object(const jnode_t *keys, const mr_schema_t *s, mr_budget_t *budget, mr_batch_t **out,
-                             mr_error_t *err)
-{
-    char kl[256];
-    for (uint32_t i = 0; i < keys->n; i++) {
-        const jnode_t *k = &keys->kids[2 * i];
-        int32_t c = mr_schema_find(s, k->s, k->n);
-        if (c < 0 || !is_key_column(s, c))
-            return mr_err_set(err, MURR_EINVAL, "Table error: keys has a member '%.*s', which is not a key column of "
-                              "the table (key columns: %s)", (int)(k->n > 200 ? 200 : k->n), k->s,
-                              key_list(s, kl, sizeof(kl)));
-    }
-    const jnode_t **arrs = mr_calloc((size_t)s->num_columns, sizeof(*arrs));
-    if (arrs == NULL)
-        return mr_err_set(err, MURR_ENOMEM, "out of memory");
-    uint32_t rows = 0;
-    mr_batch_t *b = NULL;
-    int rc = column_arrays(keys, s, true, arrs, &rows, err);
-    if (rc == 0 && (b = mr_batch_new(s->num_keys, rows)) == NULL)
-        rc = mr_err_set(err, MURR_ENOMEM, "out of memory for %u keys", rows);
-    for (int32_t i = 0, col = 0; rc == 0 && i < s->num_columns; i++)
-        if (arrs[i] != NULL && (rc = charge_key_column(budget, arrs[i], &s->columns[i], rows, err)) == 0)
-            rc = decode_column(arrs[i], &s->columns[i], true, b, col++, err);
-    mr_free(arrs);
-    if (rc != 0)
-        mr_batch_free(b);
-    else
-        *out = b;
-    return rc;
-}
-
-int mr_json_fetch_keys(const mr_fetch_req_t *fr, const mr_schema_t *schema, mr_batch_t **out, mr_error_t *err)
-{
-    *out = NULL;
-    const jnode_t *keys = fr->keys_json;
-    if (keys != NULL && keys->type == J_ARR)
-        return fetch_keys_array(keys, schema, fr->budget, out, err);
-    if (keys != NULL && keys->type == J_OBJ)
-        return fetch_keys_object(keys, schema, fr->budget, out, err);
-    return mr_err_set(err, MURR_EINTERNAL, "mr_json_fetch_keys: the request was not parsed");
-}
-
-int mr_json_parse_string_array(mr_arena_t *a, const char *text, size_t len, const char *what, mr_budget_t *budget,
-                               mr_slice_t **out, size_t *n, mr_error_t *err)
-{
-    jnode_t root;
-    MR_RETURN_NOT_OK(parse_document(a, text, len, budget, &root, err));
-    return string_list(&root, what, a, budget, out, n, err);
-}

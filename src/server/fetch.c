@@ -1,15 +1,18 @@
 /* fetch.c - one fetch for HTTP and Flight, both protocol generations (see fetch.h).
  *
  * The table schema decides how JSON keys are read: a table keyed by one utf8 column takes
- * the string fast path (the strings are the encoded keys: murr_read_opt, no key batch);
- * every other table gets a key batch typed by its schema (mr_json_fetch_keys) and
- * murr_read_keys. Arrow requests always go through murr_read_keys, which checks names,
- * dtypes (widening) and nulls of the key columns. Every JSON fetch asks for the schema
- * first (a copy of it; not measured separately, small next to the read), even for a list
- * of strings: on an integer or compound key the same strings would be taken as encoded key
- * bytes and answer wrong rows, so the fast path must not skip that check. The expected
- * workload is many small requests (tens to thousands of keys): scratch memory comes from
- * the request arena. */
+ * the string fast path (the strings are the encoded keys); every other table gets its keys
+ * encoded straight from the request's key arrays (mr_json_fetch_encode: no DOM nodes, no key
+ * batch), and a request that path declines (a shape or value it does not take: always an
+ * error but for 20-digit integers and repeated members) the key batch typed by the schema
+ * (mr_json_fetch_keys), which words every refusal, and murr_read_keys. Encoded keys are read
+ * with murr_read_encoded, which checks that the table still has the key they were encoded
+ * for: the schema comes from murr_describe_table (a copy, per request, small next to the
+ * read), and the table could be dropped and re-created with another key before the read,
+ * when the same bytes would name other rows (MURR_ECONFLICT then). Arrow requests always go
+ * through murr_read_keys, which checks names, dtypes (widening) and nulls of the key
+ * columns. The expected workload is many small requests (tens to thousands of keys):
+ * scratch memory comes from the request arena. */
 #include "server/fetch.h"
 
 #include <string.h>
@@ -44,8 +47,8 @@ static bool string_keys_fit(const mr_fetch_req_t *fr, const murr_schema *s)
     return !fr->sparse || (fr->key_name.len == k->name_len && memcmp(fr->key_name.ptr, k->name, k->name_len) == 0);
 }
 
-static int read_strings(murr_db *db, const char *table, const mr_fetch_req_t *fr, const char *const *cols,
-                        unsigned flags, mr_arena_t *a, murr_batch **out, mr_error_t *err)
+static int read_strings(murr_db *db, const char *table, const murr_schema *s, const mr_fetch_req_t *fr,
+                        const char *const *cols, unsigned flags, mr_arena_t *a, murr_batch **out, mr_error_t *err)
 {
     MR_RETURN_NOT_OK(mr_budget_charge_n(fr->budget, fr->nkeys + 1, sizeof(char *) + sizeof(size_t),
                                         "the key pointers", NULL, err));
@@ -57,7 +60,7 @@ static int read_strings(murr_db *db, const char *table, const mr_fetch_req_t *fr
         keys[i] = fr->keys[i].ptr;
         lens[i] = fr->keys[i].len;
     }
-    return murr_read_opt(db, table, keys, lens, fr->nkeys, cols, fr->ncolumns, flags, out, err);
+    return murr_read_encoded(db, table, s, keys, lens, fr->nkeys, cols, fr->ncolumns, flags, out, err);
 }
 
 static int keys_check(uint64_t n, uint64_t max_keys, mr_error_t *err)
@@ -79,10 +82,16 @@ int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint
     unsigned flags = fr->sparse ? MURR_READ_SPARSE : 0;
     int rc;
     /* Between describe and read the table could be dropped and re-created with another key:
-     * the engine then answers misses (string keys) or refuses the key batch (names, dtypes). */
+     * murr_read_encoded then refuses the encoded keys, murr_read_keys the key batch (names,
+     * dtypes). Strings too are only taken as encoded keys once the schema says they are:
+     * for an integer or compound key the same bytes would name other rows. */
+    const char **keys;
+    size_t *lens;
     if (string_keys_fit(fr, s)) {
-        rc = read_strings(db, table, fr, cols, flags, a, out, err);
-    } else {
+        rc = read_strings(db, table, s, fr, cols, flags, a, out, err);
+    } else if ((rc = mr_json_fetch_encode(fr, s, a, &keys, &lens, err)) == 0) {
+        rc = murr_read_encoded(db, table, s, keys, lens, fr->nkeys, cols, fr->ncolumns, flags, out, err);
+    } else if (rc == MURR_EAGAIN) {
         mr_batch_t *kb;
         rc = mr_json_fetch_keys(fr, s, &kb, err);
         if (rc == 0) {

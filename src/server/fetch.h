@@ -27,9 +27,10 @@
 /* max_keys: server.http.max_fetch_keys; a request for more keys is MURR_ETOOBIG naming
  * both numbers (HTTP 413, gRPC RESOURCE_EXHAUSTED), before any key is decoded or read.
  * The key pointers of the string fast path are charged to fr->budget (MURR_ETOOBIG).
- * Errors: those of the key decoding (mr_json_fetch_keys: MURR_EINVAL, MURR_ESHAPE), a
- * column name with a NUL (MURR_EINVAL), and those of the engine read (MURR_ENOTFOUND for
- * the table, MURR_EINVAL for a bad column). */
+ * Errors: those of the key decoding (mr_json_fetch_encode / mr_json_fetch_keys: MURR_EINVAL,
+ * MURR_ESHAPE), a column name with a NUL (MURR_EINVAL), and those of the engine read
+ * (MURR_ENOTFOUND for the table, MURR_EINVAL for a bad column, MURR_ECONFLICT when the
+ * table was re-created with another key while the request was decoded). */
 int mr_fetch_json(murr_db *db, const char *table, const mr_fetch_req_t *fr, uint64_t max_keys, mr_arena_t *a,
                   murr_batch **out, mr_error_t *err);
 

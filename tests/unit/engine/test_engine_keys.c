@@ -350,3 +350,45 @@ Test(keys, sparse_read_of_no_columns_lists_the_found_keys)
     cr_assert(strstr(e.message, "no columns requested") != NULL, "%s", e.message);
     mr_batch_free(k);
 }
+
+/* murr_read_encoded: keys encoded by hand for the described schema (utf8 user: LEB128
+ * length then bytes; int64 item: 8 bytes little-endian) read the rows; after the table is
+ * re-created with another key, the same bytes are refused instead of read as other rows. */
+Test(keys, read_encoded_checks_the_key_it_was_encoded_for)
+{
+    write_ui();
+    murr_schema *s;
+    murr_error e = {0};
+    cr_assert_eq(murr_describe_table(db, "ui", &s, &e), 0, "%s", e.message);
+    const char k0[] = {2, 'u', '1', 2, 0, 0, 0, 0, 0, 0, 0};                   /* ("u1", 2) */
+    const char k1[] = {2, 'u', '3', (char)0xfb, -1, -1, -1, -1, -1, -1, -1}; /* ("u3", -5) */
+    const char *keys[] = {k0, k1};
+    size_t lens[] = {sizeof(k0), sizeof(k1)};
+    const char *cols[] = {"score"};
+    murr_batch *out;
+    cr_assert_eq(murr_read_encoded(db, "ui", s, keys, lens, 2, cols, 1, MURR_READ_SPARSE, &out, &e), 0, "%s",
+                 e.message);
+    cr_assert_eq(out->num_rows, 2);
+    cr_assert_float_eq(f32_at(&out->columns[1], 0), 1.5f, 0);
+    cr_assert_float_eq(f32_at(&out->columns[1], 1), 3.5f, 0);
+    murr_batch_free(out);
+    /* re-created with the item key as int32: other widths, other rows for the same bytes */
+    cr_assert_eq(murr_drop_table(db, "ui", &e), 0, "%s", e.message);
+    create("ui", "{\"columns\":{\"user\":{\"dtype\":\"utf8\",\"nullable\":false,\"key\":true},"
+                 "\"score\":{\"dtype\":\"float32\"},"
+                 "\"item\":{\"dtype\":\"int32\",\"nullable\":false,\"key\":true}}}");
+    cr_assert_eq(murr_read_encoded(db, "ui", s, keys, lens, 2, cols, 1, MURR_READ_SPARSE, &out, &e), MURR_ECONFLICT);
+    cr_assert_str_eq(e.message, "Table error: table 'ui' was re-created with another key while the fetch was being "
+                                "decoded: retry it");
+    /* the same key columns again: read (nothing there yet) */
+    cr_assert_eq(murr_drop_table(db, "ui", &e), 0, "%s", e.message);
+    create("ui", "{\"columns\":{\"v\":{\"dtype\":\"int8\"},\"user\":{\"dtype\":\"utf8\",\"nullable\":false,\"key\":true},"
+                 "\"item\":{\"dtype\":\"int64\",\"nullable\":false,\"key\":true}}}");
+    cr_assert_eq(murr_read_encoded(db, "ui", s, keys, lens, 2, (const char *[]){"v"}, 1, MURR_READ_SPARSE, &out, &e), 0,
+                 "%s", e.message);
+    cr_assert_eq(out->num_rows, 0);
+    murr_batch_free(out);
+    /* a missing table is still MURR_ENOTFOUND */
+    cr_assert_eq(murr_read_encoded(db, "nope", s, keys, lens, 2, cols, 1, 0, &out, &e), MURR_ENOTFOUND);
+    murr_schema_free(s);
+}
