@@ -63,7 +63,7 @@ typedef struct mr_fetch_req {
  * for Flight tickets). Unknown top-level members are ignored. Strings without escapes point
  * into `body`; others are unescaped into the arena (no malloc per key): body and arena must
  * outlive *out. The root member "keys" is scanned into flat arrays, without DOM nodes, when
- * it has the shape of a valid request (decision 0017; anything else is parsed into DOM
+ * it has the shape of a valid request (decision 0018; anything else is parsed into DOM
  * nodes). The document tree, the scanned arrays and the key slices are charged to `budget`
  * (core/budget.h, required; decision 0009) before they are allocated, and *out keeps it for
  * mr_json_fetch_keys and the fetch: MURR_ETOOBIG over it, naming the limit. Shape checks that need no schema happen here: an array of keys holds only

@@ -2,7 +2,7 @@
  * scanned without DOM nodes and encoded straight into the engine's encoded keys, or, for a
  * request that path declines, the typed key batch built against a table schema with the
  * element rules of write bodies (json_parse.c); the "columns" array of an Arrow fetch
- * request's metadata. Decision 0017. Workload: thousands of keys and a handful of other
+ * request's metadata. Decision 0018. Workload: thousands of keys and a handful of other
  * values per request. */
 #include "format/json_internal.h"
 #include "core/alloc.h"

@@ -1,7 +1,7 @@
 /* json_parse.c - a strict RFC 8259 parser into an arena DOM, and the request decoders
  * built on it: the typed columns (the element rules) and columnar write bodies. Fetch
  * requests are json_fetch.c's (their key arrays scanned without DOM nodes through the
- * parser's hook for the root member "keys": decision 0017). Write bodies and the typed key
+ * parser's hook for the root member "keys": decision 0018). Write bodies and the typed key
  * batch of a fetch decode their arrays with one implementation (mr_json_column_arrays,
  * mr_json_decode_column, append_elem), so a value means the same in both.
  *
