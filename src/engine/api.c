@@ -192,6 +192,8 @@ MURR_API int murr_read_encoded(murr_db *db, const char *name, const murr_schema 
                                const size_t *key_lens, size_t num_keys, const char *const *columns,
                                size_t num_columns, unsigned flags, murr_batch **out, murr_error *err)
 {
+    if (keyed_by == NULL)
+        return mr_err_set(err, MURR_EINVAL, "murr_read_encoded: no schema the keys were encoded against (keyed_by NULL)");
     WITH_READ_STORE(db, name, err, s, read_encoded(h_, s, keyed_by, keys, key_lens, num_keys, columns, num_columns,
                                                    flags, out, err));
 }

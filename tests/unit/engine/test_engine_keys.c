@@ -390,5 +390,8 @@ Test(keys, read_encoded_checks_the_key_it_was_encoded_for)
     murr_batch_free(out);
     /* a missing table is still MURR_ENOTFOUND */
     cr_assert_eq(murr_read_encoded(db, "nope", s, keys, lens, 2, cols, 1, 0, &out, &e), MURR_ENOTFOUND);
+    /* no schema to compare against is the caller's mistake, named */
+    cr_assert_eq(murr_read_encoded(db, "ui", NULL, keys, lens, 2, cols, 1, 0, &out, &e), MURR_EINVAL);
+    cr_assert(strstr(e.message, "keyed_by") != NULL, "%s", e.message);
     murr_schema_free(s);
 }
