@@ -131,7 +131,7 @@ int mr_batch_column_alloc(mr_batch_t *b, int32_t col, murr_dtype t, bool with_va
 
 int mr_batch_column_alloc_unset(mr_batch_t *b, int32_t col, murr_dtype t, bool with_validity)
 {
-    if (t == MURR_UTF8 || t == MURR_BOOL || mr_dtype_width(t) == 0)
+    if (mr_dtype_scalar_width(t) == 0)
         return MURR_EINVAL; /* offsets and bit-packed values need their zeroes */
     return column_alloc(b, col, t, with_validity, 0, false);
 }

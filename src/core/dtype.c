@@ -41,6 +41,8 @@ size_t mr_dtype_width(murr_dtype t)
     return 0;
 }
 
+size_t mr_dtype_scalar_width(murr_dtype t) { return t == MURR_UTF8 ? 0 : mr_dtype_width(t); }
+
 bool mr_dtype_is_signed_int(murr_dtype t) { return t >= MURR_INT8 && t <= MURR_INT64; }
 bool mr_dtype_is_unsigned_int(murr_dtype t) { return t >= MURR_UINT8 && t <= MURR_UINT64; }
 bool mr_dtype_is_int(murr_dtype t) { return mr_dtype_is_signed_int(t) || mr_dtype_is_unsigned_int(t); }

@@ -9,6 +9,9 @@
 /* Bytes per value in a batch's values buffer: 1/2/4/8; utf8 = 4 (int32 offset); bool = 0
  * (bit-packed); list dtypes = 0 (see mr_list_elem_width). */
 size_t mr_dtype_width(murr_dtype t);
+/* Bytes of one value of a fixed-width scalar dtype (integers, floats: 1/2/4/8); 0 for utf8,
+ * bool and the list dtypes, whose values are not one fixed-width slot each. */
+size_t mr_dtype_scalar_width(murr_dtype t);
 bool mr_dtype_is_int(murr_dtype t);
 bool mr_dtype_is_signed_int(murr_dtype t);
 bool mr_dtype_is_unsigned_int(murr_dtype t);

@@ -60,15 +60,12 @@ static bool block_bodies(const uint8_t *const *recs, size_t from, size_t to, con
     return all;
 }
 
-/* The value width of a fixed-width scalar dtype; 0 for utf8, bool and lists. */
-static inline size_t fixed_width(murr_dtype t) { return t == MURR_UTF8 || mr_dtype_is_list(t) ? 0 : mr_dtype_width(t); }
-
 /* Row i of the answer has no value in this column (fixed-width values are allocated unset:
  * a null row's value is zeroed here). */
 static void copy_null(copy_col_t *cc, size_t i)
 {
     mr_bit_clear(cc->col->validity, (int64_t)i);
-    size_t w = fixed_width(cc->L->dtype);
+    size_t w = mr_dtype_scalar_width(cc->L->dtype);
     if (w)
         memset((uint8_t *)cc->col->values + i * w, 0, w);
     else if (cc->L->vec_bytes)
@@ -283,7 +280,7 @@ int mr_table_read(mr_store_t *st, const char *const *keys, const size_t *key_len
                 break;
             }
         }
-        bool fixed = fixed_width(L->dtype) > 0;
+        bool fixed = mr_dtype_scalar_width(L->dtype) > 0;
         int arc = mr_dtype_is_list(L->dtype) ? mr_batch_list_alloc(b, oc, L->dtype, L->dim, true, data_len)
                   : fixed                    ? mr_batch_column_alloc_unset(b, oc, L->dtype, true)
                                              : mr_batch_column_alloc(b, oc, L->dtype, true, data_len);
